@@ -1,0 +1,262 @@
+//! Quantile binning: each feature becomes a column of u8 bin indices.
+//!
+//! Bin `b` of a feature holds values `v` with `cuts[b-1] <= v < cuts[b]`, so
+//! "bin <= b" is exactly XGBoost's split rule "v < cuts[b]" (compared as f32).
+//! A split learned on bins therefore predicts identically from raw values.
+//! Missing values (null or NaN) go to the reserved bin [`MISSING_BIN`]; up to
+//! 255 value bins plus the missing bin fill the 256 states of a u8.
+
+use arrow_array::RecordBatch;
+use rayon::prelude::*;
+
+use crate::column::column_f32;
+use crate::error::{BoostError, Result};
+use crate::rng::Rng;
+
+/// The bin reserved for missing values.
+pub const MISSING_BIN: u8 = 255;
+/// Most value bins a feature can have (the missing bin is extra).
+pub const MAX_VALUE_BINS: usize = 255;
+
+/// Sorted cut points of one feature: `cuts.len() + 1` value bins.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeatureCuts {
+    pub cuts: Vec<f32>,
+}
+
+impl FeatureCuts {
+    /// Quantile cuts from a sample of non-missing finite values (sorted in place).
+    pub fn from_sample(sample: &mut [f32], max_bins: usize) -> Self {
+        let max_bins = max_bins.clamp(1, MAX_VALUE_BINS);
+        if sample.is_empty() {
+            return FeatureCuts::default();
+        }
+        sample.sort_unstable_by(|a, b| a.total_cmp(b));
+        let n = sample.len();
+        let mut uniques = 1;
+        for i in 1..n {
+            if sample[i] != sample[i - 1] {
+                uniques += 1;
+                if uniques > max_bins {
+                    break;
+                }
+            }
+        }
+        let mut cuts = Vec::new();
+        if uniques <= max_bins {
+            // Few distinct values: one bin each, cut at the value itself.
+            for i in 1..n {
+                if sample[i] != sample[i - 1] {
+                    cuts.push(sample[i]);
+                }
+            }
+        } else {
+            // Cut at the sample quantiles; a cut must be above the previous one
+            // (and the minimum) so no value bin is empty.
+            let mut last = sample[0];
+            for i in 1..max_bins {
+                let q = sample[i * n / max_bins];
+                if q > last {
+                    cuts.push(q);
+                    last = q;
+                }
+            }
+        }
+        FeatureCuts { cuts }
+    }
+
+    /// Number of value bins (the missing bin not counted).
+    pub fn n_bins(&self) -> usize {
+        self.cuts.len() + 1
+    }
+
+    /// The bin of one value.
+    #[inline]
+    pub fn bin(&self, v: f32) -> u8 {
+        if v.is_nan() {
+            MISSING_BIN
+        } else {
+            // Number of cuts <= v; branch-light binary search over <= 254 cuts.
+            let c = &self.cuts;
+            let mut lo = 0usize;
+            let mut len = c.len();
+            while len > 0 {
+                let half = len / 2;
+                if c[lo + half] <= v {
+                    lo += half + 1;
+                    len -= half + 1;
+                } else {
+                    len = half;
+                }
+            }
+            lo as u8
+        }
+    }
+
+    /// Threshold for a split that sends bins `0..=bin` left: XGBoost's
+    /// `split_condition` (go left when `v < threshold`).
+    pub fn threshold(&self, bin: u8) -> f32 {
+        self.cuts[bin as usize]
+    }
+}
+
+/// A training matrix held as binned u8 columns (one byte per value).
+#[derive(Clone, Debug)]
+pub struct FeatureMatrix {
+    pub(crate) names: Vec<String>,
+    pub(crate) cuts: Vec<FeatureCuts>,
+    pub(crate) columns: Vec<Vec<u8>>,
+    pub(crate) n_rows: usize,
+}
+
+/// Rows sampled to compute quantile cuts.
+pub const DEFAULT_BIN_SAMPLE_ROWS: usize = 200_000;
+
+impl FeatureMatrix {
+    /// Bin the named feature columns of `batches`, computing quantile cuts from
+    /// a sample of up to `sample_rows` rows (all rows if fewer).
+    pub fn from_batches<S: AsRef<str>>(
+        batches: &[RecordBatch],
+        features: &[S],
+        max_bins: usize,
+        sample_rows: usize,
+    ) -> Result<Self> {
+        if !(2..=MAX_VALUE_BINS).contains(&max_bins) {
+            return Err(BoostError::InvalidParam {
+                name: "max_bin",
+                reason: format!("{max_bins} is outside 2..={MAX_VALUE_BINS}"),
+            });
+        }
+        let names: Vec<String> = features.iter().map(|s| s.as_ref().to_string()).collect();
+        check_columns(batches, &names)?;
+        let n_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let sample = sample_rows_sorted(n_rows, sample_rows.max(1));
+        let cuts = names
+            .par_iter()
+            .map(|name| {
+                let mut vals = Vec::with_capacity(sample.len());
+                let mut offset = 0usize;
+                let mut s = 0usize;
+                for b in batches {
+                    let col = column_f32(b, name)?;
+                    let end = offset + b.num_rows();
+                    while s < sample.len() && sample[s] < end {
+                        let v = col[sample[s] - offset];
+                        if v.is_finite() {
+                            vals.push(v);
+                        }
+                        s += 1;
+                    }
+                    offset = end;
+                }
+                Ok(FeatureCuts::from_sample(&mut vals, max_bins))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::with_cuts(batches, &names, cuts)
+    }
+
+    /// Bin `batches` with cuts learned elsewhere (validation or test data).
+    pub fn with_cuts<S: AsRef<str>>(batches: &[RecordBatch], features: &[S], cuts: Vec<FeatureCuts>) -> Result<Self> {
+        let names: Vec<String> = features.iter().map(|s| s.as_ref().to_string()).collect();
+        if names.len() != cuts.len() {
+            return Err(BoostError::Shape(format!("{} feature names but {} cut sets", names.len(), cuts.len())));
+        }
+        check_columns(batches, &names)?;
+        let n_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let columns = names
+            .par_iter()
+            .zip(cuts.par_iter())
+            .map(|(name, fc)| {
+                let mut out = Vec::with_capacity(n_rows);
+                for b in batches {
+                    let col = column_f32(b, name)?;
+                    out.extend(col.iter().map(|&v| fc.bin(v)));
+                }
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FeatureMatrix { names, cuts, columns, n_rows })
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+    pub fn n_features(&self) -> usize {
+        self.names.len()
+    }
+    pub fn feature_names(&self) -> &[String] {
+        &self.names
+    }
+    pub fn cuts(&self) -> &[FeatureCuts] {
+        &self.cuts
+    }
+    /// Bytes held by the binned columns.
+    pub fn binned_bytes(&self) -> usize {
+        self.columns.iter().map(|c| c.len()).sum()
+    }
+}
+
+fn check_columns(batches: &[RecordBatch], names: &[String]) -> Result<()> {
+    for b in batches {
+        for n in names {
+            let f = b.schema().field_with_name(n).map_err(|_| BoostError::MissingColumn(n.clone()))?.clone();
+            if !crate::column::is_numeric(f.data_type()) {
+                return Err(BoostError::UnsupportedType { column: n.clone(), dtype: f.data_type().to_string() });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Up to `k` distinct row numbers out of `n`, sorted; all rows when `n <= k`.
+/// Seeded so the cuts, and so the model, are reproducible.
+fn sample_rows_sorted(n: usize, k: usize) -> Vec<usize> {
+    if n <= k {
+        return (0..n).collect();
+    }
+    // Selection sampling (Knuth's algorithm S): one pass, sorted output.
+    let mut rng = Rng::new(0x5EED_B1A5);
+    let mut out = Vec::with_capacity(k);
+    let mut need = k;
+    for i in 0..n {
+        let left = n - i;
+        if rng.below(left) < need {
+            out.push(i);
+            need -= 1;
+            if need == 0 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_match_split_rule() {
+        let mut s: Vec<f32> = (0..1000).map(|i| (i % 37) as f32 * 0.5).collect();
+        let fc = FeatureCuts::from_sample(&mut s, 16);
+        assert!(fc.n_bins() <= 16);
+        for i in 0..200 {
+            let v = i as f32 * 0.1 - 1.0;
+            let b = fc.bin(v);
+            for (cb, &c) in fc.cuts.iter().enumerate() {
+                assert_eq!(b as usize <= cb, v < c, "v={v} bin={b} cut[{cb}]={c}");
+            }
+        }
+        assert_eq!(fc.bin(f32::NAN), MISSING_BIN);
+    }
+
+    #[test]
+    fn few_values_get_one_bin_each() {
+        let mut s = vec![3.0f32, 1.0, 2.0, 2.0, 1.0];
+        let fc = FeatureCuts::from_sample(&mut s, 255);
+        assert_eq!(fc.cuts, vec![2.0, 3.0]);
+        assert_eq!(fc.bin(1.0), 0);
+        assert_eq!(fc.bin(2.5), 1);
+        assert_eq!(fc.bin(9.0), 2);
+    }
+}

@@ -1,0 +1,105 @@
+//! A trained (or loaded) model: trees plus what prediction needs.
+
+use arrow_array::RecordBatch;
+
+use crate::column::column_f32;
+use crate::error::{BoostError, Result};
+use crate::objective::Objective;
+use crate::predict::{FlatForest, Predictions, finish};
+use crate::tree::Tree;
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub(crate) objective: Objective,
+    pub(crate) feature_names: Vec<String>,
+    /// In prediction space (a probability for `binary:logistic`), as XGBoost stores it.
+    pub(crate) base_score: f64,
+    pub(crate) trees: Vec<Tree>,
+    pub(crate) threshold: f32,
+    pub(crate) forest: FlatForest,
+}
+
+impl Model {
+    pub(crate) fn new(objective: Objective, feature_names: Vec<String>, base_score: f64, trees: Vec<Tree>, threshold: f32) -> Self {
+        let forest = FlatForest::new(&trees);
+        Model { objective, feature_names, base_score, trees, threshold, forest }
+    }
+
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+    pub fn base_score(&self) -> f64 {
+        self.base_score
+    }
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+    /// Decision threshold used for confidence (and the default for metrics).
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+    pub fn set_threshold(&mut self, t: f32) -> Result<()> {
+        if !(t > 0.0 && t < 1.0) {
+            return Err(BoostError::InvalidParam { name: "threshold", reason: format!("{t} is outside (0, 1)") });
+        }
+        self.threshold = t;
+        Ok(())
+    }
+    pub(crate) fn base_margin(&self) -> f32 {
+        self.objective.base_margin(self.base_score)
+    }
+
+    /// Features some tree splits on: only these must be present at prediction.
+    fn used_features(&self) -> Vec<bool> {
+        let mut used = vec![false; self.feature_names.len()];
+        for t in &self.trees {
+            for n in &t.nodes {
+                if !n.is_leaf() {
+                    used[n.feature as usize] = true;
+                }
+            }
+        }
+        used
+    }
+
+    /// Predict every row of `batch`. Columns are found by name, so their order
+    /// (and extra columns) do not matter; a column the model splits on must be
+    /// present. Any numeric type; null and NaN are missing.
+    pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Predictions> {
+        let used = self.used_features();
+        let mut owned = Vec::with_capacity(self.feature_names.len());
+        for (name, &u) in self.feature_names.iter().zip(&used) {
+            match batch.column_by_name(name) {
+                Some(_) => owned.push(Some(column_f32(batch, name)?)),
+                None if !u => owned.push(None),
+                None => return Err(BoostError::MissingColumn(name.clone())),
+            }
+        }
+        let cols: Vec<Option<&[f32]>> = owned.iter().map(|c| c.as_deref()).collect();
+        Ok(self.predict_columns(&cols, batch.num_rows()))
+    }
+
+    /// Predict from f32 columns in model feature order (`None` = all missing).
+    pub fn predict_columns(&self, cols: &[Option<&[f32]>], n_rows: usize) -> Predictions {
+        let base = self.base_margin();
+        let want_abs = self.objective == Objective::SquaredError;
+        let (m, abs) = self.forest.margins(cols, n_rows, base, want_abs);
+        finish(self.objective, m, abs, base, self.threshold)
+    }
+
+    /// Predict a stream of batches, one result per batch, without holding more
+    /// than one batch of predictions.
+    pub fn predict_stream<'a, I>(&'a self, batches: I) -> impl Iterator<Item = Result<Predictions>> + 'a
+    where
+        I: IntoIterator<Item = RecordBatch>,
+        I::IntoIter: 'a,
+    {
+        batches.into_iter().map(move |b| self.predict_batch(&b))
+    }
+}
