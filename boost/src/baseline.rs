@@ -86,12 +86,15 @@ impl LogisticBaseline {
             .max_iterations(200)
             .fit(&ds)
             .map_err(|e| BoostError::Baseline(e.to_string()))?;
+        // linfa's "positive" class is whichever label it met first: flip the
+        // model so it always gives the probability of label 1.
+        let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
         Ok(LogisticBaseline {
             features: names.to_vec(),
             means,
             scales,
-            weights: fitted.params().to_vec(),
-            intercept: fitted.intercept(),
+            weights: fitted.params().iter().map(|w| sign * w).collect(),
+            intercept: sign * fitted.intercept(),
         })
     }
 
