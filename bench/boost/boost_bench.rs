@@ -13,6 +13,10 @@ use engage_boost::{FeatureMatrix, GrowPolicy, Params, metrics, train};
 
 fn read_f32(path: &std::path::Path, n: usize) -> Vec<f32> {
     let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    read_f32_from(&mut f, n)
+}
+
+fn read_f32_from(f: &mut std::fs::File, n: usize) -> Vec<f32> {
     let mut v = vec![0f32; n];
     // SAFETY: f32 has no invalid bit patterns; the file is little-endian f32.
     let bytes = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n * 4) };
@@ -22,14 +26,15 @@ fn read_f32(path: &std::path::Path, n: usize) -> Vec<f32> {
 
 /// Column-major file -> one record batch of f32 columns (no copy after the read).
 fn load(dir: &std::path::Path, split: &str, n: usize, nf: usize) -> (RecordBatch, Vec<f32>) {
-    let x = read_f32(&dir.join(format!("X_{split}.f32")), n * nf);
+    // One column at a time, so loading never holds the data twice.
+    let path = dir.join(format!("X_{split}.f32"));
+    let mut file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut fields = Vec::with_capacity(nf);
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(nf);
     for f in 0..nf {
         fields.push(Field::new(format!("f{f}"), DataType::Float32, true));
-        arrays.push(Arc::new(Float32Array::from(x[f * n..(f + 1) * n].to_vec())));
+        arrays.push(Arc::new(Float32Array::from(read_f32_from(&mut file, n))));
     }
-    drop(x);
     let y = read_f32(&dir.join(format!("y_{split}.f32")), n);
     (RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap(), y)
 }

@@ -23,9 +23,12 @@ def peak_rss_mb():
 def load(d, split, meta):
     n = meta[f"n_{split}"]
     nf = meta["n_features"]
-    x = np.fromfile(os.path.join(d, f"X_{split}.f32"), dtype="<f4").reshape(nf, n)
-    # Row-major (C order) is what both libraries take without another copy.
-    x = np.ascontiguousarray(x.T)
+    # Row-major (C order) is what both libraries take without another copy;
+    # fill it one column at a time so loading never holds the data twice.
+    x = np.empty((n, nf), dtype=np.float32)
+    with open(os.path.join(d, f"X_{split}.f32"), "rb") as f:
+        for j in range(nf):
+            x[:, j] = np.fromfile(f, dtype="<f4", count=n)
     y = np.fromfile(os.path.join(d, f"y_{split}.f32"), dtype="<f4")
     return x, y
 
