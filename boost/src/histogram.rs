@@ -84,27 +84,81 @@ pub(crate) fn build(
     }
 }
 
-#[inline(never)]
-fn accumulate_all(h: &mut [Bin; BINS], col: &[u8], gh: &[[f32; 2]]) {
-    for (&b, g) in col.iter().zip(gh) {
-        let e = &mut h[b as usize];
-        e[0] += g[0] as f64;
-        e[1] += g[1] as f64;
+/// Below this many rows one histogram is enough; above it, rows are spread
+/// over [`LANES`] partial histograms. Features with few distinct values send
+/// consecutive rows to the same bin, and each add would wait for the last one
+/// (a store-to-load dependency); four independent copies hide that latency.
+const MULTI_MIN_ROWS: usize = 2048;
+const LANES: usize = 4;
+
+#[inline(always)]
+fn add(e: &mut Bin, g: &[f32; 2]) {
+    e[0] += g[0] as f64;
+    e[1] += g[1] as f64;
+}
+
+fn merge_lanes(h: &mut [Bin; BINS], lanes: &[[Bin; BINS]; LANES]) {
+    for b in 0..BINS {
+        let mut s = h[b];
+        for l in lanes {
+            s[0] += l[b][0];
+            s[1] += l[b][1];
+        }
+        h[b] = s;
     }
 }
 
 #[inline(never)]
-fn accumulate_rows(h: &mut [Bin; BINS], col: &[u8], rows: &[u32], ordered: &[[f32; 2]]) {
-    assert!(ordered.len() >= rows.len());
-    for (i, &r) in rows.iter().enumerate() {
-        // SAFETY: row numbers come from 0..n_rows of this matrix (checked when
-        // the index array is made), and every column has n_rows entries.
-        let b = unsafe { *col.get_unchecked(r as usize) };
-        let g = unsafe { ordered.get_unchecked(i) };
-        let e = &mut h[b as usize];
-        e[0] += g[0] as f64;
-        e[1] += g[1] as f64;
+fn accumulate_all(h: &mut [Bin; BINS], col: &[u8], gh: &[[f32; 2]]) {
+    let n = col.len().min(gh.len());
+    let (col, gh) = (&col[..n], &gh[..n]);
+    if n < MULTI_MIN_ROWS {
+        for (&b, g) in col.iter().zip(gh) {
+            add(&mut h[b as usize], g);
+        }
+        return;
     }
+    let mut lanes = [[[0.0f64; 2]; BINS]; LANES];
+    let mut cc = col.chunks_exact(LANES);
+    let mut gc = gh.chunks_exact(LANES);
+    for (c, g) in (&mut cc).zip(&mut gc) {
+        for k in 0..LANES {
+            add(&mut lanes[k][c[k] as usize], &g[k]);
+        }
+    }
+    for (&b, g) in cc.remainder().iter().zip(gc.remainder()) {
+        add(&mut h[b as usize], g);
+    }
+    merge_lanes(h, &lanes);
+}
+
+#[inline(never)]
+fn accumulate_rows(h: &mut [Bin; BINS], col: &[u8], rows: &[u32], ordered: &[[f32; 2]]) {
+    let ordered = &ordered[..rows.len()];
+    // SAFETY (all get_unchecked below): row numbers come from 0..n_rows of
+    // this matrix (the index array is built that way) and every column has
+    // n_rows entries.
+    if rows.len() < MULTI_MIN_ROWS {
+        for (&r, g) in rows.iter().zip(ordered) {
+            let b = unsafe { *col.get_unchecked(r as usize) };
+            add(&mut h[b as usize], g);
+        }
+        return;
+    }
+    let mut lanes = [[[0.0f64; 2]; BINS]; LANES];
+    let mut rc = rows.chunks_exact(LANES);
+    let mut gc = ordered.chunks_exact(LANES);
+    for (r, g) in (&mut rc).zip(&mut gc) {
+        for k in 0..LANES {
+            let b = unsafe { *col.get_unchecked(r[k] as usize) };
+            add(&mut lanes[k][b as usize], &g[k]);
+        }
+    }
+    for (&r, g) in rc.remainder().iter().zip(gc.remainder()) {
+        let b = unsafe { *col.get_unchecked(r as usize) };
+        add(&mut h[b as usize], g);
+    }
+    merge_lanes(h, &lanes);
 }
 
 /// `parent -= child` for the active features: the sibling's histogram.
