@@ -1,0 +1,90 @@
+//! The WIT `sql` interface for one guest: check the grant, run the statement on
+//! the backend, hand results back as Arrow IPC bytes within the output limit.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+use super::{BatchStream, SqlEngine};
+use crate::capabilities::CapabilityError;
+use crate::capabilities::grants::Grants;
+use crate::runtime::bindings::sql;
+use crate::runtime::errors::HostError;
+
+pub struct SqlHost {
+    stage: String,
+    grants: Arc<Grants>,
+    engine: Arc<dyn SqlEngine>,
+    output_limit: usize,
+    table: ResourceTable,
+}
+
+/// The host side of a guest's `batches` resource.
+pub struct BatchesHandle {
+    stream: Box<dyn BatchStream>,
+}
+
+pub struct HasSql;
+
+impl HasData for HasSql {
+    type Data<'a> = &'a mut SqlHost;
+}
+
+impl SqlHost {
+    pub fn new(stage: &str, grants: Arc<Grants>, engine: Arc<dyn SqlEngine>, output_limit: usize) -> Self {
+        Self { stage: stage.to_string(), grants, engine, output_limit, table: ResourceTable::new() }
+    }
+
+    fn encode(&self, schema: &arrow::datatypes::SchemaRef, batches: &[arrow::array::RecordBatch]) -> Result<Vec<u8>, HostError> {
+        let bytes = crate::ipc::encode(schema, batches)
+            .map_err(|e| CapabilityError::internal(format!("encoding the query result: {e}")))?;
+        if bytes.len() > self.output_limit {
+            return Err(CapabilityError::limit(format!(
+                "the query result is {} bytes, over the limit of {} bytes: read it with query-batches",
+                bytes.len(),
+                self.output_limit
+            ))
+            .into());
+        }
+        Ok(bytes)
+    }
+}
+
+impl crate::runtime::bindings::types::Host for SqlHost {
+    fn convert_error(&mut self, err: HostError) -> wasmtime::Result<crate::runtime::bindings::types::Error> {
+        crate::runtime::convert_host_error(err)
+    }
+}
+
+impl sql::Host for SqlHost {
+    fn query(&mut self, statement: String) -> Result<Vec<u8>, HostError> {
+        self.grants.check_sql(&self.stage)?;
+        let result = self.engine.query(&statement)?;
+        self.encode(&result.schema, &result.batches)
+    }
+
+    fn query_batches(&mut self, statement: String) -> Result<Resource<BatchesHandle>, HostError> {
+        self.grants.check_sql(&self.stage)?;
+        let stream = self.engine.query_stream(&statement)?;
+        self.table.push(BatchesHandle { stream }).map_err(|e| HostError::Trap(wasmtime::Error::new(e)))
+    }
+
+    fn execute(&mut self, statement: String) -> Result<u64, HostError> {
+        self.grants.check_sql(&self.stage)?;
+        Ok(self.engine.execute(&statement)?)
+    }
+}
+
+impl sql::HostBatches for SqlHost {
+    fn next(&mut self, batches: Resource<BatchesHandle>) -> Result<Option<Vec<u8>>, HostError> {
+        let handle = self.table.get_mut(&batches).map_err(|e| HostError::Trap(wasmtime::Error::new(e)))?;
+        let Some(batch) = handle.stream.next_batch()? else { return Ok(None) };
+        let schema = batch.schema();
+        self.encode(&schema, std::slice::from_ref(&batch)).map(Some)
+    }
+
+    fn drop(&mut self, batches: Resource<BatchesHandle>) -> wasmtime::Result<()> {
+        self.table.delete(batches)?;
+        Ok(())
+    }
+}

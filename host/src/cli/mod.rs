@@ -1,0 +1,73 @@
+//! The `engage` command line: parsing and presentation only. The work lives in
+//! library modules that tests call directly.
+
+mod plugin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "engage", version, about = "Weekly customer-engagement prediction on a sandboxed WebAssembly pipeline")]
+pub struct Cli {
+    /// Storage root of the local host: one folder per bucket.
+    #[arg(long, global = true, env = "ENGAGE_ROOT", default_value = "engage-data")]
+    pub root: PathBuf,
+
+    /// How log lines are written to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// More log detail (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    /// JSON lines, one event per line.
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Work with plugins: run a transform over a file.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let result = match cli.command {
+        Command::Plugin(command) => plugin::run(command, &cli.root),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line a person can act on; the chain joined with ': '.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn,engage=info",
+        1 => "info,engage=debug",
+        _ => "debug,engage=trace",
+    };
+    let filter = EnvFilter::try_from_env("ENGAGE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -1,0 +1,11 @@
+//! Engage: a weekly customer-engagement prediction platform. The host runs a
+//! pipeline of sandboxed WebAssembly stages and feature transforms; they reach
+//! storage, SQL and the LLM only through the capabilities granted to them.
+
+pub mod capabilities;
+pub mod catalog;
+pub mod cli;
+pub mod files;
+pub mod ipc;
+pub mod local_host;
+pub mod runtime;

@@ -1,0 +1,181 @@
+//! Why a guest stopped, in words a person can act on. Errors from wasmtime are
+//! walked to their root cause and classified; the guest's own output (a Rust
+//! panic message, a Python traceback) and its wasm backtrace come along.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::capabilities::grants::Denied;
+use crate::capabilities::CapabilityError;
+use crate::runtime::limits::format_bytes;
+
+/// An error a capability hands the guest, or a reason to stop it.
+pub enum HostError {
+    Capability(CapabilityError),
+    Trap(wasmtime::Error),
+}
+
+impl From<CapabilityError> for HostError {
+    fn from(e: CapabilityError) -> Self {
+        HostError::Capability(e)
+    }
+}
+
+impl From<Denied> for HostError {
+    fn from(e: Denied) -> Self {
+        HostError::Trap(wasmtime::Error::new(e))
+    }
+}
+
+/// The guest grew its memory past the limit (raised by our resource limiter).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("memory limit of {} exceeded (the guest asked for {})", format_bytes(*limit as u64), format_bytes(*requested as u64))]
+pub struct MemoryLimitExceeded {
+    pub limit: usize,
+    pub requested: usize,
+}
+
+/// A capability call would have moved more bytes than the output limit allows.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("output limit of {} exceeded: {what} is {}", format_bytes(*limit as u64), format_bytes(*size as u64))]
+pub struct OutputLimitExceeded {
+    pub what: String,
+    pub size: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Grew linear memory past `limits.memory_bytes`.
+    MemoryLimit,
+    /// Ran past its deadline.
+    Timeout,
+    /// Returned or wrote more than `limits.output_bytes`.
+    OutputLimit,
+    /// Used a capability or resource outside its grants.
+    Denied,
+    /// Trapped: a panic, an unreachable, an out-of-bounds access.
+    Trap,
+    /// Returned an error of its own.
+    PluginError,
+    /// Returned something that breaks the contract (wrong schema, row count, bad IPC).
+    BadOutput,
+    /// Could not be loaded or instantiated.
+    Load,
+}
+
+/// A guest failure: which stage and plugin, what happened, and what the guest printed.
+#[derive(Debug, Clone)]
+pub struct GuestError {
+    pub stage: String,
+    pub plugin: String,
+    pub kind: FailureKind,
+    pub message: String,
+    /// The tail of what the guest wrote to stdout/stderr (panic messages land here).
+    pub guest_output: String,
+    /// Wasm frames, innermost first, when the guest trapped.
+    pub backtrace: Vec<String>,
+}
+
+impl std::error::Error for GuestError {}
+
+impl fmt::Display for GuestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stage '{}' (plugin {}): {}", self.stage, self.plugin, self.message)?;
+        if let Some(panic) = panic_message(&self.guest_output) {
+            write!(f, "; guest said: {panic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl GuestError {
+    pub fn new(stage: &str, plugin: &str, kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            stage: stage.to_string(),
+            plugin: plugin.to_string(),
+            kind,
+            message: message.into(),
+            guest_output: String::new(),
+            backtrace: Vec::new(),
+        }
+    }
+
+    /// Everything we know, for logs and `--verbose` output.
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        if !self.guest_output.trim().is_empty() {
+            text.push_str("\n--- guest output ---\n");
+            text.push_str(self.guest_output.trim_end());
+        }
+        if !self.backtrace.is_empty() {
+            text.push_str("\n--- wasm backtrace ---\n");
+            text.push_str(&self.backtrace.join("\n"));
+        }
+        text
+    }
+
+    /// Classifies an error that came out of a call into a guest.
+    pub fn from_wasmtime(stage: &str, plugin: &str, error: &wasmtime::Error, timeout: Duration, guest_output: String) -> Self {
+        let (kind, message) = classify(error, timeout);
+        let backtrace = error
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .map(|bt| {
+                bt.frames()
+                    .iter()
+                    .map(|frame| {
+                        let name = frame.func_name().unwrap_or("<unnamed>").to_string();
+                        match frame.symbols().first().and_then(|s| Some((s.file()?, s.line()?))) {
+                            Some((file, line)) => format!("  {name} at {file}:{line}"),
+                            None => format!("  {name}"),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self { stage: stage.to_string(), plugin: plugin.to_string(), kind, message, guest_output, backtrace }
+    }
+}
+
+fn classify(error: &wasmtime::Error, timeout: Duration) -> (FailureKind, String) {
+    for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<MemoryLimitExceeded>() {
+            return (FailureKind::MemoryLimit, e.to_string());
+        }
+        if let Some(e) = cause.downcast_ref::<OutputLimitExceeded>() {
+            return (FailureKind::OutputLimit, e.to_string());
+        }
+        if let Some(e) = cause.downcast_ref::<Denied>() {
+            return (FailureKind::Denied, e.detail.clone());
+        }
+        if let Some(e) = cause.downcast_ref::<CapabilityError>() {
+            return (FailureKind::PluginError, e.message.clone());
+        }
+    }
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => {
+                (FailureKind::Timeout, format!("time limit of {:.1} s exceeded", timeout.as_secs_f64()))
+            }
+            wasmtime::Trap::UnreachableCodeReached => (FailureKind::Trap, "the guest trapped (panic or unreachable)".into()),
+            other => (FailureKind::Trap, format!("the guest trapped: {other}")),
+        };
+    }
+    let root = error.root_cause().to_string();
+    (FailureKind::Trap, root)
+}
+
+/// The panic line of a Rust guest (`panicked at src/lib.rs:3:5:\nmessage`), or a
+/// Python exception's last line, if the guest printed one.
+fn panic_message(output: &str) -> Option<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
+        let location = lines[i].split("panicked at").nth(1).unwrap_or("").trim().trim_end_matches(':');
+        let message = lines.get(i + 1).copied().unwrap_or("").trim();
+        return Some(format!("panicked at {location}: {message}"));
+    }
+    if lines.iter().any(|l| l.starts_with("Traceback")) {
+        return lines.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string());
+    }
+    None
+}

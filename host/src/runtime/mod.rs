@@ -1,0 +1,227 @@
+//! The WebAssembly runtime: one engine per process, components compiled once and
+//! cached, a fresh bounded store per guest run.
+
+pub mod bindings;
+pub mod cache;
+pub mod errors;
+pub mod limits;
+mod linker;
+pub mod stage;
+pub mod state;
+pub mod transform;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wasmtime::component::{Component, InstancePre};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+pub use cache::{CacheStats, ComponentCache, content_hash};
+pub use errors::{FailureKind, GuestError, HostError};
+pub use limits::GuestLimits;
+pub use state::{GuestIdentity, GuestState};
+
+use crate::capabilities::llm::{LanguageModel, NoLanguageModel};
+use crate::capabilities::sql::{NoSql, SqlEngine};
+use crate::capabilities::storage::ObjectStore;
+
+/// The epoch advances this often; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The backends a guest's capabilities dispatch to. Grants decide what it may use.
+#[derive(Clone)]
+pub struct Capabilities {
+    pub storage: Arc<dyn ObjectStore>,
+    pub sql: Arc<dyn SqlEngine>,
+    pub llm: Arc<dyn LanguageModel>,
+}
+
+impl Capabilities {
+    /// Storage only: no SQL engine, no language model.
+    pub fn storage_only(storage: Arc<dyn ObjectStore>) -> Self {
+        Self { storage, sql: Arc::new(NoSql), llm: Arc::new(NoLanguageModel) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are kept between runs; `None` keeps them in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// Use the pooling instance allocator (fast instantiation, reserved address space).
+    pub pooling: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { cache_dir: default_cache_dir(), pooling: true }
+    }
+}
+
+/// `$ENGAGE_CACHE_DIR`, else the user's cache folder.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("ENGAGE_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("engage").join("components")))
+}
+
+/// A component ready to instantiate, with its identity.
+pub struct Plugin {
+    /// The file name without extension, used in messages.
+    pub name: String,
+    /// sha256 of the component bytes: recorded with every run.
+    pub hash: String,
+    pub component: Component,
+    stage_pre: OnceLock<bindings::stage::StagePre<GuestState>>,
+    transform_pre: OnceLock<bindings::transform::FeatureTransformPre<GuestState>>,
+}
+
+pub struct Runtime {
+    engine: Engine,
+    cache: ComponentCache,
+    stage_linker: wasmtime::component::Linker<GuestState>,
+    transform_linker: wasmtime::component::Linker<GuestState>,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self> {
+        let engine = build_engine(config.pooling)?;
+        start_epoch_ticker(&engine);
+        let cache = ComponentCache::new(&engine, config.cache_dir)?;
+        let stage_linker = linker::stage_linker(&engine)?;
+        let transform_linker = linker::transform_linker(&engine)?;
+        Ok(Self { engine, cache, stage_linker, transform_linker })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Loads a component file, compiling it only if no cached artifact exists.
+    pub fn load_file(&self, path: &Path) -> Result<Arc<Plugin>> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
+        self.load_bytes(&name, &bytes)
+    }
+
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>> {
+        let hash = content_hash(bytes);
+        let component = self.cache.get_or_compile(&self.engine, bytes, &hash, name)?;
+        Ok(Arc::new(Plugin {
+            name: name.to_string(),
+            hash,
+            component,
+            stage_pre: OnceLock::new(),
+            transform_pre: OnceLock::new(),
+        }))
+    }
+
+    fn stage_pre(&self, plugin: &Plugin) -> Result<bindings::stage::StagePre<GuestState>, GuestError> {
+        if let Some(pre) = plugin.stage_pre.get() {
+            return Ok(pre.clone());
+        }
+        let pre = self
+            .stage_linker
+            .instantiate_pre(&plugin.component)
+            .and_then(bindings::stage::StagePre::new)
+            .map_err(|e| load_error(plugin, "stage", &e))?;
+        Ok(plugin.stage_pre.get_or_init(|| pre).clone())
+    }
+
+    fn transform_pre(&self, plugin: &Plugin) -> Result<bindings::transform::FeatureTransformPre<GuestState>, GuestError> {
+        if let Some(pre) = plugin.transform_pre.get() {
+            return Ok(pre.clone());
+        }
+        let pre = self
+            .transform_linker
+            .instantiate_pre(&plugin.component)
+            .and_then(bindings::transform::FeatureTransformPre::new)
+            .map_err(|e| load_error(plugin, "feature-transform", &e))?;
+        Ok(plugin.transform_pre.get_or_init(|| pre).clone())
+    }
+
+    /// A store bounded by `limits`: memory through the limiter, time through the epoch deadline.
+    fn new_store(&self, state: GuestState, limits: &GuestLimits) -> Store<GuestState> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        arm_deadline(&mut store, limits.timeout);
+        store
+    }
+}
+
+fn arm_deadline(store: &mut Store<GuestState>, timeout: Duration) {
+    let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64 + 1;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+}
+
+fn load_error(plugin: &Plugin, world: &str, error: &wasmtime::Error) -> GuestError {
+    GuestError::new(
+        "",
+        &plugin.name,
+        FailureKind::Load,
+        format!("is not a {world} plugin compatible with engage:platform@0.1.0: {error:#}"),
+    )
+}
+
+fn build_engine(pooling: bool) -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(128)
+            .total_core_instances(2048)
+            .total_memories(128)
+            .total_tables(512)
+            .max_memory_size(4 << 30)
+            // Keep a little of each freed memory mapped so a fresh instance doesn't page-fault it in again.
+            .linear_memory_keep_resident(16 << 20);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasm engine")
+}
+
+/// Advances the engine's epoch until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("engage-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// Maps a capability's error onto the WIT error, or turns it into a trap.
+pub fn convert_host_error(err: HostError) -> wasmtime::Result<bindings::types::Error> {
+    use crate::capabilities::ErrorCode as C;
+    use bindings::types::ErrorCode as W;
+    match err {
+        HostError::Trap(e) => Err(e),
+        HostError::Capability(e) => Ok(bindings::types::Error {
+            code: match e.code {
+                C::NotFound => W::NotFound,
+                C::InvalidInput => W::InvalidInput,
+                C::LimitExceeded => W::LimitExceeded,
+                C::Unavailable => W::Unavailable,
+                C::Internal => W::Internal,
+            },
+            message: e.message,
+        }),
+    }
+}
+
+#[allow(unused_imports)]
+use InstancePre as _;

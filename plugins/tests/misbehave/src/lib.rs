@@ -1,0 +1,64 @@
+//! A stage that misbehaves on purpose so the host's limits and grants can be
+//! tested. `{"mode": "..."}` picks how; `"ok"` behaves.
+
+use engage_plugin_sdk::stage::*;
+
+struct Misbehave;
+
+impl Stage for Misbehave {
+    fn run(ctx: &Context) -> Result<serde_json::Value, String> {
+        let mode = ctx.params.get("mode").and_then(|m| m.as_str()).unwrap_or("ok").to_string();
+        match mode.as_str() {
+            "ok" => {
+                storage::put("scratch", "granted/ok.txt", b"fine").map_err(|e| e.to_string())?;
+                Ok(serde_json::json!({ "mode": "ok" }))
+            }
+            "alloc" => {
+                // Grow in 16 MiB chunks: a single huge Vec would hit wasm32's capacity check first.
+                let mut chunks: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut chunk = vec![0u8; 16 << 20];
+                    chunk[0] = 1;
+                    chunks.push(chunk);
+                    if chunks.len() > 1_000_000 {
+                        break Ok(serde_json::json!({ "chunks": chunks.len() }));
+                    }
+                }
+            }
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "panic" => panic!("misbehave was told to panic"),
+            "escape-key" => write("scratch", "../outside.txt"),
+            "other-bucket" => write("models", "granted/x.txt"),
+            "ungranted-prefix" => write("scratch", "other/x.txt"),
+            "big-write" => {
+                let data = vec![7u8; 2 << 20];
+                storage::put("scratch", "granted/big.bin", &data).map_err(|e| e.to_string())?;
+                Ok(serde_json::json!({}))
+            }
+            "big-summary" => Ok(serde_json::json!({ "padding": "x".repeat(2 << 20) })),
+            "sql" => {
+                let batches = query("SELECT 1 AS one").map_err(|e| e.to_string())?;
+                Ok(serde_json::json!({ "batches": batches.len() }))
+            }
+            "llm" => {
+                let options = llm::CompletionOptions { system: None, max_tokens: 10, temperature: 0.0, stop: vec![] };
+                let text = llm::complete("hello", &options).map_err(|e| e.to_string())?;
+                Ok(serde_json::json!({ "text": text }))
+            }
+            "fail" => Err("misbehave was told to fail".into()),
+            other => Err(format!("unknown mode '{other}'")),
+        }
+    }
+}
+
+fn write(bucket: &str, key: &str) -> Result<serde_json::Value, String> {
+    storage::put(bucket, key, b"should not land").map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({ "wrote": key }))
+}
+
+engage_plugin_sdk::export_stage!(Misbehave);

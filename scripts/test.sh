@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need (the wasm32-wasip2 target, a
+# Python venv with xgboost/lightgbm for the interop tests), builds the plugin
+# components, then runs the Rust test suites of the whole workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+
+echo "==> toolchain: wasm32-wasip2 target"
+rustup target add wasm32-wasip2 >/dev/null
+
+echo "==> python test dependencies (.venv)"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+export ENGAGE_PYTHON="$root/.venv/bin/python"
+
+plugin_target="${CARGO_TARGET_DIR:-$root/plugins/target}"
+echo "==> plugins (wasm32-wasip2, release)"
+(cd plugins && cargo build --release --target wasm32-wasip2 --locked -q)
+export ENGAGE_PLUGIN_DIR="$plugin_target/wasm32-wasip2/release"
+for p in engagement_features cleanup misbehave; do
+  [ -f "$ENGAGE_PLUGIN_DIR/$p.wasm" ] || { echo "plugin build failed: $ENGAGE_PLUGIN_DIR/$p.wasm missing" >&2; exit 1; }
+done
+
+echo "==> cargo test (workspace)"
+export ENGAGE_CACHE_DIR="${ENGAGE_CACHE_DIR:-$(mktemp -d)}"
+cargo test --workspace --locked "$@"
