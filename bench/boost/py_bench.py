@@ -73,7 +73,7 @@ def main():
         import lightgbm as lgb
         t0 = time.perf_counter()
         params = {"objective": "binary", "num_leaves": 63, "learning_rate": 0.1, "max_bin": 255,
-                  "num_threads": threads, "verbose": -1, "seed": 0, "deterministic": True}
+                  "num_threads": threads, "verbose": -1, "seed": 0}
         dtrain = lgb.Dataset(x, label=y, params={"max_bin": 255, "verbose": -1}, free_raw_data=True)
         dtrain.construct()
         del x

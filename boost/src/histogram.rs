@@ -84,12 +84,19 @@ pub(crate) fn build(
     }
 }
 
-/// Below this many rows one histogram is enough; above it, rows are spread
-/// over [`LANES`] partial histograms. Features with few distinct values send
-/// consecutive rows to the same bin, and each add would wait for the last one
-/// (a store-to-load dependency); four independent copies hide that latency.
+/// Below this many rows one f64 histogram is enough. Above it, rows are
+/// spread over [`LANES`] partial f32 histograms: features with few distinct
+/// values send consecutive rows to the same bin, and each add would wait for
+/// the previous one (a store-to-load dependency); independent lanes hide that
+/// latency, and 8-byte f32 bins halve the cache traffic. Lanes are flushed
+/// into the f64 histogram every [`FLUSH_ROWS`] rows, so an f32 lane never sums
+/// more than a few thousand values (relative error ~1e-6, far below what
+/// changes a split).
 const MULTI_MIN_ROWS: usize = 2048;
 const LANES: usize = 4;
+const FLUSH_ROWS: usize = 1 << 14;
+
+type Lane = [[f32; 2]; BINS];
 
 #[inline(always)]
 fn add(e: &mut Bin, g: &[f32; 2]) {
@@ -97,12 +104,19 @@ fn add(e: &mut Bin, g: &[f32; 2]) {
     e[1] += g[1] as f64;
 }
 
-fn merge_lanes(h: &mut [Bin; BINS], lanes: &[[Bin; BINS]; LANES]) {
+#[inline(always)]
+fn add32(e: &mut [f32; 2], g: &[f32; 2]) {
+    e[0] += g[0];
+    e[1] += g[1];
+}
+
+fn flush_lanes(h: &mut [Bin; BINS], lanes: &mut [Lane; LANES]) {
     for b in 0..BINS {
         let mut s = h[b];
-        for l in lanes {
-            s[0] += l[b][0];
-            s[1] += l[b][1];
+        for l in lanes.iter_mut() {
+            s[0] += l[b][0] as f64;
+            s[1] += l[b][1] as f64;
+            l[b] = [0.0; 2];
         }
         h[b] = s;
     }
@@ -118,18 +132,20 @@ fn accumulate_all(h: &mut [Bin; BINS], col: &[u8], gh: &[[f32; 2]]) {
         }
         return;
     }
-    let mut lanes = [[[0.0f64; 2]; BINS]; LANES];
-    let mut cc = col.chunks_exact(LANES);
-    let mut gc = gh.chunks_exact(LANES);
-    for (c, g) in (&mut cc).zip(&mut gc) {
-        for k in 0..LANES {
-            add(&mut lanes[k][c[k] as usize], &g[k]);
+    let mut lanes = [[[0.0f32; 2]; BINS]; LANES];
+    for (col, gh) in col.chunks(FLUSH_ROWS).zip(gh.chunks(FLUSH_ROWS)) {
+        let mut cc = col.chunks_exact(LANES);
+        let mut gc = gh.chunks_exact(LANES);
+        for (c, g) in (&mut cc).zip(&mut gc) {
+            for k in 0..LANES {
+                add32(&mut lanes[k][c[k] as usize], &g[k]);
+            }
         }
+        for (&b, g) in cc.remainder().iter().zip(gc.remainder()) {
+            add(&mut h[b as usize], g);
+        }
+        flush_lanes(h, &mut lanes);
     }
-    for (&b, g) in cc.remainder().iter().zip(gc.remainder()) {
-        add(&mut h[b as usize], g);
-    }
-    merge_lanes(h, &lanes);
 }
 
 #[inline(never)]
@@ -145,20 +161,22 @@ fn accumulate_rows(h: &mut [Bin; BINS], col: &[u8], rows: &[u32], ordered: &[[f3
         }
         return;
     }
-    let mut lanes = [[[0.0f64; 2]; BINS]; LANES];
-    let mut rc = rows.chunks_exact(LANES);
-    let mut gc = ordered.chunks_exact(LANES);
-    for (r, g) in (&mut rc).zip(&mut gc) {
-        for k in 0..LANES {
-            let b = unsafe { *col.get_unchecked(r[k] as usize) };
-            add(&mut lanes[k][b as usize], &g[k]);
+    let mut lanes = [[[0.0f32; 2]; BINS]; LANES];
+    for (rows, ordered) in rows.chunks(FLUSH_ROWS).zip(ordered.chunks(FLUSH_ROWS)) {
+        let mut rc = rows.chunks_exact(LANES);
+        let mut gc = ordered.chunks_exact(LANES);
+        for (r, g) in (&mut rc).zip(&mut gc) {
+            for k in 0..LANES {
+                let b = unsafe { *col.get_unchecked(r[k] as usize) };
+                add32(&mut lanes[k][b as usize], &g[k]);
+            }
         }
+        for (&r, g) in rc.remainder().iter().zip(gc.remainder()) {
+            let b = unsafe { *col.get_unchecked(r as usize) };
+            add(&mut h[b as usize], g);
+        }
+        flush_lanes(h, &mut lanes);
     }
-    for (&r, g) in rc.remainder().iter().zip(gc.remainder()) {
-        let b = unsafe { *col.get_unchecked(r as usize) };
-        add(&mut h[b as usize], g);
-    }
-    merge_lanes(h, &lanes);
 }
 
 /// `parent -= child` for the active features: the sibling's histogram.
