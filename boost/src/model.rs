@@ -82,15 +82,21 @@ impl Model {
             }
         }
         let cols: Vec<Option<&[f32]>> = owned.iter().map(|c| c.as_deref()).collect();
-        Ok(self.predict_columns(&cols, batch.num_rows()))
+        self.predict_columns(&cols, batch.num_rows())
     }
 
     /// Predict from f32 columns in model feature order (`None` = all missing).
-    pub fn predict_columns(&self, cols: &[Option<&[f32]>], n_rows: usize) -> Predictions {
+    pub fn predict_columns(&self, cols: &[Option<&[f32]>], n_rows: usize) -> Result<Predictions> {
+        if cols.len() != self.feature_names.len() {
+            return Err(BoostError::Shape(format!("{} columns for a model of {} features", cols.len(), self.feature_names.len())));
+        }
+        if let Some(f) = cols.iter().position(|c| c.is_some_and(|c| c.len() < n_rows)) {
+            return Err(BoostError::Shape(format!("column `{}` has fewer than {n_rows} rows", self.feature_names[f])));
+        }
         let base = self.base_margin();
         let want_abs = self.objective == Objective::SquaredError;
         let (m, abs) = self.forest.margins(cols, n_rows, base, want_abs);
-        finish(self.objective, m, abs, base, self.threshold)
+        Ok(finish(self.objective, m, abs, base, self.threshold))
     }
 
     /// Predict a stream of batches, one result per batch, without holding more

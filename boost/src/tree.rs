@@ -85,11 +85,19 @@ impl Tree {
         self.nodes.iter().filter(|n| n.is_leaf()).count()
     }
 
+    /// Longest root-to-leaf path (iterative: a loaded tree may be deep).
     pub fn depth(&self) -> usize {
-        fn d(t: &Tree, i: usize) -> usize {
-            let n = &t.nodes[i];
-            if n.is_leaf() { 0 } else { 1 + d(t, n.left as usize).max(d(t, n.right as usize)) }
+        let mut max = 0;
+        let mut stack = if self.nodes.is_empty() { vec![] } else { vec![(0usize, 0usize)] };
+        while let Some((i, d)) = stack.pop() {
+            let n = &self.nodes[i];
+            if n.is_leaf() {
+                max = max.max(d);
+            } else {
+                stack.push((n.left as usize, d + 1));
+                stack.push((n.right as usize, d + 1));
+            }
         }
-        if self.nodes.is_empty() { 0 } else { d(self, 0) }
+        max
     }
 }
