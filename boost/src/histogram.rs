@@ -46,6 +46,7 @@ const PAR_MIN_WORK: usize = 1 << 15;
 
 /// Fill `hist` (zeroed for `active`) from `rows`. `all_rows` means `rows` is
 /// exactly 0..n in order, so columns and gradients are read sequentially.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     hist: &mut [Bin],
     cols: &[Vec<u8>],

@@ -189,11 +189,10 @@ impl Model {
         if feature_names.len() != num_feature {
             return Err(fmt(format!("{} feature names for num_feature = {num_feature}", feature_names.len())));
         }
-        if let Some(ft) = learner.get("feature_types").and_then(|f| f.as_array()) {
-            if let Some(c) = ft.iter().position(|t| t.as_str() == Some("c")) {
+        if let Some(ft) = learner.get("feature_types").and_then(|f| f.as_array())
+            && let Some(c) = ft.iter().position(|t| t.as_str() == Some("c")) {
                 return Err(fmt(format!("feature `{}` is categorical; only numeric features are supported", feature_names[c])));
             }
-        }
         let threshold = learner
             .get("attributes")
             .and_then(|a| a.get("engage_threshold"))
@@ -265,11 +264,10 @@ fn parse_tree(t: &Value, ti: usize, num_feature: usize) -> Result<Tree> {
         }
     }
     let opt = |key: &str| t.get(key).and_then(|a| a.as_array()).filter(|a| a.len() == n);
-    if let Some(st) = opt("split_type") {
-        if st.iter().any(|s| s.as_i64().unwrap_or(0) != 0) {
+    if let Some(st) = opt("split_type")
+        && st.iter().any(|s| s.as_i64().unwrap_or(0) != 0) {
             return Err(fmt(format!("tree {ti} has categorical splits; only numeric splits are supported")));
         }
-    }
     let gains = opt("loss_changes");
     let hess = opt("sum_hessian");
     let bw = opt("base_weights");

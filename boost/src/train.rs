@@ -268,12 +268,11 @@ fn train_inner(
         }
         trees.push(tree);
         history.push(rec);
-        if let (Some(esr), Some((b, _))) = (p.early_stopping_rounds, best) {
-            if round >= b + esr {
+        if let (Some(esr), Some((b, _))) = (p.early_stopping_rounds, best)
+            && round >= b + esr {
                 stopped_early = true;
                 break;
             }
-        }
     }
     let best_round = best.map(|(r, _)| r);
     if stopped_early {

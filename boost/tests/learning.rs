@@ -43,7 +43,7 @@ fn regression_error_falls_every_round() {
     let b = batch(&cols, Some(&y));
     let params = Params { objective: Objective::SquaredError, n_rounds: 40, eta: 0.3, ..Params::default() };
     // Validating on the training data gives the training error per round.
-    let tm = train_batches(&[b.clone()], "label", Some(&[b.clone()]), &params).unwrap();
+    let tm = train_batches(std::slice::from_ref(&b), "label", Some(std::slice::from_ref(&b)), &params).unwrap();
     assert_eq!(tm.metric, "rmse");
     let errs: Vec<f64> = tm.history.iter().map(|r| r.valid.unwrap()).collect();
     assert_eq!(errs.len(), 40);
@@ -98,7 +98,7 @@ fn training_is_deterministic_for_a_seed_and_across_thread_counts() {
     let b = batch(&cols, Some(&y));
     let run = |threads: usize, seed: u64| {
         let p = Params { n_rounds: 15, subsample: 0.7, colsample_bytree: 0.6, seed, n_threads: threads, ..Params::default() };
-        train_batches(&[b.clone()], "label", None, &p).unwrap().model.to_xgboost_json().to_string()
+        train_batches(std::slice::from_ref(&b), "label", None, &p).unwrap().model.to_xgboost_json().to_string()
     };
     let a = run(2, 7);
     assert_eq!(a, run(2, 7));
@@ -144,7 +144,7 @@ fn degenerate_inputs_give_errors_or_sensible_models() {
     cols.push(vec![3.0; n]); // constant
     cols.push(vec![f32::NAN; n]); // all missing
     let b = batch(&cols, Some(&y));
-    let tm = train_batches(&[b.clone()], "label", None, &Params { n_rounds: 10, ..Params::default() }).unwrap();
+    let tm = train_batches(std::slice::from_ref(&b), "label", None, &Params { n_rounds: 10, ..Params::default() }).unwrap();
     for t in tm.model.trees() {
         assert!(t.nodes.iter().all(|nd| nd.is_leaf() || nd.feature == 0), "only x0 can split");
     }
@@ -162,23 +162,23 @@ fn degenerate_inputs_give_errors_or_sensible_models() {
 
     // Zero rows, and no batches at all.
     let empty = b.slice(0, 0);
-    let e = train_batches(&[empty.clone()], "label", None, &Params::default()).unwrap_err().to_string();
+    let e = train_batches(std::slice::from_ref(&empty), "label", None, &Params::default()).unwrap_err().to_string();
     assert!(e.contains("zero rows"), "{e}");
     assert!(train_batches(&[], "label", None, &Params::default()).is_err());
     // Predicting zero rows is fine.
     assert!(tm.model.predict_batch(&empty).unwrap().probability.is_empty());
 
     // A missing label value, a missing label column, a bad parameter.
-    let e = train_batches(&[b.clone()], "nope", None, &Params::default()).unwrap_err().to_string();
+    let e = train_batches(std::slice::from_ref(&b), "nope", None, &Params::default()).unwrap_err().to_string();
     assert!(e.contains("nope"), "{e}");
-    let e = train_batches(&[b.clone()], "label", None, &Params { eta: 0.0, ..Params::default() }).unwrap_err().to_string();
+    let e = train_batches(std::slice::from_ref(&b), "label", None, &Params { eta: 0.0, ..Params::default() }).unwrap_err().to_string();
     assert!(e.contains("eta"), "{e}");
     let mut yn = y.clone();
     yn[7] = f32::NAN;
     let e = train_batches(&[batch(&cols, Some(&yn))], "label", None, &Params::default()).unwrap_err().to_string();
     assert!(e.contains("row 7"), "{e}");
     // Predicting without a column the model splits on names the column.
-    let clf = train_batches(&[b.clone()], "label", None, &Params { n_rounds: 2, ..Params::default() }).unwrap();
+    let clf = train_batches(std::slice::from_ref(&b), "label", None, &Params { n_rounds: 2, ..Params::default() }).unwrap();
     let other = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("x9", DataType::Float32, false)])),
         vec![Arc::new(arrow_array::Float32Array::from(vec![1.0f32]))],
@@ -224,11 +224,11 @@ fn boosting_beats_the_logistic_baseline_on_a_nonlinear_rule() {
     let y: Vec<f32> = (0..6000).map(|i| rule(&cols, i)).collect();
     let b = batch(&cols, Some(&y));
     let feats = names(4);
-    let base = LogisticBaseline::fit(&[b.clone()], "label", &feats).unwrap();
+    let base = LogisticBaseline::fit(std::slice::from_ref(&b), "label", &feats).unwrap();
     let pb = base.predict_batch(&b).unwrap();
     let base_auc = evaluate(&y, &pb, 0.5).auc.unwrap();
     assert!(base_auc > 0.6 && base_auc < 0.97, "baseline auc {base_auc}");
-    let tm = train_batches(&[b.clone()], "label", None, &Params { n_rounds: 40, ..Params::default() }).unwrap();
+    let tm = train_batches(std::slice::from_ref(&b), "label", None, &Params { n_rounds: 40, ..Params::default() }).unwrap();
     let auc = evaluate(&y, &tm.model.predict_batch(&b).unwrap().probability, 0.5).auc.unwrap();
     assert!(auc > base_auc + 0.02, "boost {auc} vs baseline {base_auc}");
     // The baseline learns a linear signal well.

@@ -76,7 +76,7 @@ fn xgboost_models_load_in_engage_and_predict_the_same() {
     let x = dir.path().join("train.f32");
     let yl = dir.path().join("y.f32");
     write_f32(&x, &cols);
-    write_f32(&yl, &[y.clone()]);
+    write_f32(&yl, std::slice::from_ref(&y));
     let model = dir.path().join("xgb.json");
     let out = dir.path().join("xgb_pred.f32");
     let s = py_script("xgb_interop.py");
