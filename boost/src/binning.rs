@@ -121,38 +121,8 @@ impl FeatureMatrix {
         max_bins: usize,
         sample_rows: usize,
     ) -> Result<Self> {
-        if !(2..=MAX_VALUE_BINS).contains(&max_bins) {
-            return Err(BoostError::InvalidParam {
-                name: "max_bin",
-                reason: format!("{max_bins} is outside 2..={MAX_VALUE_BINS}"),
-            });
-        }
-        let names: Vec<String> = features.iter().map(|s| s.as_ref().to_string()).collect();
-        check_columns(batches, &names)?;
-        let n_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let sample = sample_rows_sorted(n_rows, sample_rows.max(1));
-        let cuts = names
-            .par_iter()
-            .map(|name| {
-                let mut vals = Vec::with_capacity(sample.len());
-                let mut offset = 0usize;
-                let mut s = 0usize;
-                for b in batches {
-                    let col = column_f32(b, name)?;
-                    let end = offset + b.num_rows();
-                    while s < sample.len() && sample[s] < end {
-                        let v = col[sample[s] - offset];
-                        if v.is_finite() {
-                            vals.push(v);
-                        }
-                        s += 1;
-                    }
-                    offset = end;
-                }
-                Ok(FeatureCuts::from_sample(&mut vals, max_bins))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Self::with_cuts(batches, &names, cuts)
+        let cuts = compute_cuts(batches, features, max_bins, sample_rows)?;
+        Self::with_cuts(batches, features, cuts)
     }
 
     /// Bin `batches` with cuts learned elsewhere (validation or test data).
@@ -190,9 +160,103 @@ impl FeatureMatrix {
     pub fn cuts(&self) -> &[FeatureCuts] {
         &self.cuts
     }
+    /// Bin of feature `f` in row `r`.
+    pub fn bin(&self, f: usize, r: usize) -> u8 {
+        self.columns[f][r]
+    }
     /// Bytes held by the binned columns.
     pub fn binned_bytes(&self) -> usize {
         self.columns.iter().map(|c| c.len()).sum()
+    }
+}
+
+/// Quantile cuts for the named features from a sample of up to `sample_rows`
+/// rows of `batches` (all rows if fewer). With [`FeatureMatrixBuilder`] this
+/// lets a caller bin data far larger than memory: cuts from a sample first,
+/// then batches streamed in one at a time.
+pub fn compute_cuts<S: AsRef<str>>(
+    batches: &[RecordBatch],
+    features: &[S],
+    max_bins: usize,
+    sample_rows: usize,
+) -> Result<Vec<FeatureCuts>> {
+    if !(2..=MAX_VALUE_BINS).contains(&max_bins) {
+        return Err(BoostError::InvalidParam {
+            name: "max_bin",
+            reason: format!("{max_bins} is outside 2..={MAX_VALUE_BINS}"),
+        });
+    }
+    let names: Vec<String> = features.iter().map(|s| s.as_ref().to_string()).collect();
+    check_columns(batches, &names)?;
+    let n_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let sample = sample_rows_sorted(n_rows, sample_rows.max(1));
+    names
+        .par_iter()
+        .map(|name| {
+            let mut vals = Vec::with_capacity(sample.len());
+            let mut offset = 0usize;
+            let mut s = 0usize;
+            for b in batches {
+                let col = column_f32(b, name)?;
+                let end = offset + b.num_rows();
+                while s < sample.len() && sample[s] < end {
+                    let v = col[sample[s] - offset];
+                    if v.is_finite() {
+                        vals.push(v);
+                    }
+                    s += 1;
+                }
+                offset = end;
+            }
+            Ok(FeatureCuts::from_sample(&mut vals, max_bins))
+        })
+        .collect()
+}
+
+/// Builds a [`FeatureMatrix`] one batch at a time, so the raw batches need
+/// not all be in memory: only the 1-byte bins accumulate.
+#[derive(Debug)]
+pub struct FeatureMatrixBuilder {
+    names: Vec<String>,
+    cuts: Vec<FeatureCuts>,
+    columns: Vec<Vec<u8>>,
+    n_rows: usize,
+}
+
+impl FeatureMatrixBuilder {
+    pub fn new<S: AsRef<str>>(features: &[S], cuts: Vec<FeatureCuts>) -> Result<Self> {
+        let names: Vec<String> = features.iter().map(|s| s.as_ref().to_string()).collect();
+        if names.len() != cuts.len() {
+            return Err(BoostError::Shape(format!("{} feature names but {} cut sets", names.len(), cuts.len())));
+        }
+        let columns = vec![Vec::new(); names.len()];
+        Ok(FeatureMatrixBuilder { names, cuts, columns, n_rows: 0 })
+    }
+
+    /// Bin and append every row of `batch` (feature columns found by name).
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        check_columns(std::slice::from_ref(batch), &self.names)?;
+        self.columns
+            .par_iter_mut()
+            .zip(self.names.par_iter().zip(self.cuts.par_iter()))
+            .try_for_each(|(out, (name, fc))| -> Result<()> {
+                let col = column_f32(batch, name)?;
+                out.extend(col.iter().map(|&v| fc.bin(v)));
+                Ok(())
+            })?;
+        self.n_rows += batch.num_rows();
+        Ok(())
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    pub fn finish(mut self) -> FeatureMatrix {
+        for c in &mut self.columns {
+            c.shrink_to_fit();
+        }
+        FeatureMatrix { names: self.names, cuts: self.cuts, columns: self.columns, n_rows: self.n_rows }
     }
 }
 

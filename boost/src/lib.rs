@@ -30,7 +30,7 @@ mod rng;
 pub mod train;
 pub mod tree;
 
-pub use binning::{FeatureCuts, FeatureMatrix};
+pub use binning::{FeatureCuts, FeatureMatrix, FeatureMatrixBuilder, compute_cuts};
 pub use error::{BoostError, Result};
 pub use importance::FeatureImportance;
 pub use metrics::{Metrics, evaluate};

@@ -251,3 +251,34 @@ fn params_round_trip_through_serde_with_defaults() {
     assert!(bad.validate().unwrap_err().to_string().contains("subsample"));
     let _ = Model::load_xgboost_json("/nonexistent/model.json").unwrap_err();
 }
+
+#[test]
+fn streaming_builder_bins_like_the_one_shot_path() {
+    use engage_boost::{FeatureMatrix, FeatureMatrixBuilder, compute_cuts, train};
+    let (cols, y) = noisy(5000, 13);
+    let b = batch(&cols, Some(&y));
+    let feats = names(6);
+    let whole = FeatureMatrix::from_batches(std::slice::from_ref(&b), &feats, 64, 1000).unwrap();
+    // Cuts from a sample, then batches streamed one at a time.
+    let cuts = compute_cuts(std::slice::from_ref(&b), &feats, 64, 1000).unwrap();
+    assert_eq!(cuts, whole.cuts());
+    let mut builder = FeatureMatrixBuilder::new(&feats, cuts).unwrap();
+    for part in chunks(&b, 777) {
+        builder.push(&part).unwrap();
+    }
+    let streamed = builder.finish();
+    assert_eq!(streamed.n_rows(), 5000);
+    for f in 0..6 {
+        for r in (0..5000).step_by(97) {
+            assert_eq!(streamed.bin(f, r), whole.bin(f, r));
+        }
+    }
+    let p = Params { n_rounds: 5, ..Params::default() };
+    let a = train(&whole, &y, None, &p).unwrap().model.to_xgboost_json();
+    let s = train(&streamed, &y, None, &p).unwrap().model.to_xgboost_json();
+    assert_eq!(a, s);
+    // A batch without a feature column is an error naming it.
+    let mut builder = FeatureMatrixBuilder::new(&feats, whole.cuts().to_vec()).unwrap();
+    let e = builder.push(&batch(&cols[..2], None)).unwrap_err().to_string();
+    assert!(e.contains("x2"), "{e}");
+}
