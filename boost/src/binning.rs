@@ -100,12 +100,23 @@ impl FeatureCuts {
     }
 }
 
-/// A training matrix held as binned u8 columns (one byte per value).
+/// Features packed side by side in one u64 cell per row.
+pub(crate) const GROUP: usize = 8;
+
+/// A training matrix of u8 bins, one byte per value.
+///
+/// Layout: features in groups of [`GROUP`]; each group is a column of u64
+/// cells holding the eight features' bins of one row (the last group is
+/// padded with bin 0). Columnar across groups, so batches append cheaply and
+/// no row-major copy of the raw data is ever made; packed inside a group, so
+/// building a deep node's histogram (whose rows are scattered) fetches one
+/// cache line per row for eight features instead of eight. Memory is
+/// rows × features rounded up to 8 bytes: 60M rows × 14 features = 960 MB.
 #[derive(Clone, Debug)]
 pub struct FeatureMatrix {
     pub(crate) names: Vec<String>,
     pub(crate) cuts: Vec<FeatureCuts>,
-    pub(crate) columns: Vec<Vec<u8>>,
+    pub(crate) groups: Vec<Vec<u64>>,
     pub(crate) n_rows: usize,
 }
 
@@ -127,25 +138,13 @@ impl FeatureMatrix {
 
     /// Bin `batches` with cuts learned elsewhere (validation or test data).
     pub fn with_cuts<S: AsRef<str>>(batches: &[RecordBatch], features: &[S], cuts: Vec<FeatureCuts>) -> Result<Self> {
-        let names: Vec<String> = features.iter().map(|s| s.as_ref().to_string()).collect();
-        if names.len() != cuts.len() {
-            return Err(BoostError::Shape(format!("{} feature names but {} cut sets", names.len(), cuts.len())));
+        let mut b = FeatureMatrixBuilder::new(features, cuts)?;
+        check_columns(batches, &b.names)?;
+        b.reserve(batches.iter().map(|b| b.num_rows()).sum());
+        for batch in batches {
+            b.push(batch)?;
         }
-        check_columns(batches, &names)?;
-        let n_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let columns = names
-            .par_iter()
-            .zip(cuts.par_iter())
-            .map(|(name, fc)| {
-                let mut out = Vec::with_capacity(n_rows);
-                for b in batches {
-                    let col = column_f32(b, name)?;
-                    out.extend(col.iter().map(|&v| fc.bin(v)));
-                }
-                Ok(out)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(FeatureMatrix { names, cuts, columns, n_rows })
+        Ok(b.finish())
     }
 
     pub fn n_rows(&self) -> usize {
@@ -161,12 +160,13 @@ impl FeatureMatrix {
         &self.cuts
     }
     /// Bin of feature `f` in row `r`.
+    #[inline]
     pub fn bin(&self, f: usize, r: usize) -> u8 {
-        self.columns[f][r]
+        (self.groups[f / GROUP][r] >> (8 * (f % GROUP))) as u8
     }
-    /// Bytes held by the binned columns.
+    /// Bytes held by the bins.
     pub fn binned_bytes(&self) -> usize {
-        self.columns.iter().map(|c| c.len()).sum()
+        self.groups.iter().map(|c| c.len() * 8).sum()
     }
 }
 
@@ -219,7 +219,7 @@ pub fn compute_cuts<S: AsRef<str>>(
 pub struct FeatureMatrixBuilder {
     names: Vec<String>,
     cuts: Vec<FeatureCuts>,
-    columns: Vec<Vec<u8>>,
+    groups: Vec<Vec<u64>>,
     n_rows: usize,
 }
 
@@ -229,22 +229,38 @@ impl FeatureMatrixBuilder {
         if names.len() != cuts.len() {
             return Err(BoostError::Shape(format!("{} feature names but {} cut sets", names.len(), cuts.len())));
         }
-        let columns = vec![Vec::new(); names.len()];
-        Ok(FeatureMatrixBuilder { names, cuts, columns, n_rows: 0 })
+        let groups = vec![Vec::new(); names.len().div_ceil(GROUP)];
+        Ok(FeatureMatrixBuilder { names, cuts, groups, n_rows: 0 })
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        for g in &mut self.groups {
+            g.reserve_exact(rows);
+        }
     }
 
     /// Bin and append every row of `batch` (feature columns found by name).
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         check_columns(std::slice::from_ref(batch), &self.names)?;
-        self.columns
-            .par_iter_mut()
-            .zip(self.names.par_iter().zip(self.cuts.par_iter()))
-            .try_for_each(|(out, (name, fc))| -> Result<()> {
-                let col = column_f32(batch, name)?;
-                out.extend(col.iter().map(|&v| fc.bin(v)));
-                Ok(())
-            })?;
-        self.n_rows += batch.num_rows();
+        let m = batch.num_rows();
+        let (names, cuts) = (&self.names, &self.cuts);
+        self.groups.par_iter_mut().enumerate().try_for_each(|(g, out)| -> Result<()> {
+            let first = g * GROUP;
+            let w = (names.len() - first).min(GROUP);
+            let start = out.len();
+            out.resize(start + m, 0);
+            let cells = &mut out[start..];
+            for k in 0..w {
+                let col = column_f32(batch, &names[first + k])?;
+                let fc = &cuts[first + k];
+                let shift = 8 * k as u32;
+                for (c, &v) in cells.iter_mut().zip(col.iter()) {
+                    *c |= (fc.bin(v) as u64) << shift;
+                }
+            }
+            Ok(())
+        })?;
+        self.n_rows += m;
         Ok(())
     }
 
@@ -253,10 +269,10 @@ impl FeatureMatrixBuilder {
     }
 
     pub fn finish(mut self) -> FeatureMatrix {
-        for c in &mut self.columns {
+        for c in &mut self.groups {
             c.shrink_to_fit();
         }
-        FeatureMatrix { names: self.names, cuts: self.cuts, columns: self.columns, n_rows: self.n_rows }
+        FeatureMatrix { names: self.names, cuts: self.cuts, groups: self.groups, n_rows: self.n_rows }
     }
 }
 

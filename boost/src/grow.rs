@@ -8,13 +8,13 @@
 
 use rayon::prelude::*;
 
-use crate::binning::{FeatureCuts, MISSING_BIN};
+use crate::binning::{FeatureCuts, FeatureMatrix, GROUP, MISSING_BIN};
 use crate::histogram::{self, Bin, HistPool, SplitInfo, SplitParams};
 use crate::params::{GrowPolicy, Params};
 use crate::tree::{Node, Tree};
 
 pub(crate) struct Grower<'a> {
-    pub cols: &'a [Vec<u8>],
+    pub x: &'a FeatureMatrix,
     pub cuts: &'a [FeatureCuts],
     pub n_bins: Vec<usize>,
     pub params: &'a Params,
@@ -42,9 +42,10 @@ struct Open {
 }
 
 impl<'a> Grower<'a> {
-    pub fn new(cols: &'a [Vec<u8>], cuts: &'a [FeatureCuts], params: &'a Params) -> Self {
+    pub fn new(x: &'a FeatureMatrix, params: &'a Params) -> Self {
+        let cuts = &x.cuts[..];
         Grower {
-            cols,
+            x,
             cuts,
             n_bins: cuts.iter().map(|c| c.n_bins()).collect(),
             params,
@@ -80,7 +81,7 @@ impl<'a> Grower<'a> {
         let mut root = Open { node: 0, begin: 0, end: idx.len(), sum, depth: 0, hist: None, split: None };
         if self.can_split(0, sum, idx.len()) && !active.is_empty() {
             let mut h = self.pool.get(active);
-            histogram::build(&mut h, self.cols, &mask, active.len(), idx, gh, &mut self.ordered, all_rows);
+            histogram::build(&mut h, self.x, &mask, active.len(), idx, gh, &mut self.ordered, all_rows);
             root.split = histogram::best_split(&h, &self.n_bins, active, sum, &self.sp);
             root.hist = Some(h);
         }
@@ -160,12 +161,18 @@ impl<'a> Grower<'a> {
         tree: &mut Tree,
     ) -> [Open; 2] {
         let s = o.split.take().expect("expand needs a split");
-        let col = &self.cols[s.feature];
+        let cells = &self.x.groups[s.feature / GROUP][..];
+        let shift = 8 * (s.feature % GROUP) as u32;
         let mid = o.begin
-            + partition(&mut idx[o.begin..o.end], &mut self.scratch, |r| {
-                let b = col[r as usize];
-                if b == MISSING_BIN { s.default_left } else { b <= s.bin }
-            });
+            + partition(
+                &mut idx[o.begin..o.end],
+                &mut self.scratch,
+                |r| {
+                    let b = (cells[r as usize] >> shift) as u8;
+                    if b == MISSING_BIN { s.default_left } else { b <= s.bin }
+                },
+                |r| histogram::prefetch(cells.as_ptr().wrapping_add(r as usize)),
+            );
         let l_id = tree.nodes.len();
         let parent = o.node as i32;
         tree.nodes.push(Node::leaf(0.0, s.left[1] as f32, parent));
@@ -193,7 +200,7 @@ impl<'a> Grower<'a> {
         }
         let (small, large) = if l.end - l.begin <= r.end - r.begin { (&mut l, &mut r) } else { (&mut r, &mut l) };
         let mut sh = self.pool.get(active);
-        histogram::build(&mut sh, self.cols, mask, active.len(), &idx[small.begin..small.end], gh, &mut self.ordered, false);
+        histogram::build(&mut sh, self.x, mask, active.len(), &idx[small.begin..small.end], gh, &mut self.ordered, false);
         let mut lh = parent_hist;
         histogram::subtract(&mut lh, &sh, active);
         small.hist = Some(sh);
@@ -236,10 +243,17 @@ fn sum_gh(idx: &[u32], gh: &[[f32; 2]], all_rows: bool) -> Bin {
     parts.iter().fold([0.0; 2], |a, p| [a[0] + p[0], a[1] + p[1]])
 }
 
+const PARTITION_AHEAD: usize = 64;
+
 /// Stable partition of `rows`: rows where `go_left` holds come first. Returns
 /// how many went left. Branch-free inner loop (splits are unpredictable), in
 /// parallel over fixed chunks for large nodes.
-pub(crate) fn partition(rows: &mut [u32], scratch: &mut Vec<u32>, go_left: impl Fn(u32) -> bool + Sync) -> usize {
+pub(crate) fn partition(
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+    go_left: impl Fn(u32) -> bool + Sync,
+    touch: impl Fn(u32) + Sync,
+) -> usize {
     const CH: usize = 1 << 16;
     let n = rows.len();
     scratch.clear();
@@ -250,7 +264,12 @@ pub(crate) fn partition(rows: &mut [u32], scratch: &mut Vec<u32>, go_left: impl 
         let m = src.len();
         let mut nl = 0usize;
         let mut nr = 0usize;
-        for &r in src {
+        for (i, &r) in src.iter().enumerate() {
+            // Fetch the data of a row further ahead: the rows of a deep node
+            // are scattered, and this loop is too short to overlap the misses.
+            if let Some(&ahead) = src.get(i + PARTITION_AHEAD) {
+                touch(ahead);
+            }
             let gl = go_left(r);
             // Both slots are still free (nl + nr < m), so write both and move
             // only one counter.
@@ -295,7 +314,7 @@ mod tests {
         for n in [0usize, 1, 5, 1000, 200_000] {
             let mut rows: Vec<u32> = (0..n as u32).collect();
             let mut scratch = Vec::new();
-            let nl = partition(&mut rows, &mut scratch, |r| r % 3 == 0);
+            let nl = partition(&mut rows, &mut scratch, |r| r % 3 == 0, |_| ());
             let want_l: Vec<u32> = (0..n as u32).filter(|r| r % 3 == 0).collect();
             let want_r: Vec<u32> = (0..n as u32).filter(|r| r % 3 != 0).collect();
             assert_eq!(nl, want_l.len());

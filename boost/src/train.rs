@@ -198,7 +198,7 @@ fn train_inner(
     // Features that can split at all (constant and all-missing ones cannot).
     let eligible: Vec<usize> = (0..x.n_features()).filter(|&f| x.cuts[f].n_bins() >= 2).collect();
     let mut rng = Rng::new(p.seed);
-    let mut grower = Grower::new(&x.columns, &x.cuts, p);
+    let mut grower = Grower::new(x, p);
     let mut idx: Vec<u32> = Vec::with_capacity(n);
     let mut in_sample: Vec<bool> = Vec::new();
     let mut trees = Vec::with_capacity(p.n_rounds);
@@ -241,12 +241,11 @@ fn train_inner(
         }
         let tree = grown.tree;
         if !all_rows {
-            let cols = &x.columns;
             margins.par_chunks_mut(1 << 14).enumerate().for_each(|(ci, m)| {
                 let start = ci << 14;
                 for (k, m) in m.iter_mut().enumerate() {
                     if !in_sample[start + k] {
-                        *m += tree.predict_binned(cols, start + k);
+                        *m += tree.predict_binned(x, start + k);
                     }
                 }
             });
@@ -257,7 +256,7 @@ fn train_inner(
             vm.par_chunks_mut(1 << 14).enumerate().for_each(|(ci, m)| {
                 let start = ci << 14;
                 for (k, m) in m.iter_mut().enumerate() {
-                    *m += tree.predict_binned(&vx.columns, start + k);
+                    *m += tree.predict_binned(vx, start + k);
                 }
             });
             let metric = obj.metric(vl, vm);

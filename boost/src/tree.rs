@@ -53,14 +53,14 @@ pub struct Tree {
 impl Tree {
     /// Leaf value for one row of a binned matrix (training-time prediction).
     #[inline]
-    pub(crate) fn predict_binned(&self, cols: &[Vec<u8>], row: usize) -> f32 {
+    pub(crate) fn predict_binned(&self, x: &crate::binning::FeatureMatrix, row: usize) -> f32 {
         let mut i = 0usize;
         loop {
             let n = &self.nodes[i];
             if n.is_leaf() {
                 return n.threshold;
             }
-            let b = cols[n.feature as usize][row];
+            let b = x.bin(n.feature as usize, row);
             let left = if b == MISSING_BIN { n.default_left } else { b <= n.split_bin };
             i = if left { n.left } else { n.right } as usize;
         }
