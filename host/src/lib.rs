@@ -5,6 +5,7 @@
 pub mod capabilities;
 pub mod catalog;
 pub mod cli;
+pub mod data;
 pub mod files;
 pub mod ipc;
 pub mod local_host;

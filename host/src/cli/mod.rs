@@ -1,6 +1,9 @@
 //! The `engage` command line: parsing and presentation only. The work lives in
 //! library modules that tests call directly.
 
+mod catalog;
+mod data;
+mod ingest;
 mod plugin;
 
 use std::path::PathBuf;
@@ -39,6 +42,14 @@ pub enum Command {
     /// Work with plugins: run a transform over a file.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Synthetic data: generate weekly snapshots.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Validate CSV/Parquet snapshots and load them into the processed zone and the catalog.
+    Ingest(ingest::IngestArgs),
+    /// Inspect the table catalog.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -46,6 +57,9 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format, cli.verbose);
     let result = match cli.command {
         Command::Plugin(command) => plugin::run(command, &cli.root),
+        Command::Data(command) => data::run(command),
+        Command::Ingest(args) => ingest::run(args, &cli.root),
+        Command::Catalog(command) => catalog::run(command, &cli.root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

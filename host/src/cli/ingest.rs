@@ -1,0 +1,40 @@
+//! `engage ingest <file or folder> --table <name>`
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::data::ingest::{DEFAULT_MAX_BAD_FRACTION, IngestOptions, ingest};
+use crate::local_host::LocalHost;
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// A CSV (.csv, .csv.gz) or Parquet file, or a folder of them.
+    pub input: PathBuf,
+    /// The table to load into (database `engage`).
+    #[arg(long)]
+    pub table: String,
+    /// Fail, writing nothing, when more than this fraction of rows is quarantined.
+    #[arg(long, default_value_t = DEFAULT_MAX_BAD_FRACTION)]
+    pub max_bad_fraction: f64,
+    /// Print the accounting as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: IngestArgs, root: &Path) -> Result<()> {
+    let host = LocalHost::open(root)?;
+    let mut options = IngestOptions::new(args.table);
+    options.max_bad_fraction = args.max_bad_fraction;
+    let report = ingest(host.storage.as_ref(), host.catalog.as_ref(), &args.input, &options)?;
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}

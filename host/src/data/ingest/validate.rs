@@ -1,0 +1,277 @@
+//! The DATA.md rules applied to a header (file-level) and to each record
+//! (row-level). A record gets every reason it breaks, not only the first.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use anyhow::{Result, bail};
+use chrono::{Datelike, NaiveDate, Weekday};
+use csv::ByteRecord;
+
+use crate::data::schema::{self, FEATURES, LABEL, RangeText, Rule, SNAPSHOT_DATE, USER_ID};
+
+/// Where each contract column sits in a file's header.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub field_count: usize,
+    pub user_id: usize,
+    pub snapshot_date: usize,
+    pub label: Option<usize>,
+    pub features: Vec<Option<usize>>,
+    /// Columns the contract does not know: (position, name). Kept aside.
+    pub extras: Vec<(usize, String)>,
+    /// Optional features absent from the file: loaded as missing.
+    pub absent: Vec<&'static str>,
+}
+
+impl Layout {
+    /// Maps a header onto the contract. Errors name the file and are file-level.
+    pub fn from_header(file: &str, header: &[String]) -> Result<Self> {
+        let mut positions: HashMap<&str, usize> = HashMap::new();
+        for (i, name) in header.iter().enumerate() {
+            if !name.is_empty() && positions.insert(name.as_str(), i).is_some() {
+                bail!("{file}: the header names column '{name}' twice");
+            }
+        }
+        let known = |name: &str| name == USER_ID || name == SNAPSHOT_DATE || name == LABEL || schema::feature_index(name).is_some();
+        if !header.iter().any(|name| known(name)) {
+            bail!("{file}: no header row (the first line names none of the contract's columns, e.g. user_id, snapshot_date, plan)");
+        }
+        let required = [USER_ID, SNAPSHOT_DATE].into_iter().chain(FEATURES.iter().filter(|c| c.required).map(|c| c.name));
+        let missing: Vec<&str> = required.filter(|name| !positions.contains_key(name)).collect();
+        if !missing.is_empty() {
+            bail!("{file}: required column{} missing: {}", if missing.len() > 1 { "s" } else { "" }, missing.join(", "));
+        }
+        let features: Vec<Option<usize>> = FEATURES.iter().map(|c| positions.get(c.name).copied()).collect();
+        let absent = FEATURES.iter().zip(&features).filter(|(_, p)| p.is_none()).map(|(c, _)| c.name).collect();
+        let extras = header
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| !known(name))
+            .map(|(i, name)| (i, if name.is_empty() { format!("column_{}", i + 1) } else { name.clone() }))
+            .collect();
+        Ok(Self {
+            field_count: header.len(),
+            user_id: positions[USER_ID],
+            snapshot_date: positions[SNAPSHOT_DATE],
+            label: positions.get(LABEL).copied(),
+            features,
+            extras,
+            absent,
+        })
+    }
+}
+
+/// A parsed feature value. Text stays in the record (its field is known valid UTF-8).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text,
+}
+
+/// A record that passed every rule, ready for the typed writers.
+#[derive(Debug, Clone)]
+pub struct ValidRow {
+    /// Days since 1970-01-01 (Arrow Date32).
+    pub snapshot_date: i32,
+    pub label: Option<i64>,
+    pub cells: Vec<Cell>,
+}
+
+impl Default for ValidRow {
+    fn default() -> Self {
+        Self { snapshot_date: 0, label: None, cells: vec![Cell::Null; FEATURES.len()] }
+    }
+}
+
+/// Accepted user ids per snapshot, across all files of an ingest, as 128-bit
+/// hashes: 16 bytes an id keep 10M ids in about 200 MB; a false duplicate
+/// needs a 2^-128 collision.
+#[derive(Default)]
+pub struct SeenIds(HashMap<i32, HashSet<u128>>);
+
+pub struct Validator {
+    layout: Layout,
+    epoch: NaiveDate,
+}
+
+fn id_hash(id: &[u8]) -> u128 {
+    let mut a = DefaultHasher::new();
+    (0u8, id).hash(&mut a);
+    let mut b = DefaultHasher::new();
+    (1u8, id).hash(&mut b);
+    ((a.finish() as u128) << 64) | b.finish() as u128
+}
+
+/// A field as reasons quote it: text, with invalid bytes escaped, cut short.
+fn shown(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut s: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        s.push('…');
+    }
+    s
+}
+
+fn trimmed(bytes: &[u8]) -> &[u8] {
+    bytes.trim_ascii()
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().or_else(|| {
+        // "3.0" (a float column written by pandas) is still the integer 3.
+        let f = text.parse::<f64>().ok()?;
+        (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+    })
+}
+
+impl Validator {
+    pub fn new(layout: Layout) -> Self {
+        Self { layout, epoch: NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Checks one record. Fills `row` and returns true when it passes; else
+    /// pushes every reason onto `reasons` and returns false.
+    pub fn check(&self, record: &ByteRecord, row: &mut ValidRow, reasons: &mut Vec<String>, seen: &mut SeenIds) -> bool {
+        reasons.clear();
+        if record.len() != self.layout.field_count {
+            reasons.push(format!("the row has {} fields, the header has {}", record.len(), self.layout.field_count));
+            return false;
+        }
+        let layout = &self.layout;
+        let field = |i: usize| record.get(i).unwrap_or(b"");
+
+        let user_id = field(layout.user_id);
+        let user_id_ok = match std::str::from_utf8(user_id) {
+            Err(_) => {
+                reasons.push("user_id: invalid UTF-8".to_string());
+                false
+            }
+            Ok("") => {
+                reasons.push("user_id: missing (required)".to_string());
+                false
+            }
+            Ok(_) => true,
+        };
+        let date = self.check_date(field(layout.snapshot_date), reasons);
+        if let Some(date) = date {
+            row.snapshot_date = date;
+        }
+        row.label = match layout.label.map(field) {
+            None | Some(b"") => None,
+            Some(raw) => match trimmed(raw) {
+                b"0" => Some(0),
+                b"1" => Some(1),
+                _ => {
+                    reasons.push(format!("{LABEL}: '{}' is not 0 or 1", shown(raw)));
+                    None
+                }
+            },
+        };
+        for (i, spec) in FEATURES.iter().enumerate() {
+            let raw = layout.features[i].map_or(&b""[..], field);
+            row.cells[i] = check_cell(spec.name, spec.rule, spec.required, raw, reasons);
+        }
+        // Extra columns are kept aside, but their bytes must still be text.
+        for (position, name) in &layout.extras {
+            if std::str::from_utf8(field(*position)).is_err() {
+                reasons.push(format!("{name}: invalid UTF-8"));
+            }
+        }
+
+        if let (true, Some(date)) = (user_id_ok, date) {
+            let hash = id_hash(user_id);
+            let seen = seen.0.entry(date).or_default();
+            if seen.contains(&hash) {
+                let day = self.epoch + chrono::Duration::days(date as i64);
+                reasons.push(format!("user_id: '{}' appears more than once in snapshot {day}", shown(user_id)));
+            } else if reasons.is_empty() {
+                seen.insert(hash);
+            }
+        }
+        reasons.is_empty()
+    }
+
+    fn check_date(&self, raw: &[u8], reasons: &mut Vec<String>) -> Option<i32> {
+        let Ok(text) = std::str::from_utf8(raw) else {
+            reasons.push(format!("{SNAPSHOT_DATE}: invalid UTF-8"));
+            return None;
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            reasons.push(format!("{SNAPSHOT_DATE}: missing (required)"));
+            return None;
+        }
+        let strict = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(date) if strict => {
+                if date.weekday() != Weekday::Sun {
+                    reasons.push(format!("{SNAPSHOT_DATE}: {date} is a {}, not a Sunday", date.weekday()));
+                    return None;
+                }
+                Some((date - self.epoch).num_days() as i32)
+            }
+            _ => {
+                reasons.push(format!("{SNAPSHOT_DATE}: '{}' is not a date (YYYY-MM-DD)", shown(raw)));
+                None
+            }
+        }
+    }
+}
+
+/// One feature value against its rule.
+fn check_cell(name: &str, rule: Rule, required: bool, raw: &[u8], reasons: &mut Vec<String>) -> Cell {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        reasons.push(format!("{name}: invalid UTF-8"));
+        return Cell::Null;
+    };
+    let value = match rule {
+        Rule::Text => text,
+        _ => text.trim(),
+    };
+    if value.is_empty() {
+        if required {
+            reasons.push(format!("{name}: missing (required)"));
+        }
+        return Cell::Null;
+    }
+    match rule {
+        Rule::Int { min, max } => match parse_int(value) {
+            None => reasons.push(format!("{name}: '{}' is not an integer", shown(raw))),
+            Some(v) if v < min || max.is_some_and(|m| v > m) => {
+                reasons.push(format!("{name}: {v} is out of range {}", RangeText(min, max)));
+            }
+            Some(v) => return Cell::Int(v),
+        },
+        Rule::Float { min, max } => match value.parse::<f64>() {
+            Ok(v) if v.is_finite() => {
+                if v < min || max.is_some_and(|m| v > m) {
+                    reasons.push(format!("{name}: {v} is out of range {}", RangeText(min, max)));
+                } else {
+                    return Cell::Float(v);
+                }
+            }
+            _ => reasons.push(format!("{name}: '{}' is not a number", shown(raw))),
+        },
+        Rule::Category(allowed) => {
+            if allowed.contains(&value) {
+                return Cell::Text;
+            }
+            reasons.push(format!("{name}: '{}' is not one of {}", shown(raw), allowed.join(", ")));
+        }
+        Rule::Country => {
+            if schema::is_country(value) {
+                return Cell::Text;
+            }
+            reasons.push(format!("{name}: '{}' is not an ISO 3166 alpha-2 country code", shown(raw)));
+        }
+        Rule::Text => return Cell::Text,
+    }
+    Cell::Null
+}
