@@ -36,6 +36,7 @@ fn valid_row(user_id: &str, date: &str) -> Vec<(&'static str, String)> {
             "nps_score" => "8",
             "csat_last" => "4",
             "active_days_7d" => "3",
+            "is_paying" | "notifications_enabled" | "unsubscribed_email" | "sms_opt_in" | "newsletter_subscriber" => "1",
             _ => "5",
         };
         row.push((spec.name, value.to_string()));
@@ -296,7 +297,7 @@ fn unparsable_integer_is_quarantined() {
 #[test]
 fn unparsable_number_is_quarantined() {
     let mut row = valid_row("x", SUNDAY);
-    set(&mut row, "monthly_fee", "12,5".replace(',', ";").as_str());
+    set(&mut row, "monthly_fee", "12;5");
     expect_quarantined(&[line(&row)], "monthly_fee: '12;5' is not a number");
 }
 
@@ -445,7 +446,10 @@ fn quoted_fields_with_newlines_keep_their_start_line() {
     set(&mut after, "age", "9");
     let text = csv_text(2, &[line(&quoted), line(&bad), line(&after)]);
     let path = env.write("quoted.csv", text.as_bytes());
-    let report = env.ingest_ok(&path);
+    let mut options = env.options();
+    options.max_bad_fraction = 0.5;
+    let report = env.ingest_with(&path, &options).unwrap();
+    env.check_accounting(&report);
     assert_eq!((report.rows_read, report.rows_accepted, report.rows_quarantined), (5, 3, 2));
     let rows = env.quarantine_rows();
     // Lines: 1 header, 2-3 valid, 4-5 quoted, 6-7 bad, 8 after.

@@ -196,11 +196,17 @@ impl CsvSource {
             return Ok(None);
         }
         let position = self.record.position().expect("records read from a reader have a position");
-        let (line, start) = (position.line(), position.byte());
+        let (mut line, start) = (position.line(), position.byte());
         let end = self.reader.position().byte();
         {
             let mut tape = self.tape.borrow_mut();
             let mut raw = tape.slice(start, end);
+            // After a CRLF (or blank lines) the parser counts the record as
+            // starting at the line ending before it: step over those bytes.
+            while let [first @ (b'\n' | b'\r'), rest @ ..] = raw {
+                line += (*first == b'\n') as u64;
+                raw = rest;
+            }
             while let [rest @ .., b'\n' | b'\r'] = raw {
                 raw = rest;
             }

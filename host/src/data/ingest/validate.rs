@@ -27,15 +27,15 @@ pub struct Layout {
 impl Layout {
     /// Maps a header onto the contract. Errors name the file and are file-level.
     pub fn from_header(file: &str, header: &[String]) -> Result<Self> {
+        let known = |name: &str| name == USER_ID || name == SNAPSHOT_DATE || name == LABEL || schema::feature_index(name).is_some();
+        if !header.iter().any(|name| known(name)) {
+            bail!("{file}: no header row (the first line names none of the contract's columns, e.g. user_id, snapshot_date, plan)");
+        }
         let mut positions: HashMap<&str, usize> = HashMap::new();
         for (i, name) in header.iter().enumerate() {
             if !name.is_empty() && positions.insert(name.as_str(), i).is_some() {
                 bail!("{file}: the header names column '{name}' twice");
             }
-        }
-        let known = |name: &str| name == USER_ID || name == SNAPSHOT_DATE || name == LABEL || schema::feature_index(name).is_some();
-        if !header.iter().any(|name| known(name)) {
-            bail!("{file}: no header row (the first line names none of the contract's columns, e.g. user_id, snapshot_date, plan)");
         }
         let required = [USER_ID, SNAPSHOT_DATE].into_iter().chain(FEATURES.iter().filter(|c| c.required).map(|c| c.name));
         let missing: Vec<&str> = required.filter(|name| !positions.contains_key(name)).collect();
