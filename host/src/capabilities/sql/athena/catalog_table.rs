@@ -1,0 +1,170 @@
+//! A catalog table as a DataFusion table: the files of every catalogued
+//! partition (wherever its location points), each scanned with that partition's
+//! key values filled in. Unregistered folders stay invisible, as in Athena
+//! until MSCK REPAIR TABLE or ALTER TABLE ADD PARTITION registers them.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::config::CsvOptions;
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+
+use super::types::arrow_type;
+use crate::capabilities::storage::ObjectStore;
+use crate::catalog::{TableDef, TableFormat, parse_location};
+
+/// Hive writes this folder name for a NULL partition value.
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+#[derive(Debug)]
+pub struct CatalogTable {
+    schema: SchemaRef,
+    file_schema: SchemaRef,
+    partition_fields: Vec<FieldRef>,
+    files: Vec<(String, u64, Vec<ScalarValue>)>,
+    format: TableFormat,
+    has_header: bool,
+    delimiter: u8,
+}
+
+/// Files Athena skips: Hive's hidden files and S3 folder markers.
+fn is_data_file(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    !(name.starts_with('_') || name.starts_with('.') || name.ends_with("$folder$") || key.ends_with('/'))
+}
+
+/// Every data file under `location`, as (local path, size).
+pub fn files_under(store: &dyn ObjectStore, location: &str) -> Result<Vec<(String, u64)>, String> {
+    let (bucket, prefix) = parse_location(location)?;
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix } else { format!("{prefix}/") };
+    let objects = store.list_all(&bucket, &prefix).map_err(|e| format!("listing {location}: {e}"))?;
+    let mut files = Vec::new();
+    for object in objects.into_iter().filter(|o| is_data_file(&o.key)) {
+        let path = store
+            .local_path(&bucket, &object.key)
+            .ok_or_else(|| format!("{location} is not on this machine's file system"))?;
+        files.push((path.to_string_lossy().into_owned(), object.size));
+    }
+    Ok(files)
+}
+
+pub fn table_fields(def: &TableDef) -> Result<(Vec<Field>, Vec<Field>), String> {
+    let field = |c: &crate::catalog::Column| -> Result<Field, String> {
+        Ok(Field::new(&c.name, arrow_type(&c.data_type).map_err(|e| format!("{}.{}: {e}", def.name, c.name))?, true))
+    };
+    Ok((
+        def.columns.iter().map(field).collect::<Result<_, _>>()?,
+        def.partition_keys.iter().map(field).collect::<Result<_, _>>()?,
+    ))
+}
+
+impl CatalogTable {
+    pub fn open(def: &TableDef, store: &dyn ObjectStore) -> Result<Self, String> {
+        let (columns, keys) = table_fields(def)?;
+        let file_schema = Arc::new(Schema::new(columns.clone()));
+        let schema = Arc::new(Schema::new(columns.into_iter().chain(keys.clone()).collect::<Vec<_>>()));
+        let mut files = Vec::new();
+        if def.partition_keys.is_empty() {
+            files.extend(files_under(store, &def.location)?.into_iter().map(|(p, s)| (p, s, Vec::new())));
+        } else {
+            for partition in &def.partitions {
+                if partition.values.len() != keys.len() {
+                    return Err(format!("{}.{}: partition {:?} does not match the partition keys", def.database, def.name, partition.values));
+                }
+                let values = partition
+                    .values
+                    .iter()
+                    .zip(&keys)
+                    .map(|(v, k)| partition_value(v, k.data_type()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("{}.{}: {e}", def.database, def.name))?;
+                for (path, size) in files_under(store, &partition.location)? {
+                    files.push((path, size, values.clone()));
+                }
+            }
+        }
+        let header_lines = def.properties.get("skip.header.line.count").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+        let delimiter = def.properties.get("field.delim").and_then(|d| d.bytes().next()).unwrap_or(b',');
+        Ok(Self {
+            schema,
+            file_schema,
+            partition_fields: keys.into_iter().map(Arc::new).collect(),
+            files,
+            format: def.format,
+            has_header: header_lines > 0,
+            delimiter,
+        })
+    }
+}
+
+pub fn partition_value(text: &str, data_type: &DataType) -> Result<ScalarValue, String> {
+    if text == NULL_PARTITION {
+        return ScalarValue::try_from(data_type).map_err(|e| e.to_string());
+    }
+    ScalarValue::try_from_string(text.to_string(), data_type)
+        .map_err(|e| format!("partition value '{text}' is not a {data_type}: {e}"))
+}
+
+#[async_trait]
+impl TableProvider for CatalogTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.files.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let table_schema = TableSchema::builder(self.file_schema.clone()).with_table_partition_cols(self.partition_fields.clone()).build();
+        let format: Arc<dyn FileFormat> = match self.format {
+            TableFormat::Parquet => Arc::new(ParquetFormat::default()),
+            TableFormat::Csv => Arc::new(CsvFormat::default().with_options(CsvOptions {
+                has_header: Some(self.has_header),
+                delimiter: self.delimiter,
+                ..Default::default()
+            })),
+        };
+        let source = format.file_source(table_schema);
+        let target = state.config().target_partitions().max(1);
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(self.files.len())];
+        for (i, (path, size, values)) in self.files.iter().enumerate() {
+            let mut file = PartitionedFile::new(path.clone(), *size);
+            file.partition_values = values.clone();
+            let n = groups.len();
+            groups[i % n].push(file);
+        }
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
+}

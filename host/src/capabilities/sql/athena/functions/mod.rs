@@ -1,0 +1,161 @@
+//! Trino functions registered under their Trino names, so Athena SQL calls them
+//! unchanged and gets Trino's answers where DataFusion's same-named function (or
+//! none) would differ. Most work row by row on `ScalarValue`s through
+//! [`RowFunction`]: simple to get right, fast enough for feature preparation.
+
+mod aggregates;
+mod binary;
+mod collections;
+mod dates;
+mod numbers;
+mod regex;
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use arrow::array::new_empty_array;
+use arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+pub use numbers::ROUND_FOR_INTEGER_CAST;
+
+/// Registers every Trino-named function on the session, replacing DataFusion's
+/// functions of the same name.
+pub fn register(ctx: &SessionContext) {
+    for function in dates::functions()
+        .into_iter()
+        .chain(regex::functions())
+        .chain(collections::functions())
+        .chain(binary::functions())
+    {
+        ctx.register_udf(ScalarUDF::new_from_impl(function));
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(numbers::RoundForIntegerCast::new()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
+}
+
+type Coerce = fn(&[DataType]) -> std::result::Result<Vec<DataType>, String>;
+type Returns = fn(&[DataType]) -> std::result::Result<DataType, String>;
+type Eval = fn(&[ScalarValue], &DataType) -> std::result::Result<ScalarValue, String>;
+
+/// A scalar function evaluated one row at a time.
+pub struct RowFunction {
+    name: &'static str,
+    signature: Signature,
+    coerce: Coerce,
+    returns: Returns,
+    eval: Eval,
+}
+
+impl RowFunction {
+    pub fn new(name: &'static str, coerce: Coerce, returns: Returns, eval: Eval) -> Self {
+        Self { name, signature: Signature::user_defined(Volatility::Immutable), coerce, returns, eval }
+    }
+}
+
+impl fmt::Debug for RowFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowFunction({})", self.name)
+    }
+}
+
+impl PartialEq for RowFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for RowFunction {}
+impl Hash for RowFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+fn plan_error(name: &str, message: String) -> DataFusionError {
+    DataFusionError::Plan(format!("{name}: {message}"))
+}
+
+impl ScalarUDFImpl for RowFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        (self.coerce)(arg_types).map_err(|m| plan_error(self.name, m))
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        (self.returns)(arg_types).map_err(|m| plan_error(self.name, m))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let returns = args.return_field.data_type().clone();
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let rows = if all_scalar { 1 } else { args.number_rows };
+        let mut out = Vec::with_capacity(rows);
+        let mut row = Vec::with_capacity(arrays.len());
+        for i in 0..rows {
+            row.clear();
+            for array in &arrays {
+                row.push(ScalarValue::try_from_array(array, i)?);
+            }
+            let value = (self.eval)(&row, &returns).map_err(|m| DataFusionError::Execution(format!("{}: {m}", self.name)))?;
+            out.push(value);
+        }
+        if all_scalar {
+            return Ok(ColumnarValue::Scalar(out.pop().expect("one row")));
+        }
+        if out.is_empty() {
+            return Ok(ColumnarValue::Array(new_empty_array(&returns)));
+        }
+        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+    }
+}
+
+/// A NULL of the given type.
+pub fn null_of(data_type: &DataType) -> std::result::Result<ScalarValue, String> {
+    ScalarValue::try_from(data_type).map_err(|e| e.to_string())
+}
+
+/// The text of a string scalar; `None` for NULL.
+pub fn text(value: &ScalarValue) -> std::result::Result<Option<&str>, String> {
+    match value {
+        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => Ok(s.as_deref()),
+        ScalarValue::Null => Ok(None),
+        other => Err(format!("expected a varchar, got {}", other.data_type())),
+    }
+}
+
+/// An integer scalar; `None` for NULL.
+pub fn integer(value: &ScalarValue) -> std::result::Result<Option<i64>, String> {
+    match value.cast_to(&DataType::Int64).map_err(|e| e.to_string())? {
+        ScalarValue::Int64(v) => Ok(v),
+        other => Err(format!("expected an integer, got {}", other.data_type())),
+    }
+}
+
+pub fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
+}
+
+pub fn is_integer(t: &DataType) -> bool {
+    t.is_integer() || matches!(t, DataType::Null)
+}
+
+/// Coerces a varchar argument to Utf8, naming the argument when it is not text.
+pub fn want_string(t: &DataType, what: &str) -> std::result::Result<DataType, String> {
+    if is_string(t) { Ok(DataType::Utf8) } else { Err(format!("{what} must be a varchar, got {t}")) }
+}
+
+pub fn want_integer(t: &DataType, what: &str) -> std::result::Result<DataType, String> {
+    if is_integer(t) { Ok(DataType::Int64) } else { Err(format!("{what} must be an integer, got {t}")) }
+}
+
+pub fn arity(args: &[DataType], allowed: &[usize], usage: &str) -> std::result::Result<(), String> {
+    if allowed.contains(&args.len()) { Ok(()) } else { Err(format!("expected {usage}, got {} arguments", args.len())) }
+}

@@ -1,0 +1,265 @@
+//! Rewrites an Athena (Trino) query's syntax tree so DataFusion gives Trino's
+//! answers. Functions whose semantics differ but whose shape matches are
+//! registered under their Trino names instead (see `functions/`); what is here
+//! changes the tree: casts that must round, `concat` that must return NULL,
+//! aggregates DataFusion spells differently, and constructs that cannot run,
+//! which fail with the construct named and a rewrite suggested.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
+    ObjectNamePart, Query, Select, SelectItem, TableFactor, VisitMut, VisitorMut,
+};
+
+use super::functions::ROUND_FOR_INTEGER_CAST;
+use super::statement::parser;
+
+/// Rewrites `query` in place; the error names the unsupported construct.
+pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
+    match query.visit(&mut TrinoSemantics) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(message) => Err(message),
+    }
+}
+
+struct TrinoSemantics;
+
+impl VisitorMut for TrinoSemantics {
+    type Break = String;
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<String> {
+        match rewrite_expr(expr) {
+            Ok(Some(replacement)) => {
+                *expr = replacement;
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(message) => ControlFlow::Break(message),
+        }
+    }
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
+        name_columns_like_trino(select);
+        for from in &select.from {
+            for join in &from.joins {
+                if let TableFactor::UNNEST { array_exprs, .. } = &join.relation {
+                    let outer = array_exprs.iter().any(|e| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)));
+                    let cross = matches!(join.join_operator, JoinOperator::CrossJoin(_));
+                    if outer && cross {
+                        let exprs: Vec<String> = array_exprs.iter().map(|e| e.to_string()).collect();
+                        return ControlFlow::Break(format!(
+                            "CROSS JOIN UNNEST({}) over a column of the outer table is not supported locally: unnest in the select list instead, e.g. SELECT t.*, u.x FROM (SELECT *, unnest({}) AS x FROM t) u",
+                            exprs.join(", "),
+                            exprs[0]
+                        ));
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Trino names a select item that is not a plain column reference `_col<position>`;
+/// naming them here keeps result columns independent of the rewrites above.
+fn name_columns_like_trino(select: &mut Select) {
+    for (position, item) in select.projection.iter_mut().enumerate() {
+        if let SelectItem::UnnamedExpr(expr) = item
+            && !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+        {
+            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::new(format!("_col{position}")) };
+        }
+    }
+}
+
+fn parse_expr(sql: &str) -> Result<Expr, String> {
+    parser(sql)?.parse_expr().map_err(|e| format!("internal rewrite of '{sql}': {e}"))
+}
+
+fn is_integral(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Int(_) | DataType::Integer(_) | DataType::BigInt(_) | DataType::SmallInt(_) | DataType::TinyInt(_)
+    )
+}
+
+/// Positional argument expressions, or `None` for named/wildcard arguments.
+fn plain_args(function: &Function) -> Option<Vec<Expr>> {
+    let FunctionArguments::List(list) = &function.args else {
+        return matches!(function.args, FunctionArguments::None).then(Vec::new);
+    };
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn function_name(function: &Function) -> Option<&str> {
+    match function.name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Some(ident.value.as_str()),
+        _ => None,
+    }
+}
+
+fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
+    match expr {
+        Expr::Identifier(ident) => hidden_column(ident).map(|()| None),
+        Expr::CompoundIdentifier(idents) => {
+            idents.iter().try_for_each(hidden_column)?;
+            Ok(None)
+        }
+        // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
+        Expr::Cast { kind: CastKind::Cast | CastKind::TryCast | CastKind::SafeCast, expr: inner, data_type, format, array }
+            if is_integral(data_type) && !is_rounded(inner) =>
+        {
+            let rounded = parse_expr(&format!("{ROUND_FOR_INTEGER_CAST}({inner})"))?;
+            Ok(Some(Expr::Cast {
+                kind: match expr {
+                    Expr::Cast { kind, .. } => kind.clone(),
+                    _ => unreachable!(),
+                },
+                expr: Box::new(rounded),
+                data_type: data_type.clone(),
+                format: format.clone(),
+                array: *array,
+            }))
+        }
+        Expr::Function(function) => rewrite_function(function),
+        _ => Ok(None),
+    }
+}
+
+fn is_rounded(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(f) if function_name(f) == Some(ROUND_FOR_INTEGER_CAST))
+}
+
+fn hidden_column(ident: &Ident) -> Result<(), String> {
+    if ident.value.starts_with('$') {
+        return Err(format!(
+            "the hidden column \"{}\" is not available locally: add the value you need as a column or partition key",
+            ident.value
+        ));
+    }
+    Ok(())
+}
+
+fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
+    let Some(name) = function_name(function) else { return Ok(None) };
+    let args = plain_args(function);
+    let arg_list = |args: &[Expr]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+    let keep_clauses = |mut replacement: Expr| {
+        if let Expr::Function(new) = &mut replacement {
+            if new.filter.is_none() {
+                new.filter = function.filter.clone();
+            }
+            new.over = function.over.clone();
+        }
+        replacement
+    };
+    let replacement = match (name, args.as_deref()) {
+        ("try", _) => {
+            return Err("try() is not supported locally: use try_cast(x AS type) for failing casts, or guard the expression with CASE WHEN ... THEN ... END".into());
+        }
+        // Trino: count_if(c) counts rows where c is true.
+        ("count_if", Some([condition])) => keep_clauses(parse_expr(&format!("count(CASE WHEN {condition} THEN 1 END)"))?),
+        ("arbitrary", Some([x])) => keep_clauses(parse_expr(&format!("any_value({x})"))?),
+        // Trino: the x of the row with the largest (smallest) y, ignoring rows where y is NULL.
+        ("max_by" | "min_by", Some([x, y])) => {
+            if function.over.is_some() {
+                return Err(format!("{name}(...) OVER (...) is not supported locally: use first_value(x) OVER (... ORDER BY y DESC)"));
+            }
+            let direction = if name == "max_by" { "DESC" } else { "ASC" };
+            let mut replacement = parse_expr(&format!("first_value({x} ORDER BY {y} {direction})"))?;
+            if let Expr::Function(new) = &mut replacement {
+                let not_null = parse_expr(&format!("({y}) IS NOT NULL"))?;
+                new.filter = Some(Box::new(match &function.filter {
+                    Some(existing) => parse_expr(&format!("({existing}) AND {not_null}"))?,
+                    None => not_null,
+                }));
+            }
+            replacement
+        }
+        ("max_by" | "min_by", Some([_, _, _])) => {
+            return Err(format!("{name}(x, y, n) is not supported locally: use row_number() OVER (ORDER BY y) <= n and array_agg"));
+        }
+        // Trino's concat is NULL when any argument is; DataFusion's skips NULLs.
+        ("concat", Some(args)) if !args.is_empty() => {
+            let any_null: Vec<String> = args.iter().map(|a| format!("({a}) IS NULL")).collect();
+            parse_expr(&format!("CASE WHEN {} THEN NULL ELSE concat({}) END", any_null.join(" OR "), arg_list(args)))?
+        }
+        ("mod", Some([a, b])) => parse_expr(&format!("(({a}) % ({b}))"))?,
+        ("if", Some([condition, then])) => parse_expr(&format!("CASE WHEN {condition} THEN {then} END"))?,
+        ("if", Some([condition, then, otherwise])) => {
+            parse_expr(&format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END"))?
+        }
+        ("date", Some([x])) => parse_expr(&format!("CAST({x} AS DATE)"))?,
+        ("year" | "month" | "day" | "day_of_month" | "hour" | "minute" | "second" | "quarter" | "week"
+        | "week_of_year" | "day_of_year" | "doy", Some([x])) => {
+            let part = match name {
+                "day_of_month" => "day",
+                "week_of_year" => "week",
+                "day_of_year" => "doy",
+                other => other,
+            };
+            parse_expr(&format!("CAST(date_part('{part}', {x}) AS BIGINT)"))?
+        }
+        // Trino's day_of_week is ISO: Monday = 1 ... Sunday = 7; DataFusion's dow has Sunday = 0.
+        ("day_of_week" | "dow", Some([x])) => {
+            parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))?
+        }
+        ("split", Some([s, delimiter])) => parse_expr(&format!("string_to_array({s}, {delimiter})"))?,
+        ("contains", Some([array, element])) => parse_expr(&format!("array_has({array}, {element})"))?,
+        _ => return Ok(None),
+    };
+    Ok(Some(replacement))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::statement::{AthenaStatement, parse};
+    use super::*;
+
+    fn rewritten(sql: &str) -> Result<String, String> {
+        let AthenaStatement::Query(mut query) = parse(sql)? else { panic!("not a query") };
+        rewrite_query(&mut query)?;
+        Ok(query.to_string())
+    }
+
+    #[test]
+    fn integer_casts_round_and_other_casts_do_not() {
+        assert_eq!(
+            rewritten("SELECT CAST(x AS integer), TRY_CAST(y AS BIGINT), CAST(z AS double) FROM t").unwrap(),
+            format!("SELECT CAST({ROUND_FOR_INTEGER_CAST}(x) AS INTEGER) AS _col0, TRY_CAST({ROUND_FOR_INTEGER_CAST}(y) AS BIGINT) AS _col1, CAST(z AS DOUBLE) AS _col2 FROM t")
+        );
+    }
+
+    #[test]
+    fn concat_becomes_null_when_an_argument_is() {
+        assert_eq!(
+            rewritten("SELECT concat(a, 'x') FROM t").unwrap(),
+            "SELECT CASE WHEN (a) IS NULL OR ('x') IS NULL THEN NULL ELSE concat(a, 'x') END AS _col0 FROM t"
+        );
+    }
+
+    #[test]
+    fn trino_aggregates_become_datafusion_ones() {
+        assert_eq!(
+            rewritten("SELECT count_if(x > 1), arbitrary(y), max_by(a, b) FROM t").unwrap(),
+            "SELECT count(CASE WHEN x > 1 THEN 1 END) AS _col0, any_value(y) AS _col1, first_value(a ORDER BY b DESC) FILTER (WHERE (b) IS NOT NULL) AS _col2 FROM t"
+        );
+    }
+
+    #[test]
+    fn unsupported_constructs_name_themselves_and_a_rewrite() {
+        let e = rewritten("SELECT try(1 / 0)").unwrap_err();
+        assert!(e.contains("try()") && e.contains("try_cast"), "{e}");
+        let e = rewritten("SELECT \"$path\" FROM t").unwrap_err();
+        assert!(e.contains("$path"), "{e}");
+        let e = rewritten("SELECT x FROM t CROSS JOIN UNNEST(t.items) AS u(x)").unwrap_err();
+        assert!(e.contains("CROSS JOIN UNNEST") && e.contains("unnest("), "{e}");
+    }
+}

@@ -1,0 +1,411 @@
+//! The local SQL backend: Athena statements over the storage root, answered by
+//! DataFusion. Catalog statements go to the Catalog; queries are rewritten to
+//! Trino semantics and run over the catalog's tables, re-read for every
+//! statement because other processes ingest in between; CTAS and INSERT write
+//! Parquet through the ObjectStore, then update the catalog.
+//!
+//! The trait is synchronous and DataFusion is async: a private two-worker tokio
+//! runtime runs each statement; called from inside another runtime, the work
+//! moves to a scoped thread so `block_on` never nests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, UInt64Array, new_null_array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::common::TableReference;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Query, Statement, visit_relations};
+use futures::StreamExt;
+use tokio::runtime::Runtime;
+
+use super::athena::catalog_table::{CatalogTable, files_under};
+use super::athena::ddl::{self, directory, empty_result, require_table};
+use super::athena::rewrite::rewrite_query;
+use super::athena::statement::{AthenaStatement, InsertInto, TableAsSelect, TableName, parse};
+use super::athena::types::athena_type;
+use super::athena::{functions, write};
+use super::{BatchStream, QueryResult, SqlEngine};
+use crate::capabilities::storage::ObjectStore;
+use crate::capabilities::{CapResult, CapabilityError};
+use crate::catalog::{Catalog, Column, DEFAULT_DATABASE, Partition, TableDef, TableFormat};
+
+/// DataFusion's name for the one catalog, as Athena calls Glue's.
+const CATALOG_NAME: &str = "awsdatacatalog";
+
+/// Where CTAS puts a table given no external_location (Athena uses the workgroup's location).
+pub const DEFAULT_TABLE_ROOT: &str = "s3://warehouse/tables/";
+
+pub struct LocalSql {
+    store: Arc<dyn ObjectStore>,
+    catalog: Arc<dyn Catalog>,
+    runtime: Arc<Runtime>,
+}
+
+/// What a statement produced: rows to show, and how many rows it wrote.
+struct Outcome {
+    result: QueryResult,
+    rows_written: u64,
+}
+
+fn invalid(message: impl Into<String>) -> CapabilityError {
+    CapabilityError::invalid(message.into().replace('\n', " "))
+}
+
+fn df_error(e: DataFusionError) -> CapabilityError {
+    let message = e.to_string();
+    let message = message.split("\nbacktrace").next().unwrap_or(&message);
+    invalid(message)
+}
+
+impl LocalSql {
+    pub fn new(store: Arc<dyn ObjectStore>, catalog: Arc<dyn Catalog>) -> CapResult<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("engage-sql")
+            .enable_all()
+            .build()
+            .map_err(|e| CapabilityError::internal(format!("starting the SQL runtime: {e}")))?;
+        Ok(Self { store, catalog, runtime: Arc::new(runtime) })
+    }
+
+    fn block_on<F>(&self, future: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        block_on(&self.runtime, future)
+    }
+
+    /// A fresh session: Athena's defaults, Trino-named functions, no tables yet.
+    fn session(&self) -> SessionContext {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
+            .with_target_partitions(2);
+        let options = config.options_mut();
+        // Trino sorts NULLs last whether ascending or descending.
+        options.sql_parser.default_null_ordering = "nulls_last".into();
+        // Identifiers are lowercased while reading the statement, quoted or not, as in Athena.
+        options.sql_parser.enable_ident_normalization = false;
+        options.sql_parser.map_string_types_to_utf8view = false;
+        options.execution.parquet.schema_force_view_types = false;
+        let ctx = SessionContext::new_with_config(config);
+        functions::register(&ctx);
+        ctx
+    }
+
+    /// Registers every catalog table the query names, as the catalog has it now.
+    fn register_tables(&self, ctx: &SessionContext, query: &Query) -> CapResult<()> {
+        let mut names = BTreeSet::new();
+        let _ = visit_relations(query, |name| {
+            if let Ok(table) = TableName::from_object_name(name) {
+                names.insert(table);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        let catalog = ctx.catalog(CATALOG_NAME).ok_or_else(|| CapabilityError::internal("the SQL catalog is missing"))?;
+        for name in names {
+            // Names the catalog does not know are CTEs, or DataFusion reports them as missing.
+            let Some(def) = self.catalog.table(&name.database, &name.table)? else { continue };
+            if catalog.schema(&name.database).is_none() {
+                catalog.register_schema(&name.database, Arc::new(MemorySchemaProvider::new())).map_err(df_error)?;
+            }
+            let table = CatalogTable::open(&def, self.store.as_ref()).map_err(invalid)?;
+            ctx.register_table(TableReference::partial(name.database.as_str(), name.table.as_str()), Arc::new(table))
+                .map_err(df_error)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites and plans an Athena query against a new session.
+    fn plan(&self, mut query: Box<Query>) -> CapResult<(SessionContext, LogicalPlan)> {
+        rewrite_query(&mut query).map_err(invalid)?;
+        let ctx = self.session();
+        self.register_tables(&ctx, &query)?;
+        let statement = DfStatement::Statement(Box::new(Statement::Query(query)));
+        let plan = self.block_on(ctx.state().statement_to_plan(statement)).map_err(df_error)?;
+        Ok((ctx, plan))
+    }
+
+    fn collect(&self, query: Box<Query>) -> CapResult<QueryResult> {
+        let (ctx, plan) = self.plan(query)?;
+        self.block_on(async move {
+            let frame = ctx.execute_logical_plan(plan).await?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await?;
+            Ok(QueryResult { schema, batches })
+        })
+        .map_err(df_error)
+    }
+
+    fn stream(&self, query: Box<Query>) -> CapResult<SendableRecordBatchStream> {
+        let (ctx, plan) = self.plan(query)?;
+        self.block_on(async move { ctx.execute_logical_plan(plan).await?.execute_stream().await }).map_err(df_error)
+    }
+
+    fn run(&self, sql: &str) -> CapResult<Outcome> {
+        let statement = parse(sql).map_err(invalid)?;
+        let catalog = self.catalog.as_ref();
+        let shown = |result: QueryResult| Outcome { result, rows_written: 0 };
+        let done = || Outcome { result: empty_result(), rows_written: 0 };
+        Ok(match statement {
+            AthenaStatement::Query(query) => shown(self.collect(query)?),
+            AthenaStatement::CreateExternalTable(spec) => ddl::create_external_table(catalog, spec).map(|()| done()).map_err(invalid)?,
+            AthenaStatement::DropTable { name, if_exists } => ddl::drop_table(catalog, &name, if_exists).map(|()| done()).map_err(invalid)?,
+            AthenaStatement::CreateDatabase { name, if_not_exists } => {
+                if !if_not_exists && catalog.databases()?.contains(&name) {
+                    return Err(invalid(format!("Database {name} already exists")));
+                }
+                catalog.create_database(&name)?;
+                done()
+            }
+            AthenaStatement::MsckRepair(name) => ddl::msck_repair(catalog, self.store.as_ref(), &name).map(|_| done()).map_err(invalid)?,
+            AthenaStatement::AddPartitions { table, if_not_exists, partitions } => {
+                ddl::add_partitions(catalog, &table, if_not_exists, &partitions).map(|()| done()).map_err(invalid)?
+            }
+            AthenaStatement::DropPartitions { table, if_exists, partitions } => {
+                ddl::drop_partitions(catalog, &table, if_exists, &partitions).map(|()| done()).map_err(invalid)?
+            }
+            AthenaStatement::ShowTables { database, pattern } => {
+                let database = database.unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+                shown(ddl::show_tables(catalog, &database, pattern.as_deref()).map_err(invalid)?)
+            }
+            AthenaStatement::ShowDatabases { pattern } => shown(ddl::show_databases(catalog, pattern.as_deref()).map_err(invalid)?),
+            AthenaStatement::ShowPartitions(name) => shown(ddl::show_partitions(catalog, &name).map_err(invalid)?),
+            AthenaStatement::ShowColumns(name) => shown(ddl::show_columns(catalog, &name).map_err(invalid)?),
+            AthenaStatement::Describe(name) => shown(ddl::describe(catalog, &name).map_err(invalid)?),
+            AthenaStatement::CreateTableAs(spec) => written(self.create_table_as(spec)?),
+            AthenaStatement::InsertInto(spec) => written(self.insert_into(spec)?),
+        })
+    }
+
+    /// CTAS: run the query, write its rows under the location, then catalogue the table.
+    fn create_table_as(&self, spec: TableAsSelect) -> CapResult<u64> {
+        let name = &spec.name;
+        if self.catalog.table(&name.database, &name.table)?.is_some() {
+            return if spec.if_not_exists { Ok(0) } else { Err(invalid(format!("Table already exists: {name}"))) };
+        }
+        let location = match &spec.location {
+            Some(location) => directory(location),
+            None => format!("{DEFAULT_TABLE_ROOT}{}/{}/", name.database, name.table),
+        };
+        if !files_under(self.store.as_ref(), &location).map_err(invalid)?.is_empty() {
+            return Err(invalid(format!(
+                "HIVE_PATH_ALREADY_EXISTS: target directory for table '{name}' already exists: {location}; choose an empty external_location"
+            )));
+        }
+        let result = self.collect(spec.query)?;
+        let mut columns = Vec::new();
+        for field in result.schema.fields() {
+            let data_type = athena_type(field.data_type()).map_err(|e| invalid(format!("column {}: {e}", field.name())))?;
+            if columns.iter().any(|c: &Column| c.name == *field.name()) {
+                return Err(invalid(format!("column name {} appears twice: give each column its own alias", field.name())));
+            }
+            columns.push(Column { name: field.name().clone(), data_type, comment: None });
+        }
+        let data_width = columns.len() - spec.partitioned_by.len().min(columns.len());
+        let trailing: Vec<&str> = columns[data_width..].iter().map(|c| c.name.as_str()).collect();
+        if trailing != spec.partitioned_by.iter().map(String::as_str).collect::<Vec<_>>() || data_width == 0 && !columns.is_empty() {
+            return Err(invalid(format!(
+                "partitioned_by columns ({}) must be the last columns of the SELECT, in that order",
+                spec.partitioned_by.join(", ")
+            )));
+        }
+        let partition_keys = columns.split_off(data_width);
+        let def = TableDef {
+            database: name.database.clone(),
+            name: name.table.clone(),
+            location: location.clone(),
+            format: TableFormat::Parquet,
+            columns,
+            partition_keys,
+            partitions: Vec::new(),
+            properties: BTreeMap::from([("has_encrypted_data".to_string(), "false".to_string())]),
+        };
+        self.write_rows(def, &result, None)
+    }
+
+    /// INSERT INTO: the query's columns by position (or by the listed names) into
+    /// new files of the table, registering partitions that are new.
+    fn insert_into(&self, spec: InsertInto) -> CapResult<u64> {
+        let table = require_table(self.catalog.as_ref(), &spec.table).map_err(invalid)?;
+        if table.format != TableFormat::Parquet {
+            return Err(invalid(format!(
+                "INSERT INTO {} is not supported locally: the table is text (CSV); insert into a Parquet table made with CREATE TABLE ... AS SELECT",
+                spec.table
+            )));
+        }
+        let result = self.collect(spec.query)?;
+        let all: Vec<Column> = table.columns.iter().chain(&table.partition_keys).cloned().collect();
+        let result = if spec.columns.is_empty() { result } else { arrange(&result, &spec.columns, &all)? };
+        self.write_rows(table, &result, Some(&spec.table))
+    }
+
+    /// Writes rows into `def`'s location and records the partitions in the catalog
+    /// (for an INSERT, re-reading the entry so concurrent partitions survive).
+    fn write_rows(&self, def: TableDef, result: &QueryResult, insert_into: Option<&TableName>) -> CapResult<u64> {
+        let all: Vec<Column> = def.columns.iter().chain(&def.partition_keys).cloned().collect();
+        let conformed = result.batches.iter().map(|b| write::conform(b, &all)).collect::<Result<Vec<_>, _>>();
+        let conformed = conformed.map_err(|e| invalid(format!("{}.{}: {e}", def.database, def.name)))?;
+        if result.schema.fields().len() != all.len() {
+            return Err(invalid(format!(
+                "{}.{}: the query returns {} columns, the table has {}",
+                def.database,
+                def.name,
+                result.schema.fields().len(),
+                all.len()
+            )));
+        }
+        let schema = match conformed.first() {
+            Some(b) => b.schema(),
+            None => Arc::new(Schema::empty()),
+        };
+        let existing: BTreeMap<Vec<String>, String> =
+            def.partitions.iter().map(|p| (p.values.clone(), p.location.clone())).collect();
+        let mut written = Vec::new();
+        let outcome = write::write_files(
+            self.store.as_ref(),
+            &def.location,
+            &schema,
+            &conformed,
+            &def.partition_keys,
+            &existing,
+            &mut written,
+        )
+        .and_then(|partitions| {
+            let mut def = match insert_into {
+                Some(name) => require_table(self.catalog.as_ref(), name)?,
+                None => def.clone(),
+            };
+            if !def.partition_keys.is_empty() {
+                for p in partitions {
+                    if !def.partitions.iter().any(|known| known.values == p.values) {
+                        def.partitions.push(Partition { values: p.values, location: p.location });
+                    }
+                }
+            }
+            self.catalog.put_table(&def).map_err(|e| e.message)
+        });
+        if let Err(e) = outcome {
+            write::remove(self.store.as_ref(), &written);
+            return Err(invalid(e));
+        }
+        Ok(result.num_rows() as u64)
+    }
+}
+
+/// The result as a statement that wrote rows reports it.
+fn written(rows: u64) -> Outcome {
+    let schema = Arc::new(Schema::new(vec![Field::new("rows", DataType::UInt64, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(UInt64Array::from(vec![rows]))]).expect("one column");
+    Outcome { result: QueryResult { schema, batches: vec![batch] }, rows_written: rows }
+}
+
+/// Puts the query's columns, named by `targets`, into table order; unnamed columns are NULL.
+fn arrange(result: &QueryResult, targets: &[String], all: &[Column]) -> CapResult<QueryResult> {
+    if targets.len() != result.schema.fields().len() {
+        return Err(invalid(format!(
+            "INSERT lists {} columns but the query returns {}",
+            targets.len(),
+            result.schema.fields().len()
+        )));
+    }
+    for target in targets {
+        if !all.iter().any(|c| &c.name == target) {
+            return Err(invalid(format!("INSERT names column {target}, which the table does not have")));
+        }
+    }
+    let fields: Vec<Field> = all
+        .iter()
+        .map(|c| match targets.iter().position(|t| t == &c.name) {
+            Some(i) => result.schema.field(i).clone().with_name(&c.name),
+            None => Field::new(&c.name, DataType::Null, true),
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batches = result
+        .batches
+        .iter()
+        .map(|batch| {
+            let columns = all
+                .iter()
+                .map(|c| match targets.iter().position(|t| t == &c.name) {
+                    Some(i) => batch.column(i).clone(),
+                    None => new_null_array(&DataType::Null, batch.num_rows()),
+                })
+                .collect();
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| invalid(e.to_string()))
+        })
+        .collect::<CapResult<Vec<_>>>()?;
+    Ok(QueryResult { schema, batches })
+}
+
+fn block_on<F>(runtime: &Runtime, future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(|| runtime.block_on(future)).join().expect("the SQL thread panicked"))
+    } else {
+        runtime.block_on(future)
+    }
+}
+
+impl SqlEngine for LocalSql {
+    fn query(&self, statement: &str) -> CapResult<QueryResult> {
+        Ok(self.run(statement)?.result)
+    }
+
+    fn query_stream(&self, statement: &str) -> CapResult<Box<dyn BatchStream>> {
+        if let AthenaStatement::Query(query) = parse(statement).map_err(invalid)? {
+            let stream = self.stream(query)?;
+            return Ok(Box::new(DataFusionBatches { runtime: self.runtime.clone(), stream }));
+        }
+        let result = self.run(statement)?.result;
+        Ok(Box::new(CollectedBatches { schema: result.schema, batches: result.batches.into_iter() }))
+    }
+
+    fn execute(&self, statement: &str) -> CapResult<u64> {
+        if matches!(parse(statement).map_err(invalid)?, AthenaStatement::Query(_)) {
+            return Err(invalid("execute runs DDL, CTAS and INSERT: run SELECT with query"));
+        }
+        Ok(self.run(statement)?.rows_written)
+    }
+}
+
+struct DataFusionBatches {
+    runtime: Arc<Runtime>,
+    stream: SendableRecordBatchStream,
+}
+
+impl BatchStream for DataFusionBatches {
+    fn schema(&self) -> SchemaRef {
+        self.stream.schema()
+    }
+    fn next_batch(&mut self) -> CapResult<Option<RecordBatch>> {
+        let runtime = self.runtime.clone();
+        block_on(&runtime, self.stream.next()).transpose().map_err(df_error)
+    }
+}
+
+struct CollectedBatches {
+    schema: SchemaRef,
+    batches: std::vec::IntoIter<RecordBatch>,
+}
+
+impl BatchStream for CollectedBatches {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn next_batch(&mut self) -> CapResult<Option<RecordBatch>> {
+        Ok(self.batches.next())
+    }
+}
