@@ -31,4 +31,12 @@ impl LocalHost {
     pub fn catalog(&self) -> Arc<dyn Catalog> {
         self.catalog.clone()
     }
+
+    /// The local SQL engine (DataFusion, Athena dialect) over this root's storage and catalog.
+    pub fn sql(&self) -> Result<Arc<crate::capabilities::sql::local::LocalSql>> {
+        let engine = crate::capabilities::sql::local::LocalSql::new(self.object_store(), self.catalog())
+            .map_err(anyhow::Error::msg)
+            .context("starting the local SQL engine")?;
+        Ok(Arc::new(engine))
+    }
 }

@@ -5,6 +5,7 @@ mod catalog;
 mod data;
 mod ingest;
 mod plugin;
+mod sql;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ pub enum Command {
     /// Work with plugins: run a transform over a file.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Run one Athena SQL statement against the local storage root and print the result.
+    Sql(sql::SqlArgs),
     /// Synthetic data: generate weekly snapshots.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format, cli.verbose);
     let result = match cli.command {
         Command::Plugin(command) => plugin::run(command, &cli.root),
+        Command::Sql(args) => sql::run(args, &cli.root),
         Command::Data(command) => data::run(command),
         Command::Ingest(args) => ingest::run(args, &cli.root),
         Command::Catalog(command) => catalog::run(command, &cli.root),

@@ -2,7 +2,9 @@
 //! Arrow IPC bytes for guests. Backends: `local` (DataFusion over the storage
 //! root, translating Athena SQL) now, `aws` (Athena) later.
 
+pub mod athena;
 pub mod host;
+pub mod local;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
