@@ -5,7 +5,8 @@
 //! The small surface the pipeline calls:
 //! - [`Params`]: hyperparameters (serde, defaults, [`Params::validate`]).
 //! - [`train_batches`] / [`train_batches_with_features`] (from Arrow) or
-//!   [`train`] (from a [`FeatureMatrix`]) → [`TrainedModel`] with the
+//!   [`train`] (from a [`FeatureMatrix`], which [`compute_cuts`] +
+//!   [`FeatureMatrixBuilder`] can build from a stream of batches) → [`TrainedModel`] with the
 //!   [`Model`], per-round validation history and early-stopping outcome.
 //! - [`Model::predict_batch`] → [`Predictions`] (probability + confidence),
 //!   [`Model::predict_stream`] over many batches.

@@ -107,6 +107,18 @@ fn training_is_deterministic_for_a_seed_and_across_thread_counts() {
 }
 
 #[test]
+fn large_nodes_split_into_row_chunks_stay_deterministic() {
+    // Enough rows that histograms are built from several row chunks in parallel.
+    let (cols, y) = noisy(150_000, 9);
+    let b = batch(&cols, Some(&y));
+    let run = |threads: usize| {
+        let p = Params { n_rounds: 4, max_depth: 4, n_threads: threads, ..Params::default() };
+        train_batches(std::slice::from_ref(&b), "label", None, &p).unwrap().model.to_xgboost_json().to_string()
+    };
+    assert_eq!(run(1), run(2));
+}
+
+#[test]
 fn early_stopping_stops_and_keeps_the_best_round() {
     let (cols, y) = noisy(3000, 6);
     let (vc, vy) = noisy(3000, 7);
