@@ -129,3 +129,35 @@ fn athena_dialect_suite() {
     assert!(failures.is_empty(), "{} of {total} Athena cases differ:\n{}", failures.len(), failures.join("\n"));
     assert!(total >= 50, "the suite should hold at least 50 cases, found {total}");
 }
+
+/// The engine as guests reach it: `execute` reports rows written, `query_stream`
+/// yields batches, and both work when called from inside another tokio runtime.
+#[test]
+fn execute_and_stream_work_inside_and_outside_a_runtime() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let host = LocalHost::open(root.path()).expect("storage root");
+    let engine = host.sql().expect("sql engine");
+    let written = engine
+        .execute("CREATE TABLE n WITH (format = 'PARQUET', external_location = 's3://lake/n/') AS SELECT * FROM (VALUES (1), (2), (3)) AS t(x)")
+        .expect("ctas");
+    assert_eq!(written, 3);
+    assert!(engine.execute("SELECT 1").unwrap_err().message.contains("query"));
+
+    let count_streamed = |engine: &dyn SqlEngine| {
+        let mut stream = engine.query_stream("SELECT x FROM n ORDER BY x").expect("stream");
+        assert_eq!(stream.schema().field(0).name(), "x");
+        let mut rows = 0;
+        while let Some(batch) = stream.next_batch().expect("batch") {
+            rows += batch.num_rows();
+        }
+        rows
+    };
+    assert_eq!(count_streamed(engine.as_ref()), 3);
+
+    let outer = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let inside = outer.block_on(async {
+        assert_eq!(engine.execute("INSERT INTO n VALUES (4)").expect("insert"), 1);
+        count_streamed(engine.as_ref())
+    });
+    assert_eq!(inside, 4);
+}
