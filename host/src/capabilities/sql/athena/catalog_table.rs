@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::Array;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -18,7 +19,9 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::Expr;
+use datafusion::common::DFSchema;
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
@@ -72,6 +75,39 @@ pub fn table_fields(def: &TableDef) -> Result<(Vec<Field>, Vec<Field>), String> 
 }
 
 impl CatalogTable {
+    /// The files whose partition values can satisfy every partition-key filter.
+    /// Any filter that cannot be evaluated here prunes nothing.
+    fn files_matching(&self, state: &dyn Session, filters: &[Expr]) -> Vec<&(String, u64, Vec<ScalarValue>)> {
+        let keys: Vec<&str> = self.partition_fields.iter().map(|f| f.name().as_str()).collect();
+        let mut keep = vec![true; self.files.len()];
+        let applicable: Vec<&Expr> =
+            filters.iter().filter(|f| !keys.is_empty() && expr_applicable_for_cols(&keys, f)).collect();
+        if !applicable.is_empty() && !self.files.is_empty() {
+            let schema = Arc::new(Schema::new(self.partition_fields.clone()));
+            let columns: Option<Vec<_>> = (0..keys.len())
+                .map(|k| ScalarValue::iter_to_array(self.files.iter().map(|f| f.2[k].clone())).ok())
+                .collect();
+            let batch = columns.and_then(|c| arrow::array::RecordBatch::try_new(schema.clone(), c).ok());
+            let df_schema = DFSchema::try_from(schema.as_ref().clone()).ok();
+            if let (Some(batch), Some(df_schema)) = (batch, df_schema) {
+                for filter in applicable {
+                    let mask = state
+                        .create_physical_expr(filter.clone(), &df_schema)
+                        .and_then(|e| e.evaluate(&batch))
+                        .and_then(|v| v.into_array(batch.num_rows()));
+                    if let Ok(mask) = mask
+                        && let Some(mask) = mask.as_any().downcast_ref::<arrow::array::BooleanArray>()
+                    {
+                        for (i, k) in keep.iter_mut().enumerate() {
+                            *k &= mask.is_valid(i) && mask.value(i);
+                        }
+                    }
+                }
+            }
+        }
+        self.files.iter().zip(keep).filter_map(|(f, k)| k.then_some(f)).collect()
+    }
+
     pub fn open(def: &TableDef, store: &dyn ObjectStore) -> Result<Self, String> {
         let (columns, keys) = table_fields(def)?;
         let file_schema = Arc::new(Schema::new(columns.clone()));
@@ -128,14 +164,31 @@ impl TableProvider for CatalogTable {
         TableType::Base
     }
 
+    /// Filters on partition keys alone prune files before the scan; DataFusion
+    /// still applies them to the rows, so pruning need not be exact.
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        let keys: Vec<&str> = self.partition_fields.iter().map(|f| f.name().as_str()).collect();
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if !keys.is_empty() && expr_applicable_for_cols(&keys, f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if self.files.is_empty() {
+        let files = self.files_matching(state, filters);
+        if files.is_empty() {
             let schema = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),
                 None => self.schema.clone(),
@@ -153,8 +206,8 @@ impl TableProvider for CatalogTable {
         };
         let source = format.file_source(table_schema);
         let target = state.config().target_partitions().max(1);
-        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(self.files.len())];
-        for (i, (path, size, values)) in self.files.iter().enumerate() {
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
+        for (i, (path, size, values)) in files.into_iter().enumerate() {
             let mut file = PartitionedFile::new(path.clone(), *size);
             file.partition_values = values.clone();
             let n = groups.len();
