@@ -7,6 +7,8 @@ mod aggregates;
 mod binary;
 mod collections;
 mod dates;
+mod formats;
+mod json;
 mod numbers;
 mod regex;
 
@@ -31,6 +33,8 @@ pub fn register(ctx: &SessionContext) {
         .chain(regex::functions())
         .chain(collections::functions())
         .chain(binary::functions())
+        .chain(json::functions())
+        .chain(formats::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }

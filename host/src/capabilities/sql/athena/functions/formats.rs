@@ -1,0 +1,131 @@
+//! `date_format(ts, format)` and `date_parse(string, format)` with Trino's
+//! MySQL-style specifiers (`%i` is minutes, `%s` seconds, `%M` the month name),
+//! translated to chrono's; `from_iso8601_timestamp` and `from_iso8601_date`.
+
+use arrow::datatypes::{DataType, TimeUnit};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+use datafusion::common::ScalarValue;
+
+use super::{RowFunction, arity, text, want_string};
+
+pub fn functions() -> Vec<RowFunction> {
+    vec![
+        RowFunction::new("date_format", coerce_format, |_| Ok(DataType::Utf8), date_format),
+        RowFunction::new("date_parse", coerce_strings, |_| Ok(millis()), date_parse),
+        RowFunction::new("from_iso8601_timestamp", coerce_strings, |_| Ok(utc_millis()), from_iso8601_timestamp),
+        RowFunction::new("from_iso8601_date", coerce_strings, |_| Ok(DataType::Date32), from_iso8601_date),
+    ]
+}
+
+/// Trino's from_iso8601_timestamp returns `timestamp(3) with time zone`; the zone here is UTC.
+fn utc_millis() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn millis() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, None)
+}
+
+fn coerce_format(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[2], "date_format(timestamp, format)")?;
+    let value = match &args[0] {
+        DataType::Date32 | DataType::Date64 | DataType::Null => millis(),
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+        other => return Err(format!("the first argument must be a date or timestamp, got {other}")),
+    };
+    Ok(vec![value, want_string(&args[1], "format")?])
+}
+
+fn coerce_strings(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[1, 2], "string arguments")?;
+    args.iter().map(|t| want_string(t, "every argument")).collect()
+}
+
+/// Trino's (MySQL's) format specifiers in chrono's spelling.
+pub fn chrono_format(mysql: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = mysql.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let spec = chars.next().ok_or("format ends with a lone %")?;
+        out.push_str(match spec {
+            'Y' => "%Y",
+            'y' => "%y",
+            'm' => "%m",
+            'c' => "%-m",
+            'd' => "%d",
+            'e' => "%-d",
+            'H' => "%H",
+            'k' => "%-H",
+            'h' | 'I' => "%I",
+            'l' => "%-I",
+            'i' => "%M",
+            's' | 'S' => "%S",
+            'f' => "%6f",
+            'p' => "%p",
+            'T' => "%H:%M:%S",
+            'r' => "%I:%M:%S %p",
+            'M' => "%B",
+            'b' => "%b",
+            'W' => "%A",
+            'a' => "%a",
+            'j' => "%j",
+            '%' => "%%",
+            other => return Err(format!("format specifier %{other} is not supported locally")),
+        });
+    }
+    Ok(out)
+}
+
+fn date_format(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let (ScalarValue::TimestampMillisecond(Some(ms), _), Some(format)) = (&args[0], text(&args[1])?) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    let t = DateTime::from_timestamp_millis(*ms).ok_or("timestamp out of range")?.naive_utc();
+    Ok(ScalarValue::Utf8(Some(t.format(&chrono_format(format)?).to_string())))
+}
+
+fn timestamp(t: NaiveDateTime) -> ScalarValue {
+    ScalarValue::TimestampMillisecond(Some(t.and_utc().timestamp_millis()), None)
+}
+
+fn date_parse(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let (Some(s), Some(format)) = (text(&args[0])?, args.get(1).map(text).transpose()?.flatten()) else {
+        return Ok(ScalarValue::TimestampMillisecond(None, None));
+    };
+    let chrono = chrono_format(format)?;
+    let parsed = NaiveDateTime::parse_from_str(s, &chrono)
+        .or_else(|_| NaiveDate::parse_from_str(s, &chrono).map(|d| d.and_time(NaiveTime::MIN)))
+        .map_err(|e| format!("Invalid format: \"{s}\" for '{format}': {e}"))?;
+    Ok(timestamp(parsed))
+}
+
+fn from_iso8601_timestamp(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let Some(s) = text(&args[0])? else { return Ok(ScalarValue::TimestampMillisecond(None, Some("UTC".into()))) };
+    let parsed = DateTime::parse_from_rfc3339(s)
+        .map(|t| t.naive_utc())
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
+        .or_else(|_| NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN)))
+        .map_err(|_| format!("Invalid format: \"{s}\" is not an ISO 8601 timestamp"))?;
+    Ok(ScalarValue::TimestampMillisecond(Some(parsed.and_utc().timestamp_millis()), Some("UTC".into())))
+}
+
+fn from_iso8601_date(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let Some(s) = text(&args[0])? else { return Ok(ScalarValue::Date32(None)) };
+    let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("Invalid format: \"{s}\" is not an ISO 8601 date"))?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    Ok(ScalarValue::Date32(Some((date - epoch).num_days() as i32)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mysql_specifiers_translate() {
+        assert_eq!(super::chrono_format("%Y-%m-%d %H:%i:%s").unwrap(), "%Y-%m-%d %H:%M:%S");
+        assert_eq!(super::chrono_format("%M %e").unwrap(), "%B %-d");
+        assert!(super::chrono_format("%Q").is_err());
+    }
+}
