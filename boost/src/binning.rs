@@ -229,6 +229,15 @@ impl FeatureMatrixBuilder {
         if names.len() != cuts.len() {
             return Err(BoostError::Shape(format!("{} feature names but {} cut sets", names.len(), cuts.len())));
         }
+        for (name, fc) in names.iter().zip(&cuts) {
+            let sorted = fc.cuts.windows(2).all(|w| w[0] < w[1]);
+            if fc.cuts.len() >= MAX_VALUE_BINS || !sorted || fc.cuts.iter().any(|c| !c.is_finite()) {
+                return Err(BoostError::Shape(format!(
+                    "cuts of feature `{name}` must be at most {} finite, strictly increasing values",
+                    MAX_VALUE_BINS - 1
+                )));
+            }
+        }
         let groups = vec![Vec::new(); names.len().div_ceil(GROUP)];
         Ok(FeatureMatrixBuilder { names, cuts, groups, n_rows: 0 })
     }
@@ -328,6 +337,15 @@ mod tests {
             }
         }
         assert_eq!(fc.bin(f32::NAN), MISSING_BIN);
+    }
+
+    #[test]
+    fn bad_cuts_are_rejected() {
+        let bad = FeatureCuts { cuts: vec![2.0, 1.0] };
+        let e = FeatureMatrixBuilder::new(&["a"], vec![bad]).unwrap_err().to_string();
+        assert!(e.contains("`a`"), "{e}");
+        let many = FeatureCuts { cuts: (0..300).map(|i| i as f32).collect() };
+        assert!(FeatureMatrixBuilder::new(&["a"], vec![many]).is_err());
     }
 
     #[test]
