@@ -82,6 +82,12 @@ fn main() {
     let t1 = Instant::now();
     let p = pool.install(|| tm.model.predict_batch(&test)).unwrap();
     let pred_s = t1.elapsed().as_secs_f64();
+    // Optional: keep the model and its test predictions to check them in Python.
+    if let Ok(path) = std::env::var("ENGAGE_BENCH_SAVE") {
+        tm.model.save_xgboost_json(format!("{path}.json")).unwrap();
+        let bytes: Vec<u8> = p.probability.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(format!("{path}.pred.f32"), bytes).unwrap();
+    }
     let auc = metrics::auc(&yt, &p.probability).unwrap();
     let ll = metrics::logloss(&yt, &p.probability);
     println!(
