@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
-    ObjectNamePart, Query, Select, SelectItem, TableFactor, VisitMut, VisitorMut,
+    ObjectNamePart, Query, Select, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut,
 };
 
 use super::functions::ROUND_FOR_INTEGER_CAST;
@@ -17,9 +17,88 @@ use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
 pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
+    if let ControlFlow::Break(message) = query.visit(&mut UnnestJoins) {
+        return Err(message);
+    }
     match query.visit(&mut TrinoSemantics) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
+    }
+}
+
+/// `FROM t CROSS JOIN UNNEST(t.items) AS u(x)`, which DataFusion rejects, becomes
+/// `FROM (SELECT t.*, unnest(t.items) AS x FROM t) AS t`, and `u.x` becomes `t.x`.
+struct UnnestJoins;
+
+impl VisitorMut for UnnestJoins {
+    type Break = String;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
+        match lift_unnest_joins(query) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(message) => ControlFlow::Break(message),
+        }
+    }
+}
+
+fn lift_unnest_joins(query: &mut Query) -> Result<(), String> {
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
+    let mut renames = Vec::new();
+    for from in &mut select.from {
+        let Some(first) = from.joins.first() else { continue };
+        let TableFactor::UNNEST { alias, array_exprs, with_offset, with_ordinality, .. } = &first.relation else {
+            continue;
+        };
+        if !matches!(first.join_operator, JoinOperator::CrossJoin(_)) {
+            continue;
+        }
+        if *with_offset || *with_ordinality {
+            return Err("UNNEST ... WITH ORDINALITY is not supported locally: number the elements with row_number() OVER (PARTITION BY ...) after unnesting".into());
+        }
+        let Some(alias) = alias.as_ref().filter(|a| a.columns.len() == array_exprs.len()) else {
+            return Err("CROSS JOIN UNNEST needs an alias naming one column per array, e.g. UNNEST(t.items) AS u(item); unnesting a map is not supported locally".into());
+        };
+        let outer = match &from.relation {
+            TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => a.name.value.clone(),
+            TableFactor::Table { name, alias: None, .. } => match name.0.last() {
+                Some(ObjectNamePart::Identifier(ident)) => ident.value.clone(),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let items: Vec<String> = array_exprs
+            .iter()
+            .zip(&alias.columns)
+            .map(|(e, c)| format!("unnest({e}) AS {}", c.name))
+            .collect();
+        let outer_ident = Ident::with_quote('"', &outer);
+        let lifted = format!("SELECT * FROM (SELECT {outer_ident}.*, {} FROM {}) AS {outer_ident}", items.join(", "), from.relation);
+        let mut parsed = parser(&lifted)?.parse_query().map_err(|e| format!("internal rewrite of UNNEST: {e}"))?;
+        let SetExpr::Select(lifted_select) = parsed.body.as_mut() else { unreachable!("a SELECT was parsed") };
+        from.relation = lifted_select.from.remove(0).relation;
+        renames.push((alias.name.value.clone(), outer));
+        from.joins.remove(0);
+    }
+    if !renames.is_empty() {
+        let _ = query.visit(&mut Requalify(renames));
+    }
+    Ok(())
+}
+
+/// Renames the qualifier of `u.x` references from the UNNEST alias to the table's.
+struct Requalify(Vec<(String, String)>);
+
+impl VisitorMut for Requalify {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(idents) = expr
+            && idents.len() == 2
+            && let Some((_, to)) = self.0.iter().find(|(from, _)| *from == idents[0].value)
+        {
+            idents[0] = Ident::with_quote('"', to);
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -254,12 +333,20 @@ mod tests {
     }
 
     #[test]
+    fn cross_join_unnest_becomes_a_select_list_unnest() {
+        assert_eq!(
+            rewritten("SELECT t.id, u.x FROM t CROSS JOIN UNNEST(t.items) AS u(x)").unwrap(),
+            "SELECT t.id, \"t\".x FROM (SELECT \"t\".*, unnest(t.items) AS x FROM t) AS \"t\""
+        );
+    }
+
+    #[test]
     fn unsupported_constructs_name_themselves_and_a_rewrite() {
         let e = rewritten("SELECT try(1 / 0)").unwrap_err();
         assert!(e.contains("try()") && e.contains("try_cast"), "{e}");
         let e = rewritten("SELECT \"$path\" FROM t").unwrap_err();
         assert!(e.contains("$path"), "{e}");
-        let e = rewritten("SELECT x FROM t CROSS JOIN UNNEST(t.items) AS u(x)").unwrap_err();
-        assert!(e.contains("CROSS JOIN UNNEST") && e.contains("unnest("), "{e}");
+        let e = rewritten("SELECT x FROM t CROSS JOIN UNNEST(t.items) WITH ORDINALITY AS u(x, n)").unwrap_err();
+        assert!(e.contains("WITH ORDINALITY") && e.contains("row_number()"), "{e}");
     }
 }
