@@ -212,7 +212,8 @@ impl LocalSql {
         }
         let data_width = columns.len() - spec.partitioned_by.len().min(columns.len());
         let trailing: Vec<&str> = columns[data_width..].iter().map(|c| c.name.as_str()).collect();
-        if trailing != spec.partitioned_by.iter().map(String::as_str).collect::<Vec<_>>() || data_width == 0 && !columns.is_empty() {
+        let only_partition_columns = data_width == 0 && !columns.is_empty();
+        if trailing != spec.partitioned_by.iter().map(String::as_str).collect::<Vec<_>>() || only_partition_columns {
             return Err(invalid(format!(
                 "partitioned_by columns ({}) must be the last columns of the SELECT, in that order",
                 spec.partitioned_by.join(", ")
@@ -252,8 +253,6 @@ impl LocalSql {
     /// (for an INSERT, re-reading the entry so concurrent partitions survive).
     fn write_rows(&self, def: TableDef, result: &QueryResult, insert_into: Option<&TableName>) -> CapResult<u64> {
         let all: Vec<Column> = def.columns.iter().chain(&def.partition_keys).cloned().collect();
-        let conformed = result.batches.iter().map(|b| write::conform(b, &all)).collect::<Result<Vec<_>, _>>();
-        let conformed = conformed.map_err(|e| invalid(format!("{}.{}: {e}", def.database, def.name)))?;
         if result.schema.fields().len() != all.len() {
             return Err(invalid(format!(
                 "{}.{}: the query returns {} columns, the table has {}",
@@ -263,6 +262,8 @@ impl LocalSql {
                 all.len()
             )));
         }
+        let conformed = result.batches.iter().map(|b| write::conform(b, &all)).collect::<Result<Vec<_>, _>>();
+        let conformed = conformed.map_err(|e| invalid(format!("{}.{}: {e}", def.database, def.name)))?;
         let schema = match conformed.first() {
             Some(b) => b.schema(),
             None => Arc::new(Schema::empty()),
