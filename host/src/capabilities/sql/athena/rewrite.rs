@@ -12,7 +12,7 @@ use datafusion::sql::sqlparser::ast::{
     ObjectNamePart, Query, Select, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut,
 };
 
-use super::functions::ROUND_FOR_INTEGER_CAST;
+use super::functions::{ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR};
 use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
@@ -208,6 +208,12 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             }))
         }
         Expr::Function(function) => rewrite_function(function),
+        // Trino's substr counts a negative start from the end of the string.
+        Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
+            let from = substring_from.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "1".into());
+            let length = substring_for.as_ref().map(|n| format!(", {n}")).unwrap_or_default();
+            Ok(Some(parse_expr(&format!("{TRINO_SUBSTR}({inner}, {from}{length})"))?))
+        }
         _ => Ok(None),
     }
 }
@@ -265,10 +271,10 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("max_by" | "min_by", Some([_, _, _])) => {
             return Err(format!("{name}(x, y, n) is not supported locally: use row_number() OVER (ORDER BY y) <= n and array_agg"));
         }
-        // Trino's concat is NULL when any argument is; DataFusion's skips NULLs.
-        ("concat", Some(args)) if !args.is_empty() => {
+        // Trino's concat, greatest and least are NULL when any argument is; DataFusion's skip NULLs.
+        ("concat" | "greatest" | "least", Some(args)) if !args.is_empty() => {
             let any_null: Vec<String> = args.iter().map(|a| format!("({a}) IS NULL")).collect();
-            parse_expr(&format!("CASE WHEN {} THEN NULL ELSE concat({}) END", any_null.join(" OR "), arg_list(args)))?
+            parse_expr(&format!("CASE WHEN {} THEN NULL ELSE {name}({}) END", any_null.join(" OR "), arg_list(args)))?
         }
         ("mod", Some([a, b])) => parse_expr(&format!("(({a}) % ({b}))"))?,
         ("if", Some([condition, then])) => parse_expr(&format!("CASE WHEN {condition} THEN {then} END"))?,

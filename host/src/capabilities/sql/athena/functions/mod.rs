@@ -11,6 +11,7 @@ mod formats;
 mod json;
 mod numbers;
 mod regex;
+mod strings;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -24,6 +25,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 
 pub use numbers::ROUND_FOR_INTEGER_CAST;
+pub use strings::TRINO_SUBSTR;
 
 /// Registers every Trino-named function on the session, replacing DataFusion's
 /// functions of the same name.
@@ -35,6 +37,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(binary::functions())
         .chain(json::functions())
         .chain(formats::functions())
+        .chain(strings::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
