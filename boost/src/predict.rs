@@ -5,7 +5,9 @@
 //! right child is always `left + 1`. A leaf points to itself (left = self - 1,
 //! threshold NaN so every row "goes right"), so every row takes exactly
 //! `depth` steps per tree with no exit branch, and a block of rows advances
-//! level by level: independent loads the CPU overlaps.
+//! level by level: independent loads the CPU overlaps. Trees deeper than
+//! [`FIXED_STEP_MAX_DEPTH`] (leaf-wise growth) are walked row by row with an
+//! early exit instead (a leaf is the node whose threshold is NaN).
 //!
 //! Confidence (in [0, 1]):
 //! - `binary:logistic`: distance of the probability from the decision
@@ -23,6 +25,9 @@ use crate::tree::Tree;
 
 const DEFAULT_LEFT: u32 = 1 << 31;
 const FEATURE_MASK: u32 = !DEFAULT_LEFT;
+/// Trees up to this depth are walked a fixed number of steps (branch-free);
+/// deeper ones (long leaf-wise chains) row by row with an early exit at the leaf.
+const FIXED_STEP_MAX_DEPTH: u32 = 16;
 /// Rows advanced together through one tree.
 const BLOCK: usize = 64;
 /// Rows per parallel task.
@@ -86,6 +91,27 @@ impl FlatForest {
         let mut pos = [0u32; BLOCK];
         let nodes = &self.nodes[..];
         for &(root, depth) in &self.roots {
+            if depth > FIXED_STEP_MAX_DEPTH {
+                // Deep (leaf-wise) trees: most rows stop long before the
+                // deepest leaf, so walk each row only until its leaf.
+                for (r, o) in out.iter_mut().enumerate() {
+                    let mut p = root;
+                    loop {
+                        let n = nodes[p as usize];
+                        if n.threshold.is_nan() {
+                            break;
+                        }
+                        let v = block[r * n_features + (n.feat & FEATURE_MASK) as usize];
+                        let left = if v.is_nan() { n.feat & DEFAULT_LEFT != 0 } else { v < n.threshold };
+                        p = n.left + (!left) as u32;
+                    }
+                    *o += self.values[p as usize];
+                    if let Some(a) = abs.as_deref_mut() {
+                        a[r] += self.values[p as usize].abs();
+                    }
+                }
+                continue;
+            }
             pos[..m].fill(root);
             for _ in 0..depth {
                 for (r, p) in pos[..m].iter_mut().enumerate() {

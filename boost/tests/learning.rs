@@ -294,3 +294,29 @@ fn streaming_builder_bins_like_the_one_shot_path() {
     let e = builder.push(&batch(&cols[..2], None)).unwrap_err().to_string();
     assert!(e.contains("x2"), "{e}");
 }
+
+#[test]
+fn flat_prediction_matches_walking_each_tree() {
+    // Shallow depth-wise trees take the fixed-step path, deep leaf-wise trees
+    // the early-exit path; both must equal a plain walk of every tree.
+    let (cols, y) = noisy(6000, 14);
+    let b = batch(&cols, Some(&y));
+    for p in [
+        Params { n_rounds: 8, max_depth: 6, ..Params::default() },
+        Params { n_rounds: 8, grow_policy: GrowPolicy::Lossguide, max_leaves: 2000, max_depth: 0, min_child_weight: 0.0, lambda: 0.0, ..Params::default() },
+    ] {
+        let m = train_batches(std::slice::from_ref(&b), "label", None, &p).unwrap().model;
+        let fast = m.predict_batch(&b).unwrap().probability;
+        let base = (m.base_score() / (1.0 - m.base_score())).ln() as f32;
+        for r in (0..6000).step_by(7) {
+            let row: Vec<f32> = cols.iter().map(|c| c[r]).collect();
+            let margin = base + m.trees().iter().map(|t| t.predict_row(&row)).sum::<f32>();
+            let slow = 1.0 / (1.0 + (-margin).exp());
+            assert!((fast[r] - slow).abs() < 1e-6, "row {r}: {} vs {slow}", fast[r]);
+        }
+        if p.grow_policy == GrowPolicy::Lossguide {
+            let deepest = m.trees().iter().map(|t| t.depth()).max().unwrap();
+            assert!(deepest > 16, "want a tree deeper than 16 to test the early-exit path, got {deepest}");
+        }
+    }
+}
