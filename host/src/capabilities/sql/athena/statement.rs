@@ -356,7 +356,7 @@ fn external_table(create: ast::CreateTable) -> Result<AthenaStatement, String> {
             Some(CsvLayout { delimiter })
         }
         (Some(FileFormat::TEXTFILE), None) => Some(CsvLayout { delimiter: '\u{1}' }),
-        (None, None) if matches!(formats.storage, None) => {
+        (None, None) if formats.storage.is_none() => {
             return Err(format!("CREATE EXTERNAL TABLE {name} needs STORED AS PARQUET or ROW FORMAT DELIMITED ... STORED AS TEXTFILE"));
         }
         (Some(other), _) => return Err(format!("STORED AS {other} is not supported locally: use PARQUET or TEXTFILE")),

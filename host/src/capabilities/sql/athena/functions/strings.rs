@@ -46,10 +46,8 @@ pub fn trino_substr(s: &str, start: i64, length: Option<i64>) -> String {
 
 fn substr(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
     let length = match args.get(2) {
-        Some(n) => match integer(n)? {
-            Some(n) => Some(Some(n)),
-            None => None,
-        },
+        // A NULL length makes the result NULL; no length means to the end.
+        Some(n) => integer(n)?.map(Some),
         None => Some(None),
     };
     let (Some(s), Some(start), Some(length)) = (text(&args[0])?, integer(&args[1])?, length) else {
