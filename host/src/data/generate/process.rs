@@ -7,15 +7,17 @@
 //! - session recency `exp(-days_since_last_session/7)`, strongly, with an extra
 //!   jump for users seen in the last day (a threshold);
 //! - the active-day share of the last 7 days, through an S-curve (2 to 5 days);
-//! - the session trend (7-day vs 30-day daily rate): rising helps, collapsing hurts;
+//! - the session trend (7-day vs 30-day daily rate) by activity: a rise lifts
+//!   light users, a collapse sinks heavy ones (interaction);
 //! - core actions per session × feature breadth: only both together count (interaction);
-//! - the better of the email and push open rates;
+//! - the better of the email and push open rates, weighted by how long the user
+//!   has been away (messages matter for users the product no longer reaches);
 //! - session length, inverted-U (about 9 minutes is best; very short and very long hurt);
 //! - recent purchase × revenue over 90 days (interaction);
 //! - complaints hurt; support tickets hurt only inactive users (interaction);
 //! - content actions (saves + shares + comments), saturating.
 //!
-//! Noise the model cannot see: a per-user effect (sd 0.5) and the Bernoulli draw itself.
+//! Noise the model cannot see: a per-user effect (sd 0.8) and the Bernoulli draw itself.
 //! The label also feeds back: an engaged user's activity rises the next week, a
 //! disengaged one's falls, so "engaged next 7 days" is what the next week shows.
 
@@ -193,7 +195,7 @@ impl User {
             order_value: rng.lognormal(35.0, 0.8),
             support_prone: rng.lognormal(0.25, 1.0),
             weekend_pref: (0.29 + 0.12 * rng.normal()).clamp(0.0, 1.0),
-            hidden_effect: 0.5 * rng.normal(),
+            hidden_effect: 0.8 * rng.normal(),
             nps,
             notifications,
             unsubscribed: rng.chance(0.12),
@@ -307,7 +309,7 @@ impl User {
         } else {
             Some(90 + rng.poisson(40.0))
         };
-        row.longest_streak_days_30d = Some(if a30 > 0 { ((a30 as f64) * rng.unit().powf(0.7)).ceil() as i64 } else { 0 });
+        row.longest_streak_days_30d = Some(if a30 > 0 { (((a30 as f64) * rng.unit().powf(0.7)).ceil() as i64).max(1) } else { 0 });
         row.weekend_session_share_30d = (s30 > 0).then(|| {
             let weekend = rng.binomial(s30, self.weekend_pref);
             (weekend as f64 / s30 as f64 * 1000.0).round() / 1000.0
@@ -438,29 +440,35 @@ pub fn engagement_logit(row: &Row) -> f64 {
     let log_revenue = row.revenue_90d.unwrap_or(0.0).ln_1p();
     let content = (get(row.items_saved_30d) + get(row.shares_30d) + get(row.comments_30d)).ln_1p();
 
-    let mut z = -2.4;
-    z += 2.0 * recency + if seen_today { 0.6 } else { 0.0 };
-    z += 1.6 * s_curve;
-    if trend > 1.3 {
-        z += 0.5;
-    } else if s30 > 0.0 && trend < 0.6 {
-        z -= 0.8;
+    let mut z = -0.9;
+    // Recency, with a threshold for users seen in the last day.
+    z += 1.0 * recency + if seen_today { 0.6 } else { 0.0 };
+    z += 0.8 * s_curve;
+    // The trend matters by activity level: a rise lifts light users, a
+    // collapse sinks heavy ones; neither means much otherwise.
+    if active_share < 0.3 && trend > 1.3 {
+        z += 1.3;
+    } else if active_share >= 0.5 && s30 > 0.0 && trend < 0.6 {
+        z -= 1.4;
     }
+    // Depth and breadth only count together.
     if actions_per_session > 1.5 && get(row.features_used_distinct_30d) >= 6.0 {
-        z += 0.9;
+        z += 1.2;
     }
-    z += 1.3 * best_open_rate;
+    // Messages reach mostly the users the product no longer reaches.
+    z += 2.2 * best_open_rate * (1.0 - recency) - 0.5;
+    // Session length: about 9 minutes is best.
     if s30 > 0.0 {
-        z -= 0.35 * (log_minutes - 2.3).powi(2);
+        z -= 0.7 * (log_minutes - 2.3).powi(2);
     }
     if purchase_recency > 0.5 && log_revenue > 3.5 {
-        z += 0.7;
+        z += 0.9;
     }
     if get(row.complaints_90d) > 0.0 {
         z -= 0.8;
     }
     if get(row.support_tickets_90d) >= 2.0 && active_share < 0.3 {
-        z -= 0.6;
+        z -= 0.9;
     }
     z += 0.3 * content.min(2.0);
     z
