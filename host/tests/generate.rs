@@ -209,7 +209,7 @@ fn last_weeks_label_predicts_this_weeks_better_with_boosting_than_linear() {
     let gbm_auc = engage_boost::metrics::auc(&labels, &gbm_probs).unwrap();
     let linear_auc = engage_boost::metrics::auc(&labels, &linear_probs).unwrap();
     eprintln!("test AUC: boosting {gbm_auc:.4}, logistic {linear_auc:.4}");
-    assert!(gbm_auc > linear_auc + 0.01, "boosting {gbm_auc:.4} should beat logistic {linear_auc:.4} clearly");
+    assert!(gbm_auc > linear_auc + 0.02, "boosting {gbm_auc:.4} should beat logistic {linear_auc:.4} clearly");
     assert!(gbm_auc > 0.75, "the label is learnable: {gbm_auc:.4}");
     assert!(gbm_auc < 0.95, "the label is noisy: {gbm_auc:.4}");
 }
