@@ -40,7 +40,7 @@ impl Rng {
     /// Uniform integer in `lo..=hi`.
     #[inline]
     pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + ((self.next_u64() >> 32) * ((hi - lo + 1) as u64) >> 32) as i64
+        lo + (((self.next_u64() >> 32) * ((hi - lo + 1) as u64)) >> 32) as i64
     }
 
     /// Approximately standard normal: the sum of four 16-bit uniforms
