@@ -9,4 +9,5 @@ pub mod data;
 pub mod files;
 pub mod ipc;
 pub mod local_host;
+pub mod pipeline;
 pub mod runtime;
