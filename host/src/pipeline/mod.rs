@@ -3,3 +3,4 @@
 //! stages it runs (plugin stages and the native steps).
 
 pub mod step;
+pub mod steps;
