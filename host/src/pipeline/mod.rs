@@ -2,5 +2,11 @@
 //! timeout, parallel branches, map over shards), run records and resume, and the
 //! stages it runs (plugin stages and the native steps).
 
+pub mod executor;
+pub mod plugin_step;
+pub mod record;
+pub mod setup;
+pub mod spec;
 pub mod step;
 pub mod steps;
+pub mod vars;

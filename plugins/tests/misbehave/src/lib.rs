@@ -51,9 +51,29 @@ impl Stage for Misbehave {
                 Ok(serde_json::json!({ "text": text }))
             }
             "fail" => Err("misbehave was told to fail".into()),
+            "flaky" => flaky(&ctx.params),
             other => Err(format!("unknown mode '{other}'")),
         }
     }
+}
+
+/// Fails until the call counter at `bucket`/`counter` reaches `succeed_on`. Every
+/// attempt is a fresh instance, so the count lives in storage.
+fn flaky(params: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let text = |key: &str| params.get(key).and_then(|v| v.as_str()).ok_or_else(|| format!("flaky needs a '{key}' string"));
+    let (bucket, counter) = (text("bucket")?, text("counter")?);
+    let succeed_on = params.get("succeed_on").and_then(|v| v.as_u64()).ok_or("flaky needs 'succeed_on'")?;
+    let seen = match storage::get(bucket, counter) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().parse::<u64>().map_err(|e| format!("counter: {e}"))?,
+        Err(e) if e.code == types::ErrorCode::NotFound => 0,
+        Err(e) => return Err(e.to_string()),
+    };
+    let call = seen + 1;
+    storage::put(bucket, counter, call.to_string().as_bytes()).map_err(|e| e.to_string())?;
+    if call < succeed_on {
+        return Err(format!("flaky: call {call} fails, call {succeed_on} will succeed"));
+    }
+    Ok(serde_json::json!({ "calls": call, "rows_out": 7 }))
 }
 
 fn write(bucket: &str, key: &str) -> Result<serde_json::Value, String> {
