@@ -52,11 +52,14 @@ fn ok(summary: serde_json::Value) -> Result<StepOutput, StepError> {
     Ok(StepOutput { rows_in: 1, rows_out: 1, outputs: vec![], summary })
 }
 
-/// Records every call (stage, shard, start, end) and sleeps for `sleep`.
+/// One call of a step: stage, shard, start, end.
+type Call = (String, Option<u32>, Instant, Instant);
+
+/// Records every call and sleeps for `sleep`.
 #[derive(Default)]
 struct Recorder {
     sleep: Duration,
-    calls: Mutex<Vec<(String, Option<u32>, Instant, Instant)>>,
+    calls: Mutex<Vec<Call>>,
     running: AtomicU32,
     max_running: AtomicU32,
 }

@@ -5,6 +5,8 @@ mod catalog;
 mod data;
 mod ingest;
 mod plugin;
+mod run;
+mod runs;
 mod sql;
 
 use std::path::PathBuf;
@@ -53,6 +55,11 @@ pub enum Command {
     /// Inspect the table catalog.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Run a pipeline (or resume a failed or killed run) on the local host.
+    Run(run::RunArgs),
+    /// The execution history: list runs, show one.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -64,6 +71,8 @@ pub fn main() -> ExitCode {
         Command::Data(command) => data::run(command),
         Command::Ingest(args) => ingest::run(args, &cli.root),
         Command::Catalog(command) => catalog::run(command, &cli.root),
+        Command::Run(args) => run::run(args, &cli.root),
+        Command::Runs(command) => runs::run(command, &cli.root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,4 +9,5 @@ pub mod setup;
 pub mod spec;
 pub mod step;
 pub mod steps;
+pub mod summary;
 pub mod vars;

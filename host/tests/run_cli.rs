@@ -1,0 +1,95 @@
+//! `engage run`, `engage runs list|show` driven as a user would, with the
+//! misbehave test plugin as the stages.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn engage(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_engage"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-cli-cache"))
+        .output()
+        .expect("engage runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const PIPELINE: &str = r#"
+name = "smoke"
+[defaults]
+timeout = "30s"
+memory = "64MiB"
+retry = { max_attempts = 2, interval = "50ms", on = ["failed"] }
+[[stage]]
+name = "first"
+plugin = "misbehave"
+grants = { storage = ["write:scratch/granted/"] }
+params = { mode = "ok" }
+[[stage]]
+name = "second"
+plugin = "misbehave"
+after = ["first"]
+grants = { storage = ["write:work/run=${run_id}/"] }
+params = { mode = "flaky", bucket = "work", counter = "run=${run_id}/counter", succeed_on = 2 }
+"#;
+
+#[test]
+fn run_prints_a_summary_and_the_history_can_be_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("smoke.toml");
+    std::fs::write(&file, PIPELINE).unwrap();
+    let root = dir.path().join("data");
+
+    let out = engage(&root, &["run", file.to_str().unwrap(), "--json", "--no-progress"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(summary["status"], "succeeded");
+    assert_eq!(summary["stages"][1]["attempts"], 2);
+    let run_id = summary["run_id"].as_str().unwrap().to_string();
+
+    let out = engage(&root, &["runs", "list"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains(&run_id), "{}", text(&out.stdout));
+
+    let out = engage(&root, &["runs", "show", &run_id]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("second           committed  2 attempts"), "{shown}");
+    assert!(shown.contains("attempt 1  ") && shown.contains("failed: stage 'second'"), "{shown}");
+
+    // Not enough attempts: the run fails with a non-zero exit naming stage, kind and message.
+    let failing = PIPELINE.replace("succeed_on = 2", "succeed_on = 3");
+    std::fs::write(&file, failing).unwrap();
+    let out = engage(&root, &["run", file.to_str().unwrap(), "--no-progress"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("failed at stage 'second' (failed)") && stderr.contains("call 2 fails"), "{stderr}");
+    let failed_id = stderr.split("--resume ").nth(1).unwrap().trim().trim_end_matches('`').to_string();
+
+    // Resuming reruns only `second`, in a new attempt, and succeeds on its third call.
+    let out = engage(&root, &["run", file.to_str().unwrap(), "--resume", &failed_id, "--json", "--no-progress"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["run_id"], failed_id.as_str());
+    assert_eq!(summary["stages"][0]["attempts"], 1, "first stayed committed");
+    assert_eq!(summary["stages"][1]["attempts"], 3);
+}
+
+#[test]
+fn a_malformed_pipeline_fails_before_running_with_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[[stage]]\nname = \"a\"\nplugin = \"nothere\"\nafter = [\"zz\"]\n").unwrap();
+    let out = engage(&dir.path().join("data"), &["run", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.toml:3: stage 'a': plugin 'nothere' not found"), "{stderr}");
+    assert!(stderr.contains("bad.toml:4: stage 'a': after names unknown stage 'zz'"), "{stderr}");
+    assert!(!dir.path().join("data/runs").exists(), "nothing ran");
+}
