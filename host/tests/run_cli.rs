@@ -93,3 +93,78 @@ fn a_malformed_pipeline_fails_before_running_with_lines() {
     assert!(stderr.contains("bad.toml:4: stage 'a': after names unknown stage 'zz'"), "{stderr}");
     assert!(!dir.path().join("data/runs").exists(), "nothing ran");
 }
+
+#[test]
+fn a_run_killed_mid_stage_resumes_from_that_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kill.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "kill"
+[defaults]
+timeout = "60s"
+memory = "64MiB"
+[[stage]]
+name = "first"
+plugin = "misbehave"
+grants = { storage = ["write:scratch/granted/"] }
+params = { mode = "ok" }
+[[stage]]
+name = "second"
+plugin = "misbehave"
+after = ["first"]
+grants = { storage = ["write:work/run=${run_id}/"] }
+params = { mode = "hang-once", bucket = "work", marker = "run=${run_id}/hung" }
+"#,
+    )
+    .unwrap();
+    let root = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_engage"))
+        .arg("--root")
+        .arg(&root)
+        .args(["run", file.to_str().unwrap(), "--no-progress"])
+        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-cli-cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Wait until `second` is spinning, then kill the process outright.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let run_id = loop {
+        assert!(std::time::Instant::now() < deadline, "the run never reached its second stage");
+        let hung = std::fs::read_dir(root.join("work")).ok().and_then(|entries| {
+            entries.flatten().find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let id = name.strip_prefix("run=")?.to_string();
+                e.path().join("hung").exists().then_some(id)
+            })
+        });
+        if let Some(id) = hung {
+            break id;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+
+    let out = engage(&root, &["runs", "show", &run_id, "--json"]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["status"], "running", "a killed run's record says how far it got");
+    assert_eq!(record["stages"][0]["status"], "committed");
+    assert_eq!(record["stages"][1]["status"], "running");
+
+    let out = engage(&root, &["run", file.to_str().unwrap(), "--resume", &run_id, "--json", "--no-progress"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let out = engage(&root, &["runs", "show", &run_id, "--json"]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["status"], "succeeded");
+    assert_eq!(record["stages"][0]["attempts"].as_array().unwrap().len(), 1, "first was not rerun");
+    let second = record["stages"][1]["attempts"].as_array().unwrap();
+    assert_eq!(second.len(), 2);
+    assert!(second[0]["ended"].is_null(), "the killed attempt never ended");
+    assert_eq!(second[1]["attempt"], 2);
+    assert_eq!(record["stages"][1]["output"]["summary"]["hung_before"], true);
+}

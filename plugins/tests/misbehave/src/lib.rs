@@ -52,6 +52,7 @@ impl Stage for Misbehave {
             }
             "fail" => Err("misbehave was told to fail".into()),
             "flaky" => flaky(&ctx.params),
+            "hang-once" => hang_once(&ctx.params),
             other => Err(format!("unknown mode '{other}'")),
         }
     }
@@ -74,6 +75,24 @@ fn flaky(params: &serde_json::Value) -> Result<serde_json::Value, String> {
         return Err(format!("flaky: call {call} fails, call {succeed_on} will succeed"));
     }
     Ok(serde_json::json!({ "calls": call, "rows_out": 7 }))
+}
+
+/// The first call marks `bucket`/`marker` and spins until killed; later calls
+/// succeed. For killing a run mid-stage and resuming it.
+fn hang_once(params: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let text = |key: &str| params.get(key).and_then(|v| v.as_str()).ok_or_else(|| format!("hang-once needs a '{key}' string"));
+    let (bucket, marker) = (text("bucket")?, text("marker")?);
+    match storage::get(bucket, marker) {
+        Ok(_) => Ok(serde_json::json!({ "hung_before": true })),
+        Err(e) if e.code == types::ErrorCode::NotFound => {
+            storage::put(bucket, marker, b"hanging").map_err(|e| e.to_string())?;
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn write(bucket: &str, key: &str) -> Result<serde_json::Value, String> {
