@@ -389,7 +389,8 @@ pub fn parse(text: &str, file: &str, options: &LoadOptions) -> Result<Pipeline, 
     }
     for (key, value) in &options.overrides {
         if BUILTINS.contains(&key.as_str()) {
-            report.at(&(0..0), None, format!("--set {key}: '{key}' is a built-in variable and cannot be set"));
+            // Not from the file, so no line to point at.
+            report.errors.push((0, format!("--set {key}: '{key}' is a built-in variable and cannot be set")));
         } else {
             vars.insert(key.clone(), value.clone());
         }
