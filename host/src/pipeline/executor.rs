@@ -417,6 +417,7 @@ impl Executor {
         let lookup = AttemptVars {
             run_id: &record.run_id,
             run_db: &record.run_db,
+            run_started: &record.started,
             stage: "publish",
             attempt: 0,
             scratch: "",
@@ -647,12 +648,21 @@ impl<'a> RunState<'a> {
         shard: Option<Shard>,
         upstream: &Map<String, Value>,
     ) -> Result<AttemptInput, StepError> {
-        let (run_id, run_db, vars) = self.with_record(|r| (r.run_id.clone(), r.run_db.clone(), r.vars.clone()));
+        let (run_id, run_db, run_started, vars) =
+            self.with_record(|r| (r.run_id.clone(), r.run_db.clone(), r.started.clone(), r.vars.clone()));
         let mut scratch = format!("run={run_id}/{}/attempt={attempt}/", spec.name);
         if let Some(shard) = shard {
             scratch.push_str(&format!("shard={}/", shard.index));
         }
-        let lookup = AttemptVars { run_id: &run_id, run_db: &run_db, stage: &spec.name, attempt, scratch: &scratch, vars: &vars };
+        let lookup = AttemptVars {
+            run_id: &run_id,
+            run_db: &run_db,
+            run_started: &run_started,
+            stage: &spec.name,
+            attempt,
+            scratch: &scratch,
+            vars: &vars,
+        };
         let lookup = |n: &str| lookup.get(n);
         let config = |e: String| StepError::new(ErrorKind::Config, format!("stage '{}': {e}", spec.name));
         let params = vars::substitute_json(&spec.params, &lookup).map_err(config)?;

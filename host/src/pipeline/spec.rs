@@ -592,6 +592,7 @@ fn sample_lookup(name: &str, stage: &str, vars: &BTreeMap<String, String>) -> Op
     let sample = vars::AttemptVars {
         run_id: "20260101-000000-0000",
         run_db: "run_20260101_000000_0000",
+        run_started: "2026-01-01T00:00:00.000Z",
         stage,
         attempt: 1,
         scratch: "run=20260101-000000-0000/stage/attempt=1/",

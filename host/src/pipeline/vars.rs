@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 /// Variables every run defines, besides the file's `[vars]`.
-pub const BUILTINS: [&str; 5] = ["run_id", "run_db", "stage", "attempt", "scratch"];
+pub const BUILTINS: [&str; 6] = ["run_id", "run_db", "run_started", "stage", "attempt", "scratch"];
 
 /// Replaces every `${name}` in `text` with `lookup(name)`; an unknown name or an
 /// unclosed `${` is an error naming it.
@@ -43,6 +43,8 @@ pub fn substitute_json(
 pub struct AttemptVars<'a> {
     pub run_id: &'a str,
     pub run_db: &'a str,
+    /// When the run began (RFC 3339 UTC): guests get time from the host, not a clock.
+    pub run_started: &'a str,
     pub stage: &'a str,
     pub attempt: u32,
     pub scratch: &'a str,
@@ -54,6 +56,7 @@ impl AttemptVars<'_> {
         match name {
             "run_id" => Some(self.run_id.to_string()),
             "run_db" => Some(self.run_db.to_string()),
+            "run_started" => Some(self.run_started.to_string()),
             "stage" => Some(self.stage.to_string()),
             "attempt" => Some(self.attempt.to_string()),
             "scratch" => Some(self.scratch.to_string()),
