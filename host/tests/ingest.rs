@@ -688,3 +688,26 @@ fn the_cli_generates_ingests_and_describes() {
     assert!(!ok);
     assert!(stderr.starts_with("error: ") && stderr.contains("empty.csv: the file is empty"), "{stderr}");
 }
+
+#[test]
+fn landed_files_are_taken_in_once_until_they_change() {
+    use engage::data::ingest::landed::{mark_ingested, split_new};
+    let dir = tempfile::tempdir().unwrap();
+    let host = LocalHost::open(&dir.path().join("root")).unwrap();
+    let a = dir.path().join("users_2026-11-15.csv");
+    let b = dir.path().join("users_2026-11-22.csv");
+    std::fs::write(&a, "user_id\n1\n").unwrap();
+    std::fs::write(&b, "user_id\n2\n").unwrap();
+    let files = vec![a.clone(), b.clone()];
+
+    let (new, seen) = split_new(host.storage.as_ref(), "users", &files).unwrap();
+    assert_eq!((new.len(), seen.len()), (2, 0));
+    mark_ingested(host.storage.as_ref(), "users", &[a.clone()], "test").unwrap();
+    let (new, seen) = split_new(host.storage.as_ref(), "users", &files).unwrap();
+    assert_eq!((new, seen), (vec![b.clone()], vec![a.clone()]));
+    // Another table has not taken it in.
+    assert_eq!(split_new(host.storage.as_ref(), "other", &files).unwrap().0.len(), 2);
+    // A changed file (new size) is new again.
+    std::fs::write(&a, "user_id\n1\n3\n").unwrap();
+    assert_eq!(split_new(host.storage.as_ref(), "users", &files).unwrap().0, files);
+}

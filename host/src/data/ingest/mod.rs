@@ -18,6 +18,7 @@
 
 pub mod accounting;
 pub mod commit;
+pub mod landed;
 pub mod partition;
 pub mod quarantine;
 pub mod source;
