@@ -1,0 +1,222 @@
+//! `features`: runs feature-transform plugins over prepared tables, batch by
+//! batch, and writes `<run_db>.<name>_features` (kept columns + every
+//! transform's outputs) under the attempt's scratch prefix.
+//!
+//! Params: `transforms` (plugin names, `<plugin_dir>/<name with - as _>.wasm`),
+//! `inputs` (`{name: "db.table"}`), `keep` (columns passed through untouched
+//! when the input has them; default `user_id`, `snapshot_date`, `engaged_next_7d`).
+//!
+//! Each input stream gets fresh transform instances: no state leaks from the
+//! training set into the scoring set.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use serde_json::{Value, json};
+
+use super::{FEATURES_PROPERTY, ParquetObject, catalog_columns, config, lookup_table, param_list, parquet_table, quote, register, table_name};
+use crate::capabilities::sql::BatchStream;
+use crate::data::schema::{LABEL, SNAPSHOT_DATE, USER_ID};
+use crate::pipeline::step::{Step, StepContext, StepError, StepOutput, WORK_BUCKET};
+use crate::runtime::transform::TransformInstance;
+use crate::runtime::{Capabilities, Plugin};
+
+pub struct Features;
+
+/// Rows per output file: bounded files let later readers split work.
+const ROWS_PER_FILE: u64 = 1 << 20;
+
+struct Transform {
+    name: String,
+    plugin: Arc<Plugin>,
+}
+
+fn load_transforms(ctx: &StepContext, names: &[String]) -> Result<Vec<Transform>, StepError> {
+    names
+        .iter()
+        .map(|name| {
+            let path = ctx.services.plugin_dir.join(format!("{}.wasm", name.replace('-', "_")));
+            if !path.exists() {
+                return Err(config(ctx, format!("transform '{name}': no plugin at {}", path.display())));
+            }
+            let plugin = ctx.services.runtime.load_file(&path).map_err(|e| {
+                StepError::new(crate::pipeline::step::ErrorKind::Trap, format!("stage '{}': loading transform '{name}': {e:#}", ctx.stage))
+            })?;
+            Ok(Transform { name: name.clone(), plugin })
+        })
+        .collect()
+}
+
+fn instances(ctx: &StepContext, transforms: &[Transform]) -> Result<Vec<TransformInstance>, StepError> {
+    // Transforms import only `log`: they get no storage, SQL or LLM.
+    let caps = Capabilities::storage_only(ctx.services.storage.clone());
+    transforms
+        .iter()
+        .map(|t| Ok(ctx.services.runtime.transform_instance(&t.plugin, ctx.run_id, ctx.stage, *ctx.limits, &caps)?))
+        .collect()
+}
+
+/// The documented features of every transform, for the summary.
+fn describe(transforms: &[Transform], instances: &[TransformInstance]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (t, inst) in transforms.iter().zip(instances) {
+        for c in &inst.info().outputs {
+            out.push(json!({
+                "name": c.name,
+                "type": crate::runtime::transform::arrow_type(c.type_).to_string(),
+                "unit": c.unit,
+                "description": c.description,
+                "transform": t.name,
+            }));
+        }
+    }
+    out
+}
+
+/// Output schema: kept columns (as the input has them), then each transform's outputs.
+fn output_schema(ctx: &StepContext, input: &SchemaRef, keep: &[String], instances: &[TransformInstance]) -> Result<SchemaRef, StepError> {
+    let mut fields: Vec<Field> = keep.iter().map(|k| input.field_with_name(k).expect("kept columns are selected").clone()).collect();
+    let mut seen: BTreeSet<String> = keep.iter().cloned().collect();
+    for inst in instances {
+        for f in inst.output_schema().fields() {
+            if !seen.insert(f.name().clone()) {
+                return Err(config(ctx, format!("column '{}' is written by transform '{}' and also by a kept column or another transform", f.name(), inst.info().name)));
+            }
+            fields.push(f.as_ref().clone());
+        }
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+struct Written {
+    rows: u64,
+    schema: SchemaRef,
+}
+
+/// Streams one input table through fresh transform instances into Parquet files under `prefix`.
+fn process_input(
+    ctx: &StepContext,
+    db: &str,
+    table: &str,
+    transforms: &[Transform],
+    keep_wanted: &[String],
+    prefix: &str,
+    features: &mut Vec<Value>,
+) -> Result<Written, StepError> {
+    let def = lookup_table(ctx, db, table)?;
+    let mut instances = instances(ctx, transforms)?;
+    if features.is_empty() {
+        *features = describe(transforms, &instances);
+    }
+    let has = |c: &str| def.columns.iter().chain(&def.partition_keys).any(|col| col.name == c);
+    let keep: Vec<String> = keep_wanted.iter().filter(|k| has(k)).cloned().collect();
+    let mut columns: Vec<String> = keep.clone();
+    for inst in &instances {
+        for input in &inst.info().inputs {
+            if !has(input) {
+                return Err(StepError::failed(format!(
+                    "stage '{}': transform '{}' reads column '{input}', which {db}.{table} does not have",
+                    ctx.stage,
+                    inst.info().name
+                )));
+            }
+            if !columns.contains(input) {
+                columns.push(input.clone());
+            }
+        }
+    }
+    let select = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT {select} FROM {}.{}", quote(db), quote(table));
+    let sql_error = |e: crate::capabilities::CapabilityError| StepError::io(format!("stage '{}': reading {db}.{table}: {e}", ctx.stage));
+    let mut stream: Box<dyn BatchStream> = ctx.services.sql.query_stream(&sql).map_err(sql_error)?;
+    let schema = output_schema(ctx, &stream.schema(), &keep, &instances)?;
+
+    let mut file: Option<ParquetObject> = None;
+    let (mut files, mut rows) = (0usize, 0u64);
+    while let Some(batch) = stream.next_batch().map_err(sql_error)? {
+        ctx.check_cancelled()?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let mut arrays: Vec<ArrayRef> = keep.iter().map(|k| batch.column_by_name(k).expect("selected").clone()).collect();
+        for inst in &mut instances {
+            arrays.extend(inst.transform(&batch)?.columns().iter().cloned());
+        }
+        let out = RecordBatch::try_new(schema.clone(), arrays)
+            .map_err(|e| StepError::failed(format!("stage '{}': assembling features of {db}.{table}: {e}", ctx.stage)))?;
+        if file.is_none() {
+            let key = format!("{prefix}part-{files:05}.parquet");
+            file = Some(ParquetObject::create(ctx.services.storage.as_ref(), WORK_BUCKET, &key, schema.clone())?);
+            files += 1;
+        }
+        let writer = file.as_mut().expect("opened above");
+        writer.write(&out)?;
+        rows += out.num_rows() as u64;
+        ctx.progress.add_rows(out.num_rows() as u64);
+        if writer.rows >= ROWS_PER_FILE {
+            file.take().expect("open").finish()?;
+        }
+    }
+    match file {
+        Some(f) => {
+            f.finish()?;
+        }
+        // An empty input still gets a (row-less) file so the table has a schema on disk.
+        None => ParquetObject::create(ctx.services.storage.as_ref(), WORK_BUCKET, &format!("{prefix}part-00000.parquet"), schema.clone())?
+            .finish()
+            .map(|_| ())?,
+    }
+    Ok(Written { rows, schema })
+}
+
+impl Step for Features {
+    fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        let names = param_list(ctx, "transforms")?.filter(|t| !t.is_empty()).ok_or_else(|| config(ctx, "param 'transforms' must name at least one transform plugin"))?;
+        let inputs: BTreeMap<String, String> = match ctx.params.get("inputs") {
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(|| config(ctx, format!("inputs.{k} must be a \"db.table\" string")))?.to_string())))
+                .collect::<Result<_, StepError>>()?,
+            _ => return Err(config(ctx, "param 'inputs' must be a table {name = \"db.table\"}")),
+        };
+        if inputs.is_empty() {
+            return Err(config(ctx, "param 'inputs' names no tables"));
+        }
+        for name in inputs.keys() {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                return Err(config(ctx, format!("input name '{name}' must be lowercase letters, digits and '_'")));
+            }
+        }
+        let keep = param_list(ctx, "keep")?.unwrap_or_else(|| vec![USER_ID.into(), SNAPSHOT_DATE.into(), LABEL.into()]);
+        let transforms = load_transforms(ctx, &names)?;
+
+        let mut features = Vec::new();
+        let mut tables = serde_json::Map::new();
+        let mut outputs = Vec::new();
+        let mut total = 0u64;
+        for (name, qualified) in &inputs {
+            let (db, table) = table_name(ctx, qualified)?;
+            let out_name = format!("{name}_features");
+            let prefix = format!("{}{out_name}/", ctx.scratch_prefix());
+            let written = process_input(ctx, &db, &table, &transforms, &keep, &prefix, &mut features)?;
+            let columns = catalog_columns(&written.schema).map_err(|e| StepError::failed(format!("stage '{}': {out_name}: {e}", ctx.stage)))?;
+            let mut def = parquet_table(ctx.run_db, &out_name, format!("s3://{WORK_BUCKET}/{prefix}"), columns);
+            let feature_names: Vec<&str> = features.iter().filter_map(|f| f["name"].as_str()).collect();
+            def.properties.insert(FEATURES_PROPERTY.into(), feature_names.join(","));
+            def.properties.insert("engage.source".into(), format!("{db}.{table}"));
+            def.properties.insert("engage.rows".into(), written.rows.to_string());
+            register(ctx, &def)?;
+            tables.insert(name.clone(), json!(written.rows));
+            outputs.push(format!("{}.{out_name}", ctx.run_db));
+            total += written.rows;
+        }
+        Ok(StepOutput {
+            rows_in: total,
+            rows_out: total,
+            outputs,
+            summary: json!({ "tables": tables, "features": features, "transforms": names }),
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! `ingest`: raw CSV/Parquet snapshots into the processed zone and
+//! `engage.<table>`, through the ingest library (validation, quarantine,
+//! accounting). Params: `source` (a local path, or `s3://bucket/prefix/`, which
+//! the local host resolves inside its storage root), `table` (default `users`),
+//! `max_bad_fraction` (default 0.05).
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::{config, param_f64, param_str};
+use crate::catalog::{DEFAULT_DATABASE, parse_location};
+use crate::data::ingest::{DEFAULT_MAX_BAD_FRACTION, IngestOptions, ingest};
+use crate::pipeline::step::{Step, StepContext, StepError, StepOutput};
+
+pub struct Ingest;
+
+/// Where the raw files are on this machine.
+fn resolve_source(ctx: &StepContext, source: &str) -> Result<PathBuf, StepError> {
+    if !source.starts_with("s3://") {
+        return Ok(PathBuf::from(source));
+    }
+    let (bucket, prefix) = parse_location(source).map_err(|e| config(ctx, format!("param 'source': {e}")))?;
+    let root = ctx.services.local_root.as_ref().ok_or_else(|| {
+        config(ctx, format!("source '{source}' is an object-store location, but this host has no local storage root to read it from"))
+    })?;
+    if !prefix.is_empty() {
+        crate::capabilities::storage::validate_prefix(&prefix).map_err(|e| config(ctx, format!("param 'source': {e}")))?;
+    }
+    Ok(root.join(bucket).join(prefix.trim_end_matches('/')))
+}
+
+impl Step for Ingest {
+    fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        let source = param_str(ctx, "source")?.ok_or_else(|| config(ctx, "param 'source' is required (a path or s3://bucket/prefix/)"))?;
+        let path = resolve_source(ctx, &source)?;
+        let mut options = IngestOptions::new(param_str(ctx, "table")?.unwrap_or_else(|| "users".into()));
+        options.database = param_str(ctx, "database")?.unwrap_or_else(|| DEFAULT_DATABASE.into());
+        options.max_bad_fraction = param_f64(ctx, "max_bad_fraction")?.unwrap_or(DEFAULT_MAX_BAD_FRACTION);
+        if !(0.0..=1.0).contains(&options.max_bad_fraction) {
+            return Err(config(ctx, format!("param 'max_bad_fraction' must be in [0, 1], not {}", options.max_bad_fraction)));
+        }
+        ctx.check_cancelled()?;
+        let report = ingest(ctx.services.storage.as_ref(), ctx.services.catalog.as_ref(), &path, &options).map_err(|e| {
+            let message = format!("stage '{}': ingest of {source}: {e:#}", ctx.stage);
+            // Too many bad rows fails the same way on every retry.
+            if message.contains("were quarantined, above the ceiling") {
+                StepError::data_quality(message)
+            } else {
+                StepError::failed(message)
+            }
+        })?;
+        ctx.progress.add_rows(report.rows_read);
+        let table = format!("{}.{}", report.database, report.table);
+        Ok(StepOutput {
+            rows_in: report.rows_read,
+            rows_out: report.rows_accepted,
+            outputs: vec![table.clone()],
+            summary: json!({
+                "table": table,
+                "ingest_id": report.ingest_id,
+                "rows_read": report.rows_read,
+                "rows_accepted": report.rows_accepted,
+                "rows_quarantined": report.rows_quarantined,
+                "files": report.files.len(),
+                "snapshots": report.snapshots,
+                "warnings": report.warnings,
+                "reasons_by_column": report.reasons_by_column,
+            }),
+        })
+    }
+}
