@@ -1,0 +1,317 @@
+//! The native steps on generated data, called directly with hand-built
+//! contexts: ingest → (prepare, as a CTAS) → features → train → predict (two
+//! shards, one retried) → knowledge.
+
+mod support;
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Int64Type;
+use engage::capabilities::Grants;
+use engage::capabilities::sql::QueryResult;
+use engage::data::generate::{GenerateOptions, generate};
+use engage::pipeline::setup::local_services_with;
+use engage::pipeline::step::{ErrorKind, Progress, Services, Shard, StepContext, StepError, StepOutput};
+use engage::pipeline::steps::registry;
+use engage::runtime::{GuestLimits, Runtime, RuntimeConfig};
+use serde_json::{Map, Value, json};
+
+const RUN_ID: &str = "20261125-101500-a3f9";
+const RUN_DB: &str = "run_20261125_101500_a3f9";
+const USERS: u64 = 4000;
+const WEEKS: u32 = 4;
+
+fn runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let cache = std::env::temp_dir().join(format!("engage-test-cache-{}", std::process::id()));
+            Arc::new(Runtime::new(RuntimeConfig { cache_dir: Some(cache), pooling: false }).expect("runtime starts"))
+        })
+        .clone()
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    raw: std::path::PathBuf,
+    services: Services,
+    upstream: Map<String, Value>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let services = local_services_with(&root, &support::plugin_dir(), runtime()).unwrap();
+        Harness { raw: dir.path().join("raw"), _dir: dir, services, upstream: Map::new() }
+    }
+
+    fn run_step(&self, step: &str, stage: &str, attempt: u32, shard: Option<Shard>, params: Value) -> Result<StepOutput, StepError> {
+        let progress = Progress::default();
+        let grants = Grants::default();
+        let limits = GuestLimits::default();
+        let ctx = StepContext {
+            run_id: RUN_ID,
+            run_db: RUN_DB,
+            stage,
+            attempt,
+            shard,
+            params: &params,
+            grants: &grants,
+            limits: &limits,
+            upstream: &self.upstream,
+            services: &self.services,
+            progress: &progress,
+        };
+        let steps = registry();
+        let result = steps.get(step).unwrap_or_else(|| panic!("step {step} is registered")).run(&ctx);
+        if let Ok(out) = &result {
+            assert!(progress.rows.load(std::sync::atomic::Ordering::Relaxed) > 0 || step == "knowledge", "{step} reports progress");
+            assert!(out.summary.is_object());
+        }
+        result
+    }
+
+    /// Runs a step, keeps its summary as upstream of later steps, and times it.
+    fn commit(&mut self, step: &str, params: Value) -> StepOutput {
+        let started = Instant::now();
+        let out = self.run_step(step, step, 1, None, params).unwrap_or_else(|e| panic!("{step} fails: {e}"));
+        eprintln!("{step}: {:.2}s", started.elapsed().as_secs_f64());
+        self.upstream.insert(step.to_string(), out.summary.clone());
+        out
+    }
+
+    fn query(&self, sql: &str) -> QueryResult {
+        self.services.sql.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        let result = self.query(sql);
+        result.batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    }
+
+    fn generate(&self) {
+        let mut options = GenerateOptions::new(USERS, &self.raw);
+        options.weeks = WEEKS;
+        options.seed = 11;
+        generate(&options).unwrap();
+    }
+
+    /// What the `prepare` plugin does, as two CTAS statements: labelled weeks
+    /// are the training set, the newest week the scoring set.
+    fn prepare(&self) {
+        self.services.catalog.create_database(RUN_DB).unwrap();
+        let scratch = format!("s3://work/run={RUN_ID}/prepare/attempt=1");
+        self.services
+            .sql
+            .execute(&format!(
+                "CREATE TABLE {RUN_DB}.training_set WITH (format = 'PARQUET', external_location = '{scratch}/training_set/') AS \
+                 SELECT * FROM engage.users WHERE engaged_next_7d IS NOT NULL"
+            ))
+            .unwrap();
+        self.services
+            .sql
+            .execute(&format!(
+                "CREATE TABLE {RUN_DB}.scoring_set WITH (format = 'PARQUET', external_location = '{scratch}/scoring_set/') AS \
+                 SELECT * FROM engage.users WHERE snapshot_date = (SELECT max(snapshot_date) FROM engage.users)"
+            ))
+            .unwrap();
+    }
+
+    fn features_params() -> Value {
+        json!({
+            "transforms": ["engagement-features"],
+            "inputs": {"training": format!("{RUN_DB}.training_set"), "scoring": format!("{RUN_DB}.scoring_set")},
+            "keep": ["user_id", "snapshot_date", "engaged_next_7d"],
+        })
+    }
+}
+
+fn read_object(services: &Services, uri: &str) -> Vec<u8> {
+    let (bucket, key) = engage::catalog::parse_location(uri).unwrap();
+    services.storage.get(&bucket, &key).unwrap()
+}
+
+#[test]
+fn the_native_steps_run_end_to_end_on_generated_data() {
+    let mut h = Harness::new();
+    h.generate();
+
+    // ingest
+    let out = h.commit("ingest", json!({"source": h.raw.display().to_string(), "table": "users"}));
+    let s = &out.summary;
+    assert_eq!(s["rows_read"], USERS * WEEKS as u64);
+    assert_eq!(s["rows_read"].as_u64(), Some(s["rows_accepted"].as_u64().unwrap() + s["rows_quarantined"].as_u64().unwrap()));
+    assert_eq!(s["files"], WEEKS);
+    assert_eq!(s["snapshots"].as_object().unwrap().len(), WEEKS as usize);
+    h.prepare();
+
+    // features: 14 features + the kept columns, every row of each input.
+    let out = h.commit("features", Harness::features_params());
+    let s = &out.summary;
+    assert_eq!(s["tables"]["training"], USERS * (WEEKS as u64 - 1));
+    assert_eq!(s["tables"]["scoring"], USERS);
+    let features = s["features"].as_array().unwrap();
+    assert_eq!(features.len(), 14);
+    assert!(features.iter().all(|f| f["description"].as_str().is_some_and(|d| !d.is_empty()) && f["transform"] == "engagement-features"));
+    let training = h.services.catalog.table(RUN_DB, "training_features").unwrap().expect("training_features registered");
+    let names: Vec<&str> = training.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names.len(), 3 + 14);
+    assert_eq!(&names[..3], ["user_id", "snapshot_date", "engaged_next_7d"]);
+    assert!(training.location.starts_with(&format!("s3://work/run={RUN_ID}/features/attempt=1/")));
+    let scoring = h.services.catalog.table(RUN_DB, "scoring_features").unwrap().expect("scoring_features registered");
+    assert_eq!(scoring.columns.len(), 3 + 14, "the label column is kept even when empty");
+    assert_eq!(h.count(&format!("SELECT count(*) FROM {RUN_DB}.training_features")), (USERS * (WEEKS as u64 - 1)) as i64);
+    assert_eq!(h.count(&format!("SELECT count(*) FROM {RUN_DB}.scoring_features WHERE sessions_per_day_7d IS NOT NULL")), USERS as i64);
+
+    // train: a model that ranks well, at least near the linear baseline.
+    let train_params = json!({"rounds": 200, "eta": 0.1, "max_depth": 4, "early_stopping_rounds": 15, "seed": 7});
+    let out = h.commit("train", train_params.clone());
+    let s = out.summary.clone();
+    let auc = s["metrics"]["auc"].as_f64().unwrap();
+    let baseline = s["baseline"]["auc"].as_f64().unwrap();
+    eprintln!("auc {auc:.4} baseline {baseline:.4} rounds {} best {}", s["rounds"], s["best_iteration"]);
+    assert!(auc > 0.7, "AUC {auc} is well above chance");
+    assert!(auc > baseline - 0.01, "AUC {auc} is above or near the baseline's {baseline}");
+    for key in ["auc", "logloss", "accuracy", "brier"] {
+        assert!(s["metrics"][key].is_number() && s["baseline"][key].is_number(), "metric {key}");
+    }
+    let rows = USERS * (WEEKS as u64 - 1);
+    let (tr, va) = (s["training_rows"].as_u64().unwrap(), s["validation_rows"].as_u64().unwrap());
+    assert_eq!(tr + va, rows);
+    assert!((va as f64 / rows as f64 - 0.2).abs() < 0.05, "validation is about 20%: {va} of {rows}");
+    let roc = s["roc"].as_array().unwrap();
+    assert!(roc.len() >= 10 && roc.len() <= 101);
+    assert_eq!(roc.last().unwrap(), &json!([1.0, 1.0]));
+    let calibration = s["calibration"].as_array().unwrap();
+    assert_eq!(calibration.len(), 10);
+    assert_eq!(calibration.iter().map(|b| b["count"].as_u64().unwrap()).sum::<u64>(), va);
+    let importance = s["importance"].as_array().unwrap();
+    assert!(!importance.is_empty() && importance.iter().all(|f| f["feature"].is_string() && f["gain"].as_f64().unwrap() > 0.0));
+    let model_uri = s["model_uri"].as_str().unwrap().to_string();
+    assert_eq!(model_uri, format!("s3://models/engagement/run={RUN_ID}/model.json"));
+    for name in ["model.json", "metrics.json", "importance.json"] {
+        assert!(!read_object(&h.services, &format!("s3://models/engagement/run={RUN_ID}/{name}")).is_empty());
+    }
+    let model_bytes = read_object(&h.services, &model_uri);
+    // A rerun over the same table trains the same model.
+    let again = h.run_step("train", "train", 2, None, train_params).unwrap();
+    assert_eq!(again.summary["metrics"], s["metrics"]);
+    assert_eq!(read_object(&h.services, &model_uri), model_bytes, "retrained model is identical");
+
+    // predict in two shards; shard 0 runs twice (a retry) and must not duplicate rows.
+    let mut shard_summaries = Vec::new();
+    let started = Instant::now();
+    for (index, attempt) in [(0, 1), (1, 1), (0, 2)] {
+        let out = h.run_step("predict", "predict", attempt, Some(Shard { index, count: 2 }), json!({})).unwrap();
+        if attempt == 1 {
+            shard_summaries.push(out.summary);
+        } else {
+            assert_eq!(out.summary, shard_summaries[0], "a retried shard scores the same users");
+        }
+    }
+    eprintln!("predict (3 shard runs): {:.2}s", started.elapsed().as_secs_f64());
+    let merged = engage::pipeline::steps::predict::merge_summaries(&shard_summaries);
+    assert!(shard_summaries.iter().all(|s| s["users_scored"].as_u64().unwrap() > USERS / 4), "both shards get users");
+    assert_eq!(merged["users_scored"], USERS);
+    let seg = &merged["segments"];
+    assert_eq!(seg["high"].as_u64().unwrap() + seg["medium"].as_u64().unwrap() + seg["low"].as_u64().unwrap(), USERS);
+    assert_eq!(merged["histogram"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum::<u64>(), USERS);
+    assert_eq!(merged["thresholds"], json!({"high": 0.6, "medium": 0.3}));
+    h.upstream.insert("predict".into(), merged);
+
+    let table = format!("{RUN_DB}.predictions");
+    assert_eq!(h.count(&format!("SELECT count(*) FROM {table}")), USERS as i64, "every user exactly once");
+    assert_eq!(h.count(&format!("SELECT count(DISTINCT user_id) FROM {table}")), USERS as i64);
+    assert_eq!(
+        h.count(&format!("SELECT count(*) FROM {table} p JOIN {RUN_DB}.scoring_set s ON p.user_id = s.user_id")),
+        USERS as i64,
+        "the users scored are the scoring set's"
+    );
+    assert_eq!(
+        h.count(&format!(
+            "SELECT count(*) FROM {table} WHERE probability < 0 OR probability > 1 OR confidence < 0 OR confidence > 1 \
+             OR segment <> CASE WHEN probability >= 0.6 THEN 'high' WHEN probability >= 0.3 THEN 'medium' ELSE 'low' END"
+        )),
+        0,
+        "probabilities, confidences and segments are consistent"
+    );
+    let def = h.services.catalog.table(RUN_DB, "predictions").unwrap().unwrap();
+    let cols: Vec<(&str, &str)> = def.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+    assert_eq!(cols, [("user_id", "string"), ("snapshot_date", "date"), ("probability", "double"), ("confidence", "double"), ("segment", "string")]);
+
+    // knowledge
+    let out = h.commit("knowledge", json!({}));
+    let docs: Vec<&str> = out.summary["documents"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert_eq!(docs.len(), 4);
+    let text = |name: &str| {
+        let key = docs.iter().find(|k| k.ends_with(name)).unwrap_or_else(|| panic!("{name} is written"));
+        String::from_utf8(h.services.storage.get("knowledge", key).unwrap()).unwrap()
+    };
+    let dictionary = text("data-dictionary.md");
+    assert!(dictionary.starts_with("# Data dictionary"));
+    for f in features {
+        let name = f["name"].as_str().unwrap();
+        assert!(dictionary.contains(&format!("`{name}`")), "the dictionary documents {name}");
+    }
+    for raw in ["sessions_7d", "nps_score", "referrals_converted", "plan"] {
+        assert!(dictionary.contains(&format!("`{raw}`")), "the dictionary documents raw column {raw}");
+    }
+    let catalog = text("model-catalog.md");
+    assert!(catalog.contains(&model_uri) && catalog.contains("| auc |"));
+    assert!(catalog.contains(importance[0]["feature"].as_str().unwrap()));
+    let insights = text("insights.md");
+    assert!(insights.contains(&format!("{USERS} users were scored")));
+    assert!(text("run-overview.md").contains(RUN_DB));
+}
+
+#[test]
+fn ingest_reads_s3_sources_from_the_storage_root_and_rejects_them_without_one() {
+    let mut h = Harness::new();
+    let root = h.services.local_root.clone().unwrap();
+    let mut options = GenerateOptions::new(300, root.join("raw/weekly"));
+    options.weeks = 2;
+    generate(&options).unwrap();
+    let out = h.run_step("ingest", "ingest", 1, None, json!({"source": "s3://raw/weekly/", "table": "users", "max_bad_fraction": "0.05"})).unwrap();
+    assert_eq!(out.summary["rows_accepted"], 600);
+    assert_eq!(out.outputs, ["engage.users"]);
+
+    h.services.local_root = None;
+    let err = h.run_step("ingest", "ingest", 1, None, json!({"source": "s3://raw/weekly/"})).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(err.message.contains("s3://raw/weekly/") && err.message.contains("stage 'ingest'"), "{}", err.message);
+    let err = h.run_step("ingest", "ingest", 1, None, json!({})).unwrap_err();
+    assert!(err.kind == ErrorKind::Config && err.message.contains("'source'"), "{}", err.message);
+    let err = h.run_step("ingest", "ingest", 1, None, json!({"source": Path::new("/nonexistent/dir").display().to_string()})).unwrap_err();
+    assert!(err.message.contains("/nonexistent/dir"), "{}", err.message);
+}
+
+#[test]
+fn bad_params_name_the_stage_and_the_problem() {
+    let h = Harness::new();
+    let cases = [
+        ("features", json!({"inputs": {"training": "x.y"}}), "transforms"),
+        ("features", json!({"transforms": ["no-such-transform"], "inputs": {"training": "x.y"}}), "no_such_transform.wasm"),
+        ("features", json!({"transforms": ["engagement-features"], "inputs": "x.y"}), "inputs"),
+        ("train", json!({"validation_fraction": 1.5}), "validation_fraction"),
+        ("train", json!({"eta": "fast"}), "eta"),
+        ("train", json!({"rounds": 0}), "n_rounds"),
+        ("predict", json!({}), "model_uri"),
+    ];
+    for (step, params, needle) in cases {
+        let err = h.run_step(step, step, 1, None, params.clone()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config, "{step} {params}: {err}");
+        assert!(err.message.contains(needle) && err.message.contains(&format!("stage '{step}'")), "{step} {params}: {}", err.message);
+    }
+    // A missing input table is named.
+    let err = h
+        .run_step("features", "features", 1, None, json!({"transforms": ["engagement-features"], "inputs": {"training": "run_x.training_set"}}))
+        .unwrap_err();
+    assert!(err.message.contains("run_x.training_set"), "{}", err.message);
+    assert!(h.services.catalog.table("run_x", "training_features").unwrap().is_none());
+    let _ = h.query("SELECT 1").batches[0].column(0).len();
+}
