@@ -2,15 +2,20 @@
 //! `engage.<table>`, through the ingest library (validation, quarantine,
 //! accounting). Params: `source` (a local path, or `s3://bucket/prefix/`, which
 //! the local host resolves inside its storage root), `table` (default `users`),
-//! `max_bad_fraction` (default 0.05).
+//! `max_bad_fraction` (default 0.05), `only_new` (default true: files the table
+//! already took in unchanged are skipped, so a weekly run can point at the whole
+//! landing zone; a file is marked only after its ingest committed).
 
 use std::path::PathBuf;
 
 use serde_json::json;
 
 use super::{config, param_f64, param_str};
+use serde_json::Value;
 use crate::catalog::{DEFAULT_DATABASE, parse_location};
-use crate::data::ingest::{DEFAULT_MAX_BAD_FRACTION, IngestOptions, ingest};
+use crate::data::ingest::landed::{mark_ingested, split_new};
+use crate::data::ingest::source::input_files;
+use crate::data::ingest::{DEFAULT_MAX_BAD_FRACTION, IngestOptions, ingest_files};
 use crate::pipeline::step::{Step, StepContext, StepError, StepOutput};
 
 pub struct Ingest;
@@ -40,8 +45,15 @@ impl Step for Ingest {
         if !(0.0..=1.0).contains(&options.max_bad_fraction) {
             return Err(config(ctx, format!("param 'max_bad_fraction' must be in [0, 1], not {}", options.max_bad_fraction)));
         }
+        let only_new = match ctx.params.get("only_new") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
+            Some(other) => return Err(config(ctx, format!("param 'only_new' must be true or false, not {other}"))),
+        };
         ctx.check_cancelled()?;
-        let report = ingest(ctx.services.storage.as_ref(), ctx.services.catalog.as_ref(), &path, &options).map_err(|e| {
+        let store = ctx.services.storage.as_ref();
+        let failed = |e: anyhow::Error| {
             let message = format!("stage '{}': ingest of {source}: {e:#}", ctx.stage);
             // Too many bad rows fails the same way on every retry.
             if message.contains("were quarantined, above the ceiling") {
@@ -49,9 +61,24 @@ impl Step for Ingest {
             } else {
                 StepError::failed(message)
             }
-        })?;
+        };
+        let files = input_files(&path).map_err(failed)?;
+        let (files, skipped) = if only_new { split_new(store, &options.table, &files).map_err(failed)? } else { (files, Vec::new()) };
+        let table = format!("{}.{}", options.database, options.table);
+        if files.is_empty() && !skipped.is_empty() {
+            return Ok(StepOutput {
+                rows_in: 0,
+                rows_out: 0,
+                outputs: vec![table.clone()],
+                summary: json!({
+                    "table": table, "rows_read": 0, "rows_accepted": 0, "rows_quarantined": 0,
+                    "files": 0, "skipped_files": skipped.len(), "snapshots": {},
+                }),
+            });
+        }
+        let report = ingest_files(store, ctx.services.catalog.as_ref(), &files, &options).map_err(failed)?;
+        mark_ingested(store, &options.table, &files, &report.ingest_id).map_err(failed)?;
         ctx.progress.add_rows(report.rows_read);
-        let table = format!("{}.{}", report.database, report.table);
         Ok(StepOutput {
             rows_in: report.rows_read,
             rows_out: report.rows_accepted,
@@ -63,6 +90,7 @@ impl Step for Ingest {
                 "rows_accepted": report.rows_accepted,
                 "rows_quarantined": report.rows_quarantined,
                 "files": report.files.len(),
+                "skipped_files": skipped.len(),
                 "snapshots": report.snapshots,
                 "warnings": report.warnings,
                 "reasons_by_column": report.reasons_by_column,
