@@ -33,10 +33,16 @@ fn rule_text(rule: &Rule) -> String {
     }
 }
 
+/// A float with at most 4 decimals, trailing zeros dropped: documents are read, not parsed.
+fn short(f: f64) -> String {
+    let text = format!("{f:.4}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+}
+
 fn num(v: &Value) -> String {
     match v.as_f64() {
         Some(f) if v.is_u64() || v.is_i64() => format!("{}", f as i64),
-        Some(f) => format!("{f:.4}"),
+        Some(f) => short(f),
         None if v.is_null() => "n/a".into(),
         None => v.to_string().trim_matches('"').to_string(),
     }
@@ -148,7 +154,13 @@ fn insights(ctx: &StepContext, predict: Option<&Value>, summary: Option<(String,
                     break 'rows;
                 }
                 let cells: Vec<String> = (0..batch.num_columns())
-                    .map(|c| arrow::util::display::array_value_to_string(batch.column(c), r).unwrap_or_default())
+                    .map(|c| {
+                        let text = arrow::util::display::array_value_to_string(batch.column(c), r).unwrap_or_default();
+                        match batch.column(c).data_type() {
+                            arrow::datatypes::DataType::Float64 | arrow::datatypes::DataType::Float32 => text.parse().map(short).unwrap_or(text),
+                            _ => text,
+                        }
+                    })
                     .collect();
                 let _ = writeln!(d, "| {} |", cells.join(" | "));
                 shown += 1;

@@ -209,7 +209,7 @@ impl Step for Predict {
 /// (counts and histograms add up; agreeing values are kept), for callers that
 /// hold shard summaries themselves.
 pub fn merge_summaries(shards: &[Value]) -> Value {
-    let count = |v: &Value, path: &[&str]| path.iter().fold(Some(v), |v, k| v.and_then(|v| v.get(*k))).and_then(Value::as_u64).unwrap_or(0);
+    let count = |v: &Value, path: &[&str]| path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_u64).unwrap_or(0);
     let sum = |path: &[&str]| shards.iter().map(|s| count(s, path)).sum::<u64>();
     let mut histogram = vec![0u64; HISTOGRAM_BINS];
     for s in shards {
