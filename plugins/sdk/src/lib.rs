@@ -9,6 +9,10 @@
 pub mod columns;
 pub mod ipc;
 #[cfg(feature = "stage")]
+pub mod checks;
+#[cfg(feature = "stage")]
+pub mod rows;
+#[cfg(feature = "stage")]
 pub mod stage;
 #[cfg(feature = "transform")]
 pub mod transform;

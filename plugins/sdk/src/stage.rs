@@ -50,8 +50,93 @@ pub trait Stage {
 
 /// Runs a query and decodes its Arrow result.
 pub fn query(statement: &str) -> Result<Vec<RecordBatch>, String> {
-    let bytes = sql::query(statement).map_err(|e| e.to_string())?;
+    let bytes = sql::query(statement).map_err(|e| sql_error("query", statement, &e))?;
     Ok(crate::ipc::decode(bytes)?.1)
+}
+
+/// Runs DDL or DML (CREATE, CTAS, INSERT, DROP) and returns the rows written.
+pub fn execute(statement: &str) -> Result<u64, String> {
+    sql::execute(statement).map_err(|e| sql_error("statement", statement, &e))
+}
+
+/// A small query's rows as JSON objects keyed by column name (see [`crate::rows`]
+/// for the types it reads); for counts, checks and summaries, not for bulk data.
+pub fn query_rows(statement: &str) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, String> {
+    let batches = query(statement)?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        rows.extend(crate::rows::to_json(batch).map_err(|e| format!("reading the result of `{}`: {e}", excerpt(statement)))?);
+    }
+    Ok(rows)
+}
+
+/// The single value of a one-row, one-column query (`SELECT count(*) FROM t`).
+pub fn query_value(statement: &str) -> Result<serde_json::Value, String> {
+    let rows = query_rows(statement)?;
+    match rows.as_slice() {
+        [row] if row.len() == 1 => Ok(row.values().next().cloned().unwrap_or_default()),
+        _ => Err(format!(
+            "`{}` must return one row of one column, got {} rows of {} columns",
+            excerpt(statement),
+            rows.len(),
+            rows.first().map_or(0, |r| r.len())
+        )),
+    }
+}
+
+/// (Re)builds `database.table` from `select` with a Parquet CTAS whose files go to
+/// `<location><table>/`, and returns the rows written. The old table is dropped
+/// first so a retry can rebuild it; `location` should be the attempt's own scratch
+/// prefix, since a CTAS into a non-empty location fails.
+pub fn replace_table(database: &str, table: &str, location: &str, select: &str) -> Result<u64, String> {
+    execute(&format!("CREATE DATABASE IF NOT EXISTS {database}"))?;
+    execute(&format!("DROP TABLE IF EXISTS {database}.{table}"))?;
+    let target = sql_string(&format!("{location}{table}/"));
+    execute(&format!("CREATE TABLE {database}.{table} WITH (format = 'PARQUET', external_location = {target}) AS {select}"))
+        .map_err(|e| format!("building {database}.{table}: {e}"))
+}
+
+/// Checks a table name from params (`db.table` or `table`, Athena's lowercase
+/// letters, digits and `_`) before it is spliced into SQL.
+pub fn table_name(param: &str, value: &str) -> Result<String, String> {
+    let ok = !value.is_empty()
+        && value.split('.').count() <= 2
+        && value.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+    if ok { Ok(value.to_string()) } else { Err(format!("param '{param}': '{value}' is not a table name ([a-z0-9_]+, optionally db.table)")) }
+}
+
+/// Checks a database name from params.
+pub fn database_name(param: &str, value: &str) -> Result<String, String> {
+    if value.contains('.') {
+        return Err(format!("param '{param}': '{value}' is not a database name ([a-z0-9_]+)"));
+    }
+    table_name(param, value)
+}
+
+/// Checks an `s3://bucket/prefix/` location from params; returns it with a trailing `/`.
+pub fn location(param: &str, value: &str) -> Result<String, String> {
+    let rest = value.strip_prefix("s3://").unwrap_or("");
+    let bucket = rest.split('/').next().unwrap_or("");
+    if bucket.is_empty() || value.contains(['\'', '\\']) || value.contains(char::is_whitespace) {
+        return Err(format!("param '{param}': '{value}' is not an s3://bucket/prefix/ location"));
+    }
+    Ok(if value.ends_with('/') { value.to_string() } else { format!("{value}/") })
+}
+
+/// A SQL string literal: quoted, with `'` doubled.
+pub fn sql_string(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// One line naming what failed, the backend's message and the statement (shortened).
+fn sql_error(what: &str, statement: &str, e: &types::Error) -> String {
+    format!("sql {what} failed ({:?}): {} in `{}`", e.code, e.message, excerpt(statement))
+}
+
+/// The start of a statement, on one line, for error messages.
+fn excerpt(statement: &str) -> String {
+    let flat = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= 160 { flat } else { flat.chars().take(160).collect::<String>() + " ..." }
 }
 
 /// Every key under `prefix`, following pagination.
