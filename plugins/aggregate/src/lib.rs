@@ -48,8 +48,10 @@ impl Stage for Aggregate {
         let database = database_name("database", &raw.database).map_err(bad)?;
         let location = location("location", &raw.location).map_err(bad)?;
         let predictions =
-            table_name("predictions", raw.predictions.as_deref().unwrap_or(&format!("{database}.predictions"))).map_err(bad)?;
-        let scoring = table_name("scoring", raw.scoring.as_deref().unwrap_or(&format!("{database}.scoring_set"))).map_err(bad)?;
+            table_name("predictions", raw.predictions.as_deref().unwrap_or(&format!("{database}.predictions")))
+                .map_err(bad)?;
+        let scoring =
+            table_name("scoring", raw.scoring.as_deref().unwrap_or(&format!("{database}.scoring_set"))).map_err(bad)?;
         let label = database_name("label", raw.label.as_deref().unwrap_or("engaged_next_7d"))
             .map_err(|e| bad(e.replace("database", "column")))?;
         let run_id = raw.run_id.unwrap_or_else(|| ctx.run_id.clone());
@@ -67,9 +69,15 @@ impl Stage for Aggregate {
         let results = format!("{database}.engagement_results");
 
         // A duplicated or missing prediction would skew every statistic below: stop here.
-        let unscored = query_value(&format!("SELECT count_if(probability IS NULL) FROM {results}"))?.as_f64().unwrap_or(0.0);
+        let unscored =
+            query_value(&format!("SELECT count_if(probability IS NULL) FROM {results}"))?.as_f64().unwrap_or(0.0);
         let checks = vec![
-            Check::between("results_rows_vs_scoring_rows", results_rows as f64, scoring_rows as f64, scoring_rows as f64),
+            Check::between(
+                "results_rows_vs_scoring_rows",
+                results_rows as f64,
+                scoring_rows as f64,
+                scoring_rows as f64,
+            ),
             Check::none("results_without_probability", unscored),
         ];
         verdict(&ctx.stage, &checks)?;

@@ -1,7 +1,7 @@
 //! The long summary table: the same statistics grouped by each dimension, stacked.
 
-use engage_plugin_sdk::stage::{query_rows, sql_string};
 use engage_plugin_sdk::stage::serde_json::{Map, Value, json};
+use engage_plugin_sdk::stage::{query_rows, sql_string};
 
 /// (dimension name, the column grouped by); `overall` is one group of everyone.
 const DIMENSIONS: [(&str, Option<&str>); 4] =

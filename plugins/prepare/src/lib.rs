@@ -111,8 +111,13 @@ fn null_rate_checks(p: &Params, table: &str, rows: u64) -> Result<Vec<Check>, St
     if p.null_rate_columns.is_empty() {
         return Ok(Vec::new());
     }
-    let counts =
-        p.null_rate_columns.iter().enumerate().map(|(i, c)| format!("count({c}) AS c{i}")).collect::<Vec<_>>().join(", ");
+    let counts = p
+        .null_rate_columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("count({c}) AS c{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let row = query_rows(&format!("SELECT count(*) AS n, {counts} FROM {table}"))?;
     let row = row.first().ok_or_else(|| format!("no result for the null counts of {table}"))?;
     let n = row["n"].as_f64().unwrap_or(rows as f64);

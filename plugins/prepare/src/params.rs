@@ -92,7 +92,7 @@ impl Params {
         if raw.training_weeks == 0 {
             return Err(bad("param 'training_weeks' must be at least 1".into()));
         }
-        if !(raw.label_rate_min <= raw.label_rate_max) {
+        if raw.label_rate_min.is_nan() || raw.label_rate_max.is_nan() || raw.label_rate_min > raw.label_rate_max {
             return Err(bad(format!(
                 "params 'label_rate_min' ({}) must not exceed 'label_rate_max' ({})",
                 raw.label_rate_min, raw.label_rate_max

@@ -43,7 +43,12 @@ pub fn verdict(stage: &str, checks: &[Check]) -> Result<(), String> {
     if failed.is_empty() {
         return Ok(());
     }
-    Err(format!("data-quality: stage '{stage}': {} of {} checks failed: {}", failed.len(), checks.len(), failed.join("; ")))
+    Err(format!(
+        "data-quality: stage '{stage}': {} of {} checks failed: {}",
+        failed.len(),
+        checks.len(),
+        failed.join("; ")
+    ))
 }
 
 /// Whole numbers without decimals, others to 4 significant decimals.

@@ -18,7 +18,8 @@ pub fn to_json(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, String> {
     let mut rows = vec![Map::new(); batch.num_rows()];
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
         for (i, row) in rows.iter_mut().enumerate() {
-            let value = value_at(column, i).map_err(|t| format!("column '{}' has type {t}: cast it in SQL", field.name()))?;
+            let value =
+                value_at(column, i).map_err(|t| format!("column '{}' has type {t}: cast it in SQL", field.name()))?;
             row.insert(field.name().clone(), value);
         }
     }
