@@ -1,0 +1,237 @@
+//! The weekly pipeline end to end, driven through the `engage` binary on
+//! generated data: one uninterrupted run, one killed with SIGKILL and resumed,
+//! and two runs at once in one storage root. All must agree on every score.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Float64Type;
+use engage::capabilities::sql::SqlEngine;
+use engage::local_host::LocalHost;
+
+const USERS: u64 = 3000;
+const WEEKS: u64 = 4;
+
+fn pipeline_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/weekly-engagement.toml")
+}
+
+fn engage(root: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
+    command
+        .arg("--root")
+        .arg(root)
+        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-weekly-cache"));
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A storage root with the same generated snapshots in its landing zone.
+fn root_with_sample(dir: &Path) -> PathBuf {
+    let root = dir.join("data");
+    let landing = root.join("landing/users");
+    let out = engage(&root)
+        .args(["data", "generate", "--users", &USERS.to_string(), "--weeks", &WEEKS.to_string(), "--seed", "11"])
+        .args(["--format", "csv", "--out"])
+        .arg(&landing)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "generate: {}", text(&out.stderr));
+    root
+}
+
+fn run(root: &Path, extra: &[&str]) -> Output {
+    engage(root).arg("run").arg(pipeline_file()).args(["--json", "--no-progress"]).args(extra).output().unwrap()
+}
+
+fn summary_of(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "the run failed:\n{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("--json prints the summary")
+}
+
+/// user_id → probability from a run's predictions table.
+fn scores(root: &Path, table: &str) -> BTreeMap<String, f64> {
+    let host = LocalHost::open(root).unwrap();
+    let result = host.sql().unwrap().query(&format!("SELECT user_id, probability FROM {table}")).unwrap();
+    let mut out = BTreeMap::new();
+    for batch in &result.batches {
+        let ids = batch.column(0).as_string::<i32>();
+        let p = batch.column(1).as_primitive::<Float64Type>();
+        for i in 0..batch.num_rows() {
+            assert!(!p.is_null(i), "user {} has no probability", ids.value(i));
+            let previous = out.insert(ids.value(i).to_string(), p.value(i));
+            assert!(previous.is_none(), "user {} scored twice in {table}", ids.value(i));
+        }
+    }
+    out
+}
+
+fn count(root: &Path, sql: &str) -> i64 {
+    let host = LocalHost::open(root).unwrap();
+    let result = host.sql().unwrap().query(sql).unwrap();
+    result.batches[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0)
+}
+
+struct Baseline {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    summary: serde_json::Value,
+    scores: BTreeMap<String, f64>,
+}
+
+/// One uninterrupted run, shared by the tests that compare against it.
+fn baseline() -> &'static Baseline {
+    static BASELINE: OnceLock<Baseline> = OnceLock::new();
+    BASELINE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_with_sample(dir.path());
+        let summary = summary_of(&run(&root, &[]));
+        let scores = scores(&root, "engage.engagement_predictions");
+        Baseline { _dir: dir, root, summary, scores }
+    })
+}
+
+#[test]
+fn the_weekly_run_scores_every_user_once_and_beats_the_baseline() {
+    let Baseline { root, summary, scores, .. } = baseline();
+    assert_eq!(summary["status"], "succeeded", "{summary:#}");
+
+    // Accounting: every row read was accepted or quarantined.
+    let ingest = &summary["ingest"];
+    let read = ingest["rows_read"].as_u64().unwrap();
+    assert_eq!(read, USERS * WEEKS);
+    assert_eq!(read, ingest["rows_accepted"].as_u64().unwrap() + ingest["rows_quarantined"].as_u64().unwrap());
+
+    // The model: clearly better than chance and than the logistic baseline.
+    let auc = summary["model"]["auc"].as_f64().unwrap();
+    let baseline_auc = summary["model"]["baseline_auc"].as_f64().unwrap();
+    assert!(auc > 0.7, "AUC {auc}");
+    assert!(auc > baseline_auc, "AUC {auc} vs baseline {baseline_auc}");
+
+    // Every user of the newest week scored exactly once; segments add up.
+    let newest_week_users = count(
+        root,
+        "SELECT count(*) FROM engage.users WHERE snapshot_date = (SELECT max(snapshot_date) FROM engage.users)",
+    );
+    assert_eq!(scores.len() as i64, newest_week_users);
+    assert!(scores.values().all(|p| (0.0..=1.0).contains(p)));
+    let segments = &summary["segments"];
+    let by_segment: u64 = ["high", "medium", "low"].iter().map(|s| segments[*s].as_u64().unwrap()).sum();
+    assert_eq!(by_segment, scores.len() as u64);
+    assert_eq!(segments["users_scored"].as_u64().unwrap(), scores.len() as u64);
+
+    // The published results and QA tables hold one row per scored user.
+    assert_eq!(count(root, "SELECT count(*) FROM engage.engagement_results"), newest_week_users);
+    assert_eq!(count(root, "SELECT count(DISTINCT user_id) FROM engage.engagement_results"), newest_week_users);
+    assert_eq!(count(root, "SELECT count(*) FROM engage.engagement_qa"), newest_week_users);
+
+    // The report opens from disk.
+    let report = summary["report"].as_str().expect("a report path");
+    let html = std::fs::read_to_string(report).expect("the report file exists");
+    assert!(html.contains("<svg") && html.contains("ROC"), "the report has its charts");
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_same_results() {
+    let expected = &baseline().scores;
+    let dir = tempfile::tempdir().unwrap();
+    let root = root_with_sample(dir.path());
+
+    let mut child = engage(&root)
+        .arg("run")
+        .arg(pipeline_file())
+        .args(["--json", "--no-progress"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the features have committed: mid-run, before training.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let run_id = loop {
+        assert!(Instant::now() < deadline, "the run never reached the features stage");
+        if let Some((id, record)) = newest_record(&root)
+            && stage_status(&record, "features") == Some("committed")
+        {
+            break id;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before it could be killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let (_, record) = newest_record(&root).unwrap();
+    assert_eq!(record["status"], "running", "a killed run's record says it was running");
+
+    let out = run(&root, &["--resume", &run_id]);
+    let summary = summary_of(&out);
+    assert_eq!(summary["run_id"], run_id.as_str());
+    let ingest = summary["stages"].as_array().unwrap().iter().find(|s| s["name"] == "ingest").unwrap();
+    assert_eq!(ingest["attempts"], 1, "committed stages are not rerun");
+    assert_same_scores(expected, &scores(&root, "engage.engagement_predictions"));
+}
+
+#[test]
+fn two_runs_at_once_do_not_touch_each_other() {
+    let expected = &baseline().scores;
+    let dir = tempfile::tempdir().unwrap();
+    let root = root_with_sample(dir.path());
+    // Ingest first: both runs then read the same snapshots.
+    let out = engage(&root).args(["ingest"]).arg(root.join("landing/users")).args(["--table", "users"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let spawn = || {
+        engage(&root)
+            .arg("run")
+            .arg(pipeline_file())
+            .args(["--json", "--no-progress"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let a = summary_of(&a.wait_with_output().unwrap());
+    let b = summary_of(&b.wait_with_output().unwrap());
+    assert_ne!(a["run_id"], b["run_id"]);
+    for summary in [&a, &b] {
+        let run_db = format!("run_{}", summary["run_id"].as_str().unwrap().replace('-', "_"));
+        assert_same_scores(expected, &scores(&root, &format!("{run_db}.predictions")));
+    }
+}
+
+fn assert_same_scores(expected: &BTreeMap<String, f64>, actual: &BTreeMap<String, f64>) {
+    assert_eq!(expected.len(), actual.len(), "the same users are scored");
+    for (user, p) in expected {
+        let q = actual.get(user).unwrap_or_else(|| panic!("user {user} not scored"));
+        assert!((p - q).abs() < 1e-9, "user {user}: {p} vs {q}");
+    }
+}
+
+fn newest_record(root: &Path) -> Option<(String, serde_json::Value)> {
+    let runs = std::fs::read_dir(root.join("runs")).ok()?;
+    let mut ids: Vec<String> = runs
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("run.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    let id = ids.pop()?;
+    let bytes = std::fs::read(root.join("runs").join(&id).join("run.json")).ok()?;
+    Some((id, serde_json::from_slice(&bytes).ok()?))
+}
+
+fn stage_status<'a>(record: &'a serde_json::Value, stage: &str) -> Option<&'a str> {
+    record["stages"].as_array()?.iter().find(|s| s["name"] == stage)?["status"].as_str()
+}
