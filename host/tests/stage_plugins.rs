@@ -322,3 +322,29 @@ fn a_stage_without_the_sql_grant_is_denied() {
     assert!(text.contains("stage 'prepare'") && text.contains("not granted sql"), "{text}");
     assert!(rows(&env, "SHOW DATABASES").iter().all(|r| r[0] != DB), "nothing was created");
 }
+
+#[test]
+fn no_labelled_week_fails_prepare_with_data_quality() {
+    let env = env(1);
+    let error = prepare(&env, json!({})).expect_err("nothing to train on");
+    let text = error.to_string();
+    assert!(text.contains("data-quality:") && text.contains("training_rows = 0 (limit >= 1000)"), "{text}");
+    assert!(!text.contains("scoring_rows"), "the newest week is there to score: {text}");
+}
+
+#[test]
+fn bad_params_name_the_param() {
+    let env = env(1);
+    let error = prepare(&env, json!({ "database": "run-x; DROP" })).expect_err("not a database name");
+    assert!(error.to_string().contains("param 'database': 'run-x; DROP' is not a database name"), "{error}");
+    let error = prepare(&env, json!({ "location": "work/x/" })).expect_err("not an s3 location");
+    assert!(error.to_string().contains("param 'location'"), "{error}");
+    let error = run(
+        &env,
+        "aggregate",
+        json!({ "database": DB, "location": scratch("aggregate", 1), "run_started": "yesterday" }),
+        sql_grants(),
+    )
+    .expect_err("not a time");
+    assert!(error.to_string().contains("param 'run_started': 'yesterday' is not an RFC 3339 time"), "{error}");
+}

@@ -52,8 +52,7 @@ impl Stage for Aggregate {
                 .map_err(bad)?;
         let scoring =
             table_name("scoring", raw.scoring.as_deref().unwrap_or(&format!("{database}.scoring_set"))).map_err(bad)?;
-        let label = database_name("label", raw.label.as_deref().unwrap_or("engaged_next_7d"))
-            .map_err(|e| bad(e.replace("database", "column")))?;
+        let label = column_name("label", raw.label.as_deref().unwrap_or("engaged_next_7d")).map_err(bad)?;
         let run_id = raw.run_id.unwrap_or_else(|| ctx.run_id.clone());
         let scored_at = metadata::scored_at(raw.run_started.as_deref(), &run_id).map_err(bad)?;
         let model_uri = raw.model_uri.as_deref().map_or("CAST(NULL AS varchar)".to_string(), sql_string);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use engage_plugin_sdk::stage::{Context, database_name, location, table_name};
+use engage_plugin_sdk::stage::{Context, column_name, database_name, location, table_name};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -105,14 +105,14 @@ impl Params {
             (None, NullLimit::All(_)) => DEFAULT_NULL_RATE_COLUMNS.iter().map(|c| c.to_string()).collect(),
         };
         for column in &null_rate_columns {
-            database_name("null_rate_columns", column).map_err(|e| bad(e.replace("database", "column")))?;
+            column_name("null_rate_columns", column).map_err(bad)?;
         }
         Ok(Self {
             source: table_name("source", &raw.source).map_err(bad)?,
             database: database_name("database", &raw.database).map_err(bad)?,
             location: location("location", &raw.location).map_err(bad)?,
             training_weeks: raw.training_weeks,
-            label: database_name("label", &raw.label).map_err(|e| bad(e.replace("database", "column")))?,
+            label: column_name("label", &raw.label).map_err(bad)?,
             min_training_rows: raw.min_training_rows,
             min_scoring_rows: raw.min_scoring_rows,
             label_rate_min: raw.label_rate_min,

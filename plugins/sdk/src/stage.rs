@@ -96,21 +96,29 @@ pub fn replace_table(database: &str, table: &str, location: &str, select: &str) 
         .map_err(|e| format!("building {database}.{table}: {e}"))
 }
 
-/// Checks a table name from params (`db.table` or `table`, Athena's lowercase
-/// letters, digits and `_`) before it is spliced into SQL.
+/// Checks a table name from params (`db.table` or `table`) before it is spliced into SQL.
 pub fn table_name(param: &str, value: &str) -> Result<String, String> {
-    let ok = !value.is_empty()
-        && value.split('.').count() <= 2
-        && value.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
-    if ok { Ok(value.to_string()) } else { Err(format!("param '{param}': '{value}' is not a table name ([a-z0-9_]+, optionally db.table)")) }
+    let parts: Vec<&str> = value.split('.').collect();
+    if parts.len() <= 2 && parts.iter().all(|p| is_identifier(p)) {
+        Ok(value.to_string())
+    } else {
+        Err(format!("param '{param}': '{value}' is not a table name ([a-z0-9_]+, optionally db.table)"))
+    }
 }
 
 /// Checks a database name from params.
 pub fn database_name(param: &str, value: &str) -> Result<String, String> {
-    if value.contains('.') {
-        return Err(format!("param '{param}': '{value}' is not a database name ([a-z0-9_]+)"));
-    }
-    table_name(param, value)
+    if is_identifier(value) { Ok(value.to_string()) } else { Err(format!("param '{param}': '{value}' is not a database name ([a-z0-9_]+)")) }
+}
+
+/// Checks a column name from params.
+pub fn column_name(param: &str, value: &str) -> Result<String, String> {
+    if is_identifier(value) { Ok(value.to_string()) } else { Err(format!("param '{param}': '{value}' is not a column name ([a-z0-9_]+)")) }
+}
+
+/// Athena's lowercase identifiers: what needs no quoting.
+fn is_identifier(part: &str) -> bool {
+    !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Checks an `s3://bucket/prefix/` location from params; returns it with a trailing `/`.
