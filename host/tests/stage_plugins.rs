@@ -282,13 +282,13 @@ fn qa_table_and_aggregate_build_their_tables_over_the_predictions() {
 fn broken_predictions_fail_qa_table_and_aggregate_with_data_quality() {
     let env = env(4);
     prepare(&env, json!({})).expect("prepare runs");
-    // One user twice, with a probability out of range; one user not at all.
+    // One user twice, the second time for another week with a probability out of range; one user not at all.
     let first = rows(&env, &format!("SELECT min(user_id), max(user_id) FROM {DB}.scoring_set"));
     let (dup, gone) = (&first[0][0], &first[0][1]);
     make_predictions(
         &env,
         &format!(
-            "WHERE user_id <> '{gone}' UNION ALL SELECT user_id, snapshot_date, 1.5 FROM {DB}.scoring_set WHERE user_id = '{dup}'"
+            "WHERE user_id <> '{gone}' UNION ALL SELECT user_id, DATE '2026-11-15', 1.5 FROM {DB}.scoring_set WHERE user_id = '{dup}'"
         ),
     );
 
@@ -300,6 +300,7 @@ fn broken_predictions_fail_qa_table_and_aggregate_with_data_quality() {
         "scoring_users_without_prediction = 1 (limit <= 0)",
         "scoring_users_with_several_predictions = 1 (limit <= 0)",
         "probability_null_or_outside_0_1 = 1 (limit <= 0)",
+        "predictions_for_another_week = 1 (limit <= 0)",
     ] {
         assert!(text.contains(failed), "missing '{failed}' in {text}");
     }

@@ -1,8 +1,8 @@
 //! Builds `<database>.qa_table`: one row per scored user with the columns a person
 //! checks before results go out (plan, country, activity, revenue, the probability
 //! as a percentage, confidence, segment), ranked by probability. Then checks with
-//! SQL that every scoring user has exactly one prediction, that no prediction is
-//! for someone outside the scoring set, that probabilities lie in [0, 1] and that
+//! SQL that every scoring user has exactly one prediction, of the scoring week, that no
+//! prediction is for someone outside the scoring set, that probabilities lie in [0, 1] and that
 //! every segment is high, medium or low; a broken check fails the stage with
 //! `data-quality:`.
 //!
@@ -96,11 +96,16 @@ fn run_checks(scoring: &str, predictions: &str) -> Result<(Vec<Check>, Counts), 
         "SELECT count(*) FROM {predictions} p LEFT JOIN (SELECT DISTINCT user_id FROM {scoring}) s \
          ON p.user_id = s.user_id WHERE s.user_id IS NULL"
     ))?;
+    let other_week = query_value(&format!(
+        "SELECT count(*) FROM {scoring} s JOIN {predictions} p ON s.user_id = p.user_id \
+         WHERE p.snapshot_date <> s.snapshot_date"
+    ))?;
     let get = |row: &serde_json::Map<String, serde_json::Value>, key: &str| row[key].as_f64().unwrap_or(0.0);
     let checks = vec![
         Check::none("scoring_users_without_prediction", get(&coverage, "missing")),
         Check::none("scoring_users_with_several_predictions", get(&coverage, "several")),
         Check::none("predictions_for_users_not_scored", orphans.as_f64().unwrap_or(0.0)),
+        Check::none("predictions_for_another_week", other_week.as_f64().unwrap_or(0.0)),
         Check::none("probability_null_or_outside_0_1", get(&values, "out_of_range")),
         Check::none("segment_null", get(&values, "null_segment")),
         Check::none("segment_not_high_medium_low", get(&values, "unknown_segment")),
