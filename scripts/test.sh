@@ -24,6 +24,9 @@ for p in engagement_features cleanup prepare qa_table aggregate misbehave; do
   [ -f "$ENGAGE_PLUGIN_DIR/$p.wasm" ] || { echo "plugin build failed: $ENGAGE_PLUGIN_DIR/$p.wasm missing" >&2; exit 1; }
 done
 
+echo "==> plugin SDK unit tests (native)"
+(cd plugins && cargo test -p engage-plugin-sdk --features stage --lib --locked -q)
+
 echo "==> cargo test (workspace)"
 export ENGAGE_CACHE_DIR="${ENGAGE_CACHE_DIR:-$(mktemp -d)}"
 cargo test --workspace --locked "$@"

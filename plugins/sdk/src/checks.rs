@@ -62,3 +62,31 @@ pub fn number(v: f64) -> String {
         if text == "0" || text == "-0" { format!("{v:.2e}") } else { text.to_string() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_a_person_writes_them() {
+        assert_eq!(number(9000.0), "9000");
+        assert_eq!(number(0.58912), "0.5891");
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(number(0.00001234), "1.23e-5");
+    }
+
+    #[test]
+    fn the_verdict_lists_only_failed_checks_with_value_and_limit() {
+        let checks = [
+            Check::at_least("training_rows", 9000.0, 1e6),
+            Check::between("label_rate", 0.5, 0.01, 0.99),
+            Check::none("segment_null", 2.0),
+        ];
+        let error = verdict("prepare", &checks).unwrap_err();
+        assert_eq!(
+            error,
+            "data-quality: stage 'prepare': 2 of 3 checks failed: training_rows = 9000 (limit >= 1000000); segment_null = 2 (limit <= 0)"
+        );
+        assert!(verdict("prepare", &checks[1..2]).is_ok());
+    }
+}
