@@ -23,7 +23,7 @@ pub fn select(results: &str, label: &str, run_id: &str) -> String {
                 "SELECT {order} AS dimension_order, '{name}' AS dimension, \
                         {value} AS value, \
                         count(*) AS users, avg(probability) AS avg_probability, \
-                        avg(CASE WHEN segment = 'high' THEN 1.0 ELSE 0.0 END) AS share_high, \
+                        avg(CAST(CASE WHEN segment = 'high' THEN 1 ELSE 0 END AS double)) AS share_high, \
                         avg(confidence) AS avg_confidence, count({label}) AS labelled_users, \
                         avg(CAST({label} AS double)) AS label_rate, {run_id} AS run_id \
                  FROM {results}{group_by}"
