@@ -10,4 +10,5 @@ pub mod files;
 pub mod ipc;
 pub mod local_host;
 pub mod pipeline;
+pub mod report;
 pub mod runtime;

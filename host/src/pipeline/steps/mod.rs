@@ -6,6 +6,7 @@ pub mod features;
 pub mod ingest;
 pub mod knowledge;
 pub mod predict;
+pub mod report;
 pub mod train;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ pub fn registry() -> BTreeMap<&'static str, Arc<dyn Step>> {
     steps.insert("train", Arc::new(train::Train));
     steps.insert("predict", Arc::new(predict::Predict));
     steps.insert("knowledge", Arc::new(knowledge::Knowledge));
+    steps.insert("report", Arc::new(report::Report));
     steps
 }
 
