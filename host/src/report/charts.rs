@@ -162,7 +162,7 @@ fn draw_roc(points: &[(f64, f64)], auc: Option<f64>) -> String {
         Some(a) => format!("model (AUC {})", metric(a)),
         None => "model".to_string(),
     };
-    svg.legend(frame.plot_left(), 22.0, &[("curve-swatch", model), ("diagonal-swatch", "chance (AUC 0.5)".to_string())]);
+    svg.legend(frame.plot_left(), 22.0, &[("line curve", model), ("line diagonal", "chance (AUC 0.5)".to_string())]);
     svg.finish()
 }
 
@@ -210,8 +210,8 @@ fn draw_calibration(points: &[(f64, f64, f64)]) -> String {
         svg.text(frame.px(x) + radius + 3.0, frame.py(y) + 12.0, "start", "point-label", &short_count(n));
     }
     svg.legend(frame.plot_left(), 22.0, &[
-        ("curve-swatch", "model (label: users)".to_string()),
-        ("diagonal-swatch", "perfectly calibrated".to_string()),
+        ("line curve", "model (label: users)".to_string()),
+        ("line diagonal", "perfectly calibrated".to_string()),
     ]);
     svg.finish()
 }
@@ -376,7 +376,7 @@ fn draw_timeline(run: &Run) -> Result<String, String> {
                 (None, None) => "attempt running",
                 (None, Some(_)) => "attempt ok",
             };
-            let mut title = format!("{}", stage.name());
+            let mut title = stage.name().to_string();
             if let Some(s) = shard {
                 title.push_str(&format!(" shard {s}"));
             }
@@ -420,11 +420,10 @@ fn draw_timeline(run: &Run) -> Result<String, String> {
             let width = (frame.px(bar.end) - x0).max(2.0);
             let top = y + row_gap / 2.0 + bar.lane as f64 * lane_height;
             svg.rect(x0, top + 1.0, width, lane_height - 2.0, bar.class, &bar.title);
-            if let Some(label) = &bar.label {
-                if width > 22.0 {
+            if let Some(label) = &bar.label
+                && width > 22.0 {
                     svg.text(x0 + 3.0, top + lane_height - 3.0, "start", "bar-inner-label", label);
                 }
-            }
         }
         y += h;
         svg.line((frame.plot_left(), y), (frame.plot_right(), y), "row-rule");

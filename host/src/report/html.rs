@@ -62,14 +62,14 @@ fn header(out: &mut String, run: &Run, pipeline: &str, run_id: &str) {
         escape(&took)
     );
     if let Some(file) = run.text("pipeline_file") {
-        let _ = write!(out, "<div><dt>Pipeline file</dt><dd><code>{}</code></dd></div>\n", escape(file));
+        let _ = writeln!(out, "<div><dt>Pipeline file</dt><dd><code>{}</code></dd></div>", escape(file));
     }
     if let Some(db) = run.text("run_db") {
-        let _ = write!(out, "<div><dt>Run database</dt><dd><code>{}</code></dd></div>\n", escape(db));
+        let _ = writeln!(out, "<div><dt>Run database</dt><dd><code>{}</code></dd></div>", escape(db));
     }
     if let Some(vars) = run.record.get("vars").and_then(Value::as_object).filter(|v| !v.is_empty()) {
         let shown: Vec<String> = vars.iter().map(|(k, v)| format!("<code>{}={}</code>", escape(k), escape(&value(v)))).collect();
-        let _ = write!(out, "<div class=\"wide\"><dt>Variables</dt><dd>{}</dd></div>\n", shown.join(" "));
+        let _ = writeln!(out, "<div class=\"wide\"><dt>Variables</dt><dd>{}</dd></div>", shown.join(" "));
     }
     out.push_str("</dl>\n</header>\n");
 }
@@ -178,18 +178,18 @@ fn headline(out: &mut String, run: &Run) {
     for card in &cards {
         match &card.value {
             Ok(v) => {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<div class=\"card\"><div class=\"card-label\">{}</div><div class=\"card-value\">{}</div><div class=\"card-detail\">{}</div></div>\n",
+                    "<div class=\"card\"><div class=\"card-label\">{}</div><div class=\"card-value\">{}</div><div class=\"card-detail\">{}</div></div>",
                     escape(card.label),
                     escape(v),
                     escape(&card.detail)
                 );
             }
             Err(why) => {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<div class=\"card card-missing\"><div class=\"card-label\">{}</div><div class=\"card-value\">n/a</div><div class=\"card-detail\">not available: {}</div></div>\n",
+                    "<div class=\"card card-missing\"><div class=\"card-label\">{}</div><div class=\"card-value\">n/a</div><div class=\"card-detail\">not available: {}</div></div>",
                     escape(card.label),
                     escape(why)
                 );
@@ -216,9 +216,9 @@ fn model_table(out: &mut String, run: &Run) {
             (_, Some(b)) if m >= b => "better",
             _ => "worse",
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num {}\">{}</td></tr>\n",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num {}\">{}</td></tr>",
             escape(key),
             metric(m),
             b.map(metric).unwrap_or_else(|| "—".into()),
@@ -239,7 +239,7 @@ fn model_table(out: &mut String, run: &Run) {
     ];
     for (label, key) in facts {
         if let Some(v) = train.get(key).filter(|v| !v.is_null()) {
-            let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>\n", escape(label), escape(&value(v)));
+            let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", escape(label), escape(&value(v)));
         }
     }
     out.push_str("</tbody>\n</table>\n</div>\n</section>\n");
@@ -257,7 +257,7 @@ fn chart_panel(out: &mut String, panel: &Panel) {
                 svg
             );
             if let Some(note) = &panel.note {
-                let _ = write!(out, "<figcaption>{}</figcaption>\n", escape(note));
+                let _ = writeln!(out, "<figcaption>{}</figcaption>", escape(note));
             }
             out.push_str("</figure>\n");
         }
@@ -302,9 +302,9 @@ fn stages_table(out: &mut String, run: &Run) {
         if let Some(of) = text(stage.entry, "replaces") {
             note = format!("ran in place of '{of}'. {note}");
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr class=\"row-{}\"><td><code>{}</code></td><td>{}</td><td><span class=\"status status-{}\">{}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"error-cell\">{}</td></tr>\n",
+            "<tr class=\"row-{}\"><td><code>{}</code></td><td>{}</td><td><span class=\"status status-{}\">{}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"error-cell\">{}</td></tr>",
             escape(&status_class(stage.status())),
             escape(stage.name()),
             escape(stage.kind().unwrap_or("—")),
@@ -352,9 +352,9 @@ fn checks_table(out: &mut String, run: &Run) {
             Some(false) => ("bad", "FAIL"),
             None => ("other", "?"),
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr class=\"row-{class}\"><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td><span class=\"status status-{class}\">{verdict}</span></td></tr>\n",
+            "<tr class=\"row-{class}\"><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td><span class=\"status status-{class}\">{verdict}</span></td></tr>",
             escape(stage),
             escape(text(check, "name").unwrap_or("?")),
             escape(&check.get("value").map(value).unwrap_or_default()),
@@ -422,9 +422,9 @@ fn statistics(out: &mut String, run: &Run) {
     if !built.is_empty() {
         out.push_str("<h3>Tables built</h3>\n<table>\n<thead><tr><th>stage</th><th>table</th><th class=\"num\">rows</th></tr></thead>\n<tbody>\n");
         for (stage, table, rows) in built {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td></tr>\n",
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td></tr>",
                 escape(&stage),
                 escape(&table),
                 count(rows)
@@ -496,7 +496,6 @@ svg .threshold { stroke: #333; stroke-width: 1.2; stroke-dasharray: 5 4; }
 svg .threshold-label { fill: #333; font-size: 11px; }
 svg .diagonal { stroke: #8b95a1; stroke-width: 1.2; stroke-dasharray: 4 4; }
 svg .curve { fill: none; stroke: var(--high); stroke-width: 2.5; stroke-linejoin: round; }
-svg .curve-swatch { fill: var(--high); } svg .diagonal-swatch { fill: #8b95a1; }
 svg .dot { fill: var(--high); fill-opacity: .75; stroke: #fff; stroke-width: 1; }
 svg .point-label { fill: var(--muted); font-size: 10.5px; }
 svg .importance-bar { fill: var(--high); }

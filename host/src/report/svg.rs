@@ -234,22 +234,34 @@ impl Svg {
         );
     }
 
-    /// A legend in one row (swatch, label, swatch, label…) starting at (x, y):
-    /// charts keep a band above the plot for it, so it never covers data.
+    /// A legend in one row (swatch, label, swatch, label…) starting at (x, y);
+    /// a class `line <class>` draws a line swatch. Charts keep a band above the
+    /// plot for it, so it never covers data.
     pub fn legend(&mut self, x: f64, y: f64, entries: &[(&str, String)]) {
         let _ = writeln!(self.out, r#"<g class="legend">"#);
         let mut at = x;
         for (class, label) in entries {
-            let _ = writeln!(
-                self.out,
-                r#"<rect class="swatch {}" x="{}" y="{}" width="14" height="10"/><text x="{}" y="{}">{}</text>"#,
-                escape(class),
-                c(at),
-                c(y - 9.0),
-                c(at + 19.0),
-                c(y),
-                escape(label)
-            );
+            // Lines are keyed by a stroke in their own style, areas by a box.
+            if let Some(line) = class.strip_prefix("line ") {
+                let _ = write!(
+                    self.out,
+                    r#"<line class="{}" x1="{}" y1="{}" x2="{}" y2="{}"/>"#,
+                    escape(line),
+                    c(at),
+                    c(y - 4.0),
+                    c(at + 14.0),
+                    c(y - 4.0)
+                );
+            } else {
+                let _ = write!(
+                    self.out,
+                    r#"<rect class="swatch {}" x="{}" y="{}" width="14" height="10"/>"#,
+                    escape(class),
+                    c(at),
+                    c(y - 9.0)
+                );
+            }
+            let _ = writeln!(self.out, r#"<text x="{}" y="{}">{}</text>"#, c(at + 19.0), c(y), escape(label));
             // About 6.5 px per character at the legend's font size.
             at += 19.0 + label.chars().count() as f64 * 6.5 + 18.0;
         }

@@ -62,11 +62,10 @@ impl<'a> Run<'a> {
         if let Some(summary) = stage.summary() {
             return Ok(summary);
         }
-        if let Some(fallback) = stage.entry.get("replaced_by").and_then(Value::as_str).and_then(|n| self.stage_named(n)) {
-            if let Some(summary) = fallback.summary() {
+        if let Some(fallback) = stage.entry.get("replaced_by").and_then(Value::as_str).and_then(|n| self.stage_named(n))
+            && let Some(summary) = fallback.summary() {
                 return Ok(summary);
             }
-        }
         Err(stage.why_no_output())
     }
 
@@ -128,12 +127,18 @@ impl<'a> Stage<'a> {
         self.output().and_then(|o| o.get("summary")).filter(|s| s.is_object())
     }
 
-    /// The last attempt's error, `kind: message`.
+    /// The last attempt's error object.
+    fn last_error_entry(&self) -> Option<&'a Value> {
+        self.attempts().into_iter().rev().find_map(|a| a.get("error").filter(|e| e.is_object()))
+    }
+
+    /// The last attempt's error, `kind: message` (once, when the message
+    /// already starts with its kind, as `data-quality:` messages do).
     pub fn last_error(&self) -> Option<String> {
-        self.attempts().iter().rev().find_map(|a| a.get("error").filter(|e| e.is_object())).map(|e| {
+        self.last_error_entry().map(|e| {
             let kind = text(e, "kind").unwrap_or("error");
             let message = text(e, "message").unwrap_or("");
-            format!("{kind}: {message}")
+            if message.starts_with(&format!("{kind}:")) { message.to_string() } else { format!("{kind}: {message}") }
         })
     }
 
@@ -141,8 +146,9 @@ impl<'a> Stage<'a> {
     pub fn why_no_output(&self) -> String {
         let name = self.name();
         match self.status() {
-            "failed" => match self.last_error() {
-                Some(error) => format!("stage '{name}' failed ({error})"),
+            // Only the kind: the whole message is in the run's error box and the stages table.
+            "failed" => match self.last_error_entry().and_then(|e| text(e, "kind")) {
+                Some(kind) => format!("stage '{name}' failed ({kind})"),
                 None => format!("stage '{name}' failed"),
             },
             "caught" => format!("stage '{name}' failed and its fallback reported nothing"),
