@@ -409,6 +409,7 @@ fn report_step_writes_the_page_next_to_the_record() {
         assert!(on_disk.contains(title));
     }
     assert!(panel(&on_disk, "chart-timeline").contains("attempt running"), "the report stage itself shows as running");
+    assert!(on_disk.contains("Every stage before this report committed"), "the page says the run is only finishing");
 }
 
 #[test]

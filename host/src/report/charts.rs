@@ -322,10 +322,20 @@ pub fn timeline(run: &Run) -> Panel {
     Panel {
         id: "chart-timeline",
         title: "Stage timeline",
-        how_to_read: "When each stage ran, from the start of the run: one bar per attempt (one lane per shard in a mapped stage). Red bars are failed attempts; a red bar followed by another bar on the same lane is a retry.",
+        how_to_read: "When each stage ran, from the start of the run: one bar per attempt (one lane per shard in a mapped stage) over a pale band from the stage\u{2019}s start to its end, so time spent loading, waiting or backing off shows. Red bars are failed attempts; a red bar followed by another on the same lane is a retry.",
         body,
         note: None,
     }
+}
+
+/// A stage's row on the timeline.
+struct Row {
+    name: String,
+    status: String,
+    lanes: usize,
+    /// Stage start to end (or to the horizon while it runs), in seconds.
+    span: Option<(f64, f64)>,
+    bars: Vec<Bar>,
 }
 
 /// An attempt placed on the timeline.
@@ -354,7 +364,7 @@ fn draw_timeline(run: &Run) -> Result<String, String> {
     // Attempts still going (or cut off by a kill) run to the last moment the record knows.
     let horizon = run.ended().map(|e| seconds(origin, e)).unwrap_or(0.0);
 
-    let mut rows: Vec<(String, String, usize, Vec<Bar>)> = Vec::new(); // (name, status, lanes, bars)
+    let mut rows: Vec<Row> = Vec::new();
     let mut end_max = horizon;
     for stage in &stages {
         let attempts = stage.attempts();
@@ -388,14 +398,22 @@ fn draw_timeline(run: &Run) -> Result<String, String> {
             }
             bars.push(Bar { lane, start, end, class, label: (number > 1).then(|| format!("#{number}")), title });
         }
-        rows.push((stage.name().to_string(), stage.status().to_string(), lanes.len().max(1), bars));
+        // The stage's own span shows time spent outside attempts: loading a
+        // plugin, waiting for a map slot, backing off between retries.
+        let span = stage.started().map(|s| {
+            let start = seconds(origin, s);
+            let end = stage.ended().map(|e| seconds(origin, e)).unwrap_or(horizon.max(start));
+            end_max = end_max.max(end);
+            (start, end)
+        });
+        rows.push(Row { name: stage.name().to_string(), status: stage.status().to_string(), lanes: lanes.len().max(1), span, bars });
     }
 
     let span = nice_ceiling(end_max.max(0.001));
     let lane_height = 12.0;
     let row_gap = 12.0;
-    let heights: Vec<f64> = rows.iter().map(|r| r.2 as f64 * lane_height + row_gap).collect();
-    let longest = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(6).min(NAME_CHARS);
+    let heights: Vec<f64> = rows.iter().map(|r| r.lanes as f64 * lane_height + row_gap).collect();
+    let longest = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(6).min(NAME_CHARS);
     let mut frame = Frame::new(720.0, 0.0, (0.0, span), (0.0, 1.0));
     frame.top = 40.0;
     frame.left = 16.0 + longest as f64 * 7.0;
@@ -404,17 +422,26 @@ fn draw_timeline(run: &Run) -> Result<String, String> {
     let mut svg = Svg::new(frame, "timeline", "Stage timeline: attempts over the run's time");
     svg.plot_area();
     let mut y = frame.plot_top();
-    for ((name, status, _, bars), h) in rows.iter().zip(&heights) {
+    for (row, h) in rows.iter().zip(&heights) {
         let middle = y + h / 2.0 + 4.0;
-        svg.text(frame.plot_left() - 6.0, middle, "end", "bar-label", &short_name(name));
-        if bars.is_empty() {
-            svg.text(frame.plot_left() + 6.0, middle, "start", "sub-label", &format!("did not run ({status})"));
-        } else {
-            let last = bars.iter().map(|b| b.end).fold(0.0, f64::max);
-            let stage_status_class = if status == "committed" { "sub-label" } else { "sub-label status-bad" };
-            svg.text(frame.px(last) + 6.0, middle, "start", stage_status_class, status);
+        svg.text(frame.plot_left() - 6.0, middle, "end", "bar-label", &short_name(&row.name));
+        if let Some((start, end)) = row.span {
+            let x0 = frame.px(start);
+            let title = format!("{}: {} from start to {}", row.name, duration(end - start), row.status);
+            svg.rect(x0, y + 3.0, (frame.px(end) - x0).max(2.0), h - 6.0, "stage-span", &title);
         }
-        for bar in bars {
+        if row.bars.is_empty() {
+            svg.text(frame.plot_left() + 6.0, middle, "start", "sub-label", &format!("did not run ({})", row.status));
+        } else {
+            let last = row.bars.iter().map(|b| b.end).chain(row.span.map(|s| s.1)).fold(0.0, f64::max);
+            let class = match row.status.as_str() {
+                "committed" => "sub-label",
+                "running" | "pending" => "sub-label status-running",
+                _ => "sub-label status-bad",
+            };
+            svg.text(frame.px(last) + 6.0, middle, "start", class, &row.status);
+        }
+        for bar in &row.bars {
             let x0 = frame.px(bar.start);
             // Very short attempts still get a visible sliver.
             let width = (frame.px(bar.end) - x0).max(2.0);
@@ -433,6 +460,7 @@ fn draw_timeline(run: &Run) -> Result<String, String> {
         ("attempt ok", "attempt succeeded".to_string()),
         ("attempt failed", "attempt failed".to_string()),
         ("attempt running", "not finished".to_string()),
+        ("stage-span", "stage, start to end".to_string()),
     ]);
     Ok(svg.finish())
 }

@@ -109,8 +109,35 @@ fn problems(out: &mut String, run: &Run) {
     } else if run.status() == "failed" {
         out.push_str("<section class=\"alert alert-error\" role=\"alert\">\n<h2>This run failed</h2>\n<p>The record does not say why; see the stages table below.</p>\n</section>\n");
     } else if run.status() == "running" {
-        out.push_str("<section class=\"alert alert-info\">\n<p>This report was written while the run was still in progress (stages after it had not finished). Re-render it from the final record with <code>engage runs report &lt;id&gt;</code>.</p>\n</section>\n");
+        in_progress(out, run);
     }
+}
+
+/// Which stages had not finished when the page was written. The usual case is
+/// the run's own `report` stage, the last one: then only publishing is left.
+fn in_progress(out: &mut String, run: &Run) {
+    let run_id = run.text("run_id").unwrap_or("<id>");
+    let stages = run.stages();
+    let is_me = |s: &Stage| s.kind() == Some("native:report") && s.status() == "running";
+    let writing_itself = stages.iter().any(is_me);
+    let open: Vec<String> = stages
+        .iter()
+        .filter(|s| !matches!(s.status(), "committed" | "skipped"))
+        .filter(|s| !is_me(s))
+        .map(|s| format!("<code>{}</code> ({})", escape(s.name()), escape(s.status())))
+        .collect();
+    let state = if open.is_empty() && writing_itself {
+        "Every stage before this report committed; the run's own report stage wrote this page just before the run was marked done and its tables published.".to_string()
+    } else if open.is_empty() {
+        "This report was written while the run was still in progress.".to_string()
+    } else {
+        format!("This report was written while the run was still in progress; not finished: {}.", open.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "<section class=\"alert alert-info\">\n<p>{state} Re-render it from the final record with <code>engage runs report {}</code>.</p>\n</section>",
+        escape(run_id)
+    );
 }
 
 /// A headline number: value and a line of context, or "n/a" and why.
@@ -505,6 +532,8 @@ svg .status-bad { fill: #a33f00; font-weight: 600; }
 svg .attempt.ok { fill: var(--ok); } svg .attempt.failed { fill: var(--bad); } svg .attempt.running { fill: var(--run); }
 svg .bar-inner-label { fill: #fff; font-size: 9.5px; font-weight: 700; }
 svg .row-rule { stroke: #f0f2f4; }
+svg .stage-span { fill: #e9edf1; } svg .swatch.stage-span { stroke: #cfd6dd; }
+svg .status-running { fill: #1f6f9c; font-weight: 600; }
 @media print {
   body { background: #fff; font-size: 12px; }
   main { max-width: none; padding: 0; }
