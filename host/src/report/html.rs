@@ -17,12 +17,13 @@ pub fn page(run: &Run) -> String {
     let run_id = run.text("run_id").unwrap_or("unknown run");
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} · run {}</title>\n<style>{}</style>\n</head>\n<body>\n<main>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light\">\n<title>{} · run {}</title>\n<style>{}</style>\n</head>\n<body>\n<main>\n",
         escape(pipeline),
         escape(run_id),
         STYLE
     );
     header(&mut out, run, pipeline, run_id);
+    contents(&mut out);
     problems(&mut out, run);
     headline(&mut out, run);
     model_table(&mut out, run);
@@ -74,6 +75,23 @@ fn header(out: &mut String, run: &Run, pipeline: &str, run_id: &str) {
     out.push_str("</dl>\n</header>\n");
 }
 
+/// Links to the sections, for a long page on screen (hidden in print).
+fn contents(out: &mut String) {
+    let links = [
+        ("model", "Model quality"),
+        ("chart-histogram", "Scores"),
+        ("chart-roc", "ROC"),
+        ("chart-calibration", "Calibration"),
+        ("chart-importance", "Features"),
+        ("chart-segments", "Segments"),
+        ("chart-timeline", "Timeline"),
+        ("stages", "Stages"),
+        ("checks", "Checks"),
+    ];
+    let shown: Vec<String> = links.iter().map(|(id, label)| format!("<a href=\"#{id}\">{label}</a>")).collect();
+    let _ = writeln!(out, "<nav class=\"contents\">{}</nav>", shown.join(" "));
+}
+
 fn status_class(status: &str) -> String {
     match status {
         "succeeded" | "committed" => "ok".into(),
@@ -100,10 +118,11 @@ fn problems(out: &mut String, run: &Run) {
         let message = text(error, "message").unwrap_or("");
         let _ = write!(
             out,
-            "<section class=\"alert alert-error\" role=\"alert\">\n<h2>This run failed at stage <code>{}</code> ({})</h2>\n<pre class=\"error-message\">{}</pre>\n<p>Charts that need this stage or later ones are marked not available. Fix the cause and redrive with <code>engage run --resume {}</code>.</p>\n</section>\n",
+            "<section class=\"alert alert-error\" role=\"alert\">\n<h2>This run failed at stage <code>{}</code> ({})</h2>\n<pre class=\"error-message\">{}</pre>\n<p>Charts that need this stage or later ones are marked not available. Fix the cause and redrive from this stage with <code>engage run {} --resume {}</code>.</p>\n</section>\n",
             escape(stage),
             escape(kind),
             escape(message),
+            escape(run.text("pipeline_file").unwrap_or("<pipeline.toml>")),
             escape(run.text("run_id").unwrap_or("<id>"))
         );
     } else if run.status() == "failed" {
@@ -512,6 +531,8 @@ thead th { color: var(--muted); font-weight: 600; font-size: 12px; border-bottom
 td.better { color: #006b4f; } td.worse { color: #a33f00; }
 tr.row-bad td { background: #fdf4ee; }
 .error-cell { max-width: 360px; word-break: break-word; font-size: 12.5px; color: #8a3500; }
+.contents { margin: 14px 0 0; display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 13px; }
+.contents a { color: #1f6f9c; text-decoration: none; } .contents a:hover { text-decoration: underline; }
 footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 svg.chart { display: block; max-width: 100%; height: auto; font-size: 11px; fill: var(--ink); }
 svg .plot-area { fill: #fff; stroke: var(--line); }
@@ -539,6 +560,7 @@ svg .status-running { fill: #1f6f9c; font-weight: 600; }
   main { max-width: none; padding: 0; }
   .panel, .card { border-color: #bbb; }
   .charts { display: block; } .charts .panel { margin-bottom: 12px; }
+  .contents { display: none; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
 "#;
