@@ -24,12 +24,19 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Render a run's HTML report again from its record and print where it is.
+    Report { run_id: String },
 }
 
 pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
     let host = LocalHost::open(root)?;
     let store = RunStore::new(host.object_store());
     match command {
+        RunsCommand::Report { run_id } => {
+            let written = crate::report::write_report(host.storage.as_ref(), Some(&host.root), &run_id)?;
+            println!("{}", written.path.as_ref().map_or(written.uri.clone(), |p| p.display().to_string()));
+            Ok(())
+        }
         RunsCommand::List { json } => {
             let runs = store.list()?;
             if json {

@@ -178,11 +178,25 @@ impl Executor {
         if record.status == RunStatus::Succeeded {
             self.store.set_latest(&record.run_id)?;
         }
+        self.render_final_report(pipeline, &record);
         if let Some(e) = run.save_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             bail!("run {}: the run record could not be kept up to date: {e}", record.run_id);
         }
         self.observer.run_finished(&record);
         Ok(record)
+    }
+
+    /// The report stage runs before the run ends, so its page says "running"; and a
+    /// failed run never reaches it. A pipeline with a report gets it rendered again
+    /// from the final record, so the page a person opens shows how the run ended.
+    fn render_final_report(&self, pipeline: &Pipeline, record: &RunRecord) {
+        if !pipeline.stages.iter().any(|s| s.runs == Runs::Native("report".into())) {
+            return;
+        }
+        let storage = self.services.storage.as_ref();
+        if let Err(e) = crate::report::write_report(storage, self.services.local_root.as_deref(), &record.run_id) {
+            tracing::warn!("run {}: the final report could not be written: {e:#}", record.run_id);
+        }
     }
 
     /// Launches stages as their `after` commit; returns why the run failed, if it did.

@@ -84,12 +84,14 @@ impl Stage for Aggregate {
         let summary_rows =
             replace_table(&database, "engagement_summary", &location, &summary::select(&results, &label, &run_id))?;
         let segments = summary::segment_counts(&results)?;
+        let statistics = summary::statistics(&format!("{database}.engagement_summary"))?;
 
         log::metric("results_rows", results_rows as f64, "rows");
         Ok(json!({
             "tables": { "engagement_results": results_rows, "engagement_summary": summary_rows },
             "outputs": [results, format!("{database}.engagement_summary")],
             "segments": segments,
+            "statistics": statistics,
             "users": results_rows,
             "checks": checks,
             "rows_in": scoring_rows,

@@ -44,3 +44,16 @@ pub fn segment_counts(results: &str) -> Result<Value, String> {
     }
     Ok(Value::Object(counts))
 }
+
+/// The summary table's rows for the run report: every segment and plan, and the
+/// ten largest groups of any longer dimension (countries), rounded for reading.
+pub fn statistics(summary_table: &str) -> Result<Value, String> {
+    let rows = query_rows(&format!(
+        "SELECT dimension, value, users, round(avg_probability, 3) AS avg_probability, \
+                round(share_high, 3) AS share_high, round(label_rate, 3) AS label_rate \
+         FROM (SELECT *, row_number() OVER (PARTITION BY dimension ORDER BY users DESC, value) AS n \
+               FROM {summary_table}) ranked \
+         WHERE n <= 10 ORDER BY dimension_order, users DESC, value"
+    ))?;
+    Ok(Value::Array(rows.into_iter().map(Value::Object).collect()))
+}
