@@ -47,11 +47,8 @@ impl Stage for Aggregate {
         let bad = |e: String| format!("stage '{}': {e}", ctx.stage);
         let database = database_name("database", &raw.database).map_err(bad)?;
         let location = location("location", &raw.location).map_err(bad)?;
-        let predictions =
-            table_name("predictions", raw.predictions.as_deref().unwrap_or(&format!("{database}.predictions")))
-                .map_err(bad)?;
-        let scoring =
-            table_name("scoring", raw.scoring.as_deref().unwrap_or(&format!("{database}.scoring_set"))).map_err(bad)?;
+        let predictions = table_or_default("predictions", raw.predictions.as_deref(), &database, "predictions").map_err(bad)?;
+        let scoring = table_or_default("scoring", raw.scoring.as_deref(), &database, "scoring_set").map_err(bad)?;
         let label = column_name("label", raw.label.as_deref().unwrap_or("engaged_next_7d")).map_err(bad)?;
         let run_id = raw.run_id.unwrap_or_else(|| ctx.run_id.clone());
         let scored_at = metadata::scored_at(raw.run_started.as_deref(), &run_id).map_err(bad)?;

@@ -37,11 +37,8 @@ impl Stage for QaTable {
         let bad = |e: String| format!("stage '{}': {e}", ctx.stage);
         let database = database_name("database", &raw.database).map_err(bad)?;
         let location = location("location", &raw.location).map_err(bad)?;
-        let predictions =
-            table_name("predictions", raw.predictions.as_deref().unwrap_or(&format!("{database}.predictions")))
-                .map_err(bad)?;
-        let scoring =
-            table_name("scoring", raw.scoring.as_deref().unwrap_or(&format!("{database}.scoring_set"))).map_err(bad)?;
+        let predictions = table_or_default("predictions", raw.predictions.as_deref(), &database, "predictions").map_err(bad)?;
+        let scoring = table_or_default("scoring", raw.scoring.as_deref(), &database, "scoring_set").map_err(bad)?;
         let table = database_name("table", raw.table.as_deref().unwrap_or("qa_table")).map_err(bad)?;
 
         let rows = replace_table(&database, &table, &location, &qa_select(&scoring, &predictions))?;

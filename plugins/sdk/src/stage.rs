@@ -107,6 +107,14 @@ pub fn table_name(param: &str, value: &str) -> Result<String, String> {
 }
 
 /// Checks a database name from params.
+/// A table param that defaults to `<database>.<default>` when the pipeline leaves it out.
+pub fn table_or_default(param: &str, value: Option<&str>, database: &str, default: &str) -> Result<String, String> {
+    match value {
+        Some(value) => table_name(param, value),
+        None => table_name(param, &format!("{database}.{default}")),
+    }
+}
+
 pub fn database_name(param: &str, value: &str) -> Result<String, String> {
     if is_identifier(value) { Ok(value.to_string()) } else { Err(format!("param '{param}': '{value}' is not a database name ([a-z0-9_]+)")) }
 }

@@ -182,6 +182,20 @@ pub(crate) fn upstream<'a>(ctx: &'a StepContext, stage: &str, key: &str) -> Opti
 }
 
 /// SQL identifier quoting (Athena/Trino double quotes).
+/// Streams `columns` of `db.table` batch by batch through the run's SQL engine.
+pub(crate) fn stream_columns(
+    ctx: &StepContext,
+    db: &str,
+    table: &str,
+    columns: &[String],
+) -> Result<Box<dyn crate::capabilities::sql::BatchStream>, StepError> {
+    let select = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    ctx.services
+        .sql
+        .query_stream(&format!("SELECT {select} FROM {}.{}", quote(db), quote(table)))
+        .map_err(|e| StepError::io(format!("stage '{}': reading {db}.{table}: {e}", ctx.stage)))
+}
+
 pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }

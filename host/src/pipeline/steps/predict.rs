@@ -21,7 +21,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use engage_boost::Model;
 use serde_json::{Value, json};
 
-use super::{ParquetObject, catalog_columns, config, lookup_table, param_str, parquet_table, quote, register, string_column, table_name, upstream, user_hash};
+use super::{ParquetObject, catalog_columns, config, lookup_table, param_str, parquet_table, register, stream_columns, string_column, table_name, upstream, user_hash};
 use crate::catalog::parse_location;
 use crate::data::schema::{SNAPSHOT_DATE, USER_ID};
 use crate::pipeline::step::{Shard, Step, StepContext, StepError, StepOutput, WORK_BUCKET};
@@ -139,13 +139,8 @@ impl Step for Predict {
         // Only the features some tree splits on must exist; absent others are missing values.
         let present = |c: &str| def.columns.iter().any(|col| col.name == c);
         columns.extend(model.feature_names().iter().filter(|f| present(f)).cloned());
-        let select = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
         let read_error = |e: String| StepError::failed(format!("stage '{}': reading {db}.{table}: {e}", ctx.stage));
-        let mut stream = ctx
-            .services
-            .sql
-            .query_stream(&format!("SELECT {select} FROM {}.{}", quote(&db), quote(&table)))
-            .map_err(|e| StepError::io(format!("stage '{}': reading {db}.{table}: {e}", ctx.stage)))?;
+        let mut stream = stream_columns(ctx, &db, &table, &columns)?;
 
         let (location, prefix) = predictions_location(ctx.run_id, ctx.stage, &output, shard.count);
         let key = format!("{prefix}shard={}.parquet", shard.index);

@@ -25,7 +25,7 @@ use engage_boost::baseline::LogisticBaseline;
 use engage_boost::{Params, metrics};
 use serde_json::{Value, json};
 
-use super::{FEATURES_PROPERTY, config, f32_column, lookup_table, param_f64, param_list, param_str, param_u64, quote, string_column, table_name, user_hash};
+use super::{FEATURES_PROPERTY, config, f32_column, lookup_table, param_f64, param_list, param_str, param_u64, stream_columns, string_column, table_name, user_hash};
 use crate::data::schema::{LABEL, SNAPSHOT_DATE, USER_ID};
 use crate::pipeline::step::{MODELS_BUCKET, Step, StepContext, StepError, StepOutput};
 
@@ -209,13 +209,8 @@ impl Step for Train {
             columns.push(SNAPSHOT_DATE.into());
         }
         columns.extend(features.iter().cloned());
-        let select = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
         let read_error = |e: String| StepError::failed(format!("stage '{}': reading {db}.{table}: {e}", ctx.stage));
-        let mut stream = ctx
-            .services
-            .sql
-            .query_stream(&format!("SELECT {select} FROM {}.{}", quote(&db), quote(&table)))
-            .map_err(|e| StepError::io(format!("stage '{}': reading {db}.{table}: {e}", ctx.stage)))?;
+        let mut stream = stream_columns(ctx, &db, &table, &columns)?;
         let (mut train, mut valid) = (Rows::new(features.len()), Rows::new(features.len()));
         let cut = (fraction * u64::MAX as f64) as u64;
         while let Some(batch) = stream.next_batch().map_err(|e| read_error(e.to_string()))? {
