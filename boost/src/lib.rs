@@ -12,6 +12,8 @@
 //!   [`Model::predict_stream`] over many batches.
 //! - [`Model::save_xgboost_json`] / [`Model::load_xgboost_json`].
 //! - [`Model::importance`] (gain, cover, weight), [`metrics::evaluate`].
+//! - [`Model::contributions`] → [`Contributions`] (exact TreeSHAP per row),
+//!   [`Contributions::top_reasons`], [`Contributions::importance`] (mean |SHAP|).
 //! - [`baseline::LogisticBaseline`] to compare against a linear model.
 
 pub mod baseline;
@@ -28,6 +30,7 @@ pub mod objective;
 pub mod params;
 pub mod predict;
 mod rng;
+pub mod shap;
 pub mod train;
 pub mod tree;
 
@@ -39,4 +42,5 @@ pub use model::Model;
 pub use objective::Objective;
 pub use params::{GrowPolicy, Params};
 pub use predict::Predictions;
+pub use shap::{Contributions, FeatureReference, Level, Reason, ShapImportance, ShapSummary};
 pub use train::{EvalRecord, TrainedModel, train, train_batches, train_batches_with_features};

@@ -56,7 +56,7 @@ impl Model {
     }
 
     /// Features some tree splits on: only these must be present at prediction.
-    fn used_features(&self) -> Vec<bool> {
+    pub(crate) fn used_features(&self) -> Vec<bool> {
         let mut used = vec![false; self.feature_names.len()];
         for t in &self.trees {
             for n in &t.nodes {
