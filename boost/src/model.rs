@@ -51,7 +51,9 @@ impl Model {
         self.threshold = t;
         Ok(())
     }
-    pub(crate) fn base_margin(&self) -> f32 {
+    /// The base score as a margin (log-odds for `binary:logistic`): where every
+    /// prediction starts before the trees add their leaves.
+    pub fn base_margin(&self) -> f32 {
         self.objective.base_margin(self.base_score)
     }
 

@@ -363,7 +363,7 @@ impl ShapForest {
                 continue;
             }
             let root = &t.nodes[0];
-            if !root.is_leaf() && !(root.cover > 0.0 && root.cover.is_finite()) {
+            if !(root.is_leaf() || root.cover > 0.0 && root.cover.is_finite()) {
                 return Err(BoostError::InvalidParam {
                     name: "model",
                     reason: format!(
