@@ -176,14 +176,15 @@ fn xgboost_models_match_xgboost_pred_contribs() {
 
 /// An XGBoost JSON model from hand-written trees:
 /// (left, right, split feature, threshold or leaf value, default_left, cover).
-type HandTree = Vec<(i32, i32, u32, f32, bool, f32)>;
+type HandNode = (i32, i32, u32, f32, bool, f32);
+type HandTree = Vec<HandNode>;
 
 fn hand_model(trees: &[HandTree], nf: usize, objective: &str, base_score: f32) -> Model {
     let trees: Vec<_> = trees
         .iter()
         .enumerate()
         .map(|(id, t)| {
-            let col = |f: &dyn Fn(&(i32, i32, u32, f32, bool, f32)) -> serde_json::Value| t.iter().map(f).collect::<Vec<_>>();
+            let col = |f: &dyn Fn(&HandNode) -> serde_json::Value| t.iter().map(f).collect::<Vec<_>>();
             json!({
                 "id": id,
                 "left_children": col(&|n| n.0.into()),
@@ -323,7 +324,7 @@ fn global_importance_is_mean_absolute_contribution() {
 #[test]
 fn contributions_need_the_split_columns_and_node_covers() {
     let t: HandTree = vec![(1, 2, 1, 0.5, false, 40.0), (-1, -1, 0, -1.0, false, 30.0), (-1, -1, 0, 2.0, false, 10.0)];
-    let m = hand_model(&[t.clone()], 2, "binary:logistic", 0.5);
+    let m = hand_model(std::slice::from_ref(&t), 2, "binary:logistic", 0.5);
     // x0 is never split on: it may be absent; x1 may not.
     let only_x1 = batch(&[vec![0.1]], None); // named x0
     let e = m.contributions(&only_x1).unwrap_err().to_string();
