@@ -1,17 +1,28 @@
 //! Feature transforms: an instance lives for one stage run and takes batch after
 //! batch. The host sends only the columns the plugin declares it reads, and
 //! checks every batch it returns against what it declared.
+//!
+//! Transforms are row-wise: a batch's output rows depend on its input rows only,
+//! so the host may cut a batch anywhere. It sends a large batch to the guest in
+//! slices of at most [`MAX_CALL_INPUT_BYTES`] of Arrow data, which bounds the guest
+//! memory a call needs whatever the batch size (one 1M-row batch of the weekly
+//! table would otherwise need over a GiB inside the guest).
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::ipc::writer::StreamWriter;
 
 use super::bindings::transform::FeatureTransform;
 use super::bindings::{ColumnType, TransformInfo};
 use super::errors::{FailureKind, GuestError, OutputLimitExceeded};
 use super::{Capabilities, GuestIdentity, GuestLimits, GuestState, Plugin, Runtime, arm_deadline};
 use crate::capabilities::Grants;
+
+/// The most Arrow data (the projected input columns) sent to the guest in one call.
+pub const MAX_CALL_INPUT_BYTES: usize = 16 << 20;
 
 pub struct TransformInstance {
     stage: String,
@@ -90,8 +101,23 @@ impl TransformInstance {
             return Err(self.error(FailureKind::Trap, "the plugin was stopped after an earlier failure"));
         }
         let input = self.select_inputs(batch)?;
-        let bytes = crate::ipc::encode(&input.schema(), std::slice::from_ref(&input))
-            .map_err(|e| self.error(FailureKind::Load, format!("encoding the input batch: {e}")))?;
+        let bytes = input_bytes(&input);
+        let calls = bytes.div_ceil(MAX_CALL_INPUT_BYTES).max(1);
+        if calls == 1 {
+            return self.call(&input);
+        }
+        let rows = input.num_rows().div_ceil(calls);
+        let mut outputs = Vec::with_capacity(calls);
+        for start in (0..input.num_rows()).step_by(rows) {
+            outputs.push(self.call(&input.slice(start, rows.min(input.num_rows() - start)))?);
+        }
+        arrow::compute::concat_batches(&self.output_schema, &outputs)
+            .map_err(|e| self.error(FailureKind::BadOutput, e.to_string()))
+    }
+
+    /// One call into the guest with the projected input columns.
+    fn call(&mut self, input: &RecordBatch) -> Result<RecordBatch, GuestError> {
+        let bytes = encode(input).map_err(|e| self.error(FailureKind::Load, format!("encoding the input batch: {e}")))?;
 
         arm_deadline(&mut self.store, self.limits.timeout);
         let result = self.bindings.call_transform(&mut self.store, &bytes);
@@ -167,4 +193,20 @@ impl TransformInstance {
         // Re-attach our schema so nullability and metadata are the host's, not the guest's.
         RecordBatch::try_new(self.output_schema.clone(), batch.columns().to_vec()).map_err(|e| bad(e.to_string()))
     }
+}
+
+/// The Arrow data of a batch's rows (not of the buffers it may be a slice of).
+fn input_bytes(batch: &RecordBatch) -> usize {
+    batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size())).sum()
+}
+
+/// One IPC stream, written into a buffer of about its final size. (Sizing it by
+/// `get_array_memory_size` would count the whole table a sliced batch comes from.)
+fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+    // Each buffer is padded to 64 bytes; the schema and batch headers take a few hundred per column.
+    let estimate = input_bytes(batch) + batch.num_columns() * 512 + 1024;
+    let mut writer = StreamWriter::try_new(Vec::with_capacity(estimate), &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    writer.into_inner()
 }
