@@ -4,7 +4,8 @@
 //! "never" (a missing value) and "long ago" both approach 0.
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch};
-use engage_plugin_sdk::columns::{f64_column, map, output, zip_with};
+use engage_plugin_sdk::columns::{Numbers, map, map_or, numbers, output, zip_with, zip3_with};
+use libm::{exp, log1p};
 
 /// Raw columns read, in the order the host sends them.
 pub const INPUTS: [&str; 19] = [
@@ -47,44 +48,47 @@ pub const OUTPUTS: [(&str, &str, &str); 14] = [
     ("support_friction_90d", "log count", "ln(1 + support_tickets_90d + complaints_90d)"),
 ];
 
-fn ratio(a: &Float64Array, b: &Float64Array) -> Float64Array {
+fn ratio<'a, 'b>(a: impl Into<Numbers<'a>>, b: impl Into<Numbers<'b>>) -> Float64Array {
     zip_with(a, b, |x, y| if y > 0.0 { x / y } else { 0.0 })
 }
 
-fn sum(a: &Float64Array, b: &Float64Array) -> Float64Array {
-    zip_with(a, b, |x, y| x + y)
-}
-
 /// A recency where a missing value ("never") scores 0 instead of null.
-fn decay(days: &Float64Array, scale: f64) -> Float64Array {
-    days.iter().map(|d| Some(d.map_or(0.0, |d| (-d.max(0.0) / scale).exp()))).collect()
+fn decay(days: Numbers, scale: f64) -> Float64Array {
+    map_or(days, 0.0, |d| exp(-d.max(0.0) / scale))
 }
 
 /// Computes the 14 features; the arrays come back in [`OUTPUTS`] order.
+///
+/// Inputs are read in place (integers converted block by block) and each output
+/// is written in one pass. `exp` and `ln_1p` come from the `libm` crate, not the
+/// platform's C library, so a guest and a native build give the same bits.
 pub fn compute(input: &RecordBatch) -> Result<Vec<ArrayRef>, String> {
-    let col = |name: &str| f64_column(input, name);
+    let col = |name: &str| numbers(input, name);
     let sessions_7d = col("sessions_7d")?;
-    let sessions_30d = col("sessions_30d")?;
-    let per_day_7 = map(&sessions_7d, |v| v / 7.0);
-    let per_day_30 = map(&sessions_30d, |v| v / 30.0);
-    let trend = zip_with(&per_day_7, &per_day_30, |a, b| if b > 0.0 { (a / b).min(5.0) } else if a > 0.0 { 5.0 } else { 0.0 });
-    let content = sum(&sum(&col("items_saved_30d")?, &col("shares_30d")?), &col("comments_30d")?);
-    let friction = sum(&col("support_tickets_90d")?, &col("complaints_90d")?);
     Ok(vec![
-        output(per_day_7),
-        output(trend),
-        output(map(&col("active_days_7d")?, |v| v / 7.0)),
-        output(map(&col("active_days_30d")?, |v| v / 30.0)),
-        output(decay(&col("days_since_last_session")?, 7.0)),
-        output(map(&col("avg_session_minutes_30d")?, f64::ln_1p)),
-        output(ratio(&col("core_actions_7d")?, &sessions_7d)),
-        output(map(&content, f64::ln_1p)),
-        output(col("features_used_distinct_30d")?),
-        output(ratio(&col("email_opens_30d")?, &col("emails_sent_30d")?)),
-        output(ratio(&col("push_opens_30d")?, &col("push_sent_30d")?)),
-        output(decay(&col("days_since_last_purchase")?, 30.0)),
-        output(map(&col("revenue_90d")?, f64::ln_1p)),
-        output(map(&friction, f64::ln_1p)),
+        output(map(sessions_7d, |v| v / 7.0)),
+        output(zip_with(sessions_7d, col("sessions_30d")?, |s7, s30| {
+            let (a, b) = (s7 / 7.0, s30 / 30.0);
+            if b > 0.0 {
+                (a / b).min(5.0)
+            } else if a > 0.0 {
+                5.0
+            } else {
+                0.0
+            }
+        })),
+        output(map(col("active_days_7d")?, |v| v / 7.0)),
+        output(map(col("active_days_30d")?, |v| v / 30.0)),
+        output(decay(col("days_since_last_session")?, 7.0)),
+        output(map(col("avg_session_minutes_30d")?, log1p)),
+        output(ratio(col("core_actions_7d")?, sessions_7d)),
+        output(zip3_with(col("items_saved_30d")?, col("shares_30d")?, col("comments_30d")?, |a, b, c| log1p(a + b + c))),
+        output(map(col("features_used_distinct_30d")?, |v| v)),
+        output(ratio(col("email_opens_30d")?, col("emails_sent_30d")?)),
+        output(ratio(col("push_opens_30d")?, col("push_sent_30d")?)),
+        output(decay(col("days_since_last_purchase")?, 30.0)),
+        output(map(col("revenue_90d")?, log1p)),
+        output(zip_with(col("support_tickets_90d")?, col("complaints_90d")?, |a, b| log1p(a + b))),
     ])
 }
 

@@ -10,8 +10,8 @@
 //!             .writes(float64("recency_score", "ratio", "exp(-days since last session / 7)"))
 //!     }
 //!     fn transform(input: &RecordBatch) -> Result<Vec<ArrayRef>, String> {
-//!         let days = f64_column(input, "days_since_last_session")?;
-//!         Ok(vec![output(map(&days, |d| (-d / 7.0).exp()))])
+//!         let days = numbers(input, "days_since_last_session")?;
+//!         Ok(vec![output(map(days, |d| (-d / 7.0).exp()))])
 //!     }
 //! }
 //! export_transform!(Recency);
@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
-pub use crate::columns::{f64_column, map, output, zip_with};
+pub use crate::columns::{Numbers, f64_column, map, map_or, numbers, output, zip_with, zip3_with};
 
 #[doc(hidden)]
 pub mod bindings {
