@@ -10,13 +10,21 @@ use arrow::ipc::writer::StreamWriter;
 /// Encodes batches as one IPC stream, sizing the buffer up front so large
 /// batches are written without reallocation.
 pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {
-    let estimate: usize = batches.iter().map(|b| b.get_array_memory_size()).sum::<usize>() + 4096;
+    // Each buffer is padded to 64 bytes; the schema and batch headers take a few hundred per column.
+    let estimate: usize =
+        batches.iter().map(|b| batch_bytes(b) + b.num_columns() * 512).sum::<usize>() + 1024;
     let mut writer = StreamWriter::try_new(Vec::with_capacity(estimate), schema)?;
     for batch in batches {
         writer.write(batch)?;
     }
     writer.finish()?;
     writer.into_inner()
+}
+
+/// The Arrow data of a batch's rows. (`get_array_memory_size` would count the
+/// whole table a sliced batch comes from.)
+pub fn batch_bytes(batch: &RecordBatch) -> usize {
+    batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size())).sum()
 }
 
 /// Decodes an IPC stream without copying the column data out of `bytes`.

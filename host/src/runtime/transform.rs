@@ -10,10 +10,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::error::ArrowError;
-use arrow::ipc::writer::StreamWriter;
 
 use super::bindings::transform::FeatureTransform;
 use super::bindings::{ColumnType, TransformInfo};
@@ -101,7 +99,7 @@ impl TransformInstance {
             return Err(self.error(FailureKind::Trap, "the plugin was stopped after an earlier failure"));
         }
         let input = self.select_inputs(batch)?;
-        let bytes = input_bytes(&input);
+        let bytes = crate::ipc::batch_bytes(&input);
         let calls = bytes.div_ceil(MAX_CALL_INPUT_BYTES).max(1);
         if calls == 1 {
             return self.call(&input);
@@ -117,7 +115,7 @@ impl TransformInstance {
 
     /// One call into the guest with the projected input columns.
     fn call(&mut self, input: &RecordBatch) -> Result<RecordBatch, GuestError> {
-        let bytes = encode(input).map_err(|e| self.error(FailureKind::Load, format!("encoding the input batch: {e}")))?;
+        let bytes = crate::ipc::encode(&input.schema(), std::slice::from_ref(input)).map_err(|e| self.error(FailureKind::Load, format!("encoding the input batch: {e}")))?;
 
         arm_deadline(&mut self.store, self.limits.timeout);
         let result = self.bindings.call_transform(&mut self.store, &bytes);
@@ -195,18 +193,3 @@ impl TransformInstance {
     }
 }
 
-/// The Arrow data of a batch's rows (not of the buffers it may be a slice of).
-fn input_bytes(batch: &RecordBatch) -> usize {
-    batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size())).sum()
-}
-
-/// One IPC stream, written into a buffer of about its final size. (Sizing it by
-/// `get_array_memory_size` would count the whole table a sliced batch comes from.)
-fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
-    // Each buffer is padded to 64 bytes; the schema and batch headers take a few hundred per column.
-    let estimate = input_bytes(batch) + batch.num_columns() * 512 + 1024;
-    let mut writer = StreamWriter::try_new(Vec::with_capacity(estimate), &batch.schema())?;
-    writer.write(batch)?;
-    writer.finish()?;
-    writer.into_inner()
-}
