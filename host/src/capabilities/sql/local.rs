@@ -145,6 +145,12 @@ impl LocalSql {
         .map_err(df_error)
     }
 
+    /// The query's result batch by batch, for writers that must not hold it all.
+    fn batches(&self, query: Box<Query>) -> CapResult<Box<dyn BatchStream>> {
+        let stream = self.stream(query)?;
+        Ok(Box::new(DataFusionBatches { runtime: self.runtime.clone(), stream }))
+    }
+
     fn stream(&self, query: Box<Query>) -> CapResult<SendableRecordBatchStream> {
         let (ctx, plan) = self.plan(query)?;
         self.block_on(async move { ctx.execute_logical_plan(plan).await?.execute_stream().await }).map_err(df_error)
@@ -201,9 +207,9 @@ impl LocalSql {
                 "HIVE_PATH_ALREADY_EXISTS: target directory for table '{name}' already exists: {location}; choose an empty external_location"
             )));
         }
-        let result = self.collect(spec.query)?;
+        let mut batches = self.batches(spec.query)?;
         let mut columns = Vec::new();
-        for field in result.schema.fields() {
+        for field in batches.schema().fields() {
             let data_type = athena_type(field.data_type()).map_err(|e| invalid(format!("column {}: {e}", field.name())))?;
             if columns.iter().any(|c: &Column| c.name == *field.name()) {
                 return Err(invalid(format!("column name {} appears twice: give each column its own alias", field.name())));
@@ -230,7 +236,7 @@ impl LocalSql {
             partitions: Vec::new(),
             properties: BTreeMap::from([("has_encrypted_data".to_string(), "false".to_string())]),
         };
-        self.write_rows(def, &result, None)
+        self.write_rows(def, batches.as_mut(), None)
     }
 
     /// INSERT INTO: the query's columns by position (or by the listed names) into
@@ -246,41 +252,38 @@ impl LocalSql {
         let result = self.collect(spec.query)?;
         let all: Vec<Column> = table.columns.iter().chain(&table.partition_keys).cloned().collect();
         let result = if spec.columns.is_empty() { result } else { arrange(&result, &spec.columns, &all)? };
-        self.write_rows(table, &result, Some(&spec.table))
+        let mut batches = CollectedBatches { schema: result.schema, batches: result.batches.into_iter() };
+        self.write_rows(table, &mut batches, Some(&spec.table))
     }
 
-    /// Writes rows into `def`'s location and records the partitions in the catalog
-    /// (for an INSERT, re-reading the entry so concurrent partitions survive).
-    fn write_rows(&self, def: TableDef, result: &QueryResult, insert_into: Option<&TableName>) -> CapResult<u64> {
+    /// Writes rows into `def`'s location as they stream in and records the
+    /// partitions in the catalog (for an INSERT, re-reading the entry so
+    /// concurrent partitions survive).
+    fn write_rows(&self, def: TableDef, batches: &mut dyn BatchStream, insert_into: Option<&TableName>) -> CapResult<u64> {
         let all: Vec<Column> = def.columns.iter().chain(&def.partition_keys).cloned().collect();
-        if result.schema.fields().len() != all.len() {
+        let width = batches.schema().fields().len();
+        if width != all.len() {
             return Err(invalid(format!(
-                "{}.{}: the query returns {} columns, the table has {}",
+                "{}.{}: the query returns {width} columns, the table has {}",
                 def.database,
                 def.name,
-                result.schema.fields().len(),
                 all.len()
             )));
         }
-        let conformed = result.batches.iter().map(|b| write::conform(b, &all)).collect::<Result<Vec<_>, _>>();
-        let conformed = conformed.map_err(|e| invalid(format!("{}.{}: {e}", def.database, def.name)))?;
-        let schema = match conformed.first() {
-            Some(b) => b.schema(),
-            None => Arc::new(Schema::empty()),
-        };
         let existing: BTreeMap<Vec<String>, String> =
             def.partitions.iter().map(|p| (p.values.clone(), p.location.clone())).collect();
         let mut written = Vec::new();
-        let outcome = write::write_files(
+        let outcome = write::write_stream(
             self.store.as_ref(),
             &def.location,
-            &schema,
-            &conformed,
+            batches,
+            &all,
             &def.partition_keys,
             &existing,
             &mut written,
         )
-        .and_then(|partitions| {
+        .map_err(|e| format!("{}.{}: {e}", def.database, def.name))
+        .and_then(|(partitions, rows)| {
             let mut def = match insert_into {
                 Some(name) => require_table(self.catalog.as_ref(), name)?,
                 None => def.clone(),
@@ -292,13 +295,13 @@ impl LocalSql {
                     }
                 }
             }
-            self.catalog.put_table(&def).map_err(|e| e.message)
+            self.catalog.put_table(&def).map_err(|e| e.message)?;
+            Ok(rows)
         });
-        if let Err(e) = outcome {
+        outcome.map_err(|e| {
             write::remove(self.store.as_ref(), &written);
-            return Err(invalid(e));
-        }
-        Ok(result.num_rows() as u64)
+            invalid(e)
+        })
     }
 }
 

@@ -88,7 +88,10 @@ fn date_text(days: i32) -> String {
 /// Ingests a file, or every file of a folder, into `options.table`.
 pub fn ingest(store: &dyn ObjectStore, catalog: &dyn Catalog, input: &Path, options: &IngestOptions) -> Result<IngestReport> {
     let files = source::input_files(input)?;
-    ingest_files(store, catalog, &files, options)
+    let report = ingest_files(store, catalog, &files, options)?;
+    // A weekly run pointed at the same files then knows they are in.
+    landed::mark_ingested(store, &options.table, &files, &report.ingest_id)?;
+    Ok(report)
 }
 
 /// Everything a run has open until it commits or is dropped (which discards it).
