@@ -30,7 +30,7 @@ impl LandedFile {
 
     fn marker_key(&self, table: &str) -> String {
         let digest = Sha256::digest(format!("{}\n{}\n{}", self.name, self.size, self.modified_unix_ms));
-        format!("_ingest/{table}/landed/{}.json", hex::encode(&digest[..16]))
+        format!("_landed/{table}/{}.json", hex::encode(&digest[..16]))
     }
 }
 
