@@ -46,6 +46,32 @@ fn same_seed_gives_the_same_bytes() {
 }
 
 #[test]
+fn the_bytes_do_not_depend_on_the_thread_count() {
+    // More users than one chunk, so threads really split the work.
+    let users = engage::data::generate::CHUNK_USERS as u64 + 4_500;
+    let dir = tempfile::tempdir().unwrap();
+    for format in [OutputFormat::Parquet, OutputFormat::Csv] {
+        let outputs: Vec<Vec<Vec<u8>>> = [1, 2, 3]
+            .into_iter()
+            .map(|threads| {
+                let mut options = GenerateOptions::new(users, dir.path().join(format!("{format:?}_{threads}")));
+                options.weeks = 2;
+                options.format = format;
+                options.threads = threads;
+                bytes_of(&generate(&options).unwrap())
+            })
+            .collect();
+        assert_eq!(outputs[0], outputs[1], "{format:?}: 1 vs 2 threads");
+        assert_eq!(outputs[0], outputs[2], "{format:?}: 1 vs 3 threads");
+    }
+    // Parquet row groups follow the chunks.
+    let file = std::fs::File::open(dir.path().join("Parquet_1/users_2026-11-22.parquet")).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let groups: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+    assert_eq!(groups, [engage::data::generate::CHUNK_USERS as i64, 4_500]);
+}
+
+#[test]
 fn files_are_weekly_sundays_and_the_newest_has_no_label() {
     let dir = tempfile::tempdir().unwrap();
     let summary = run(2000, 3, 1, OutputFormat::Parquet, dir.path());

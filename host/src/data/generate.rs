@@ -1,25 +1,30 @@
 //! `engage data generate`: deterministic synthetic weekly snapshots following
 //! DATA.md, one file per week (`users_YYYY-MM-DD.csv|parquet`).
 //!
-//! Users are simulated in chunks: each user of a chunk is walked through every
-//! week with its own random stream, rows go to the week files, then the chunk is
-//! dropped. Memory is bounded by the chunk, not by the number of users, and the
-//! output does not depend on the chunk size. The engagement process behind the
-//! label is documented in [`process`].
+//! Users are simulated in fixed chunks of [`CHUNK_USERS`]: a chunk's users are
+//! created, then walked through the weeks one week at a time (each user with its
+//! own random stream), and each week's rows are encoded as one piece of that
+//! week's file (a Parquet row group, or a run of CSV lines). Memory is bounded by
+//! the chunk, not by the number of users. Chunks are independent, so several
+//! threads simulate and encode them while the files receive them in user
+//! order: the bytes depend on the seed only, never on the thread count. The
+//! engagement process behind the label is documented in [`process`].
 
+mod columns;
 pub mod process;
 mod rng;
 mod sink;
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use chrono::{Datelike, NaiveDate, Weekday};
 
 use self::process::User;
 use self::rng::Rng;
-use self::sink::{CsvWeek, ParquetWeek, WeekSink};
+use self::sink::{ChunkEncoder, Encoded, EncoderSpec, WeekFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -39,6 +44,10 @@ impl OutputFormat {
 /// The newest snapshot when none is given: a fixed Sunday, so a seed alone fixes the bytes.
 pub const DEFAULT_LAST_SNAPSHOT: (i32, u32, u32) = (2026, 11, 22);
 
+/// Users per chunk, and so rows per Parquet row group. Part of the output's
+/// shape: changing it changes the Parquet bytes (not the rows).
+pub const CHUNK_USERS: usize = 65_536;
+
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
     pub users: u64,
@@ -49,6 +58,9 @@ pub struct GenerateOptions {
     pub out_dir: PathBuf,
     /// The newest snapshot's Sunday.
     pub last_snapshot: NaiveDate,
+    /// Worker threads; 0 = as many cores as this process may use. The output
+    /// is the same for any value.
+    pub threads: usize,
 }
 
 impl GenerateOptions {
@@ -61,6 +73,7 @@ impl GenerateOptions {
             format: OutputFormat::Parquet,
             out_dir: out_dir.into(),
             last_snapshot: NaiveDate::from_ymd_opt(y, m, d).expect("a valid date"),
+            threads: 0,
         }
     }
 }
@@ -73,21 +86,62 @@ pub struct GenerateSummary {
     pub seconds: f64,
 }
 
-/// Users per chunk: enough for efficient batches, few enough that all weeks'
-/// buffered rows (chunk × weeks) stay around half a million.
-fn chunk_users(weeks: u32) -> usize {
-    (524_288 / weeks.max(1) as usize).clamp(1024, 65_536)
-}
-
 pub fn snapshot_file_name(date: NaiveDate, format: OutputFormat) -> String {
     format!("users_{date}.{}", format.extension())
 }
 
-/// Formats user ids as `u000000001`: fixed width so they sort in user order.
-fn write_user_id(buf: &mut String, index: u64) {
-    use std::fmt::Write;
-    buf.clear();
-    let _ = write!(buf, "u{index:09}");
+/// A simulated user between weeks.
+struct Simulated {
+    rng: Rng,
+    user: User,
+    engaged_last_week: Option<bool>,
+}
+
+/// Simulates and encodes whole chunks; one per thread.
+struct ChunkWorker<'a> {
+    options: &'a GenerateOptions,
+    dates: &'a [NaiveDate],
+    users: Vec<Simulated>,
+    encoder: ChunkEncoder,
+}
+
+impl<'a> ChunkWorker<'a> {
+    fn new(options: &'a GenerateOptions, dates: &'a [NaiveDate], spec: &EncoderSpec) -> Self {
+        let rows = CHUNK_USERS.min(options.users as usize);
+        Self { options, dates, users: Vec::with_capacity(rows), encoder: ChunkEncoder::new(spec, rows) }
+    }
+
+    /// Simulates chunk `chunk` through every week, handing each week's encoded rows to `emit`.
+    fn run(&mut self, chunk: usize, mut emit: impl FnMut(usize, Encoded) -> Result<()>) -> Result<()> {
+        let start = (chunk * CHUNK_USERS) as u64;
+        let end = (start + CHUNK_USERS as u64).min(self.options.users);
+        self.users.clear();
+        self.users.extend((start..end).map(|index| {
+            let mut rng = Rng::for_stream(self.options.seed, index);
+            let user = User::new(&mut rng);
+            Simulated { rng, user, engaged_last_week: None }
+        }));
+        let weeks = self.dates.len();
+        for (week, date) in self.dates.iter().enumerate() {
+            self.encoder.start_week(*date);
+            let labelled = week + 1 < weeks;
+            for (index, sim) in (start..).zip(self.users.iter_mut()) {
+                let row = sim.user.step(&mut sim.rng, sim.engaged_last_week);
+                // Drawn every week (also the newest) so the process is the same;
+                // the newest week's outcome lies in the future and is not written.
+                let engaged = sim.user.engaged_next_week(&mut sim.rng, &row);
+                self.encoder.push(index, &row, labelled.then_some(engaged as i64));
+                sim.engaged_last_week = Some(engaged);
+            }
+            emit(week, self.encoder.finish(chunk)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn worker_threads(requested: usize, chunks: usize) -> usize {
+    let available = if requested == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { requested };
+    available.clamp(1, 16).min(chunks.max(1))
 }
 
 pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
@@ -108,45 +162,62 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
     let dates: Vec<NaiveDate> = (0..weeks)
         .map(|w| options.last_snapshot - chrono::Duration::weeks((weeks - 1 - w) as i64))
         .collect();
-    let chunk = chunk_users(options.weeks);
-    let files: Vec<PathBuf> = dates.iter().map(|d| options.out_dir.join(snapshot_file_name(*d, options.format))).collect();
-    let mut sinks: Vec<Box<dyn WeekSink>> = Vec::with_capacity(weeks);
-    for (date, path) in dates.iter().zip(&files) {
-        sinks.push(match options.format {
-            OutputFormat::Csv => Box::new(CsvWeek::create(path, date.to_string())?),
-            OutputFormat::Parquet => Box::new(ParquetWeek::create(path, days_since_epoch(*date), chunk)?),
+    let paths: Vec<PathBuf> = dates.iter().map(|d| options.out_dir.join(snapshot_file_name(*d, options.format))).collect();
+    let mut files = Vec::with_capacity(weeks);
+    let mut spec = EncoderSpec::Csv;
+    for path in &paths {
+        files.push(match options.format {
+            OutputFormat::Csv => WeekFile::csv(path)?,
+            OutputFormat::Parquet => {
+                let (file, file_spec) = WeekFile::parquet(path)?;
+                // Every week has the same schema and settings: one factory serves all.
+                spec = file_spec;
+                file
+            }
         });
     }
 
-    let mut user_id = String::with_capacity(16);
-    let mut start = 0u64;
-    while start < options.users {
-        let end = (start + chunk as u64).min(options.users);
-        for index in start..end {
-            let mut rng = Rng::for_stream(options.seed, index);
-            let mut user = User::new(&mut rng);
-            write_user_id(&mut user_id, index);
-            let mut engaged_last_week = None;
-            for (week, sink) in sinks.iter_mut().enumerate() {
-                let row = user.step(&mut rng, engaged_last_week);
-                // Drawn every week (also the newest) so the process is the same;
-                // the newest week's outcome lies in the future and is not written.
-                let engaged = user.engaged_next_week(&mut rng, &row);
-                let label = (week + 1 < weeks).then_some(engaged as i64);
-                sink.push(&user_id, &row, label)?;
-                engaged_last_week = Some(engaged);
+    let chunks = options.users.div_ceil(CHUNK_USERS as u64) as usize;
+    let threads = worker_threads(options.threads, chunks);
+    if threads == 1 {
+        let mut worker = ChunkWorker::new(options, &dates, &spec);
+        for chunk in 0..chunks {
+            worker.run(chunk, |week, encoded| files[week].append(encoded))?;
+        }
+    } else {
+        std::thread::scope(|scope| -> Result<()> {
+            // Worker `t` takes chunks t, t + threads, ...; the files take them
+            // back in chunk order. One encoded week may wait per worker.
+            let mut queues = Vec::with_capacity(threads);
+            for first in 0..threads {
+                let (send, receive) = mpsc::sync_channel::<Result<Encoded>>(1);
+                let (options, dates, spec) = (options, &dates, &spec);
+                scope.spawn(move || {
+                    let mut worker = ChunkWorker::new(options, dates, spec);
+                    for chunk in (first..chunks).step_by(threads) {
+                        let sent = worker.run(chunk, |_, encoded| send.send(Ok(encoded)).map_err(|_| anyhow!("the writer stopped")));
+                        if let Err(error) = sent {
+                            let _ = send.send(Err(error));
+                            return;
+                        }
+                    }
+                });
+                queues.push(receive);
             }
-        }
-        for sink in &mut sinks {
-            sink.flush_chunk()?;
-        }
-        start = end;
+            for chunk in 0..chunks {
+                for file in files.iter_mut() {
+                    let encoded = queues[chunk % threads].recv().map_err(|_| anyhow!("a generator thread stopped"))??;
+                    file.append(encoded)?;
+                }
+            }
+            Ok(())
+        })?;
     }
-    for sink in sinks {
-        sink.finish()?;
+    for file in files {
+        file.finish()?;
     }
     Ok(GenerateSummary {
-        files,
+        files: paths,
         snapshot_dates: dates,
         rows: options.users * weeks as u64,
         seconds: started.elapsed().as_secs_f64(),

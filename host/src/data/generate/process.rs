@@ -23,11 +23,15 @@
 
 use std::sync::LazyLock;
 
-use super::rng::Rng;
+use arrow::array::ArrayRef;
+
+use super::columns::{ColumnBuf, Floats, Ints, Texts};
+use super::rng::{Rng, exp, round_half_up};
 use crate::data::schema::{CHANNELS, COUNTRIES, DEVICES, GENDERS, PLANS};
 
 /// Declares the weekly row once: its fields (named like the columns, in DATA.md
-/// order), how each is emitted, and the order for a test against the schema.
+/// order), how each is emitted, the typed column buffers a chunk of rows goes
+/// into, and the order for a test against the schema.
 macro_rules! snapshot_row {
     ($($name:ident: $ty:ty => $emit:ident),* $(,)?) => {
         /// One user's 72 raw features in one week (`None` = missing).
@@ -42,7 +46,45 @@ macro_rules! snapshot_row {
                 $(sink.$emit(self.$name);)*
             }
         }
+
+        /// A chunk of rows, column by column, each in a buffer of its type.
+        pub struct RowColumns { $($name: <$ty as CellType>::Buf,)* }
+
+        impl RowColumns {
+            pub fn with_capacity(rows: usize) -> Self {
+                Self { $($name: ColumnBuf::with_capacity(rows),)* }
+            }
+
+            #[inline]
+            pub fn push(&mut self, row: &Row) {
+                $(self.$name.push(row.$name);)*
+            }
+
+            /// Takes back the memory of the arrays last taken, once they are dropped.
+            pub fn reclaim(&mut self) {
+                $(self.$name.reclaim();)*
+            }
+
+            /// Appends the buffered columns as arrays, in schema order, and starts over.
+            pub fn take_arrays(&mut self, out: &mut Vec<ArrayRef>) {
+                $(out.push(self.$name.take_array());)*
+            }
+        }
     };
+}
+
+/// The column buffer for a cell type.
+pub trait CellType {
+    type Buf: ColumnBuf<Cell = Self>;
+}
+impl CellType for i64 {
+    type Buf = Ints;
+}
+impl CellType for f64 {
+    type Buf = Floats;
+}
+impl CellType for &'static str {
+    type Buf = Texts;
 }
 
 /// Receives a row's cells in schema order.
@@ -97,12 +139,32 @@ static REGIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
     COUNTRIES.iter().flat_map(|c| (1..=REGIONS_PER_COUNTRY).map(move |r| format!("{c}-R{r}"))).collect()
 });
 
+/// Where each of [`TOP_COUNTRIES`] sits in `COUNTRIES`.
+static TOP_COUNTRY_INDEX: LazyLock<Vec<usize>> = LazyLock::new(|| {
+    TOP_COUNTRIES.iter().map(|(code, _)| COUNTRIES.binary_search(code).expect("top countries are ISO codes")).collect()
+});
+
+/// `ln(1 + n)` for counts, from a table for the common small ones.
+fn ln_1p_count(n: i64) -> f64 {
+    static TABLE: LazyLock<Vec<f64>> = LazyLock::new(|| (0..1024).map(|n| (n as f64).ln_1p()).collect());
+    match TABLE.get(n.max(0) as usize) {
+        Some(v) => *v,
+        None => (n as f64).ln_1p(),
+    }
+}
+
+/// `x.ceil()` for 0 <= x < 2^62, without a libm call.
+fn ceil_positive(x: f64) -> i64 {
+    let t = x as i64;
+    t + ((t as f64) < x) as i64
+}
+
 fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    round_half_up(x * 100.0) / 100.0
 }
 
 fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
+    1.0 / (1.0 + exp(-z))
 }
 
 /// A user: traits fixed at sign-up and the state carried from week to week.
@@ -155,8 +217,8 @@ impl User {
         let plan = rng.pick(&PLAN_W);
         let country = if rng.unit() < TOP_COUNTRIES[TOP_COUNTRIES.len() - 1].1 {
             let x = rng.unit() * TOP_COUNTRIES[TOP_COUNTRIES.len() - 1].1;
-            let code = TOP_COUNTRIES.iter().find(|(_, c)| x < *c).map_or("US", |(code, _)| code);
-            COUNTRIES.binary_search(&code).expect("top countries are ISO codes")
+            let top = TOP_COUNTRIES.iter().position(|(_, c)| x < *c).unwrap_or(0);
+            TOP_COUNTRY_INDEX[top]
         } else {
             rng.range(0, COUNTRIES.len() as i64 - 1) as usize
         };
@@ -278,24 +340,24 @@ impl User {
     }
 
     fn sessions(&mut self, rng: &mut Rng, row: &mut Row) {
-        let rate_7 = if self.never_active || self.dormant { 0.0 } else { self.base_activity * self.momentum.exp() };
+        let rate_7 = if self.never_active || self.dormant { 0.0 } else { self.base_activity * exp(self.momentum) };
         let s7 = rng.poisson(7.0 * rate_7);
         let s30 = s7 + if self.never_active { 0 } else { rng.poisson(23.0 * self.rate_30) };
         let s90 = s30 + if self.never_active { 0 } else { rng.poisson(60.0 * self.rate_90) };
         self.rate_30 = 0.75 * self.rate_30 + 0.25 * rate_7;
         self.rate_90 = 0.92 * self.rate_90 + 0.08 * rate_7;
-        let day_p_7 = 1.0 - (-1.3 * s7 as f64 / 7.0).exp();
+        let day_p_7 = 1.0 - exp(-1.3 * s7 as f64 / 7.0);
         let a7 = if s7 > 0 { rng.binomial(7, day_p_7).clamp(1, s7.min(7)) } else { 0 };
-        let day_p_30 = 1.0 - (-1.3 * (s30 - s7) as f64 / 23.0).exp();
+        let day_p_30 = 1.0 - exp(-1.3 * (s30 - s7) as f64 / 23.0);
         let a30 = (a7 + rng.binomial(23, day_p_30)).min(s30).min(30);
         row.sessions_1d = Some(rng.binomial(s7, 1.0 / 7.0));
         row.sessions_7d = Some(s7);
         row.sessions_30d = Some(s30);
         row.sessions_90d = Some(s90);
-        let avg = self.minutes_median * (0.2 * rng.normal()).exp();
+        let avg = self.minutes_median * exp(0.2 * rng.normal());
         row.avg_session_minutes_30d = (s30 > 0).then(|| round2(avg));
         row.session_minutes_30d = Some(round2(s30 as f64 * avg));
-        row.session_minutes_7d = Some(round2(s7 as f64 * avg * (0.15 * rng.normal()).exp()));
+        row.session_minutes_7d = Some(round2(s7 as f64 * avg * exp(0.15 * rng.normal())));
         row.active_days_7d = Some(a7);
         row.active_days_30d = Some(a30);
         row.days_since_last_session = if s7 > 0 {
@@ -309,10 +371,10 @@ impl User {
         } else {
             Some(90 + rng.poisson(40.0))
         };
-        row.longest_streak_days_30d = Some(if a30 > 0 { (((a30 as f64) * rng.unit().powf(0.7)).ceil() as i64).max(1) } else { 0 });
+        row.longest_streak_days_30d = Some(if a30 > 0 { ceil_positive(a30 as f64 * exp(0.7 * rng.unit().max(1e-300).ln())).max(1) } else { 0 });
         row.weekend_session_share_30d = (s30 > 0).then(|| {
             let weekend = rng.binomial(s30, self.weekend_pref);
-            (weekend as f64 / s30 as f64 * 1000.0).round() / 1000.0
+            round_half_up(weekend as f64 / s30 as f64 * 1000.0) / 1000.0
         });
     }
 
@@ -330,7 +392,7 @@ impl User {
         row.shares_30d = Some(rng.poisson(s30 as f64 * 0.05 * self.sociability));
         row.comments_30d = (!rng.chance(0.01)).then(|| rng.poisson(s30 as f64 * 0.04 * self.sociability));
         row.uploads_30d = Some(rng.poisson(s30 as f64 * 0.02 * self.sociability));
-        let breadth = (s30 as f64).ln_1p() * 2.2 * self.breadth;
+        let breadth = ln_1p_count(s30) * 2.2 * self.breadth;
         row.features_used_distinct_30d = Some(rng.poisson(breadth).min(25));
         let core_7 = rng.poisson(s7 as f64 * self.action_quality);
         row.core_actions_7d = Some(core_7);
@@ -346,8 +408,8 @@ impl User {
         let p90 = p30 + rng.poisson(self.purchase_rate_90 * 60.0 / 7.0);
         self.purchase_rate_30 = 0.75 * self.purchase_rate_30 + 0.25 * weekly_rate;
         self.purchase_rate_90 = 0.92 * self.purchase_rate_90 + 0.08 * weekly_rate;
-        let revenue_30 = round2(p30 as f64 * self.order_value * (0.25 * rng.normal()).exp());
-        let revenue_90 = round2(revenue_30 + (p90 - p30) as f64 * self.order_value * (0.25 * rng.normal()).exp());
+        let revenue_30 = round2(p30 as f64 * self.order_value * exp(0.25 * rng.normal()));
+        let revenue_90 = round2(revenue_30 + (p90 - p30) as f64 * self.order_value * exp(0.25 * rng.normal()));
         self.last_purchase_days = if this_week > 0 {
             Some(rng.range(0, 6))
         } else if p30 > 0 {
@@ -428,7 +490,7 @@ pub fn engagement_logit(row: &Row) -> f64 {
     let get = |v: Option<i64>| v.unwrap_or(0) as f64;
     let s7 = get(row.sessions_7d);
     let s30 = get(row.sessions_30d);
-    let recency = row.days_since_last_session.map_or(0.0, |d| (-(d as f64) / 7.0).exp());
+    let recency = row.days_since_last_session.map_or(0.0, |d| exp(-(d as f64) / 7.0));
     let seen_today = row.days_since_last_session.is_some_and(|d| d <= 1);
     let active_share = get(row.active_days_7d) / 7.0;
     let s_curve = ((active_share - 2.0 / 7.0) / (3.0 / 7.0)).clamp(0.0, 1.0);
@@ -436,9 +498,9 @@ pub fn engagement_logit(row: &Row) -> f64 {
     let actions_per_session = if s7 > 0.0 { get(row.core_actions_7d) / s7 } else { 0.0 };
     let best_open_rate = ratio(row.email_opens_30d, row.emails_sent_30d).max(ratio(row.push_opens_30d, row.push_sent_30d));
     let log_minutes = row.avg_session_minutes_30d.map_or(0.0, f64::ln_1p);
-    let purchase_recency = row.days_since_last_purchase.map_or(0.0, |d| (-(d as f64) / 30.0).exp());
+    let purchase_recency = row.days_since_last_purchase.map_or(0.0, |d| exp(-(d as f64) / 30.0));
     let log_revenue = row.revenue_90d.unwrap_or(0.0).ln_1p();
-    let content = (get(row.items_saved_30d) + get(row.shares_30d) + get(row.comments_30d)).ln_1p();
+    let content = ln_1p_count(row.items_saved_30d.unwrap_or(0) + row.shares_30d.unwrap_or(0) + row.comments_30d.unwrap_or(0));
 
     let mut z = -0.9;
     // Recency, with a threshold for users seen in the last day.
