@@ -1,5 +1,7 @@
 //! A trained (or loaded) model: trees plus what prediction needs.
 
+use std::borrow::Cow;
+
 use arrow_array::RecordBatch;
 
 use crate::column::column_f32;
@@ -70,10 +72,10 @@ impl Model {
         used
     }
 
-    /// Predict every row of `batch`. Columns are found by name, so their order
-    /// (and extra columns) do not matter; a column the model splits on must be
-    /// present. Any numeric type; null and NaN are missing.
-    pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Predictions> {
+    /// The model's features from `batch` by name, in model order, as f32
+    /// (borrowed when already f32). A feature no tree splits on may be absent
+    /// (`None`, all missing); one that a tree splits on must be present.
+    pub(crate) fn feature_columns<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<Option<Cow<'a, [f32]>>>> {
         let used = self.used_features();
         let mut owned = Vec::with_capacity(self.feature_names.len());
         for (name, &u) in self.feature_names.iter().zip(&used) {
@@ -83,6 +85,14 @@ impl Model {
                 None => return Err(BoostError::MissingColumn(name.clone())),
             }
         }
+        Ok(owned)
+    }
+
+    /// Predict every row of `batch`. Columns are found by name, so their order
+    /// (and extra columns) do not matter; a column the model splits on must be
+    /// present. Any numeric type; null and NaN are missing.
+    pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Predictions> {
+        let owned = self.feature_columns(batch)?;
         let cols: Vec<Option<&[f32]>> = owned.iter().map(|c| c.as_deref()).collect();
         self.predict_columns(&cols, batch.num_rows())
     }

@@ -631,15 +631,7 @@ impl Model {
     /// found by name like [`Model::predict_batch`]: a column the model splits
     /// on must be present; null and NaN are missing.
     pub fn contributions(&self, batch: &RecordBatch) -> Result<Contributions> {
-        let used = self.used_features();
-        let mut owned = Vec::with_capacity(self.feature_names.len());
-        for (name, &u) in self.feature_names.iter().zip(&used) {
-            match batch.column_by_name(name) {
-                Some(_) => owned.push(Some(column_f32(batch, name)?)),
-                None if !u => owned.push(None),
-                None => return Err(BoostError::MissingColumn(name.clone())),
-            }
-        }
+        let owned = self.feature_columns(batch)?;
         let cols: Vec<Option<&[f32]>> = owned.iter().map(|c| c.as_deref()).collect();
         self.contributions_columns(&cols, batch.num_rows())
     }
