@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod catalog;
 pub mod cli;
 pub mod data;
+pub mod deploy;
 pub mod files;
 pub mod ipc;
 pub mod local_host;

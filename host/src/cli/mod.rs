@@ -3,11 +3,13 @@
 
 mod catalog;
 mod data;
+mod deploy;
 mod ingest;
 mod plugin;
 mod run;
 mod runs;
 mod sql;
+mod stage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +24,7 @@ pub struct Cli {
     pub root: PathBuf,
 
     /// How log lines are written to stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, env = "ENGAGE_LOG_FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// More log detail (-v: debug, -vv: trace).
@@ -60,6 +62,12 @@ pub enum Command {
     /// The execution history: list runs, show one.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// One stage of a run per process, for an outside scheduler (Step Functions).
+    #[command(subcommand)]
+    Stage(stage::StageCommand),
+    /// Step Functions and ECS definitions for running a pipeline on AWS.
+    #[command(subcommand)]
+    Deploy(deploy::DeployCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -73,6 +81,8 @@ pub fn main() -> ExitCode {
         Command::Catalog(command) => catalog::run(command, &cli.root),
         Command::Run(args) => run::run(args, &cli.root),
         Command::Runs(command) => runs::run(command, &cli.root),
+        Command::Stage(command) => stage::run(command, &cli.root),
+        Command::Deploy(command) => deploy::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

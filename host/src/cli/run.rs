@@ -12,6 +12,7 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::pipeline::executor::{Executor, Observer};
+use crate::pipeline::metrics::emf_documents;
 use crate::pipeline::record::{RunRecord, RunStatus, RunStore};
 use crate::pipeline::setup::{load_options, local_services, native_registry};
 use crate::pipeline::spec;
@@ -38,6 +39,16 @@ pub struct RunArgs {
     /// No progress bars (they are also hidden when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Also print the run's stage metrics as CloudWatch Embedded Metric Format
+    /// JSON lines on stdout (what a hosted run's log group turns into metrics).
+    #[arg(long, value_enum, env = "ENGAGE_METRICS", default_value_t = Metrics::None)]
+    pub metrics: Metrics,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Metrics {
+    None,
+    Emf,
 }
 
 pub fn run(args: RunArgs, root: &Path) -> Result<()> {
@@ -67,6 +78,11 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
     };
     display.stop();
 
+    if args.metrics == Metrics::Emf {
+        for document in emf_documents(&record, chrono::Utc::now().timestamp_millis()) {
+            println!("{document}");
+        }
+    }
     let summary = RunSummary::of(&record);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -90,7 +106,7 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
 
 /// `--plugins`/`$ENGAGE_PLUGIN_DIR`, else the plugins workspace's build output
 /// under the current directory, else `plugins/` beside the executable.
-fn plugin_dir(given: Option<&Path>) -> Result<PathBuf> {
+pub(super) fn plugin_dir(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = given {
         return Ok(dir.to_path_buf());
     }

@@ -86,6 +86,10 @@ impl Executor {
         &self.store
     }
 
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     /// Starts a new run of `pipeline` and runs it to the end. `Ok` holds the final
     /// record whether the run succeeded or failed; `Err` means the record could not be kept.
     pub fn run(&self, pipeline: &Pipeline) -> Result<RunRecord> {
@@ -189,7 +193,7 @@ impl Executor {
     /// The report stage runs before the run ends, so its page says "running"; and a
     /// failed run never reaches it. A pipeline with a report gets it rendered again
     /// from the final record, so the page a person opens shows how the run ended.
-    fn render_final_report(&self, pipeline: &Pipeline, record: &RunRecord) {
+    pub(crate) fn render_final_report(&self, pipeline: &Pipeline, record: &RunRecord) {
         if !pipeline.stages.iter().any(|s| s.runs == Runs::Native("report".into())) {
             return;
         }
@@ -270,18 +274,7 @@ impl Executor {
 
     /// Every attempt (and shard) of one stage; `Ok` once it commits.
     fn run_stage(&self, run: &RunState, spec: &StageSpec) -> Result<StepOutput, StepError> {
-        let step: Arc<dyn Step> = match &spec.runs {
-            Runs::Native(name) => match self.native.get(name) {
-                Some(step) => step.clone(),
-                None => return Err(StepError::new(ErrorKind::Config, format!("stage '{}': no native step '{name}'", spec.name))),
-            },
-            Runs::Plugin(name) => {
-                // Compile before the clock starts: the timeout is for the stage's work.
-                let step = PluginStep::new(name);
-                step.load(&self.services, &spec.name)?;
-                Arc::new(step)
-            }
-        };
+        let step = self.load_step(spec)?;
         let base = run.with_record(|r| r.stage(&spec.name).map(|s| s.last_attempt()).unwrap_or(0));
         let upstream = run.upstream.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(map) = spec.map else {
@@ -317,6 +310,22 @@ impl Executor {
             outputs.push(result?);
         }
         Ok(merge_outputs(outputs))
+    }
+
+    /// The native step or the (compiled) plugin a stage runs.
+    pub(crate) fn load_step(&self, spec: &StageSpec) -> Result<Arc<dyn Step>, StepError> {
+        match &spec.runs {
+            Runs::Native(name) => match self.native.get(name) {
+                Some(step) => Ok(step.clone()),
+                None => Err(StepError::new(ErrorKind::Config, format!("stage '{}': no native step '{name}'", spec.name))),
+            },
+            Runs::Plugin(name) => {
+                // Compile before the clock starts: the timeout is for the stage's work.
+                let step = PluginStep::new(name);
+                step.load(&self.services, &spec.name)?;
+                Ok(Arc::new(step))
+            }
+        }
     }
 
     fn run_with_retry(
@@ -370,7 +379,21 @@ impl Executor {
         upstream: &Map<String, Value>,
         progress: &Arc<Progress>,
     ) -> Result<StepOutput, StepError> {
-        let input = run.attempt_input(spec, attempt, shard, upstream)?;
+        let identity = run.with_record(RunIdentity::of);
+        let input = attempt_input(&identity, spec, attempt, shard, upstream)?;
+        self.run_attempt_with(spec, step, input, attempt, shard, progress)
+    }
+
+    /// Runs one prepared attempt on its own thread, so the caller can stop waiting at the deadline.
+    pub(crate) fn run_attempt_with(
+        &self,
+        spec: &StageSpec,
+        step: &Arc<dyn Step>,
+        input: AttemptInput,
+        attempt: u32,
+        shard: Option<Shard>,
+        progress: &Arc<Progress>,
+    ) -> Result<StepOutput, StepError> {
         let (tx, rx) = mpsc::channel();
         let step = step.clone();
         let services = self.services.clone();
@@ -424,7 +447,7 @@ impl Executor {
     }
 
     /// Points `engage.<name>` at each run table the pipeline publishes.
-    fn publish(&self, pipeline: &Pipeline, record: &RunRecord) -> Result<Vec<String>, StepError> {
+    pub(crate) fn publish(&self, pipeline: &Pipeline, record: &RunRecord) -> Result<Vec<String>, StepError> {
         if pipeline.publish.is_empty() {
             return Ok(Vec::new());
         }
@@ -464,7 +487,7 @@ impl Executor {
 }
 
 /// Owned inputs of one attempt (the attempt thread may outlive the executor's wait).
-struct AttemptInput {
+pub(crate) struct AttemptInput {
     run_id: String,
     run_db: String,
     stage: String,
@@ -655,50 +678,66 @@ impl<'a> RunState<'a> {
         });
     }
 
-    fn attempt_input(
-        &self,
-        spec: &StageSpec,
-        attempt: u32,
-        shard: Option<Shard>,
-        upstream: &Map<String, Value>,
-    ) -> Result<AttemptInput, StepError> {
-        let (run_id, run_db, run_started, vars) =
-            self.with_record(|r| (r.run_id.clone(), r.run_db.clone(), r.started.clone(), r.vars.clone()));
-        let mut scratch = format!("run={run_id}/{}/attempt={attempt}/", spec.name);
-        if let Some(shard) = shard {
-            scratch.push_str(&format!("shard={}/", shard.index));
-        }
-        let lookup = AttemptVars {
-            run_id: &run_id,
-            run_db: &run_db,
-            run_started: &run_started,
-            stage: &spec.name,
-            attempt,
-            scratch: &scratch,
-            vars: &vars,
-        };
-        let lookup = |n: &str| lookup.get(n);
-        let config = |e: String| StepError::new(ErrorKind::Config, format!("stage '{}': {e}", spec.name));
-        let params = vars::substitute_json(&spec.params, &lookup).map_err(config)?;
-        let mut grants = Grants { storage: Vec::new(), sql: spec.grants.sql, llm: spec.grants.llm };
-        for template in &spec.grants.storage {
-            let text = vars::substitute(template, &lookup).map_err(config)?;
-            grants.storage.push(StorageGrant::parse(&text).map_err(config)?);
-        }
-        Ok(AttemptInput {
-            run_id,
-            run_db,
-            stage: spec.name.clone(),
-            params,
-            grants,
-            limits: GuestLimits {
-                memory_bytes: usize::try_from(spec.memory).unwrap_or(usize::MAX),
-                timeout: spec.timeout,
-                output_bytes: usize::try_from(spec.output).unwrap_or(usize::MAX),
-            },
-            upstream: upstream.clone(),
-        })
+}
+
+/// What every attempt of a run reads from its record.
+#[derive(Clone)]
+pub(crate) struct RunIdentity {
+    pub run_id: String,
+    pub run_db: String,
+    pub started: String,
+    pub vars: BTreeMap<String, String>,
+}
+
+impl RunIdentity {
+    pub fn of(record: &RunRecord) -> Self {
+        Self { run_id: record.run_id.clone(), run_db: record.run_db.clone(), started: record.started.clone(), vars: record.vars.clone() }
     }
+}
+
+/// Variables, params, grants and limits of one attempt, resolved.
+pub(crate) fn attempt_input(
+identity: &RunIdentity,
+spec: &StageSpec,
+    attempt: u32,
+    shard: Option<Shard>,
+    upstream: &Map<String, Value>,
+) -> Result<AttemptInput, StepError> {
+    let RunIdentity { run_id, run_db, started: run_started, vars } = identity.clone();
+    let mut scratch = format!("run={run_id}/{}/attempt={attempt}/", spec.name);
+    if let Some(shard) = shard {
+        scratch.push_str(&format!("shard={}/", shard.index));
+    }
+    let lookup = AttemptVars {
+        run_id: &run_id,
+        run_db: &run_db,
+        run_started: &run_started,
+        stage: &spec.name,
+        attempt,
+        scratch: &scratch,
+        vars: &vars,
+    };
+    let lookup = |n: &str| lookup.get(n);
+    let config = |e: String| StepError::new(ErrorKind::Config, format!("stage '{}': {e}", spec.name));
+    let params = vars::substitute_json(&spec.params, &lookup).map_err(config)?;
+    let mut grants = Grants { storage: Vec::new(), sql: spec.grants.sql, llm: spec.grants.llm };
+    for template in &spec.grants.storage {
+        let text = vars::substitute(template, &lookup).map_err(config)?;
+        grants.storage.push(StorageGrant::parse(&text).map_err(config)?);
+    }
+    Ok(AttemptInput {
+        run_id,
+        run_db,
+        stage: spec.name.clone(),
+        params,
+        grants,
+        limits: GuestLimits {
+            memory_bytes: usize::try_from(spec.memory).unwrap_or(usize::MAX),
+            timeout: spec.timeout,
+            output_bytes: usize::try_from(spec.output).unwrap_or(usize::MAX),
+        },
+        upstream: upstream.clone(),
+    })
 }
 
 fn humanize(d: Duration) -> String {

@@ -3,10 +3,12 @@
 //! stages it runs (plugin stages and the native steps).
 
 pub mod executor;
+pub mod metrics;
 pub mod plugin_step;
 pub mod record;
 pub mod setup;
 pub mod spec;
+pub mod stage_task;
 pub mod step;
 pub mod steps;
 pub mod summary;
