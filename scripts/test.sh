@@ -16,6 +16,14 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 export ENGAGE_PYTHON="$root/.venv/bin/python"
 
+echo "==> node test tools (asl-validator, tests/node)"
+if ! command -v npm >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -x tests/node/node_modules/.bin/asl-validator ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 plugin_target="${CARGO_TARGET_DIR:-$root/plugins/target}"
 echo "==> plugins (wasm32-wasip2, release)"
 (cd plugins && cargo build --release --target wasm32-wasip2 --locked -q)

@@ -59,6 +59,23 @@ impl TaskRun {
         Ok(Self { run_id: run_id.to_string(), started: time.and_utc().to_rfc3339_opts(SecondsFormat::Millis, true) })
     }
 
+    /// The run record as the parts say so far; stages not yet run are pending.
+    fn record(&self, pipeline: &Pipeline, stages: Vec<StageRecord>) -> RunRecord {
+        RunRecord {
+            run_id: self.run_id.clone(),
+            run_db: vars::run_db(&self.run_id),
+            pipeline: pipeline.name.clone(),
+            pipeline_file: pipeline.file.clone(),
+            status: RunStatus::Running,
+            started: self.started.clone(),
+            ended: None,
+            vars: pipeline.vars.clone(),
+            error: None,
+            stages,
+            published: Vec::new(),
+        }
+    }
+
     fn identity(&self, pipeline: &Pipeline) -> RunIdentity {
         RunIdentity {
             run_id: self.run_id.clone(),
@@ -192,6 +209,11 @@ pub fn run_task(executor: &Executor, pipeline: &Pipeline, run: &TaskRun, task: &
         bail!("stage '{}' of run {} runs after [{}], which have not committed", spec.name, run.run_id, waiting.join(", "));
     }
 
+    // `run.json` as of now, so `engage runs show` (and a report stage) see the run going on.
+    // Tasks side by side may each write one; every copy is true when written, and
+    // `finish` writes the final one.
+    executor.store().save(&run.record(pipeline, stages.clone()))?;
+
     let key = part_key(&run.run_id, &spec.name, task.shard);
     let mut part = load_part(services, &run.run_id, &spec.name, task.shard)?.unwrap_or_else(|| StageRecord::new(&spec.name, spec.runs.label()));
     if part.status == StageStatus::Committed {
@@ -242,27 +264,15 @@ pub fn run_task(executor: &Executor, pipeline: &Pipeline, run: &TaskRun, task: &
 /// marks the run succeeded, otherwise records it failed at its first failed stage.
 pub fn finish(executor: &Executor, pipeline: &Pipeline, run: &TaskRun) -> Result<RunRecord> {
     let services = executor.services();
-    let mut stages = assemble_stages(services, pipeline, &run.run_id)?;
+    let stages = assemble_stages(services, pipeline, &run.run_id)?;
     let complete = pipeline.stages.iter().filter(|s| !s.fallback_only).all(|s| is_done(&stages, &s.name));
-    let mut record = RunRecord {
-        run_id: run.run_id.clone(),
-        run_db: vars::run_db(&run.run_id),
-        pipeline: pipeline.name.clone(),
-        pipeline_file: pipeline.file.clone(),
-        status: RunStatus::Running,
-        started: run.started.clone(),
-        ended: Some(now()),
-        vars: pipeline.vars.clone(),
-        error: None,
-        stages: Vec::new(),
-        published: Vec::new(),
-    };
-    for stage in &mut stages {
+    let mut record = run.record(pipeline, stages);
+    record.ended = Some(now());
+    for stage in &mut record.stages {
         if stage.status == StageStatus::Pending {
             stage.status = StageStatus::Skipped;
         }
     }
-    record.stages = stages;
     if complete {
         match executor.publish(pipeline, &record) {
             Ok(published) => {
