@@ -146,7 +146,12 @@ fn a_task_definition_is_fargate_ready_and_refuses_sizes_fargate_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let base = ["deploy", "task-definition", "--image", "engage:test", "--execution-role-arn", "arn:aws:iam::1:role/e"];
     let run = |extra: &[&str]| {
-        engage(dir.path()).args(base).args(["--task-role-arn", "arn:aws:iam::1:role/t", "--region", "eu-west-1"]).args(extra).output().unwrap()
+        engage(dir.path())
+            .args(base)
+            .args(["--task-role-arn", "arn:aws:iam::1:role/t", "--region", "eu-west-1"])
+            .args(extra)
+            .output()
+            .unwrap()
     };
     let d: Value = serde_json::from_str(&ok(run(&[]), "task-definition")).unwrap();
     let container = &d["containerDefinitions"][0];
@@ -197,6 +202,8 @@ struct Machine<'a> {
     started: &'a str,
     /// Every container command run, in order.
     log: Vec<Vec<String>>,
+    /// What the last task printed.
+    last_stdout: String,
 }
 
 impl Machine<'_> {
@@ -256,7 +263,9 @@ impl Machine<'_> {
             });
             let args: Vec<String> = args.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
             self.log.push(args.clone());
-            let out = engage(self.root).args(&args).output().unwrap();
+            // As the task definition sets it: metrics as EMF lines.
+            let out = engage(self.root).env("ENGAGE_METRICS", "emf").args(&args).output().unwrap();
+            self.last_stdout = text(&out.stdout);
             if out.status.success() {
                 return Ok(());
             }
@@ -296,7 +305,9 @@ fn intrinsic(text: &str, path: &dyn Fn(&str) -> Value) -> Value {
             };
             json!(args[0].as_str().unwrap().replacen("{}", &value, 1))
         }
-        "States.MathAdd" => json!(args[0].as_i64().unwrap() + args[1].as_i64().unwrap_or_else(|| args[1].as_str().unwrap().parse().unwrap())),
+        "States.MathAdd" => {
+            json!(args[0].as_i64().unwrap() + args[1].as_i64().unwrap_or_else(|| args[1].as_str().unwrap().parse().unwrap()))
+        }
         other => panic!("intrinsic {other} is not one engage deploy asl writes"),
     }
 }
@@ -330,17 +341,13 @@ fn split_args(text: &str) -> Vec<String> {
 fn the_state_machine_run_task_by_task_scores_like_engage_run() {
     let dir = tempfile::tempdir().unwrap();
     let reference_root = root_with_sample(&dir.path().join("reference"));
-    let out = engage(&reference_root)
-        .arg("run")
-        .arg(weekly())
-        .args(["--json", "--no-progress", "--metrics", "emf"])
-        .output()
-        .unwrap();
+    let out = engage(&reference_root).arg("run").arg(weekly()).args(["--json", "--no-progress", "--metrics", "emf"]).output().unwrap();
     let stdout = ok(out, "engage run");
     let reference = scores(&reference_root);
 
     // The run's metrics as CloudWatch Embedded Metric Format, one JSON line each.
-    let emf: Vec<Value> = stdout.lines().filter(|l| l.starts_with('{') && l.contains("\"_aws\":")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let emf: Vec<Value> =
+        stdout.lines().filter(|l| l.starts_with('{') && l.contains("\"_aws\":")).map(|l| serde_json::from_str(l).unwrap()).collect();
     let train = emf.iter().find(|d| d["Stage"] == "train").expect("an EMF line for train");
     assert_eq!(train["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Engage");
     assert!(train["AUC"].as_f64().unwrap() > 0.6);
@@ -349,8 +356,13 @@ fn the_state_machine_run_task_by_task_scores_like_engage_run() {
 
     let root = root_with_sample(&dir.path().join("stepfunctions"));
     let definition = asl(&weekly(), &["--pipeline-path", weekly().to_str().unwrap()]);
-    let mut machine =
-        Machine { root: &root, execution_id: "arn:aws:states:eu-west-1:1:execution:weekly:week-48", started: "2026-11-29T03:00:00.000Z", log: Vec::new() };
+    let mut machine = Machine {
+        root: &root,
+        execution_id: "arn:aws:states:eu-west-1:1:execution:weekly:week-48",
+        started: "2026-11-29T03:00:00.000Z",
+        log: Vec::new(),
+        last_stdout: String::new(),
+    };
     let result = machine.run(&definition["States"], definition["StartAt"].as_str().unwrap(), json!({}));
     assert!(result.is_ok(), "the state machine failed: {result:?}\ncommands: {:#?}", machine.log);
 
@@ -358,6 +370,7 @@ fn the_state_machine_run_task_by_task_scores_like_engage_run() {
     let stage_runs = machine.log.iter().filter(|a| a[1] == "run").count();
     assert_eq!(stage_runs, 9 + 4, "{:#?}", machine.log);
     assert_eq!(machine.log.last().unwrap()[..2], ["stage".to_string(), "finish".to_string()]);
+    assert!(machine.last_stdout.contains(r#""Stage":"train""#), "finish prints the run's EMF lines:\n{}", machine.last_stdout);
 
     // The run record says what happened, under the id every task derived from the execution.
     let runs = ok(engage(&root).args(["runs", "list", "--json"]).output().unwrap(), "runs list");
@@ -387,6 +400,11 @@ fn a_stage_task_refuses_to_run_before_the_stages_it_needs() {
     let err = text(&out.stderr);
     assert!(err.contains("runs after [train], which have not committed"), "{err}");
 
-    let out = engage(dir.path()).args(["stage", "run"]).arg(weekly()).args(["--run", "20261129-030000-abcd", "--stage", "predict"]).output().unwrap();
+    let out = engage(dir.path())
+        .args(["stage", "run"])
+        .arg(weekly())
+        .args(["--run", "20261129-030000-abcd", "--stage", "predict"])
+        .output()
+        .unwrap();
     assert!(text(&out.stderr).contains("mapped over 4 shards: pass --shard"), "{}", text(&out.stderr));
 }

@@ -78,11 +78,7 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
     };
     display.stop();
 
-    if args.metrics == Metrics::Emf {
-        for document in emf_documents(&record, chrono::Utc::now().timestamp_millis()) {
-            println!("{document}");
-        }
-    }
+    print_metrics(args.metrics, &record);
     let summary = RunSummary::of(&record);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -101,6 +97,15 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
             record.run_id
         ),
         (status, None) => bail!("run {} ended {}", record.run_id, status.name()),
+    }
+}
+
+/// EMF lines on stdout, one per committed stage and one for the run, when asked for.
+pub(super) fn print_metrics(metrics: Metrics, record: &RunRecord) {
+    if metrics == Metrics::Emf {
+        for document in emf_documents(record, chrono::Utc::now().timestamp_millis()) {
+            println!("{document}");
+        }
     }
 }
 

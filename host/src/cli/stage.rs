@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 
-use super::run::plugin_dir;
+use super::run::{Metrics, plugin_dir, print_metrics};
 use crate::pipeline::executor::Executor;
 use crate::pipeline::record::{RunStatus, StageStatus};
 use crate::pipeline::setup::{load_options, local_services, native_registry};
@@ -20,7 +20,7 @@ pub enum StageCommand {
     /// Run one attempt of one stage (or one shard) and record it as a part of the run.
     Run(StageRunArgs),
     /// Assemble the run record from its parts; publish when every stage is done.
-    Finish(RunArgs),
+    Finish(FinishArgs),
 }
 
 #[derive(Args)]
@@ -38,6 +38,15 @@ pub struct RunArgs {
     pub started: Option<String>,
     #[arg(long, value_name = "DIR", env = "ENGAGE_PLUGIN_DIR")]
     pub plugins: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct FinishArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Also print the run's stage metrics as CloudWatch Embedded Metric Format lines on stdout.
+    #[arg(long, value_enum, env = "ENGAGE_METRICS", default_value_t = Metrics::None)]
+    pub metrics: Metrics,
 }
 
 #[derive(Args)]
@@ -103,8 +112,9 @@ pub fn run(command: StageCommand, root: &Path) -> Result<()> {
             }
         }
         StageCommand::Finish(args) => {
-            let loaded = load(&args, root)?;
+            let loaded = load(&args.run, root)?;
             let record = stage_task::finish(&loaded.executor, &loaded.pipeline, &loaded.run)?;
+            print_metrics(args.metrics, &record);
             match (&record.status, &record.error) {
                 (RunStatus::Succeeded, _) => {
                     println!("run {} succeeded; published {}", record.run_id, record.published.join(", "));

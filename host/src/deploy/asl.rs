@@ -251,10 +251,7 @@ impl Builder<'_> {
         task.insert("End".into(), Value::Bool(true));
         let shard_state = format!("{} shard", spec.name);
         let shards: Vec<u32> = (0..map.shards).collect();
-        states.insert(
-            self.entry(spec),
-            json!({ "Type": "Pass", "Result": shards, "ResultPath": SHARDS_PATH, "Next": spec.name }),
-        );
+        states.insert(self.entry(spec), json!({ "Type": "Pass", "Result": shards, "ResultPath": SHARDS_PATH, "Next": spec.name }));
         let mut state = Map::new();
         state.insert("Type".into(), "Map".into());
         state.insert("ItemsPath".into(), SHARDS_PATH.into());

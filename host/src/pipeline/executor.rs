@@ -697,8 +697,8 @@ impl RunIdentity {
 
 /// Variables, params, grants and limits of one attempt, resolved.
 pub(crate) fn attempt_input(
-identity: &RunIdentity,
-spec: &StageSpec,
+    identity: &RunIdentity,
+    spec: &StageSpec,
     attempt: u32,
     shard: Option<Shard>,
     upstream: &Map<String, Value>,

@@ -14,7 +14,9 @@ pub const NAMESPACE: &str = "Engage";
 pub fn emf_documents(record: &RunRecord, timestamp_ms: i64) -> Vec<Value> {
     let mut documents = Vec::new();
     for stage in record.stages.iter().filter(|s| s.status == StageStatus::Committed) {
-        let Some(output) = &stage.output else { continue };
+        let Some(output) = &stage.output else {
+            continue;
+        };
         let seconds = stage.elapsed_secs().unwrap_or(0.0);
         let mut values = Map::new();
         values.insert("Rows".into(), output.rows_out.into());

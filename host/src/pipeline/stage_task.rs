@@ -144,13 +144,9 @@ fn assemble_stage(services: &Services, run_id: &str, spec: &StageSpec) -> Result
 
 /// Every stage of the run as its parts say, with caught stages marked.
 fn assemble_stages(services: &Services, pipeline: &Pipeline, run_id: &str) -> Result<Vec<StageRecord>> {
-    let mut stages: Vec<StageRecord> =
-        pipeline.stages.iter().map(|spec| assemble_stage(services, run_id, spec)).collect::<Result<_>>()?;
-    let fallbacks: Vec<(String, String)> = stages
-        .iter()
-        .filter(|s| s.status == StageStatus::Committed)
-        .filter_map(|s| Some((s.replaces.clone()?, s.name.clone())))
-        .collect();
+    let mut stages: Vec<StageRecord> = pipeline.stages.iter().map(|spec| assemble_stage(services, run_id, spec)).collect::<Result<_>>()?;
+    let fallbacks: Vec<(String, String)> =
+        stages.iter().filter(|s| s.status == StageStatus::Committed).filter_map(|s| Some((s.replaces.clone()?, s.name.clone()))).collect();
     for (replaced, fallback) in fallbacks {
         if let Some(stage) = stages.iter_mut().find(|s| s.name == replaced && s.status == StageStatus::Failed) {
             stage.status = StageStatus::Caught;
@@ -215,7 +211,8 @@ pub fn run_task(executor: &Executor, pipeline: &Pipeline, run: &TaskRun, task: &
     executor.store().save(&run.record(pipeline, stages.clone()))?;
 
     let key = part_key(&run.run_id, &spec.name, task.shard);
-    let mut part = load_part(services, &run.run_id, &spec.name, task.shard)?.unwrap_or_else(|| StageRecord::new(&spec.name, spec.runs.label()));
+    let mut part =
+        load_part(services, &run.run_id, &spec.name, task.shard)?.unwrap_or_else(|| StageRecord::new(&spec.name, spec.runs.label()));
     if part.status == StageStatus::Committed {
         // A scheduler that reruns a finished task (a resumed execution) gets the same result.
         return Ok(part);
@@ -226,21 +223,12 @@ pub fn run_task(executor: &Executor, pipeline: &Pipeline, run: &TaskRun, task: &
     let started = now();
 
     let progress = Arc::new(Progress::default());
-    let result = executor
-        .load_step(spec)
-        .and_then(|step| {
-            let input = attempt_input(&run.identity(pipeline), spec, task.attempt, shard, &upstream_of(&stages))?;
-            executor.run_attempt_with(spec, &step, input, task.attempt, shard, &progress)
-        });
-    let mut attempt = AttemptRecord {
-        attempt: task.attempt,
-        shard: task.shard,
-        started,
-        ended: Some(now()),
-        rows_in: 0,
-        rows_out: 0,
-        error: None,
-    };
+    let result = executor.load_step(spec).and_then(|step| {
+        let input = attempt_input(&run.identity(pipeline), spec, task.attempt, shard, &upstream_of(&stages))?;
+        executor.run_attempt_with(spec, &step, input, task.attempt, shard, &progress)
+    });
+    let mut attempt =
+        AttemptRecord { attempt: task.attempt, shard: task.shard, started, ended: Some(now()), rows_in: 0, rows_out: 0, error: None };
     match result {
         Ok(output) => {
             attempt.rows_in = output.rows_in;
