@@ -779,3 +779,31 @@ retry = { max_attempts = 3, interval = "50ms", backoff_rate = 2.0, on = ["failed
     assert_eq!((error.stage.as_str(), error.kind), ("flaky", ErrorKind::Failed));
     assert!(error.message.contains("call 3 fails"), "{}", error.message);
 }
+
+#[test]
+fn an_older_run_that_finishes_last_does_not_replace_newer_published_results() {
+    use engage::pipeline::stage_task::{self, TaskRun, TaskSpec};
+    let root = tempfile::tempdir().unwrap();
+    let reg = registry(&[("scratch", Arc::new(Scratch))]);
+    let p = pipeline(PUBLISHING, &reg);
+    let exec = executor(root.path(), reg);
+    let newer = exec.run(&p).unwrap();
+    assert_eq!(newer.published, vec!["engage.engagement_results".to_string()]);
+
+    // A run that started in 2020 (its tasks scheduled one by one) finishes after it.
+    let older = TaskRun::of_id("20200101-000000-abcd").unwrap();
+    for stage in ["write", "again"] {
+        let task = TaskSpec { stage: stage.into(), shard: None, attempt: 1, replaces: None };
+        let part = stage_task::run_task(&exec, &p, &older, &task).unwrap();
+        assert_eq!(part.status, StageStatus::Committed);
+    }
+    let record = stage_task::finish(&exec, &p, &older).unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    assert!(record.published.is_empty(), "{:?}", record.published);
+    assert_eq!(record.superseded.len(), 1);
+    assert!(record.superseded[0].contains(&newer.run_id), "{:?}", record.superseded);
+
+    let published = exec.services().catalog.table("engage", "engagement_results").unwrap().unwrap();
+    assert!(published.location.contains(&format!("run={}/", newer.run_id)), "{}", published.location);
+    assert_eq!(exec.store().latest().unwrap().as_deref(), Some(newer.run_id.as_str()));
+}

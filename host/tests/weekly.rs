@@ -174,7 +174,8 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_results() {
     let (_, record) = newest_record(&root).unwrap();
     assert_eq!(record["status"], "running", "a killed run's record says it was running");
 
-    let out = run(&root, &["--resume", &run_id]);
+    // The run record names the pipeline file, so resuming needs only the run id.
+    let out = engage(&root).args(["run", "--resume", &run_id, "--json", "--no-progress"]).output().unwrap();
     let summary = summary_of(&out);
     assert_eq!(summary["run_id"], run_id.as_str());
     let ingest = summary["stages"].as_array().unwrap().iter().find(|s| s["name"] == "ingest").unwrap();

@@ -21,8 +21,10 @@ use crate::pipeline::summary::{RunSummary, thousands};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The pipeline file, e.g. pipelines/weekly-engagement.toml.
-    pub pipeline: PathBuf,
+    /// The pipeline file, e.g. pipelines/weekly-engagement.toml. With --resume it
+    /// may be left out: the run record names the file the run was started with.
+    #[arg(required_unless_present = "resume")]
+    pub pipeline: Option<PathBuf>,
     /// Override or add a [vars] entry (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
@@ -58,16 +60,20 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
 
     // A resumed run keeps its variables; --set still wins.
     let mut overrides = BTreeMap::new();
+    let mut pipeline_file = args.pipeline.clone();
     if let Some(id) = &args.resume {
-        overrides = store.load(id)?.vars;
+        let record = store.load(id)?;
+        overrides = record.vars;
+        pipeline_file.get_or_insert_with(|| PathBuf::from(&record.pipeline_file));
     }
+    let pipeline_file = pipeline_file.ok_or_else(|| anyhow!("name a pipeline file, or a run to resume with --resume"))?;
     for pair in &args.set {
         let (name, value) = pair.split_once('=').ok_or_else(|| anyhow!("--set '{pair}' must look like name=value"))?;
         overrides.insert(name.trim().to_string(), value.to_string());
     }
     let registry = native_registry();
     let options = load_options(&registry, &plugin_dir, overrides);
-    let pipeline = spec::load(&args.pipeline, &options).map_err(|e| anyhow!("{e}"))?;
+    let pipeline = spec::load(&pipeline_file, &options).map_err(|e| anyhow!("{e}"))?;
 
     let display = Arc::new(Display::new(!args.no_progress));
     display.start_ticker();
@@ -93,7 +99,7 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
             e.stage,
             e.kind,
             e.message,
-            args.pipeline.display(),
+            pipeline_file.display(),
             record.run_id
         ),
         (status, None) => bail!("run {} ended {}", record.run_id, status.name()),

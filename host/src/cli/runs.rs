@@ -104,6 +104,9 @@ fn describe(r: &RunRecord) -> String {
     if !r.published.is_empty() {
         line(&mut out, format!("published {}", r.published.join(", ")));
     }
+    if !r.superseded.is_empty() {
+        line(&mut out, format!("not published (a newer run's results stay): {}", r.superseded.join(", ")));
+    }
     line(&mut out, String::new());
     for s in &r.stages {
         let rows = s

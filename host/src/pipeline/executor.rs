@@ -106,6 +106,7 @@ impl Executor {
             error: None,
             stages: pipeline.stages.iter().map(|s| StageRecord::new(&s.name, s.runs.label())).collect(),
             published: Vec::new(),
+            superseded: Vec::new(),
         };
         self.execute(pipeline, record)
     }
@@ -168,9 +169,10 @@ impl Executor {
                 record.error = Some(error);
             }
             None => match self.publish(pipeline, &record) {
-                Ok(published) => {
+                Ok(publication) => {
                     record.status = RunStatus::Succeeded;
-                    record.published = published;
+                    record.published = publication.published;
+                    record.superseded = publication.superseded;
                 }
                 Err(e) => {
                     record.status = RunStatus::Failed;
@@ -180,7 +182,7 @@ impl Executor {
         }
         self.store.save(&record)?;
         if record.status == RunStatus::Succeeded {
-            self.store.set_latest(&record.run_id)?;
+            self.store.set_latest_if_newer(&record.run_id)?;
         }
         self.render_final_report(pipeline, &record);
         if let Some(e) = run.save_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -446,10 +448,13 @@ impl Executor {
         }
     }
 
-    /// Points `engage.<name>` at each run table the pipeline publishes.
-    pub(crate) fn publish(&self, pipeline: &Pipeline, record: &RunRecord) -> Result<Vec<String>, StepError> {
+    /// Points `engage.<name>` at each run table the pipeline publishes, unless a
+    /// newer run (a later run id) already has: a slow run that finishes last must
+    /// not replace fresher results. The tables left alone are returned as superseded.
+    pub(crate) fn publish(&self, pipeline: &Pipeline, record: &RunRecord) -> Result<Publication, StepError> {
+        let mut publication = Publication::default();
         if pipeline.publish.is_empty() {
-            return Ok(Vec::new());
+            return Ok(publication);
         }
         let lookup = AttemptVars {
             run_id: &record.run_id,
@@ -473,17 +478,36 @@ impl Executor {
                 .ok_or_else(|| StepError::io(format!("publish {published}: the run has no table {target}")))?;
             def.database = DEFAULT_DATABASE.to_string();
             def.name = published.clone();
+            def.properties.insert(PUBLISHED_BY.into(), record.run_id.clone());
             tables.push(def);
         }
         // Check every table first so a missing one publishes nothing.
         self.services.catalog.create_database(DEFAULT_DATABASE)?;
-        let mut published = Vec::new();
         for def in tables {
+            let name = format!("{}.{}", def.database, def.name);
+            let current = self.services.catalog.table(&def.database, &def.name)?;
+            if let Some(newer) = current.as_ref().and_then(|t| t.properties.get(PUBLISHED_BY)).filter(|by| by.as_str() > record.run_id.as_str()) {
+                tracing::warn!("run {}: {name} keeps the results of the newer run {newer}", record.run_id);
+                publication.superseded.push(format!("{name} (run {newer} is newer)"));
+                continue;
+            }
             self.services.catalog.put_table(&def)?;
-            published.push(format!("{}.{}", def.database, def.name));
+            publication.published.push(name);
         }
-        Ok(published)
+        Ok(publication)
     }
+}
+
+/// The catalog property naming the run whose table a published name points at.
+pub const PUBLISHED_BY: &str = "engage.published_by_run";
+
+/// What publishing did.
+#[derive(Debug, Default)]
+pub struct Publication {
+    /// `engage.<name>` now pointing at this run's tables.
+    pub published: Vec<String>,
+    /// Names left pointing at a newer run's tables, with that run.
+    pub superseded: Vec<String>,
 }
 
 /// Owned inputs of one attempt (the attempt thread may outlive the executor's wait).

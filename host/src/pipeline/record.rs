@@ -142,6 +142,9 @@ pub struct RunRecord {
     /// Catalog names this run published (`engage.<name>`), once it succeeded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub published: Vec<String>,
+    /// Catalog names a newer run had already published, left pointing at its tables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<String>,
 }
 
 impl RunRecord {
@@ -245,6 +248,14 @@ impl RunStore {
         let mut ids: Vec<&str> = objects.iter().filter_map(|o| o.key.strip_suffix("/run.json")).filter(|id| is_run_id(id)).collect();
         ids.sort();
         ids.into_iter().map(|id| self.load(id)).collect()
+    }
+
+    /// Points `runs/latest` at `run_id` unless it already names a newer run.
+    pub fn set_latest_if_newer(&self, run_id: &str) -> Result<()> {
+        match self.latest()? {
+            Some(latest) if latest.as_str() > run_id => Ok(()),
+            _ => self.set_latest(run_id),
+        }
     }
 
     pub fn set_latest(&self, run_id: &str) -> Result<()> {

@@ -73,6 +73,7 @@ impl TaskRun {
             error: None,
             stages,
             published: Vec::new(),
+            superseded: Vec::new(),
         }
     }
 
@@ -263,9 +264,10 @@ pub fn finish(executor: &Executor, pipeline: &Pipeline, run: &TaskRun) -> Result
     }
     if complete {
         match executor.publish(pipeline, &record) {
-            Ok(published) => {
+            Ok(publication) => {
                 record.status = RunStatus::Succeeded;
-                record.published = published;
+                record.published = publication.published;
+                record.superseded = publication.superseded;
             }
             Err(e) => {
                 record.status = RunStatus::Failed;
@@ -278,7 +280,7 @@ pub fn finish(executor: &Executor, pipeline: &Pipeline, run: &TaskRun) -> Result
     }
     executor.store().save(&record)?;
     if record.status == RunStatus::Succeeded {
-        executor.store().set_latest(&record.run_id)?;
+        executor.store().set_latest_if_newer(&record.run_id)?;
     }
     executor.render_final_report(pipeline, &record);
     Ok(record)

@@ -26,6 +26,8 @@ pub struct RunSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
     pub published: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +112,7 @@ impl RunSummary {
             segments,
             report,
             published: record.published.clone(),
+            superseded: record.superseded.clone(),
         }
     }
 }
@@ -184,6 +187,9 @@ impl fmt::Display for RunSummary {
         }
         if !self.published.is_empty() {
             writeln!(f, "published {}", self.published.join(", "))?;
+        }
+        if !self.superseded.is_empty() {
+            writeln!(f, "not published (a newer run's results stay): {}", self.superseded.join(", "))?;
         }
         if let Some(e) = &self.error {
             writeln!(f, "failed    stage '{}': {}: {}", e.stage, e.kind, e.message)?;
