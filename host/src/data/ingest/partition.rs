@@ -1,9 +1,13 @@
 //! Typed Parquet output of accepted rows, one writer per snapshot date, each
 //! streaming into an object-store write that stays invisible until committed.
+//! Encoding and compressing a batch runs on a thread of its own per writer, so
+//! it overlaps with parsing and validating the rows of the next batch.
 
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use arrow::array::{ArrayBuilder, ArrayRef, Date32Builder, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, SchemaRef};
 use csv::ByteRecord;
@@ -18,6 +22,68 @@ use crate::data::schema::{FEATURES, Rule, snapshot_schema};
 const BATCH_ROWS: usize = 65_536;
 /// Rows per row group: large enough for scans, small enough to bound memory.
 const ROW_GROUP_ROWS: usize = 262_144;
+/// Batches waiting for the encoder: enough to ride out a slow page, few enough to bound memory.
+const QUEUED_BATCHES: usize = 2;
+
+enum ToEncoder {
+    Batch(RecordBatch),
+    /// Finish the file and make it visible. Without it the encoder discards the object.
+    Commit,
+}
+
+/// The thread that owns the Parquet writer of one partition.
+struct Encoder {
+    queue: Option<SyncSender<ToEncoder>>,
+    worker: Option<JoinHandle<Result<Option<ObjectInfo>>>>,
+}
+
+impl Encoder {
+    fn start(key: String, writer: ArrowWriter<StoreSink>) -> Result<Self> {
+        let (queue, batches) = sync_channel(QUEUED_BATCHES);
+        let worker = std::thread::Builder::new()
+            .name("ingest-encode".into())
+            .spawn(move || encode(&key, writer, batches))
+            .context("starting a Parquet encoder thread")?;
+        Ok(Self { queue: Some(queue), worker: Some(worker) })
+    }
+
+    fn send(&mut self, message: ToEncoder) -> Result<()> {
+        let queue = self.queue.as_ref().ok_or_else(|| anyhow!("the encoder has stopped"))?;
+        if queue.send(message).is_err() {
+            // The encoder stopped on an error: that error is the one to report.
+            return Err(self.join().err().unwrap_or_else(|| anyhow!("the Parquet encoder stopped early")));
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> Result<Option<ObjectInfo>> {
+        self.queue = None;
+        match self.worker.take() {
+            Some(worker) => worker.join().map_err(|_| anyhow!("the Parquet encoder panicked"))?,
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for Encoder {
+    /// Not committed: the encoder drops its writer, which discards the object.
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
+fn encode(key: &str, mut writer: ArrowWriter<StoreSink>, batches: Receiver<ToEncoder>) -> Result<Option<ObjectInfo>> {
+    for message in batches {
+        match message {
+            ToEncoder::Batch(batch) => writer.write(&batch).with_context(|| format!("writing {key}"))?,
+            ToEncoder::Commit => {
+                let sink = writer.into_inner().with_context(|| format!("closing {key}"))?;
+                return sink.finish().map(Some).with_context(|| format!("committing {key}"));
+            }
+        }
+    }
+    Ok(None)
+}
 
 enum Column {
     Int(Int64Builder),
@@ -29,7 +95,7 @@ pub struct PartitionWriter {
     pub key: String,
     pub rows: u64,
     schema: SchemaRef,
-    writer: ArrowWriter<StoreSink>,
+    encoder: Encoder,
     user_ids: StringBuilder,
     dates: Date32Builder,
     features: Vec<Column>,
@@ -49,11 +115,12 @@ impl PartitionWriter {
                 _ => Column::Text(StringBuilder::new()),
             })
             .collect();
+        let encoder = Encoder::start(key.clone(), writer)?;
         Ok(Self {
             key,
             rows: 0,
             schema,
-            writer,
+            encoder,
             user_ids: StringBuilder::new(),
             dates: Date32Builder::with_capacity(BATCH_ROWS),
             features,
@@ -104,14 +171,13 @@ impl PartitionWriter {
         }
         arrays.push(Arc::new(self.labels.finish()));
         let batch = RecordBatch::try_new(self.schema.clone(), arrays).context("building a snapshot batch")?;
-        self.writer.write(&batch).with_context(|| format!("writing {}", self.key))?;
-        Ok(())
+        self.encoder.send(ToEncoder::Batch(batch))
     }
 
     /// Writes what is buffered and makes the object visible.
     pub fn commit(mut self) -> Result<ObjectInfo> {
         self.write_batch()?;
-        let sink = self.writer.into_inner().with_context(|| format!("closing {}", self.key))?;
-        sink.finish().with_context(|| format!("committing {}", self.key))
+        self.encoder.send(ToEncoder::Commit)?;
+        self.encoder.join()?.ok_or_else(|| anyhow!("{}: the encoder ended without committing", self.key))
     }
 }
