@@ -87,6 +87,59 @@ fn bad(name: &'static str, reason: impl Into<String>) -> BoostError {
 }
 
 impl Params {
+    /// Parameter names [`Params::set`] takes (XGBoost aliases in brackets in the docs).
+    pub const SETTABLE: &'static [&'static str] = &[
+        "rounds", "eta", "depth", "max_leaves", "grow_policy", "min_child_weight", "subsample", "colsample_bytree",
+        "lambda", "alpha", "gamma", "max_bin", "early_stopping_rounds", "threshold", "base_score", "seed", "threads",
+    ];
+
+    /// Sets one parameter from text, by the short names a command line or a
+    /// pipeline file uses (`rounds=200`, `depth=6`, `eta=0.1`) or XGBoost's
+    /// (`n_estimators`, `max_depth`, `learning_rate`, `reg_lambda`, `reg_alpha`,
+    /// `nthread`). `early_stopping_rounds=0` turns early stopping off. Call
+    /// [`Params::validate`] once all are set.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let value = value.trim();
+        let number = |key: &'static str| -> Result<f64> {
+            value.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| bad(key, format!("'{value}' is not a number")))
+        };
+        let whole = |key: &'static str| -> Result<usize> {
+            value.parse::<usize>().map_err(|_| bad(key, format!("'{value}' is not a whole number >= 0")))
+        };
+        match name {
+            "rounds" | "n_rounds" | "n_estimators" | "num_boost_round" => self.n_rounds = whole("rounds")?,
+            "eta" | "learning_rate" => self.eta = number("eta")?,
+            "depth" | "max_depth" => self.max_depth = whole("max_depth")?,
+            "max_leaves" | "num_leaves" => self.max_leaves = whole("max_leaves")?,
+            "grow_policy" => {
+                self.grow_policy = match value {
+                    "depthwise" => GrowPolicy::Depthwise,
+                    "lossguide" => GrowPolicy::Lossguide,
+                    _ => return Err(bad("grow_policy", format!("'{value}' is not depthwise or lossguide"))),
+                }
+            }
+            "min_child_weight" => self.min_child_weight = number("min_child_weight")?,
+            "subsample" => self.subsample = number("subsample")?,
+            "colsample_bytree" => self.colsample_bytree = number("colsample_bytree")?,
+            "lambda" | "reg_lambda" => self.lambda = number("lambda")?,
+            "alpha" | "reg_alpha" => self.alpha = number("alpha")?,
+            "gamma" | "min_split_loss" => self.gamma = number("gamma")?,
+            "max_bin" => self.max_bin = whole("max_bin")?,
+            "early_stopping_rounds" => self.early_stopping_rounds = Some(whole("early_stopping_rounds")?).filter(|&r| r > 0),
+            "threshold" => self.threshold = number("threshold")?,
+            "base_score" => self.base_score = Some(number("base_score")?),
+            "seed" => self.seed = value.parse().map_err(|_| bad("seed", format!("'{value}' is not a whole number >= 0")))?,
+            "threads" | "nthread" | "n_threads" => self.n_threads = whole("threads")?,
+            _ => {
+                return Err(BoostError::InvalidParam {
+                    name: "params",
+                    reason: format!("unknown parameter '{name}' (known: {})", Self::SETTABLE.join(", ")),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Check every parameter; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
         if self.n_rounds == 0 {

@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod files;
 pub mod ipc;
 pub mod local_host;
+pub mod model;
 pub mod pipeline;
 pub mod report;
 pub mod runtime;

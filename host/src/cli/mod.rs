@@ -5,6 +5,7 @@ mod catalog;
 mod data;
 mod deploy;
 mod ingest;
+mod model;
 mod plugin;
 mod run;
 mod runs;
@@ -59,6 +60,9 @@ pub enum Command {
     Catalog(catalog::CatalogCommand),
     /// Run a pipeline (or resume a failed or killed run) on the local host.
     Run(run::RunArgs),
+    /// Gradient boosting on any table or file: train, predict, eval, explain.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// The execution history: list runs, show one.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
@@ -83,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Runs(command) => runs::run(command, &cli.root),
         Command::Stage(command) => stage::run(command, &cli.root),
         Command::Deploy(command) => deploy::run(command),
+        Command::Model(command) => model::run(command, &cli.root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -188,7 +188,7 @@ pub fn calibration(run: &Run) -> Panel {
     }
 }
 
-fn draw_calibration(points: &[(f64, f64, f64)]) -> String {
+pub(super) fn draw_calibration(points: &[(f64, f64, f64)]) -> String {
     let mut frame = Frame::new(420.0, 400.0, (0.0, 1.0), (0.0, 1.0));
     frame.top = 40.0;
     let mut svg = Svg::new(frame, "calibration", "Calibration: predicted against observed engagement rate");

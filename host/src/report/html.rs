@@ -291,7 +291,7 @@ fn model_table(out: &mut String, run: &Run) {
     out.push_str("</tbody>\n</table>\n</div>\n</section>\n");
 }
 
-fn chart_panel(out: &mut String, panel: &Panel) {
+pub(super) fn chart_panel(out: &mut String, panel: &Panel) {
     match &panel.body {
         Ok(svg) => {
             let _ = write!(
@@ -483,7 +483,7 @@ fn statistics(out: &mut String, run: &Run) {
 
 /// Light theme, readable on screen and on paper; chart colours come from the
 /// Okabe–Ito palette (distinguishable with colour-vision deficiencies).
-const STYLE: &str = r#"
+pub(super) const STYLE: &str = r#"
 :root { --ink: #1d2430; --muted: #5b6573; --line: #d8dde3; --bg: #f6f7f9; --panel: #fff;
   --high: #0072b2; --medium: #e69f00; --low: #9aa5b1; --ok: #009e73; --bad: #d55e00; --run: #56b4e9; }
 * { box-sizing: border-box; }
@@ -546,7 +546,9 @@ svg .diagonal { stroke: #8b95a1; stroke-width: 1.2; stroke-dasharray: 4 4; }
 svg .curve { fill: none; stroke: var(--high); stroke-width: 2.5; stroke-linejoin: round; }
 svg .dot { fill: var(--high); fill-opacity: .75; stroke: #fff; stroke-width: 1; }
 svg .point-label { fill: var(--muted); font-size: 10.5px; }
-svg .importance-bar { fill: var(--high); }
+svg .importance-bar { fill: var(--high); } svg .warn-bar { fill: var(--bad); }
+svg .series-0 { fill: var(--high); } svg .series-1 { fill: var(--medium); }
+svg .curve-1 { stroke: var(--medium); }
 svg .bar-label { fill: var(--ink); font-size: 12px; } svg .sub-label { fill: var(--muted); font-size: 10.5px; }
 svg .value-label { fill: var(--ink); font-size: 11.5px; font-variant-numeric: tabular-nums; }
 svg .status-bad { fill: #a33f00; font-weight: 600; }

@@ -7,6 +7,8 @@
 //! the six charts, `html` the page, `format` numbers and escaping.
 
 mod charts;
+mod model_charts;
+mod model_page;
 mod format;
 mod html;
 mod svg;
@@ -20,6 +22,7 @@ use crate::capabilities::storage::{ObjectStore, validate_key};
 use crate::pipeline::step::RUNS_BUCKET;
 
 pub use format::escape;
+pub use model_page::{EvalPage, eval_page};
 
 /// The page for a run record. Missing stages and summaries become "not
 /// available" panels; only a record that is not a JSON object is an error.

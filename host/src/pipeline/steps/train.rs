@@ -25,7 +25,7 @@ use engage_boost::baseline::LogisticBaseline;
 use engage_boost::{Params, metrics};
 use serde_json::{Value, json};
 
-use super::{FEATURES_PROPERTY, config, f32_column, lookup_table, param_f64, param_list, param_str, param_u64, stream_columns, string_column, table_name, user_hash};
+use super::{FEATURES_PROPERTY, config, f32_column, lookup_table, param_f64, param_list, param_str, stream_columns, string_column, table_name, user_hash};
 use crate::data::schema::{LABEL, SNAPSHOT_DATE, USER_ID};
 use crate::pipeline::step::{MODELS_BUCKET, Step, StepContext, StepError, StepOutput};
 
@@ -72,44 +72,14 @@ impl Rows {
 /// Boosting params from the stage params over Engage's defaults.
 fn boost_params(ctx: &StepContext) -> Result<Params, StepError> {
     let mut p = Params { n_rounds: 300, eta: 0.1, max_depth: 6, early_stopping_rounds: Some(20), ..Params::default() };
-    let usize_of = |name: &str| param_u64(ctx, name).map(|v| v.map(|v| v as usize));
-    if let Some(v) = usize_of("rounds")? {
-        p.n_rounds = v;
-    }
-    if let Some(v) = param_f64(ctx, "eta")? {
-        p.eta = v;
-    }
-    if let Some(v) = usize_of("max_depth")? {
-        p.max_depth = v;
-    }
-    if let Some(v) = usize_of("max_leaves")? {
-        p.max_leaves = v;
-    }
-    if let Some(v) = usize_of("early_stopping_rounds")? {
-        // 0 turns early stopping off.
-        p.early_stopping_rounds = (v > 0).then_some(v);
-    }
-    for (name, slot) in [
-        ("min_child_weight", &mut p.min_child_weight),
-        ("subsample", &mut p.subsample),
-        ("colsample_bytree", &mut p.colsample_bytree),
-        ("lambda", &mut p.lambda),
-        ("alpha", &mut p.alpha),
-        ("gamma", &mut p.gamma),
-        ("threshold", &mut p.threshold),
-    ] {
-        if let Some(v) = param_f64(ctx, name)? {
-            *slot = v;
+    const NAMES: [&str; 15] = [
+        "rounds", "eta", "max_depth", "max_leaves", "early_stopping_rounds", "min_child_weight", "subsample",
+        "colsample_bytree", "lambda", "alpha", "gamma", "max_bin", "threshold", "seed", "threads",
+    ];
+    for name in NAMES {
+        if let Some(v) = param_str(ctx, name)? {
+            p.set(name, &v).map_err(|e| config(ctx, format!("boosting params: {e}")))?;
         }
-    }
-    if let Some(v) = usize_of("max_bin")? {
-        p.max_bin = v;
-    }
-    if let Some(v) = param_u64(ctx, "seed")? {
-        p.seed = v;
-    }
-    if let Some(v) = usize_of("threads")? {
-        p.n_threads = v;
     }
     p.validate().map_err(|e| config(ctx, format!("boosting params: {e}")))?;
     Ok(p)

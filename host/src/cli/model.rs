@@ -1,0 +1,305 @@
+//! `engage model train|predict|eval|explain`: gradient boosting on any table
+//! or data file. Parsing and printing only; the work is in `crate::model`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float32Type, Schema};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::model::evaluate::{Evaluation, evaluate};
+use crate::model::explain::{contributions, importance, reasons_text};
+use crate::model::fit::{Split, TrainOptions, parse_params, train};
+use crate::model::{ModelBundle, load};
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Train a gradient-boosted model (and a logistic baseline) on a table or a .parquet/.csv file.
+    Train(TrainArgs),
+    /// Score a table or file: probability, confidence and the top reasons per row.
+    Predict(PredictArgs),
+    /// AUC, log loss, average precision, calibration and lift by decile against the baseline, plus an HTML page.
+    Eval(EvalArgs),
+    /// Global importance by mean |SHAP|; with --user, one row's contributions.
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A catalog table (db.table) or a .parquet / .csv / .csv.gz file.
+    pub data: String,
+    /// The 0/1 label column.
+    #[arg(long)]
+    pub label: String,
+    /// Feature columns, comma-separated (default: every numeric or text column but the label, id and split column).
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// Id column: never a feature, keys the validation split and `explain --user` (default user_id when present).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Share of rows (by id hash) that validate.
+    #[arg(long, default_value_t = 0.2, conflicts_with = "time_split")]
+    pub valid_frac: f64,
+    /// column:value — rows below the value train, the rest validate (e.g. snapshot_date:2026-10-04).
+    #[arg(long)]
+    pub time_split: Option<String>,
+    /// Boosting parameters, e.g. rounds=200,depth=6,eta=0.1 (see docs/models.md).
+    #[arg(long)]
+    pub params: Option<String>,
+    /// Where to write the model (XGBoost JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    pub model: PathBuf,
+    pub data: String,
+    /// Output file: .parquet or .csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Reasons per row (0 for none).
+    #[arg(long, default_value_t = 3)]
+    pub reasons: usize,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    pub model: PathBuf,
+    pub data: String,
+    /// The 0/1 label column (default: the one the model was trained on).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Where to write the HTML page (default: <model>.eval.html).
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    pub model: PathBuf,
+    pub data: String,
+    /// Show this row's contributions (looked up in the model's id column).
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+pub fn run(command: ModelCommand, root: &Path) -> Result<()> {
+    match command {
+        ModelCommand::Train(args) => train_cmd(args, root),
+        ModelCommand::Predict(args) => predict_cmd(args, root),
+        ModelCommand::Eval(args) => eval_cmd(args, root),
+        ModelCommand::Explain(args) => explain_cmd(args, root),
+    }
+}
+
+fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn rows_bar(total: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} rows {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+fn load_with_spinner(data: &str, root: &Path) -> Result<RecordBatch> {
+    let bar = spinner(format!("reading {data}"));
+    let batch = load(data, root);
+    bar.finish_and_clear();
+    batch
+}
+
+fn train_cmd(args: TrainArgs, root: &Path) -> Result<()> {
+    let params = parse_params(args.params.as_deref())?;
+    let split = match &args.time_split {
+        Some(t) => Split::parse_time(t)?,
+        None => Split::Fraction(args.valid_frac),
+    };
+    let batch = load_with_spinner(&args.data, root)?;
+    let opts = TrainOptions { label: args.label.clone(), features: args.features.clone(), id_column: args.id.clone(), split, params };
+    let bar = spinner(format!("training on {} rows of {}", batch.num_rows(), args.data));
+    let outcome = train(&batch, &args.data, &opts);
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    outcome.bundle.save(&args.out)?;
+    let enc = &outcome.bundle.encoding;
+    println!("model        {}", args.out.display());
+    println!("rows         {} training, {} validation", outcome.training_rows, outcome.validation_rows);
+    println!("features     {} ({} categorical: {})", enc.features.len(), enc.categories.len(), enc.categories.keys().cloned().collect::<Vec<_>>().join(", "));
+    if !outcome.skipped.is_empty() {
+        println!("left out     {}", outcome.skipped.join(", "));
+    }
+    println!("trees        {} (best round {})", outcome.trees, outcome.best_round.map_or("-".into(), |r| r.to_string()));
+    println!();
+    print_metrics(&outcome.model, Some(&outcome.baseline), "validation");
+    Ok(())
+}
+
+fn show(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
+}
+
+fn print_metrics(model: &Evaluation, baseline: Option<&Evaluation>, on: &str) {
+    println!("{:<20} {:>10} {:>10}   ({on}: {} rows, {} positive)", "metric", "model", "baseline", model.rows, model.positives);
+    let rows: [(&str, fn(&Evaluation) -> Option<f64>); 3] =
+        [("AUC", |e| e.auc), ("log loss", |e| Some(e.logloss)), ("average precision", |e| e.average_precision)];
+    for (name, get) in rows {
+        println!("{name:<20} {:>10} {:>10}", show(get(model)), show(baseline.and_then(get)));
+    }
+}
+
+/// Reads `data` and encodes it for the model.
+fn inputs(bundle: &ModelBundle, data: &str, root: &Path) -> Result<(RecordBatch, RecordBatch)> {
+    let batch = load_with_spinner(data, root)?;
+    let encoded = bundle.encoding.apply(&batch, data)?;
+    Ok((batch, encoded))
+}
+
+fn predict_cmd(args: PredictArgs, root: &Path) -> Result<()> {
+    let bundle = ModelBundle::load(&args.model)?;
+    let (batch, x) = inputs(&bundle, &args.data, root)?;
+    let predictions = bundle.model.predict_batch(&x)?;
+    let mut fields = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    if let Some(id) = bundle.id_column.as_deref().and_then(|c| batch.column_by_name(c).map(|a| (c, a))) {
+        fields.push(Field::new(id.0, DataType::Utf8, true));
+        cols.push(arrow::compute::cast(id.1, &DataType::Utf8)?);
+    }
+    fields.push(Field::new("probability", DataType::Float64, false));
+    cols.push(Arc::new(Float64Array::from_iter_values(predictions.probability.iter().map(|&p| p as f64))));
+    fields.push(Field::new("confidence", DataType::Float64, false));
+    cols.push(Arc::new(Float64Array::from_iter_values(predictions.confidence.iter().map(|&p| p as f64))));
+    if args.reasons > 0 {
+        let bar = rows_bar(x.num_rows(), "reasons");
+        let c = contributions(&bundle.model, &x, |n| bar.inc(n as u64))?;
+        bar.finish_and_clear();
+        let reference = bundle.reference();
+        let values: Vec<&[f32]> = x.columns().iter().map(|a| a.as_primitive::<Float32Type>().values().as_ref()).collect();
+        let mut row = vec![0f32; values.len()];
+        let reasons: StringArray = (0..x.num_rows())
+            .map(|r| {
+                row.iter_mut().zip(&values).for_each(|(v, col)| *v = col[r]);
+                Some(reasons_text(&c, r, args.reasons, &row, &reference))
+            })
+            .collect();
+        fields.push(Field::new("reasons", DataType::Utf8, false));
+        cols.push(Arc::new(reasons));
+    }
+    let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+    write_table(&args.out, &out)?;
+    println!("{} rows scored into {}", out.num_rows(), args.out.display());
+    Ok(())
+}
+
+/// Writes a batch to .parquet or .csv by the file name.
+fn write_table(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".parquet") {
+        let mut w = crate::files::ParquetFileWriter::create(path, batch.schema())?;
+        w.write(batch)?;
+        w.finish()
+    } else if name.ends_with(".csv") {
+        let temp = path.with_extension("csv.partial");
+        let file = std::fs::File::create(&temp).with_context(|| format!("{}: cannot create", temp.display()))?;
+        arrow::csv::Writer::new(file).write(batch).with_context(|| format!("{}: writing CSV", temp.display()))?;
+        std::fs::rename(&temp, path).with_context(|| format!("{}: cannot move into place", path.display()))
+    } else {
+        bail!("--out {}: name it .parquet or .csv", path.display())
+    }
+}
+
+fn eval_cmd(args: EvalArgs, root: &Path) -> Result<()> {
+    let bundle = ModelBundle::load(&args.model)?;
+    let Some(label) = args.label.clone().or_else(|| bundle.label.clone()) else {
+        bail!("{}: the model does not name its label; pass --label", args.model.display());
+    };
+    let (batch, x) = inputs(&bundle, &args.data, root)?;
+    let y = crate::model::encoding::labels(&batch, &label, &args.data)?;
+    let probs = bundle.model.predict_batch(&x)?.probability;
+    let model = evaluate(&y, &probs);
+    let baseline = match &bundle.baseline {
+        Some(b) => Some(evaluate(&y, &b.predict_batch(&x)?)),
+        None => None,
+    };
+    print_metrics(&model, baseline.as_ref(), &args.data);
+    println!("\ncalibration");
+    println!("{:<12} {:>9} {:>11} {:>10}", "predicted", "rows", "mean score", "observed");
+    for b in model.calibration.iter().filter(|b| b.count > 0) {
+        println!("{:<12} {:>9} {:>11.4} {:>10.4}", format!("{:.1}-{:.1}", b.lower, b.upper), b.count, b.mean_predicted, b.observed_rate);
+    }
+    println!("\nlift by decile (1 = highest scores)");
+    println!("{:<7} {:>9} {:>10} {:>8} {:>7} {:>9} {:>14}", "decile", "rows", "positives", "rate", "lift", "gain", "baseline lift");
+    for (i, d) in model.deciles.iter().enumerate() {
+        let base = baseline.as_ref().and_then(|b| b.deciles.get(i)).map(|b| format!("{:.2}", b.lift)).unwrap_or("-".into());
+        println!("{:<7} {:>9} {:>10} {:>8.4} {:>7.2} {:>8.1}% {:>14}", d.decile, d.rows, d.positives, d.rate, d.lift, d.cumulative_gain * 100.0, base);
+    }
+    let bar = rows_bar(x.num_rows(), "SHAP summary");
+    let shap = importance(&bundle.model, &x, |n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    let html = args.html.clone().unwrap_or_else(|| args.model.with_extension("eval.html"));
+    let page = crate::report::eval_page(&crate::report::EvalPage {
+        model_file: &args.model.display().to_string(),
+        data: &args.data,
+        label: &label,
+        model: &model,
+        baseline: baseline.as_ref(),
+        shap: &shap,
+    });
+    std::fs::write(&html, page).with_context(|| format!("{}: cannot write", html.display()))?;
+    println!("\nreport       {}", html.display());
+    Ok(())
+}
+
+fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
+    let bundle = ModelBundle::load(&args.model)?;
+    let (batch, x) = inputs(&bundle, &args.data, root)?;
+    match &args.user {
+        None => {
+            let bar = rows_bar(x.num_rows(), "TreeSHAP");
+            let shap = importance(&bundle.model, &x, |n| bar.inc(n as u64))?;
+            bar.finish_and_clear();
+            let top = shap.first().map_or(0.0, |s| s.mean_abs).max(1e-12);
+            println!("global importance: mean |SHAP| over {} rows (log-odds)", x.num_rows());
+            for s in &shap {
+                println!("{:<32} {:>9.4}  {}", s.feature, s.mean_abs, "#".repeat((s.mean_abs / top * 40.0).round() as usize));
+            }
+        }
+        Some(user) => {
+            let Some(id) = bundle.id_column.as_deref() else {
+                bail!("{}: the model has no id column to look '{user}' up in (train with --id)", args.model.display());
+            };
+            let ids = arrow::compute::cast(batch.column_by_name(id).with_context(|| format!("{}: id column '{id}' is missing", args.data))?, &DataType::Utf8)?;
+            let ids = ids.as_string::<i32>();
+            let Some(r) = (0..ids.len()).find(|&r| ids.is_valid(r) && ids.value(r) == user) else {
+                bail!("{}: no row with {id} = '{user}'", args.data);
+            };
+            let row = x.slice(r, 1);
+            let c = bundle.model.contributions(&row)?;
+            let values: Vec<f32> = row.columns().iter().map(|a| a.as_primitive::<Float32Type>().value(0)).collect();
+            let margin = c.margin(0);
+            println!("{id} {user}: probability {:.4} (log-odds {margin:.4} = bias {:.4} + contributions)", 1.0 / (1.0 + (-margin).exp()), c.bias(0));
+            println!("reasons: {}", reasons_text(&c, 0, 3, &values, &bundle.reference()));
+            println!("{:<32} {:>16} {:>12}", "feature", "value", "contribution");
+            let mut order: Vec<usize> = (0..c.n_features).collect();
+            order.sort_by(|&a, &b| c.row(0)[b].abs().total_cmp(&c.row(0)[a].abs()));
+            for f in order {
+                let name = &c.feature_names[f];
+                println!("{:<32} {:>16} {:>+12.4}", name, bundle.encoding.show_value(name, values[f]), c.row(0)[f]);
+            }
+        }
+    }
+    Ok(())
+}
