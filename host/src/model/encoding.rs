@@ -110,7 +110,7 @@ pub fn labels(batch: &RecordBatch, label: &str, source: &str) -> Result<Vec<f32>
     }
     let values = numeric(col)?;
     if let Some(row) = values.iter().position(|v| v.is_nan()) {
-        bail!("{source}: label '{label}' is missing in row {} (data row {}, not counting the header)", row, row + 1);
+        bail!("{source}: label '{label}' is missing in data row {}", row + 1);
     }
     if let Some(row) = values.iter().position(|&v| v != 0.0 && v != 1.0) {
         bail!("{source}: label '{label}' must be 0 or 1, but row {} holds {}", row + 1, values[row]);
