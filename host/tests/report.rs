@@ -18,8 +18,18 @@ use serde_json::{Map, Value, json};
 
 const RUN_ID: &str = "20261125-101500-a3f9";
 const HISTOGRAM: [u64; 20] = [0, 2, 31, 103, 87, 114, 211, 184, 163, 142, 135, 140, 158, 197, 241, 347, 337, 292, 116, 0];
-const CHART_TITLES: [&str; 6] =
-    ["Score distribution", "ROC curve", "Calibration", "Feature importance", "Segment sizes", "Stage timeline"];
+const CHART_TITLES: [&str; 10] = [
+    "Score distribution",
+    "ROC curve",
+    "Calibration",
+    "Feature importance",
+    "Lift by decile",
+    "Cumulative gain",
+    "SHAP summary",
+    "Drift since the previous run",
+    "Segment sizes",
+    "Stage timeline",
+];
 
 fn attempt(n: u32, shard: Option<u32>, started: &str, ended: &str, rows: u64, error: Option<(&str, &str)>) -> Value {
     json!({
@@ -86,6 +96,11 @@ fn train() -> Value {
             { "bin": 5, "predicted": 0.55, "observed": 0.52, "count": 202 },
             { "bin": 8, "predicted": 0.85, "observed": 0.87, "count": 345 },
         ],
+        "deciles": {
+            "model": (1..=10).map(|d| json!({ "decile": d, "lift": 1.9 - 0.18 * d as f64, "cumulative_gain": (d as f64 / 10.0).powf(0.6) })).collect::<Vec<_>>(),
+            "baseline": (1..=10).map(|d| json!({ "decile": d, "lift": 1.6 - 0.12 * d as f64, "cumulative_gain": (d as f64 / 10.0).powf(0.75) })).collect::<Vec<_>>(),
+        },
+        "shap_importance": [{ "feature": "session_recency", "mean_abs": 0.61 }, { "feature": "session_trend", "mean_abs": 0.33 }],
     }))
 }
 
@@ -101,6 +116,7 @@ fn predict() -> Value {
         "output": { "rows_in": 3000, "rows_out": 3000, "outputs": [], "summary": {
             "users_scored": 3000, "segments": { "high": 1688, "medium": 975, "low": 337 },
             "thresholds": { "high": 0.6, "medium": 0.3 }, "histogram": HISTOGRAM,
+            "shap": { "rows": 3000, "abs_sum_micro": { "session_recency": 1_800_000_000u64, "session_trend": 990_000_000u64 } },
         }},
     })
 }
@@ -117,6 +133,14 @@ fn successful_run() -> Value {
             committed("features", "native:features", &t(2.0), &t(4.0), 12000, json!({ "tables": { "training": 9000, "scoring": 3000 } })),
             train(),
             predict(),
+            committed("drift", "native:drift", &t(7.0), &t(7.2), 3000, json!({
+                "previous_run": "20261118-101500-0b1c", "thresholds": { "psi": 0.2 },
+                "features": [
+                    { "name": "session_recency", "psi": 0.31, "missing_rate_previous": 0.0, "missing_rate_current": 0.0, "warning": true },
+                    { "name": "session_trend", "psi": 0.02, "missing_rate_previous": 0.0, "missing_rate_current": 0.0, "warning": false },
+                ],
+                "realized_auc": 0.751, "warnings": ["session_recency: PSI 0.31 above 0.2"],
+            })),
             committed("aggregate", "plugin:aggregate", &t(7.0), &t(8.0), 3000, json!({
                 "tables": { "engagement_results": 3000, "engagement_summary": 124 },
                 "statistics": [
@@ -175,7 +199,7 @@ fn plot_area(svg: &str) -> (f64, f64, f64, f64) {
 }
 
 #[test]
-fn successful_run_shows_headline_numbers_and_all_six_charts() {
+fn successful_run_shows_headline_numbers_and_every_chart() {
     let page = render(&successful_run()).unwrap();
     for title in CHART_TITLES {
         assert!(page.contains(&format!("<h2>{title}</h2>")), "chart '{title}' is on the page");
@@ -286,7 +310,7 @@ fn timeline_shows_every_attempt_and_failed_ones_apart() {
     let page = render(&successful_run()).unwrap();
     let timeline = panel(&page, "chart-timeline");
     assert_eq!(timeline.matches("class=\"attempt failed\"").count(), 1);
-    assert_eq!(timeline.matches("class=\"attempt ok\"").count(), 8, "one bar per successful attempt and shard");
+    assert_eq!(timeline.matches("class=\"attempt ok\"").count(), 9, "one bar per successful attempt and shard");
     assert!(timeline.contains("predict shard 1, attempt 1") && timeline.contains("failed (io: disk full)"));
     assert!(timeline.contains(">#2<"), "the retry is marked");
 }

@@ -242,7 +242,19 @@ fn the_native_steps_run_end_to_end_on_generated_data() {
     );
     let def = h.services.catalog.table(RUN_DB, "predictions").unwrap().unwrap();
     let cols: Vec<(&str, &str)> = def.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
-    assert_eq!(cols, [("user_id", "string"), ("snapshot_date", "date"), ("probability", "double"), ("confidence", "double"), ("segment", "string")]);
+    assert_eq!(cols, [("user_id", "string"), ("snapshot_date", "date"), ("probability", "double"), ("confidence", "double"), ("segment", "string"), ("reasons", "string")]);
+    // Three reasons per user beside the score, worded with the feature's level and signed contribution.
+    let reasons = h.query(&format!("SELECT reasons FROM {table}"));
+    let pattern = regex::Regex::new(r"^(low|high|typical|missing) [a-z0-9_]+: [+\x{2212}]\d+\.\d\d$").unwrap();
+    for batch in &reasons.batches {
+        for text in batch.column(0).as_string::<i32>().iter().flatten() {
+            let parts: Vec<&str> = text.split("; ").collect();
+            assert!(parts.len() == 3 && parts.iter().all(|p| pattern.is_match(p)), "reasons '{text}'");
+        }
+    }
+    let shap = &h.upstream["predict"]["shap"];
+    assert_eq!(shap["rows"], USERS as u64, "global importance covers every user");
+    assert_eq!(shap["abs_sum_micro"].as_object().unwrap().len(), features.len());
 
     // knowledge
     let out = h.commit("knowledge", json!({}));

@@ -1,4 +1,4 @@
-//! The report's six charts, each drawn from the run record into a [`Panel`]:
+//! The report's charts, each drawn from the run record into a [`Panel`]:
 //! score histogram, ROC curve, calibration, feature importance, segment sizes
 //! and the stage timeline. A chart whose data is missing becomes a panel that
 //! says why, never an error.
@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::format::{count, duration, metric, number, percent};
+use super::model_charts::{DecileSeries, feature_bars, gain as model_gain, lift as model_lift};
 use super::svg::{Frame, Svg, nice_ceiling, nice_ticks, short_count};
 use super::view::{Run, number as num_field, parse_time, seconds, text};
 
@@ -30,7 +31,101 @@ const HIGH: f64 = 0.6;
 const MEDIUM: f64 = 0.3;
 
 pub fn all(run: &Run) -> Vec<Panel> {
-    vec![histogram(run), roc(run), calibration(run), importance(run), segments(run), timeline(run)]
+    vec![
+        histogram(run),
+        roc(run),
+        calibration(run),
+        importance(run),
+        lift(run),
+        gain(run),
+        shap_summary(run),
+        drift(run),
+        segments(run),
+        timeline(run),
+    ]
+}
+
+/// The train summary's deciles (`deciles.model`, `deciles.baseline`) as chart series.
+fn decile_series(run: &Run) -> Result<Vec<DecileSeries>, String> {
+    let d = run.summary_key("train", "deciles")?;
+    let series = |key: &str, name: &str| -> Option<DecileSeries> {
+        let items = d.get(key)?.as_array()?;
+        let lift = items.iter().filter_map(|x| num_field(x, "lift")).collect::<Vec<_>>();
+        let gain = items.iter().filter_map(|x| num_field(x, "cumulative_gain")).collect::<Vec<_>>();
+        (!lift.is_empty() && lift.len() == gain.len()).then(|| DecileSeries { name: name.into(), lift, gain })
+    };
+    let all: Vec<DecileSeries> = [series("model", "model"), series("baseline", "logistic baseline")].into_iter().flatten().collect();
+    if all.is_empty() { Err("the train deciles hold no rows".into()) } else { Ok(all) }
+}
+
+pub fn lift(run: &Run) -> Panel {
+    Panel {
+        id: "chart-lift",
+        title: "Lift by decile",
+        how_to_read: "Validation users split into ten equal groups by score, highest first: each bar is the group's engagement rate divided by the overall rate. Above the dashed line at 1 the model beats random picking.",
+        body: decile_series(run).map(|s| model_lift(&s)),
+        note: None,
+    }
+}
+
+pub fn gain(run: &Run) -> Panel {
+    Panel {
+        id: "chart-gain",
+        title: "Cumulative gain",
+        how_to_read: "Contacting the highest-scored share of validation users (right) reaches this share of all who engaged (up). The diagonal is random picking.",
+        body: decile_series(run).map(|s| model_gain(&s)),
+        note: None,
+    }
+}
+
+/// Mean |SHAP| per feature over this week's scored users (predict), else the validation users (train).
+fn shap_means(run: &Run) -> Result<(Vec<(String, f64)>, &'static str), String> {
+    if let Ok(shap) = run.summary_key("predict", "shap") {
+        let rows = num_field(shap, "rows").unwrap_or(0.0);
+        if let Some(sums) = shap.get("abs_sum_micro").and_then(Value::as_object).filter(|_| rows > 0.0) {
+            let mut features: Vec<(String, f64)> = sums.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()? * 1e-6 / rows))).collect();
+            features.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            return Ok((features, "users scored this week"));
+        }
+    }
+    let items = run.summary_key("train", "shap_importance")?.as_array().ok_or("the train shap_importance is not a list")?;
+    let features: Vec<(String, f64)> = items.iter().filter_map(|f| Some((text(f, "feature")?.to_string(), num_field(f, "mean_abs")?))).collect();
+    if features.is_empty() { Err("no SHAP importance was reported".into()) } else { Ok((features, "validation users")) }
+}
+
+pub fn shap_summary(run: &Run) -> Panel {
+    let means = shap_means(run);
+    Panel {
+        id: "chart-shap",
+        title: "SHAP summary",
+        how_to_read: "Mean absolute TreeSHAP contribution of each feature to a user's log-odds: how far, on average, the feature moves a score up or down. The top 3 per user are the reasons in the results table.",
+        note: means.as_ref().ok().map(|(_, over)| format!("Averaged over the {over}.")),
+        body: means.map(|(f, _)| feature_bars("shap", "Mean |SHAP| per feature", &f, "mean |SHAP| (log-odds)", None)),
+    }
+}
+
+pub fn drift(run: &Run) -> Panel {
+    let body = run.summary("drift").and_then(|d| {
+        if d.get("previous_run").is_none_or(Value::is_null) {
+            return Err("this is the first run: there is no previous run to compare with".to_string());
+        }
+        let items = d.get("features").and_then(Value::as_array).ok_or("the drift summary lists no features")?;
+        let features: Vec<(String, f64)> = items.iter().filter_map(|f| Some((text(f, "name")?.to_string(), num_field(f, "psi")?))).collect();
+        let threshold = d.pointer("/thresholds/psi").and_then(Value::as_f64);
+        Ok(feature_bars("drift", "Population stability index per feature", &features, "PSI against the previous run", threshold))
+    });
+    let note = run.summary("drift").ok().map(|d| {
+        let warnings: Vec<&str> = d.get("warnings").and_then(Value::as_array).map(|w| w.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let auc = d.get("realized_auc").and_then(Value::as_f64).map(|a| format!("Realized AUC of last week's model: {}. ", metric(a))).unwrap_or_default();
+        if warnings.is_empty() { format!("{auc}No drift warnings.") } else { format!("{auc}Warnings: {}", warnings.join("; ")) }
+    });
+    Panel {
+        id: "chart-drift",
+        title: "Drift since the previous run",
+        how_to_read: "Population stability index of each feature between the previous run's scoring set and this one (0 = same distribution; above 0.1 a moderate shift, above 0.2 a large one). Red bars are past the warning threshold, the dashed line.",
+        body,
+        note,
+    }
 }
 
 /// Segment thresholds `(high, medium)` from the predict summary, else the documented ones.

@@ -1,6 +1,6 @@
 //! Builds the run's published tables:
 //! - `<database>.engagement_results`: every scoring-set column, the prediction
-//!   (probability, confidence, segment) and the run's metadata (run_id, model_uri, scored_at);
+//!   (probability, confidence, segment, reasons) and the run's metadata (run_id, model_uri, scored_at);
 //! - `<database>.engagement_summary`: one long table of statistics by segment, plan,
 //!   country and overall (`dimension`, `value`, users, averages, share high, label rate
 //!   where labels exist).
@@ -56,7 +56,7 @@ impl Stage for Aggregate {
 
         let scoring_rows = query_value(&format!("SELECT count(*) FROM {scoring}"))?.as_u64().unwrap_or(0);
         let results_select = format!(
-            "SELECT s.*, p.probability, p.confidence, p.segment, \
+            "SELECT s.*, p.probability, p.confidence, p.segment, p.reasons, \
                     {} AS run_id, {model_uri} AS model_uri, {scored_at} AS scored_at \
              FROM {scoring} s LEFT JOIN {predictions} p ON s.user_id = p.user_id",
             sql_string(&run_id)

@@ -4,10 +4,15 @@
 //!
 //! Params: `table` (default `<run_db>.scoring_features`), `model_uri` (alias
 //! `model`; default the `model_uri` the train stage reported), `output` (default
-//! `predictions`).
+//! `predictions`), `reasons` (top reasons per user, default 3; 0 leaves the
+//! column empty and skips TreeSHAP).
 //!
 //! Output: `<run_db>.<output>` (`user_id`, `snapshot_date`, `probability`,
-//! `confidence`, `segment`). Every shard writes one file at a fixed key,
+//! `confidence`, `segment`, `reasons`: "low sessions_7d: −0.80; high plan: +0.31",
+//! exact TreeSHAP contributions to the log-odds, "low"/"high" against the
+//! training quantiles the model file carries). The summary adds global
+//! importance: `shap.abs_sum_micro` (Σ |SHAP| per feature in millionths, so
+//! shard summaries add up) over `shap.rows` users. Every shard writes one file at a fixed key,
 //! `work/run=<id>/<stage>/<output>/shards=<n>/shard=<i>.parquet`, and registers
 //! the same table definition over `.../shards=<n>/`:
 //! - concurrent shards never read-modify-write the catalog (identical atomic puts);
@@ -18,10 +23,10 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use engage_boost::Model;
+use engage_boost::{FeatureReference, Model, ShapSummary};
 use serde_json::{Value, json};
 
-use super::{ParquetObject, catalog_columns, config, lookup_table, param_str, parquet_table, register, stream_columns, string_column, table_name, upstream, user_hash};
+use super::{ParquetObject, catalog_columns, config, f32_column, lookup_table, param_str, param_u64, parquet_table, register, stream_columns, string_column, table_name, upstream, user_hash};
 use crate::catalog::parse_location;
 use crate::data::schema::{SNAPSHOT_DATE, USER_ID};
 use crate::pipeline::step::{Shard, Step, StepContext, StepError, StepOutput, WORK_BUCKET};
@@ -59,7 +64,11 @@ pub fn predictions_location(run_id: &str, stage: &str, output: &str, count: u32)
     (format!("s3://{WORK_BUCKET}/{prefix}"), prefix)
 }
 
-fn load_model(ctx: &StepContext, uri: &str) -> Result<Model, StepError> {
+/// Reasons per user unless the `reasons` param says otherwise.
+const DEFAULT_REASONS: u64 = 3;
+
+/// The model and what "low" and "high" mean for its features.
+fn load_model(ctx: &StepContext, uri: &str) -> Result<(Model, FeatureReference), StepError> {
     let (bucket, key) = parse_location(uri).map_err(|e| config(ctx, format!("model '{uri}': {e}")))?;
     let bytes = ctx
         .services
@@ -67,7 +76,33 @@ fn load_model(ctx: &StepContext, uri: &str) -> Result<Model, StepError> {
         .get(&bucket, &key)
         .map_err(|e| StepError::io(format!("stage '{}': reading model {uri}: {e}", ctx.stage)))?;
     let json: Value = serde_json::from_slice(&bytes).map_err(|e| StepError::failed(format!("stage '{}': model {uri} is not JSON: {e}", ctx.stage)))?;
-    Model::from_xgboost_json(&json).map_err(|e| StepError::failed(format!("stage '{}': model {uri}: {e}", ctx.stage)))
+    let model = Model::from_xgboost_json(&json).map_err(|e| StepError::failed(format!("stage '{}': model {uri}: {e}", ctx.stage)))?;
+    let reference = crate::model::bundle::reference_of(&json, &model);
+    Ok((model, reference))
+}
+
+/// Each row's top `k` reasons, and the contributions added to `shap`.
+fn reasons(model: &Model, batch: &RecordBatch, k: usize, reference: &FeatureReference, shap: &mut ShapSummary) -> Result<StringArray, String> {
+    let c = model.contributions(batch).map_err(|e| e.to_string())?;
+    shap.add(&c);
+    let cols: Vec<Option<Vec<f32>>> = model.feature_names().iter().map(|f| f32_column(batch, f).ok()).collect();
+    let mut values = vec![f32::NAN; cols.len()];
+    Ok((0..batch.num_rows())
+        .map(|r| {
+            for (v, col) in values.iter_mut().zip(&cols) {
+                *v = col.as_ref().map_or(f32::NAN, |c| c[r]);
+            }
+            Some(crate::model::explain::reasons_text(&c, r, k, &values, reference))
+        })
+        .collect())
+}
+
+/// Σ |SHAP| per feature in millionths (integers, so the executor adds shards up).
+fn shap_summary_json(shap: &ShapSummary) -> Value {
+    let rows = shap.rows();
+    let sums: serde_json::Map<String, Value> =
+        shap.importance().into_iter().map(|i| (i.feature, Value::from((i.mean_abs * rows as f64 * 1e6).round() as u64))).collect();
+    json!({"abs_sum_micro": sums, "rows": rows})
 }
 
 fn output_schema(date_type: Option<&DataType>) -> SchemaRef {
@@ -79,6 +114,7 @@ fn output_schema(date_type: Option<&DataType>) -> SchemaRef {
         Field::new("probability", DataType::Float64, false),
         Field::new("confidence", DataType::Float64, false),
         Field::new("segment", DataType::Utf8, false),
+        Field::new("reasons", DataType::Utf8, false),
     ]);
     Arc::new(Schema::new(fields))
 }
@@ -121,7 +157,9 @@ impl Step for Predict {
                 .map(str::to_string)
                 .ok_or_else(|| config(ctx, "no 'model_uri' param and no committed train stage reported one"))?,
         };
-        let model = load_model(ctx, &model_uri)?;
+        let (model, reference) = load_model(ctx, &model_uri)?;
+        let top_reasons = param_u64(ctx, "reasons")?.unwrap_or(DEFAULT_REASONS) as usize;
+        let mut shap = ShapSummary::new(model.feature_names().to_vec());
         let def = lookup_table(ctx, &db, &table)?;
         let date_type = def
             .columns
@@ -161,6 +199,11 @@ impl Step for Predict {
             let confidence: Vec<f64> = predictions.confidence.iter().map(|&c| c as f64).collect();
             probability.iter().for_each(|&p| tally.add(p));
             let segments: StringArray = probability.iter().map(|&p| Some(segment(p))).collect();
+            let reasons = if top_reasons > 0 {
+                reasons(&model, &batch, top_reasons, &reference, &mut shap).map_err(|e| StepError::failed(format!("stage '{}': explaining {db}.{table}: {e}", ctx.stage)))?
+            } else {
+                StringArray::from(vec![""; batch.num_rows()])
+            };
             let mut arrays: Vec<ArrayRef> = vec![Arc::new(string_column(&batch, USER_ID).map_err(read_error)?)];
             if date_type.is_some() {
                 arrays.push(batch.column_by_name(SNAPSHOT_DATE).expect("selected").clone());
@@ -169,6 +212,7 @@ impl Step for Predict {
                 Arc::new(Float64Array::from(probability)) as ArrayRef,
                 Arc::new(Float64Array::from(confidence)),
                 Arc::new(segments),
+                Arc::new(reasons),
             ]);
             let out = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| read_error(e.to_string()))?;
             file.write(&out)?;
@@ -195,37 +239,20 @@ impl Step for Predict {
                 "histogram": tally.histogram.to_vec(),
                 "model_uri": model_uri,
                 "table": format!("{}.{output}", ctx.run_db),
+                "shap": shap_summary_json(&shap),
             }),
         })
     }
 }
 
 /// Merges per-shard summaries the way the executor does for a map stage
-/// (counts and histograms add up; agreeing values are kept), for callers that
-/// hold shard summaries themselves.
+/// (counts, histograms and SHAP sums add up; agreeing values are kept), for
+/// callers that hold shard summaries themselves.
 pub fn merge_summaries(shards: &[Value]) -> Value {
-    let count = |v: &Value, path: &[&str]| path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_u64).unwrap_or(0);
-    let sum = |path: &[&str]| shards.iter().map(|s| count(s, path)).sum::<u64>();
-    let mut histogram = vec![0u64; HISTOGRAM_BINS];
-    for s in shards {
-        if let Some(h) = s["histogram"].as_array() {
-            for (slot, v) in histogram.iter_mut().zip(h) {
-                *slot += v.as_u64().unwrap_or(0);
-            }
-        }
-    }
-    let mut merged = json!({
-        "users_scored": sum(&["users_scored"]),
-        "segments": {"high": sum(&["segments", "high"]), "medium": sum(&["segments", "medium"]), "low": sum(&["segments", "low"])},
-        "thresholds": {"high": HIGH_THRESHOLD, "medium": MEDIUM_THRESHOLD},
-        "histogram": histogram,
-    });
-    for key in ["model_uri", "table"] {
-        if let Some(first) = shards.first().map(|s| &s[key]).filter(|v| !v.is_null())
-            && shards.iter().all(|s| &s[key] == first)
-        {
-            merged[key] = first.clone();
-        }
+    let outputs = shards.iter().map(|s| StepOutput { summary: s.clone(), ..StepOutput::default() }).collect();
+    let mut merged = crate::pipeline::executor::merge_outputs(outputs).summary;
+    if let Some(m) = merged.as_object_mut() {
+        m.remove("shards");
     }
     merged
 }

@@ -27,6 +27,8 @@ use serde_json::{Value, json};
 
 use super::{FEATURES_PROPERTY, config, f32_column, lookup_table, param_f64, param_list, param_str, stream_columns, string_column, table_name, user_hash};
 use crate::data::schema::{LABEL, SNAPSHOT_DATE, USER_ID};
+use crate::model::bundle::{reference_quantiles, set_reference};
+use crate::model::evaluate::deciles;
 use crate::pipeline::step::{MODELS_BUCKET, Step, StepContext, StepError, StepOutput};
 
 pub struct Train;
@@ -141,6 +143,7 @@ fn metric_json(labels: &[f32], probs: &[f32], threshold: f64) -> (Value, metrics
     let m = metrics::evaluate(labels, probs, threshold);
     let v = json!({
         "auc": m.auc,
+        "average_precision": crate::model::evaluate::average_precision(labels, probs),
         "logloss": m.logloss,
         "accuracy": m.accuracy,
         "brier": brier(labels, probs),
@@ -247,7 +250,11 @@ impl Step for Train {
         let t = Instant::now();
         let baseline = LogisticBaseline::fit(std::slice::from_ref(&train_batch), &label, &features).map_err(|e| boost_error("baseline", e))?;
         let baseline_seconds = t.elapsed().as_secs_f64();
+        // Training quantiles per feature: what "low" and "high" mean in predict's reasons.
+        let train_cols = features.iter().map(|f| f32_column(&train_batch, f)).collect::<Result<Vec<_>, _>>().map_err(read_error)?;
         drop(train_batch);
+        let reference = reference_quantiles(&train_cols.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        drop(train_cols);
 
         // Validation metrics of both models on the same rows.
         let y = f32_column(&valid_batch, &label).map_err(read_error)?;
@@ -256,6 +263,8 @@ impl Step for Train {
         let (metrics, full) = metric_json(&y, &probs, params.threshold);
         let (baseline_metrics, _) = metric_json(&y, &base_probs, params.threshold);
         let roc = roc_curve(&y, &probs);
+        let deciles = json!({"model": deciles(&y, &probs), "baseline": deciles(&y, &base_probs)});
+        let shap_importance = trained.model.contributions(&valid_batch).map_err(|e| boost_error("validation contributions", e))?.importance();
         let calibration: Vec<Value> = full
             .calibration
             .iter()
@@ -281,7 +290,9 @@ impl Step for Train {
             store.put(MODELS_BUCKET, &key, &bytes).map_err(|e| StepError::io(format!("stage '{}': writing s3://{MODELS_BUCKET}/{key}: {e}", ctx.stage)))?;
             Ok(format!("s3://{MODELS_BUCKET}/{key}"))
         };
-        let model_uri = put("model.json", &trained.model.to_xgboost_json())?;
+        let mut model_json = trained.model.to_xgboost_json();
+        set_reference(&mut model_json, &features, &reference);
+        let model_uri = put("model.json", &model_json)?;
         let label_rate = y.iter().filter(|&&v| v > 0.5).count() as f64 / y.len() as f64;
         let metrics_doc = json!({
             "table": format!("{db}.{table}"),
@@ -300,6 +311,8 @@ impl Step for Train {
             "baseline_model": baseline,
             "roc": roc,
             "calibration": calibration,
+            "deciles": deciles,
+            "shap_importance": shap_importance,
         });
         let metrics_uri = put("metrics.json", &metrics_doc)?;
         let importance_uri = put("importance.json", &json!(importance))?;
@@ -321,6 +334,8 @@ impl Step for Train {
                 "importance": importance,
                 "roc": roc,
                 "calibration": calibration,
+                "deciles": deciles,
+                "shap_importance": shap_importance,
                 "training_rows": training_rows,
                 "validation_rows": validation_rows,
                 "validation_label_rate": label_rate,
