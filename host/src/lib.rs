@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cli;
 pub mod data;
 pub mod deploy;
+pub mod drift;
 pub mod files;
 pub mod ipc;
 pub mod local_host;

@@ -236,3 +236,39 @@ fn newest_record(root: &Path) -> Option<(String, serde_json::Value)> {
 fn stage_status<'a>(record: &'a serde_json::Value, stage: &str) -> Option<&'a str> {
     record["stages"].as_array()?.iter().find(|s| s["name"] == stage)?["status"].as_str()
 }
+
+#[test]
+fn the_next_week_compares_itself_with_the_last() {
+    let first = baseline();
+    assert_eq!(first.summary["status"], "succeeded");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    // Copy the first run's storage root, then land next week's delivery: the
+    // same users, a fifth snapshot, and last week's snapshot with its labels.
+    let copy = Command::new("cp").arg("-r").arg(&first.root).arg(&root).status().unwrap();
+    assert!(copy.success());
+    let out = engage(&root)
+        .args(["data", "generate", "--users", &USERS.to_string(), "--weeks", &(WEEKS + 1).to_string(), "--seed", "11"])
+        .args(["--last-date", "2026-11-29", "--format", "csv", "--out"])
+        .arg(root.join("landing/users"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "generate: {}", text(&out.stderr));
+    let second = summary_of(&run(&root, &[]));
+    assert_eq!(second["status"], "succeeded", "{second:#}");
+
+    let run_id = second["run_id"].as_str().unwrap();
+    let drift: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("runs").join(run_id).join("drift.json")).unwrap()).unwrap();
+    assert_eq!(drift["previous_run"], first.summary["run_id"], "compared with the first run");
+    assert_eq!(drift["features"].as_array().unwrap().len(), 14, "every model feature");
+    // Last week's model on last week's users, now that their labels are in.
+    let realized = drift["realized_auc"].as_f64().expect("labels arrived for last week");
+    assert!(realized > 0.65, "realized AUC {realized}");
+    let moved: u64 = drift["segment_migration"].as_object().unwrap().values().flat_map(|row| row.as_object().unwrap().values()).map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(moved, USERS, "every user was scored in both weeks");
+
+    let out = engage(&root).args(["runs", "compare", first.summary["run_id"].as_str().unwrap(), run_id]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(printed.contains("segment migration") && printed.contains(&format!("realized AUC of {}", first.summary["run_id"].as_str().unwrap())), "{printed}");
+}

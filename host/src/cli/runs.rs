@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use clap::Subcommand;
 
+use crate::drift::{DriftReport, Labels, RunTables, SEGMENTS, Thresholds, compare};
 use crate::local_host::LocalHost;
 use crate::pipeline::record::{RunRecord, RunStore};
 use crate::pipeline::summary::{seconds, thousands};
@@ -26,6 +27,17 @@ pub enum RunsCommand {
     },
     /// Render a run's HTML report again from its record and print where it is.
     Report { run_id: String },
+    /// Compare run B with an earlier run A: feature PSI and missing rates, score shift,
+    /// segment migration, realized AUC of A's model on the labels that arrived since.
+    Compare {
+        /// The earlier run.
+        a: String,
+        /// The later run.
+        b: String,
+        /// Print drift.json's shape instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
@@ -35,6 +47,19 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
         RunsCommand::Report { run_id } => {
             let written = crate::report::write_report(host.storage.as_ref(), Some(&host.root), &run_id)?;
             println!("{}", written.path.as_ref().map_or(written.uri.clone(), |p| p.display().to_string()));
+            Ok(())
+        }
+        RunsCommand::Compare { a, b, json } => {
+            let (previous, current) = (store.load(&a)?, store.load(&b)?);
+            let source = current.vars.get("source_table").map_or("users", String::as_str);
+            let labels = Labels { table: format!("engage.{source}"), label: crate::data::schema::LABEL.into() };
+            let sql = host.sql()?;
+            let report = compare(sql.as_ref(), &RunTables::of(&previous), &RunTables::of(&current), &labels, &Thresholds::default())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                print_drift(&report);
+            }
             Ok(())
         }
         RunsCommand::List { json } => {
@@ -143,4 +168,38 @@ fn describe(r: &RunRecord) -> String {
         }
     }
     out
+}
+
+fn print_drift(r: &DriftReport) {
+    println!("run {} against {}", r.current_run, r.previous_run.as_deref().unwrap_or("-"));
+    println!("\n{:<32} {:>8} {:>14} {:>14}  ", "feature", "PSI", "missing before", "missing now");
+    for f in &r.features {
+        let flag = if f.warning { "  WARNING" } else { "" };
+        println!("{:<32} {:>8.4} {:>13.1}% {:>13.1}%{flag}", f.name, f.psi, f.missing_rate_previous * 100.0, f.missing_rate_current * 100.0);
+    }
+    if let Some(s) = &r.score_shift {
+        println!("\nscores: mean {:.4} -> {:.4}, PSI {:.4}{}", s.mean_previous, s.mean_current, s.psi, if s.warning { "  WARNING" } else { "" });
+    }
+    println!("\nsegment migration (rows: before, columns: now; users scored in both runs)");
+    println!("{:<8} {}", "", SEGMENTS.iter().map(|s| format!("{s:>9}")).collect::<String>());
+    for from in SEGMENTS {
+        let row = r.segment_migration.get(from);
+        let cells: String = SEGMENTS.iter().map(|to| format!("{:>9}", row.and_then(|m| m.get(*to)).copied().unwrap_or(0))).collect();
+        println!("{from:<8} {cells}");
+    }
+    match r.realized_auc {
+        Some(auc) => println!(
+            "\nrealized AUC of {}'s model: {auc:.4} on {} users whose labels arrived (validation AUC {})",
+            r.previous_run.as_deref().unwrap_or("-"),
+            r.realized_auc_rows,
+            r.validation_auc_previous.map_or("-".into(), |v| format!("{v:.4}"))
+        ),
+        None => println!("\nrealized AUC: not yet (no labels for the earlier run's scoring week)"),
+    }
+    if r.warnings.is_empty() {
+        println!("no warnings");
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
 }

@@ -2,6 +2,7 @@
 //! (boosting, streaming transforms, reports) behind the same [`Step`] contract as
 //! plugin stages.
 
+pub mod drift;
 pub mod features;
 pub mod ingest;
 pub mod knowledge;
@@ -29,6 +30,7 @@ pub fn registry() -> BTreeMap<&'static str, Arc<dyn Step>> {
     steps.insert("features", Arc::new(features::Features));
     steps.insert("train", Arc::new(train::Train));
     steps.insert("predict", Arc::new(predict::Predict));
+    steps.insert("drift", Arc::new(drift::Drift));
     steps.insert("knowledge", Arc::new(knowledge::Knowledge));
     steps.insert("report", Arc::new(report::Report));
     steps
