@@ -269,10 +269,16 @@ fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
     match &args.user {
         None => {
             let bar = rows_bar(x.num_rows(), "TreeSHAP");
+            let started = std::time::Instant::now();
             let shap = importance(&bundle.model, &x, |n| bar.inc(n as u64))?;
+            let seconds = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
             let top = shap.first().map_or(0.0, |s| s.mean_abs).max(1e-12);
-            println!("global importance: mean |SHAP| over {} rows (log-odds)", x.num_rows());
+            println!(
+                "global importance: mean |SHAP| over {} rows (log-odds); TreeSHAP took {seconds:.2} s, {:.0} rows/s",
+                x.num_rows(),
+                x.num_rows() as f64 / seconds.max(1e-9)
+            );
             for s in &shap {
                 println!("{:<32} {:>9.4}  {}", s.feature, s.mean_abs, "#".repeat((s.mean_abs / top * 40.0).round() as usize));
             }
