@@ -154,10 +154,9 @@ fn show(v: Option<f64>) -> String {
 
 fn print_metrics(model: &Evaluation, baseline: Option<&Evaluation>, on: &str) {
     println!("{:<20} {:>10} {:>10}   ({on}: {} rows, {} positive)", "metric", "model", "baseline", model.rows, model.positives);
-    let rows: [(&str, fn(&Evaluation) -> Option<f64>); 3] =
-        [("AUC", |e| e.auc), ("log loss", |e| Some(e.logloss)), ("average precision", |e| e.average_precision)];
-    for (name, get) in rows {
-        println!("{name:<20} {:>10} {:>10}", show(get(model)), show(baseline.and_then(get)));
+    let base = baseline.map(Evaluation::headline);
+    for (i, (name, value)) in model.headline().into_iter().enumerate() {
+        println!("{name:<20} {:>10} {:>10}", show(value), show(base.and_then(|b| b[i].1)));
     }
 }
 

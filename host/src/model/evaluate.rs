@@ -33,6 +33,13 @@ pub struct Evaluation {
     pub deciles: Vec<Decile>,
 }
 
+impl Evaluation {
+    /// The headline metrics by name, in the order they are shown.
+    pub fn headline(&self) -> [(&'static str, Option<f64>); 3] {
+        [("AUC", self.auc), ("log loss", Some(self.logloss)), ("average precision", self.average_precision)]
+    }
+}
+
 pub fn evaluate(labels: &[f32], probs: &[f32]) -> Evaluation {
     let m = metrics::evaluate(labels, probs, 0.5);
     Evaluation {

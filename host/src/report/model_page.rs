@@ -77,14 +77,13 @@ pub fn eval_page(p: &EvalPage) -> String {
 fn metrics_table(out: &mut String, p: &EvalPage) {
     out.push_str("<section class=\"panel\" id=\"model\">\n<h2>Model against the logistic baseline</h2>\n<table>\n<thead><tr><th>metric</th><th class=\"num\">model</th><th class=\"num\">baseline</th></tr></thead>\n<tbody>\n");
     let show = |v: Option<f64>| v.map(metric).unwrap_or_else(|| "—".into());
-    let rows: [(&str, fn(&Evaluation) -> Option<f64>); 3] =
-        [("AUC", |e| e.auc), ("log loss", |e| Some(e.logloss)), ("average precision", |e| e.average_precision)];
-    for (name, get) in rows {
+    let base = p.baseline.map(Evaluation::headline);
+    for (i, (name, value)) in p.model.headline().into_iter().enumerate() {
         let _ = writeln!(
             out,
             "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            show(get(p.model)),
-            show(p.baseline.and_then(get))
+            show(value),
+            show(base.and_then(|b| b[i].1))
         );
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
