@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Float32Type, Schema};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model::evaluate::{Evaluation, evaluate};
-use crate::model::explain::{contributions, importance, reasons_text};
+use crate::model::explain::{contributions, importance, reasons_column, reasons_text};
 use crate::model::fit::{Split, TrainOptions, parse_params, train};
 use crate::model::{ModelBundle, load};
 
@@ -186,14 +186,8 @@ fn predict_cmd(args: PredictArgs, root: &Path) -> Result<()> {
         let c = contributions(&bundle.model, &x, |n| bar.inc(n as u64))?;
         bar.finish_and_clear();
         let reference = bundle.reference();
-        let values: Vec<&[f32]> = x.columns().iter().map(|a| a.as_primitive::<Float32Type>().values().as_ref()).collect();
-        let mut row = vec![0f32; values.len()];
-        let reasons: StringArray = (0..x.num_rows())
-            .map(|r| {
-                row.iter_mut().zip(&values).for_each(|(v, col)| *v = col[r]);
-                Some(reasons_text(&c, r, args.reasons, &row, &reference))
-            })
-            .collect();
+        let values: Vec<Option<&[f32]>> = x.columns().iter().map(|a| Some(a.as_primitive::<Float32Type>().values().as_ref())).collect();
+        let reasons = reasons_column(&c, &values, args.reasons, &reference);
         fields.push(Field::new("reasons", DataType::Utf8, false));
         cols.push(Arc::new(reasons));
     }

@@ -35,3 +35,17 @@ pub fn importance(model: &Model, inputs: &RecordBatch, progress: impl FnMut(usiz
 pub fn reasons_text(c: &Contributions, r: usize, k: usize, values: &[f32], reference: &FeatureReference) -> String {
     c.top_reasons(r, k, values, reference).iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
+
+/// Every row's top `k` reasons as a text column. `cols` are the feature
+/// values in model order (`None`: the column is absent, all missing).
+pub fn reasons_column(c: &Contributions, cols: &[Option<&[f32]>], k: usize, reference: &FeatureReference) -> arrow::array::StringArray {
+    let mut values = vec![f32::NAN; cols.len()];
+    (0..c.n_rows())
+        .map(|r| {
+            for (v, col) in values.iter_mut().zip(cols) {
+                *v = col.map_or(f32::NAN, |c| c[r]);
+            }
+            Some(reasons_text(c, r, k, &values, reference))
+        })
+        .collect()
+}

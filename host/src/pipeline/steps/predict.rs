@@ -86,15 +86,8 @@ fn reasons(model: &Model, batch: &RecordBatch, k: usize, reference: &FeatureRefe
     let c = model.contributions(batch).map_err(|e| e.to_string())?;
     shap.add(&c);
     let cols: Vec<Option<Vec<f32>>> = model.feature_names().iter().map(|f| f32_column(batch, f).ok()).collect();
-    let mut values = vec![f32::NAN; cols.len()];
-    Ok((0..batch.num_rows())
-        .map(|r| {
-            for (v, col) in values.iter_mut().zip(&cols) {
-                *v = col.as_ref().map_or(f32::NAN, |c| c[r]);
-            }
-            Some(crate::model::explain::reasons_text(&c, r, k, &values, reference))
-        })
-        .collect())
+    let cols: Vec<Option<&[f32]>> = cols.iter().map(Option::as_deref).collect();
+    Ok(crate::model::explain::reasons_column(&c, &cols, k, reference))
 }
 
 /// Σ |SHAP| per feature in millionths (integers, so the executor adds shards up).
