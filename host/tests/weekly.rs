@@ -241,6 +241,11 @@ fn stage_status<'a>(record: &'a serde_json::Value, stage: &str) -> Option<&'a st
 fn the_next_week_compares_itself_with_the_last() {
     let first = baseline();
     assert_eq!(first.summary["status"], "succeeded");
+    // The first run has nothing to compare with.
+    let first_id = first.summary["run_id"].as_str().unwrap();
+    let drift: serde_json::Value = serde_json::from_slice(&std::fs::read(first.root.join("runs").join(first_id).join("drift.json")).unwrap()).unwrap();
+    assert!(drift["previous_run"].is_null() && drift["realized_auc"].is_null(), "{drift:#}");
+    assert_eq!(drift["warnings"], serde_json::json!([]));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     // Copy the first run's storage root, then land next week's delivery: the
