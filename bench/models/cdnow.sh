@@ -8,7 +8,8 @@
 #   bench/models/cdnow.sh
 #
 # Env: THREADS (2), BENCH_DATA (/tmp/engage-models-bench), ENGAGE_PYTHON (a
-# Python with xgboost and numpy; else .venv is made). The data stays in
+# Python with xgboost and numpy; else .venv is made), ENGAGE_BIN (an engage
+# binary to use instead of building a release one). The data stays in
 # BENCH_DATA (not committed). Writes bench/results/cdnow.json.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,8 +27,11 @@ fi
 # Only the data file is needed: no dependencies (scipy, pandas, autograd).
 "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('lifetimes') is None)" || "$PY" -m pip install -q --no-deps "lifetimes==0.11.3"
 
-(cd "$ROOT" && cargo build -q --release -p engage)
-ENGAGE="${CARGO_TARGET_DIR:-$ROOT/target}/release/engage"
+ENGAGE=${ENGAGE_BIN:-}
+if [ -z "$ENGAGE" ]; then
+    (cd "$ROOT" && cargo build -q --release -p engage)
+    ENGAGE="${CARGO_TARGET_DIR:-$ROOT/target}/release/engage"
+fi
 
 echo "building weekly snapshots and training xgboost ($THREADS threads)" >&2
 py_json=$("$PY" "$HERE/cdnow.py" "$DATA" "$THREADS")
@@ -43,7 +47,7 @@ echo "TreeSHAP over every training row" >&2
 "$ENGAGE" model explain "$DATA/engage.json" "$DATA/train.csv" > "$DATA/explain.txt"
 
 mkdir -p "$ROOT/bench/results"
-"$PY" - "$py_json" "$(echo "$end - $start" | bc)" "$DATA" "$THREADS" <<'PY' | tee "$ROOT/bench/results/cdnow.json"
+"$PY" - "$py_json" "$(echo "$end - $start" | bc)" "$DATA" "$THREADS" "$ENGAGE" <<'PY' | tee "$ROOT/bench/results/cdnow.json"
 import json, re, sys
 py, seconds, data = json.loads(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 train, evals, explain = (open(f"{data}/{f}.txt").read() for f in ("train", "eval", "explain"))
@@ -58,7 +62,8 @@ py.update({
     "logistic_baseline_test_auc": float(auc.group(2)),
     "auc_difference": float(auc.group(1)) - py["xgboost_test_auc"],
     "treeshap_rows": int(shap.group(1)), "treeshap_s": float(shap.group(2)), "treeshap_rows_per_s": int(shap.group(3)),
-    "threads": int(sys.argv[4]) if len(sys.argv) > 4 else None,
+    "threads": int(sys.argv[4]),
+    "engage_binary": sys.argv[5],
 })
 print(json.dumps(py, indent=1))
 PY
