@@ -106,13 +106,14 @@ fn number(env: &Env, statement: &str) -> f64 {
 }
 
 /// Deterministic stand-in for the predict step: a hash of the user id as probability,
-/// confidence and segment by the rules of docs/pipeline.md (threshold 0.5).
+/// confidence and segment by the rules of docs/pipeline.md (threshold 0.5), and a reason.
 fn make_predictions(env: &Env, extra_rows: &str) {
     let statement = format!(
         "CREATE TABLE {DB}.predictions WITH (format = 'PARQUET', external_location = 's3://work/run={RUN_ID}/predict/attempt=1/predictions/') AS \
          SELECT user_id, snapshot_date, p AS probability, \
                 CASE WHEN p >= 0.5 THEN (p - 0.5) / 0.5 ELSE (0.5 - p) / 0.5 END AS confidence, \
-                CASE WHEN p >= 0.6 THEN 'high' WHEN p >= 0.3 THEN 'medium' ELSE 'low' END AS segment \
+                CASE WHEN p >= 0.6 THEN 'high' WHEN p >= 0.3 THEN 'medium' ELSE 'low' END AS segment, \
+                CASE WHEN p >= 0.5 THEN 'high sessions_7d: +0.40' ELSE 'low sessions_7d: -0.40' END AS reasons \
          FROM (SELECT user_id, snapshot_date, \
                       CAST(abs(from_big_endian_64(xxhash64(to_utf8(user_id)))) % 1000 AS double) / 1000.0 AS p \
                FROM {DB}.scoring_set {extra_rows})"
@@ -245,7 +246,8 @@ fn qa_table_and_aggregate_build_their_tables_over_the_predictions() {
         1_795_601_700.123,
         "scored_at is run_started, 2026-11-25T10:15:00.123Z"
     );
-    assert_eq!(rows(&env, &format!("SHOW COLUMNS IN {results}")).len(), 75 + 6, "raw columns + prediction + metadata");
+    assert_eq!(rows(&env, &format!("SHOW COLUMNS IN {results}")).len(), 75 + 7, "raw columns + prediction + reasons + metadata");
+    assert_eq!(number(&env, &format!("SELECT count(*) FROM {results} WHERE reasons LIKE '% sessions_7d: %'")), USERS as f64, "reasons ride along");
 
     // Segment counts: the summary JSON, the summary table and the predictions agree.
     for segment in ["high", "medium", "low"] {
