@@ -2,9 +2,11 @@
 //! pipeline of sandboxed WebAssembly stages and feature transforms; they reach
 //! storage, SQL and the LLM only through the capabilities granted to them.
 
+pub mod aws;
 pub mod capabilities;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod data;
 pub mod deploy;
 pub mod drift;

@@ -2,6 +2,7 @@
 //! format, schema and partitions. `local` keeps one JSON object per table in the
 //! `catalog` bucket of the storage root; a Glue backend comes with the hosted run.
 
+pub mod glue;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capabilities::CapResult;
 
+pub use glue::GlueCatalog;
 pub use local::StorageCatalog;
 
 /// The database tables land in when none is named.

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::data::ingest::{DEFAULT_MAX_BAD_FRACTION, IngestOptions, ingest};
-use crate::local_host::LocalHost;
+use crate::config::{Backends, HostConfig};
 
 #[derive(Args)]
 pub struct IngestArgs {
@@ -18,13 +18,16 @@ pub struct IngestArgs {
     /// Fail, writing nothing, when more than this fraction of rows is quarantined.
     #[arg(long, default_value_t = DEFAULT_MAX_BAD_FRACTION)]
     pub max_bad_fraction: f64,
+    /// The runtime config choosing the storage and catalog backends; local when left out.
+    #[arg(long, value_name = "FILE", env = "ENGAGE_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Print the accounting as JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: IngestArgs, root: &Path) -> Result<()> {
-    let host = LocalHost::open(root)?;
+    let host = Backends::open(&HostConfig::load_or_default(args.config.as_deref())?, root)?;
     let mut options = IngestOptions::new(args.table);
     options.max_bad_fraction = args.max_bad_fraction;
     let report = ingest(host.storage.as_ref(), host.catalog.as_ref(), &args.input, &options)?;

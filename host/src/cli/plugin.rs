@@ -35,6 +35,16 @@ pub enum PluginCommand {
         #[arg(long, default_value_t = 600.0)]
         timeout_s: f64,
     },
+    /// Compiles every plugin component in a folder for this engine into the component cache,
+    /// so later runs (and container tasks) load them without compiling.
+    Precompile {
+        /// The folder of `<name>.wasm` components.
+        #[arg(long, value_name = "DIR", env = "ENGAGE_PLUGIN_DIR")]
+        plugins: PathBuf,
+        /// The cache to fill: default $ENGAGE_CACHE_DIR, else ~/.cache/engage/components.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
 }
 
 /// Columns copied from the input beside the plugin's output, so rows can be matched.
@@ -49,6 +59,15 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
                 ..GuestLimits::default()
             };
             test_transform(&component, &input, output.as_deref(), batch_rows.max(1), limits, root)
+        }
+        PluginCommand::Precompile { plugins, cache_dir } => {
+            let cache_dir = cache_dir.or_else(crate::runtime::default_cache_dir).context("no cache folder: pass --cache-dir")?;
+            let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir.clone()), pooling: true })?;
+            for (name, compiled) in runtime.precompile_dir(&plugins)? {
+                println!("{name}: {}", if compiled { "compiled" } else { "already in the cache" });
+            }
+            println!("cache: {}", cache_dir.display());
+            Ok(())
         }
     }
 }

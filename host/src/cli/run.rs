@@ -14,7 +14,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::pipeline::executor::{Executor, Observer};
 use crate::pipeline::metrics::emf_documents;
 use crate::pipeline::record::{RunRecord, RunStatus, RunStore};
-use crate::pipeline::setup::{load_options, local_services, native_registry};
+use crate::config::HostConfig;
+use crate::pipeline::setup::{load_options, native_registry, services};
 use crate::pipeline::spec;
 use crate::pipeline::step::{Progress, Shard, StepError, StepOutput};
 use crate::pipeline::summary::{RunSummary, thousands};
@@ -32,6 +33,9 @@ pub struct RunArgs {
     /// plugins/target/wasm32-wasip2/release, else a `plugins` folder next to the executable.
     #[arg(long, value_name = "DIR", env = "ENGAGE_PLUGIN_DIR")]
     pub plugins: Option<PathBuf>,
+    /// The runtime config choosing each capability's backend (config/hosted.toml); local when left out.
+    #[arg(long, value_name = "FILE", env = "ENGAGE_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Rerun the stages of this run that did not commit.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
@@ -55,7 +59,8 @@ pub enum Metrics {
 
 pub fn run(args: RunArgs, root: &Path) -> Result<()> {
     let plugin_dir = plugin_dir(args.plugins.as_deref())?;
-    let services = local_services(root, &plugin_dir)?;
+    let config = HostConfig::load_or_default(args.config.as_deref())?;
+    let services = services(&config, root, &plugin_dir)?;
     let store = RunStore::new(services.storage.clone());
 
     // A resumed run keeps its variables; --set still wins.
@@ -74,6 +79,7 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
     let registry = native_registry();
     let options = load_options(&registry, &plugin_dir, overrides);
     let pipeline = spec::load(&pipeline_file, &options).map_err(|e| anyhow!("{e}"))?;
+    config.check_pipeline(&pipeline)?;
 
     let display = Arc::new(Display::new(!args.no_progress));
     display.start_ticker();

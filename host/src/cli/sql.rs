@@ -1,19 +1,22 @@
 //! `engage sql "<statement>"`: one Athena statement against the local storage
 //! root, its result printed as a table, CSV or JSON lines.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use crate::capabilities::sql::athena::render;
 use crate::capabilities::sql::{QueryResult, SqlEngine};
-use crate::local_host::LocalHost;
+use crate::config::{Backends, HostConfig};
 
 #[derive(Args)]
 pub struct SqlArgs {
     /// The statement, in Athena's dialect (SELECT, CREATE EXTERNAL TABLE, CTAS, INSERT, MSCK, SHOW, DESCRIBE, ...).
     pub statement: String,
+    /// The runtime config choosing the sql backend; local when left out.
+    #[arg(long, value_name = "FILE", env = "ENGAGE_CONFIG")]
+    pub config: Option<PathBuf>,
     /// How the result is printed.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -28,8 +31,7 @@ pub enum OutputFormat {
 }
 
 pub fn run(args: SqlArgs, root: &Path) -> Result<()> {
-    let host = LocalHost::open(root)?;
-    let engine = host.sql()?;
+    let engine = Backends::open(&HostConfig::load_or_default(args.config.as_deref())?, root)?.sql;
     let result = engine.query(&args.statement).map_err(anyhow::Error::msg).context("sql")?;
     let text = match args.format {
         OutputFormat::Table => table(&result),

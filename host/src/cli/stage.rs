@@ -11,7 +11,8 @@ use clap::{Args, Subcommand};
 use super::run::{Metrics, plugin_dir, print_metrics};
 use crate::pipeline::executor::Executor;
 use crate::pipeline::record::{RunStatus, StageStatus};
-use crate::pipeline::setup::{load_options, local_services, native_registry};
+use crate::config::HostConfig;
+use crate::pipeline::setup::{load_options, native_registry, services};
 use crate::pipeline::spec::{self, Pipeline};
 use crate::pipeline::stage_task::{self, TaskRun, TaskSpec};
 
@@ -38,6 +39,9 @@ pub struct RunArgs {
     pub started: Option<String>,
     #[arg(long, value_name = "DIR", env = "ENGAGE_PLUGIN_DIR")]
     pub plugins: Option<PathBuf>,
+    /// The runtime config choosing each capability's backend; local when left out.
+    #[arg(long, value_name = "FILE", env = "ENGAGE_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -80,10 +84,12 @@ fn load(args: &RunArgs, root: &Path) -> Result<Loaded> {
         _ => bail!("name the run: --run <id>, or --execution <id> --started <time>"),
     };
     let plugin_dir = plugin_dir(args.plugins.as_deref())?;
-    let services = local_services(root, &plugin_dir)?;
+    let config = HostConfig::load_or_default(args.config.as_deref())?;
+    let services = services(&config, root, &plugin_dir)?;
     let registry = native_registry();
     let options = load_options(&registry, &plugin_dir, Default::default());
     let pipeline = spec::load(&args.pipeline, &options).map_err(|e| anyhow!("{e}"))?;
+    config.check_pipeline(&pipeline)?;
     Ok(Loaded { executor: Executor::new(services, registry), pipeline, run })
 }
 

@@ -11,6 +11,7 @@ use super::executor::{Registry, registry_of};
 use super::spec::LoadOptions;
 use super::step::Services;
 use crate::capabilities::llm::NoLanguageModel;
+use crate::config::{Backends, HostConfig};
 use crate::local_host::LocalHost;
 use crate::runtime::{Runtime, RuntimeConfig, default_cache_dir};
 
@@ -19,6 +20,26 @@ pub fn local_services(root: &Path, plugin_dir: &Path) -> Result<Services> {
     let runtime = Runtime::new(RuntimeConfig { cache_dir: default_cache_dir(), pooling: true })
         .context("starting the wasm runtime")?;
     local_services_with(root, plugin_dir, Arc::new(runtime))
+}
+
+/// Services over the backends a runtime config chooses (the default config: the local host over `root`).
+pub fn services(config: &HostConfig, root: &Path, plugin_dir: &Path) -> Result<Services> {
+    let runtime = Runtime::new(RuntimeConfig { cache_dir: default_cache_dir(), pooling: true })
+        .context("starting the wasm runtime")?;
+    Ok(services_of(Backends::open(config, root)?, plugin_dir, Arc::new(runtime)))
+}
+
+/// Services over opened backends.
+pub fn services_of(backends: Backends, plugin_dir: &Path, runtime: Arc<Runtime>) -> Services {
+    Services {
+        storage: backends.storage,
+        sql: backends.sql,
+        catalog: backends.catalog,
+        llm: backends.llm,
+        runtime,
+        plugin_dir: plugin_dir.to_path_buf(),
+        local_root: backends.local_root,
+    }
 }
 
 /// Services over a local storage root sharing an existing runtime (tests share one per process).

@@ -109,6 +109,28 @@ impl Runtime {
         self.load_bytes(&name, &bytes)
     }
 
+    /// Compiles every `.wasm` component in `dir` into this runtime's on-disk cache
+    /// (a container image ships the cache, so a task starts without Cranelift).
+    /// Returns each plugin's name and whether it had to be compiled.
+    pub fn precompile_dir(&self, dir: &Path) -> Result<Vec<(String, bool)>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("listing plugins in {}", dir.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "wasm"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            anyhow::bail!("{} holds no .wasm components", dir.display());
+        }
+        let mut done = Vec::new();
+        for path in files {
+            let before = self.cache.stats().compiled;
+            let plugin = self.load_file(&path)?;
+            done.push((plugin.name.clone(), self.cache.stats().compiled > before));
+        }
+        Ok(done)
+    }
+
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>> {
         let hash = content_hash(bytes);
         let component = self.cache.get_or_compile(&self.engine, bytes, &hash, name)?;

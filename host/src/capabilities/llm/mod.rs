@@ -3,6 +3,7 @@
 //! configured every call answers `unavailable`.
 
 pub mod host;
+pub mod hosted;
 
 use super::{CapResult, CapabilityError};
 

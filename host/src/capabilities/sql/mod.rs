@@ -3,6 +3,7 @@
 //! root, translating Athena SQL) now, `aws` (Athena) later.
 
 pub mod athena;
+pub mod aws;
 pub mod host;
 pub mod local;
 

@@ -3,6 +3,7 @@
 
 pub mod host;
 pub mod local;
+pub mod s3;
 
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use super::CapResult;
 
 pub use local::LocalStorage;
+pub use s3::{S3Location, S3Storage, ZoneMap};
 
 /// Longest key accepted, as on S3.
 pub const MAX_KEY_BYTES: usize = 1024;

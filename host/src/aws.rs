@@ -1,0 +1,193 @@
+//! The AWS SDK from synchronous code. One [`AwsContext`] per host holds the SDK
+//! configuration (the default credential chain, region, an `endpoint_url` override
+//! for stand-in servers, retry and timeout settings) and a private tokio runtime
+//! the clients run on. Capability traits are synchronous and are called from plain
+//! threads and from inside other tokio runtimes alike, so every call is spawned
+//! onto this runtime and waited for without nesting `block_on`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde::Deserialize;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+/// The `[aws]` section of the runtime config.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// AWS region; else `AWS_REGION` / the profile's region.
+    pub region: Option<String>,
+    /// Send every request here instead of AWS (a stand-in server on 127.0.0.1).
+    pub endpoint_url: Option<String>,
+    /// Attempts per request, first try included (throttling, 5xx, timeouts, resets).
+    pub max_attempts: Option<u32>,
+    /// Longest a single attempt may take, e.g. "2m".
+    pub attempt_timeout: Option<String>,
+}
+
+impl AwsSettings {
+    /// Problems with the section, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("aws.endpoint_url '{url}' must start with http:// or https://"));
+        }
+        if self.max_attempts == Some(0) {
+            return Err("aws.max_attempts must be at least 1".into());
+        }
+        if let Some(text) = &self.attempt_timeout {
+            crate::pipeline::spec::parse_duration(text).map_err(|e| format!("aws.attempt_timeout: {e}"))?;
+        }
+        if let Some(region) = &self.region
+            && (region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            return Err(format!("aws.region '{region}' is not a region name (e.g. eu-west-1)"));
+        }
+        Ok(())
+    }
+}
+
+pub struct AwsContext {
+    runtime: Option<Runtime>,
+    sdk: SdkConfig,
+}
+
+impl AwsContext {
+    /// The SDK configuration from the default chain plus the `[aws]` settings.
+    pub fn new(settings: &AwsSettings) -> Result<Self> {
+        Self::build(settings, None)
+    }
+
+    /// As [`AwsContext::new`] with fixed credentials instead of the default chain (tests).
+    pub fn with_credentials(settings: &AwsSettings, access_key: &str, secret_key: &str) -> Result<Self> {
+        let credentials = aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "engage-fixed");
+        Self::build(settings, Some(credentials))
+    }
+
+    fn build(settings: &AwsSettings, credentials: Option<aws_sdk_s3::config::Credentials>) -> Result<Self> {
+        settings.check().map_err(anyhow::Error::msg)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("engage-aws")
+            .enable_all()
+            .build()
+            .context("starting the AWS runtime")?;
+        let attempt_timeout = match &settings.attempt_timeout {
+            Some(text) => crate::pipeline::spec::parse_duration(text).map_err(anyhow::Error::msg)?,
+            None => Duration::from_secs(120),
+        };
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(settings.max_attempts.unwrap_or(5))
+                    .with_initial_backoff(Duration::from_millis(100)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).operation_attempt_timeout(attempt_timeout).build(),
+            );
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url.clone());
+        }
+        if let Some(credentials) = credentials {
+            loader = loader.credentials_provider(credentials);
+        }
+        let sdk = runtime.block_on(loader.load());
+        if sdk.region().is_none() {
+            bail!("no AWS region: set aws.region in the runtime config or AWS_REGION in the environment");
+        }
+        Ok(Self { runtime: Some(runtime), sdk })
+    }
+
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    pub fn endpoint_overridden(&self) -> bool {
+        self.sdk.endpoint_url().is_some()
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime.as_ref().expect("the runtime lives until drop")
+    }
+
+    /// Starts `future` on the AWS runtime.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime().spawn(future)
+    }
+
+    /// Waits for a spawned call from any thread, inside a runtime or not.
+    pub fn wait<T>(handle: JoinHandle<T>) -> T {
+        match futures::executor::block_on(handle) {
+            Ok(value) => value,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => panic!("AWS call cancelled: {error}"),
+        }
+    }
+
+    /// Runs `future` on the AWS runtime and waits for it.
+    pub fn block_on<F>(&self, future: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Self::wait(self.spawn(future))
+    }
+}
+
+impl Drop for AwsContext {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which panics inside another runtime: let it wind down on its own.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// An SDK error as a capability error that names the service, the operation, the
+/// resource and AWS's code and message (never a credential: the SDK keeps those out).
+pub fn service_error<E>(
+    service: &str,
+    operation: &str,
+    target: &str,
+    error: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> crate::capabilities::CapabilityError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use crate::capabilities::CapabilityError;
+    use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let code = error.code().unwrap_or_default().to_string();
+    let detail = match error.message() {
+        Some(message) if !code.is_empty() => format!("{code}: {message}"),
+        Some(message) => message.to_string(),
+        None if !code.is_empty() => code.clone(),
+        None => DisplayErrorContext(&error).to_string().replace('\n', " "),
+    };
+    let text = format!("{service} {operation} {target}: {detail}");
+    let missing = matches!(
+        code.as_str(),
+        "NoSuchKey" | "NotFound" | "NoSuchBucket" | "NoSuchUpload" | "EntityNotFoundException" | "ResourceNotFoundException"
+    );
+    match (&error, status) {
+        (_, Some(404)) => CapabilityError::not_found(text),
+        _ if missing => CapabilityError::not_found(text),
+        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), _) => CapabilityError::unavailable(text),
+        (_, Some(429 | 500..=599)) => CapabilityError::unavailable(text),
+        (_, Some(400)) if code.contains("Invalid") || code.contains("Validation") => CapabilityError::invalid(text),
+        _ => CapabilityError::internal(text),
+    }
+}

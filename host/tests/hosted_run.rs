@@ -1,0 +1,112 @@
+//! `engage run --config`: a bad runtime config stops before the first stage,
+//! naming the key; a good one runs the pipeline's stages against S3 (moto on
+//! 127.0.0.1), the run record and the stages' objects landing in the bucket.
+
+mod support;
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use engage::capabilities::storage::{ObjectStore, S3Location, S3Storage, ZoneMap};
+use moto::Moto;
+
+fn engage(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_engage"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-cli-cache"))
+        .env("AWS_ACCESS_KEY_ID", "AKIDMOTOTESTING")
+        .env("AWS_SECRET_ACCESS_KEY", "moto-secret-key")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("engage runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const PIPELINE: &str = r#"
+name = "hosted-smoke"
+[defaults]
+timeout = "60s"
+memory = "64MiB"
+retry = { max_attempts = 2, interval = "50ms", on = ["failed"] }
+[[stage]]
+name = "first"
+plugin = "misbehave"
+grants = { storage = ["write:scratch/granted/"] }
+params = { mode = "ok" }
+[[stage]]
+name = "second"
+plugin = "misbehave"
+after = ["first"]
+grants = { storage = ["write:work/run=${run_id}/"] }
+params = { mode = "flaky", bucket = "work", counter = "run=${run_id}/counter", succeed_on = 2 }
+"#;
+
+fn hosted_config(endpoint: &str, storage: &str) -> String {
+    format!(
+        "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\nmax_attempts = 2\n\n[storage]\nbackend = \"s3\"\n{storage}\n\n\
+         [sql]\nbackend = \"athena\"\nworkgroup = \"primary\"\noutput_location = \"s3://engage-hosted/athena/\"\n\n[catalog]\nbackend = \"glue\"\n"
+    )
+}
+
+#[test]
+fn a_wrong_runtime_config_stops_before_the_first_stage_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("smoke.toml");
+    std::fs::write(&pipeline, PIPELINE).unwrap();
+    let root = dir.path().join("data");
+    let cases = [
+        ("[storage]\nbackend = \"s3\"\n", "storage.bucket is required"),
+        ("[storage]\nbackend = \"s3\"\nbucket = \"acme\"\n", "set sql.backend = \"athena\""),
+        ("[sql]\nbackend = \"athena\"\nworkgroup = \"engage\"\n", "sql.output_location is required"),
+        ("[storage]\nbackend = \"local\"\nbukcet = \"acme\"\n", "line 3: unknown field `bukcet`"),
+        // Every zone the host and the pipeline's grants use needs a place: `scratch` has none here.
+        (&hosted_config("http://127.0.0.1:9", "[storage.buckets]\nprocessed = \"p-zone\"\nwork = \"w-zone\"\nmodels = \"m-zone\"\nruns = \"r-zone\"\nknowledge = \"k-zone\"\ncatalog = \"c-zone\"\nwarehouse = \"h-zone\""), "bucket 'scratch' has no S3 location: add storage.buckets.scratch"),
+    ];
+    for (config, expected) in cases {
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, config).unwrap();
+        let out = engage(&root, &["run", pipeline.to_str().unwrap(), "--config", file.to_str().unwrap(), "--no-progress"]);
+        assert!(!out.status.success(), "{config}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(expected), "expected '{expected}' in: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(!root.join("runs").exists(), "nothing ran");
+    }
+}
+
+#[test]
+fn a_run_with_the_s3_backend_keeps_its_record_and_outputs_in_the_bucket() {
+    let moto = Moto::start();
+    let aws = moto.context();
+    let store = S3Storage::new(aws.clone(), ZoneMap { shared: Some(S3Location::parse("engage-hosted/prod").unwrap()), zones: Default::default() }, 5 << 20);
+    let request = store.client().create_bucket().bucket("engage-hosted");
+    aws.block_on(async move { request.send().await }).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("smoke.toml");
+    std::fs::write(&pipeline, PIPELINE).unwrap();
+    let config = dir.path().join("hosted.toml");
+    std::fs::write(&config, hosted_config(&moto.endpoint(), "bucket = \"engage-hosted/prod\"")).unwrap();
+    let root = dir.path().join("data");
+
+    let out = engage(&root, &["run", pipeline.to_str().unwrap(), "--config", config.to_str().unwrap(), "--json", "--no-progress"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "succeeded");
+    assert_eq!(summary["stages"][1]["attempts"], 2, "the flaky stage's counter lives on S3 between attempts");
+    let run_id = summary["run_id"].as_str().unwrap();
+
+    let record: serde_json::Value = serde_json::from_slice(&store.get("runs", &format!("{run_id}/run.json")).unwrap()).unwrap();
+    assert_eq!(record["status"], "succeeded");
+    assert!(store.head("work", &format!("run={run_id}/counter")).is_ok(), "the stage wrote through the S3 backend");
+    assert!(!root.exists() || !root.join("runs").exists(), "nothing went to the local root");
+}
