@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use crate::capabilities::sql::athena::render;
-use crate::capabilities::sql::{QueryResult, SqlEngine};
+use crate::capabilities::sql::QueryResult;
 use crate::config::{Backends, HostConfig};
 
 #[derive(Args)]
