@@ -24,6 +24,11 @@ if [ ! -x tests/node/node_modules/.bin/asl-validator ] || [ tests/node/package-l
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+echo "==> headless Chromium (the web app test)"
+if ! command -v chromium >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+
 plugin_target="${CARGO_TARGET_DIR:-$root/plugins/target}"
 echo "==> plugins (wasm32-wasip2, release)"
 (cd plugins && cargo build --release --target wasm32-wasip2 --locked -q)

@@ -2,6 +2,7 @@
 //! pipeline of sandboxed WebAssembly stages and feature transforms; they reach
 //! storage, SQL and the LLM only through the capabilities granted to them.
 
+pub mod assistant;
 pub mod capabilities;
 pub mod catalog;
 pub mod cli;
@@ -15,3 +16,4 @@ pub mod model;
 pub mod pipeline;
 pub mod report;
 pub mod runtime;
+pub mod web;
