@@ -179,6 +179,14 @@ fn author_a_plugin(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
     assert!(text(&out).contains(&format!("column '{feature}' row 3 (line 5, user_id u4): expected 1.5, found 1")), "{}", text(&out));
     std::fs::write(&expected, good).unwrap();
 
+    // A component over any file, with its output written.
+    let wasm = format!("build/{name}.wasm");
+    let out = ok(
+        engage(&root, &folder, &["plugin", "test", &wasm, "--input", "fixtures/input.csv", "--output", "out.parquet"]),
+        "plugin test --input",
+    );
+    assert!(out.contains("rows out    4") && folder.join("out.parquet").exists(), "{out}");
+
     let out = ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
     assert!(out.contains(&format!("published {name}@0.1.0 sha256:")), "{out}");
     let out = ok(engage(&root, &folder, &["plugin", "list"]), "plugin list");
@@ -210,7 +218,43 @@ fn author_a_plugin(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn a_rust_plugin_goes_from_scaffold_to_pipeline() {
-    author_a_plugin("rust", "sessions-per-day");
+    let (work, folder) = author_a_plugin("rust", "sessions-per-day");
+    // --watch: tests at once, then again after every save.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_engage"))
+        .arg("--root")
+        .arg(work.path().join("data"))
+        .args(["plugin", "test", "--watch"])
+        .current_dir(&folder)
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-kit-cache"))
+        .env("CARGO_TARGET_DIR", cargo_target())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while let Ok(line) = seen.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!("--watch never printed '{needle}'");
+    };
+    wait_for("ok  sessions-per-day 0.1.0");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let expected = folder.join("fixtures/expected.csv");
+    std::fs::write(&expected, std::fs::read_to_string(&expected).unwrap().replace("u1,2", "u1,3")).unwrap();
+    wait_for("column 'sessions_per_day' row 0 (line 2, user_id u1): expected 3, found 2");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]

@@ -10,7 +10,7 @@ use clap::{Subcommand, ValueEnum};
 use crate::capabilities::storage::{LocalStorage, ObjectStore};
 use crate::files::ParquetFileWriter;
 use crate::plugins::build::{build, component_path, load_manifest};
-use crate::plugins::fixtures::{Tolerance, compare, fixture_paths, run_file};
+use crate::plugins::fixtures::{Tolerance, compare, fixture_paths, run_file, run_file_timed};
 use crate::plugins::manifest::{Language, Manifest};
 use crate::plugins::registry::Registry;
 use crate::runtime::{Capabilities, GuestLimits, Runtime, RuntimeConfig};
@@ -241,12 +241,10 @@ fn test_component(
     let t = Instant::now();
     let mut instance = runtime.transform_instance(&plugin, "plugin-test", "transform", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
     let instantiated = t.elapsed();
-    let t = Instant::now();
-    let out = run_file(&mut instance, input, batch_rows).map_err(|e| match e.downcast_ref::<crate::runtime::GuestError>() {
+    let (out, in_guest) = run_file_timed(&mut instance, input, batch_rows).map_err(|e| match e.downcast_ref::<crate::runtime::GuestError>() {
         Some(guest) => anyhow::anyhow!(guest.report()),
         None => e,
     })?;
-    let in_guest = t.elapsed();
     if let Some(path) = output {
         let mut writer = ParquetFileWriter::create(path, out.schema())?;
         writer.write(&out)?;

@@ -65,6 +65,12 @@ pub fn fixture_paths(dir: &Path) -> Result<FixturePaths> {
 
 /// Runs the transform over a whole file: the input's key columns, then the plugin's outputs.
 pub fn run_file(instance: &mut TransformInstance, input: &Path, batch_rows: usize) -> Result<RecordBatch> {
+    Ok(run_file_timed(instance, input, batch_rows)?.0)
+}
+
+/// [`run_file`], and the time spent in the plugin's calls (reading the file aside).
+pub fn run_file_timed(instance: &mut TransformInstance, input: &Path, batch_rows: usize) -> Result<(RecordBatch, std::time::Duration)> {
+    let mut in_plugin = std::time::Duration::ZERO;
     let (schema, batches) = read_batches(input, batch_rows)?;
     let keys: Vec<usize> = KEY_COLUMNS.iter().filter_map(|k| schema.index_of(k).ok()).collect();
     let out_schema = Arc::new(Schema::new(
@@ -76,11 +82,13 @@ pub fn run_file(instance: &mut TransformInstance, input: &Path, batch_rows: usiz
     let mut out = Vec::new();
     for batch in batches {
         let batch = batch?;
+        let started = std::time::Instant::now();
         let features = instance.transform(&batch)?;
+        in_plugin += started.elapsed();
         let columns = keys.iter().map(|&i| batch.column(i).clone()).chain(features.columns().iter().cloned());
         out.push(RecordBatch::try_new(out_schema.clone(), columns.collect())?);
     }
-    Ok(arrow::compute::concat_batches(&out_schema, &out)?)
+    Ok((arrow::compute::concat_batches(&out_schema, &out)?, in_plugin))
 }
 
 /// Compares `found` with the expected file: every expected column must be there with equal rows.
