@@ -31,7 +31,7 @@ code = re.sub(r'        return \{"py_rows": .*\}\n',
 open(path, "w").write(code)
 PY
 for p in rust-rate py-rate py-rows; do
-  (cd "$p" && "$engage" plugin build >/dev/null && "$engage" plugin test >/dev/null)
+  (cd "$p" && "$engage" plugin build >/dev/null 2>"$work/build.log" && "$engage" plugin test >/dev/null) || { cat "$work/build.log" >&2; exit 1; }
 done
 # Best of 3 runs, after one that fills the compiled-component cache.
 measure() {
