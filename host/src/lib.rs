@@ -14,6 +14,7 @@ pub mod ipc;
 pub mod local_host;
 pub mod model;
 pub mod pipeline;
+pub mod plugins;
 pub mod report;
 pub mod runtime;
 pub mod web;

@@ -47,7 +47,7 @@ pub enum LogFormat {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Work with plugins: run a transform over a file.
+    /// Plugins: scaffold, build, test against fixtures, publish, list.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Run one Athena SQL statement against the local storage root and print the result.
