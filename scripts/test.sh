@@ -24,11 +24,16 @@ if [ ! -x tests/node/node_modules/.bin/asl-validator ] || [ tests/node/package-l
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+echo "==> headless Chromium (the web app test)"
+if ! command -v chromium >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+
 plugin_target="${CARGO_TARGET_DIR:-$root/plugins/target}"
 echo "==> plugins (wasm32-wasip2, release)"
 (cd plugins && cargo build --release --target wasm32-wasip2 --locked -q)
 export ENGAGE_PLUGIN_DIR="$plugin_target/wasm32-wasip2/release"
-for p in engagement_features cleanup prepare qa_table aggregate misbehave; do
+for p in engagement_features cleanup prepare qa_table aggregate misbehave bad_transform old_wit; do
   [ -f "$ENGAGE_PLUGIN_DIR/$p.wasm" ] || { echo "plugin build failed: $ENGAGE_PLUGIN_DIR/$p.wasm missing" >&2; exit 1; }
 done
 

@@ -52,7 +52,7 @@ fn main() -> Result<()> {
 
     let settings = AwsSettings { region: Some("us-east-1".into()), endpoint_url: Some(endpoint.clone()), max_attempts: Some(3), attempt_timeout: Some("5m".into()) };
     let aws = Arc::new(AwsContext::with_credentials(&settings, "AKIDBENCH", "bench-secret")?);
-    let zones = ZoneMap { shared: Some(S3Location::parse("engage-bench")?), zones: Default::default() };
+    let zones = ZoneMap { shared: Some(S3Location::parse("engage-bench").map_err(anyhow::Error::msg)?), zones: Default::default() };
     let s3 = S3Storage::new(aws.clone(), zones, 16 << 20);
     let request = s3.client().create_bucket().bucket("engage-bench");
     aws.block_on(async move { request.send().await }).context("creating the bench bucket")?;

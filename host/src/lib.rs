@@ -3,6 +3,7 @@
 //! storage, SQL and the LLM only through the capabilities granted to them.
 
 pub mod aws;
+pub mod assistant;
 pub mod capabilities;
 pub mod catalog;
 pub mod cli;
@@ -15,5 +16,7 @@ pub mod ipc;
 pub mod local_host;
 pub mod model;
 pub mod pipeline;
+pub mod plugins;
 pub mod report;
 pub mod runtime;
+pub mod web;

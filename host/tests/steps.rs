@@ -259,7 +259,7 @@ fn the_native_steps_run_end_to_end_on_generated_data() {
     // knowledge
     let out = h.commit("knowledge", json!({}));
     let docs: Vec<&str> = out.summary["documents"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
-    assert_eq!(docs.len(), 4);
+    assert_eq!(docs.len(), 7);
     let text = |name: &str| {
         let key = docs.iter().find(|k| k.ends_with(name)).unwrap_or_else(|| panic!("{name} is written"));
         String::from_utf8(h.services.storage.get("knowledge", key).unwrap()).unwrap()
@@ -273,12 +273,23 @@ fn the_native_steps_run_end_to_end_on_generated_data() {
     for raw in ["sessions_7d", "nps_score", "referrals_converted", "plan"] {
         assert!(dictionary.contains(&format!("`{raw}`")), "the dictionary documents raw column {raw}");
     }
-    let catalog = text("model-catalog.md");
-    assert!(catalog.contains(&model_uri) && catalog.contains("| auc |"));
-    assert!(catalog.contains(importance[0]["feature"].as_str().unwrap()));
-    let insights = text("insights.md");
-    assert!(insights.contains(&format!("{USERS} users were scored")));
+    let card = text("model-card.md");
+    assert!(card.contains(&model_uri) && card.contains("| auc |") && card.contains("## Calibration"));
+    assert!(card.contains(importance[0]["feature"].as_str().unwrap()));
+    assert!(text("segments.md").contains(&format!("{USERS} users were scored")));
     assert!(text("run-overview.md").contains(RUN_DB));
+    assert!(text("changes.md").contains("no previous run"), "the first run says nothing changed");
+    // One chunk per column, each with a stable id, its source and the run id.
+    let index = String::from_utf8(h.services.storage.get("knowledge", out.summary["chunks"].as_str().unwrap()).unwrap()).unwrap();
+    let chunks = engage::assistant::chunks::from_jsonl(&index, "chunks.jsonl").unwrap();
+    let column = chunks.iter().find(|c| c.id == "data-dictionary#avg_session_minutes_30d").expect("a chunk per raw column");
+    assert!(column.text.contains("Average length of a session") && column.text.contains("Unit: minutes per session"), "{}", column.text);
+    assert!(column.source.ends_with("data-dictionary.md") && column.run_id == RUN_ID);
+    let feature = chunks.iter().find(|c| c.id == format!("data-dictionary#{}", features[0]["name"].as_str().unwrap())).expect("a chunk per feature");
+    assert!(feature.text.contains("Source plugin"), "{}", feature.text);
+    assert!(chunks.iter().any(|c| c.id == "model-card#top-drivers"));
+    let facts: serde_json::Value = serde_json::from_slice(&h.services.storage.get("knowledge", out.summary["facts"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(facts["users_scored"], USERS as u64);
 }
 
 #[test]

@@ -150,9 +150,9 @@ fn grants_and_bad_keys(store: Arc<dyn ObjectStore>) {
         llm: false,
     };
     let mut host = StorageHost::new("prepare", Arc::new(grants), store.clone(), 64 * MIB);
-    host.put("zone".into(), "run=1/out.txt".into(), b"granted".to_vec()).unwrap();
+    host.put("zone".into(), "run=1/out.txt".into(), b"granted".to_vec()).map_err(message).unwrap();
     assert_eq!(store.get("zone", "run=1/out.txt").unwrap(), b"granted");
-    assert_eq!(host.get("other".into(), "a/x".into()).unwrap(), b"other zone");
+    assert_eq!(host.get("other".into(), "a/x".into()).map_err(message).unwrap(), b"other zone");
 
     let denied = message(host.put("zone".into(), "run=10/out.txt".into(), b"x".to_vec()).unwrap_err());
     assert!(denied.contains("prepare") && denied.contains("run=10/out.txt"), "{denied}");

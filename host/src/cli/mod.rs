@@ -1,6 +1,7 @@
 //! The `engage` command line: parsing and presentation only. The work lives in
 //! library modules that tests call directly.
 
+mod ask;
 mod catalog;
 mod data;
 mod deploy;
@@ -9,6 +10,7 @@ mod model;
 mod plugin;
 mod run;
 mod runs;
+mod serve;
 mod sql;
 mod stage;
 
@@ -45,7 +47,7 @@ pub enum LogFormat {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Work with plugins: run a transform over a file.
+    /// Plugins: scaffold, build, test against fixtures, publish, list.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Run one Athena SQL statement against the local storage root and print the result.
@@ -72,6 +74,10 @@ pub enum Command {
     /// Step Functions and ECS definitions for running a pipeline on AWS.
     #[command(subcommand)]
     Deploy(deploy::DeployCommand),
+    /// Ask a question about a run (answered with citations), or score a question set with --eval.
+    Ask(ask::AskArgs),
+    /// The web app for business users: runs, reports, results with filters and CSV, user lookup, ask box.
+    Serve(serve::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -88,6 +94,8 @@ pub fn main() -> ExitCode {
         Command::Stage(command) => stage::run(command, &cli.root),
         Command::Deploy(command) => deploy::run(command),
         Command::Model(command) => model::run(command, &cli.root),
+        Command::Ask(args) => ask::run(args, &cli.root),
+        Command::Serve(args) => serve::run(args, &cli.root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,30 +1,60 @@
-//! `engage plugin ...`
+//! `engage plugin ...`: scaffold, build, test, publish and list plugins.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result};
-use arrow::array::RecordBatch;
-use arrow::datatypes::{Schema, SchemaRef};
-use clap::Subcommand;
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
 
-use crate::capabilities::storage::LocalStorage;
-use crate::files::{ParquetFileWriter, read_batches};
+use crate::capabilities::storage::{LocalStorage, ObjectStore};
+use crate::files::ParquetFileWriter;
+use crate::plugins::build::{build, component_path, load_manifest};
+use crate::plugins::fixtures::{Tolerance, compare, fixture_paths, run_file, run_file_timed};
+use crate::plugins::manifest::{Language, Manifest};
+use crate::plugins::registry::Registry;
 use crate::runtime::{Capabilities, GuestLimits, Runtime, RuntimeConfig};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+}
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
-    /// Runs a feature-transform plugin over a Parquet or CSV file and reports rows and time.
+    /// Create a plugin folder that builds and passes its own test at once.
+    New {
+        /// The plugin's name: lowercase letters, digits and '-'.
+        name: String,
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin folder into <folder>/build/<name>.wasm (cargo or componentize-py).
+    Build {
+        #[arg(default_value = ".")]
+        folder: PathBuf,
+    },
+    /// Run a transform over its fixtures (a plugin folder) or over a file (a .wasm and --input).
     Test {
-        /// The plugin component (.wasm).
-        component: PathBuf,
-        /// Input rows: .parquet, .csv or .csv.gz with a header row.
+        /// A plugin folder (fixtures/input.csv vs fixtures/expected.csv) or a component (.wasm).
+        #[arg(default_value = ".")]
+        plugin: PathBuf,
+        /// Input rows for a component: .parquet, .csv or .csv.gz with a header row.
         #[arg(long)]
-        input: PathBuf,
+        input: Option<PathBuf>,
         /// Write the output (key columns plus the plugin's columns) to this Parquet file.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Floats match within this absolute (and relative) difference.
+        #[arg(long, default_value_t = 1e-9)]
+        tolerance: f64,
+        /// Rebuild and test again whenever a file of the folder changes.
+        #[arg(long)]
+        watch: bool,
         /// Rows per batch handed to the plugin.
         #[arg(long, default_value_t = 65_536)]
         batch_rows: usize,
@@ -45,20 +75,88 @@ pub enum PluginCommand {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Store a built plugin (component + plugin.toml) in the plugins zone, content addressed.
+    Publish {
+        /// A plugin folder (plugin.toml + build/<name>.wasm).
+        #[arg(default_value = ".")]
+        folder: PathBuf,
+        /// The component, when it is not <folder>/build/<name>.wasm.
+        #[arg(long)]
+        component: Option<PathBuf>,
+    },
+    /// Published plugins and their versions.
+    List,
 }
-
-/// Columns copied from the input beside the plugin's output, so rows can be matched.
-const KEY_COLUMNS: [&str; 2] = ["user_id", "snapshot_date"];
 
 pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
     match command {
-        PluginCommand::Test { component, input, output, batch_rows, memory_mib, timeout_s } => {
+        PluginCommand::New { name, lang, dir } => {
+            let language = match lang {
+                Lang::Rust => Language::Rust,
+                Lang::Python => Language::Python,
+            };
+            let folder = crate::plugins::scaffold::scaffold(&dir, &name, language)?;
+            println!("created {}", folder.display());
+            println!("next: engage plugin build {0} && engage plugin test {0}", folder.display());
+            Ok(())
+        }
+        PluginCommand::Build { folder } => {
+            let started = Instant::now();
+            let out = build(&folder)?;
+            let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            println!("built {} ({:.1} MB) in {:.1} s", out.display(), size as f64 / 1e6, started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        PluginCommand::Test { plugin, input, output, tolerance, watch, batch_rows, memory_mib, timeout_s } => {
             let limits = GuestLimits {
                 memory_bytes: memory_mib << 20,
-                timeout: std::time::Duration::try_from_secs_f64(timeout_s).context("--timeout-s")?,
+                timeout: Duration::try_from_secs_f64(timeout_s).context("--timeout-s")?,
                 ..GuestLimits::default()
             };
-            test_transform(&component, &input, output.as_deref(), batch_rows.max(1), limits, root)
+            let tolerance = Tolerance { absolute: tolerance, relative: tolerance };
+            let runtime = Runtime::new(RuntimeConfig::default())?;
+            let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(root)?));
+            if plugin.is_dir() {
+                if watch {
+                    return watch_folder(&runtime, &caps, &plugin, limits, tolerance, batch_rows);
+                }
+                return test_folder(&runtime, &caps, &plugin, limits, tolerance, batch_rows);
+            }
+            let input = input.context("--input: a component needs an input file (or pass a plugin folder with fixtures)")?;
+            test_component(&runtime, &caps, &plugin, &input, output.as_deref(), batch_rows.max(1), limits)
+        }
+        PluginCommand::Publish { folder, component } => {
+            let manifest_path = folder.join(crate::plugins::manifest::MANIFEST_FILE);
+            let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
+            let manifest = Manifest::parse(&manifest_text).with_context(|| manifest_path.display().to_string())?;
+            let component = component.unwrap_or_else(|| component_path(&folder, &manifest));
+            let bytes = std::fs::read(&component)
+                .with_context(|| format!("reading {} (build it first: engage plugin build {})", component.display(), folder.display()))?;
+            // Only a component the host can run is published: load it with its manifest first.
+            let runtime = Runtime::new(RuntimeConfig::default())?;
+            let plugin = runtime.load_with_manifest(&manifest.name, &bytes, Some(manifest.clone()))?;
+            if manifest.kind == crate::plugins::manifest::Kind::Transform {
+                let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(root)?));
+                runtime.transform_instance(&plugin, "publish", "publish", GuestLimits::default(), &caps)?;
+            }
+            let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root)?);
+            let (release, new) = Registry::new(store).publish(&manifest_text, &bytes)?;
+            let verb = if new { "published" } else { "already published (same contents)" };
+            println!("{verb} {}@{} sha256:{}", release.name, release.version, release.component);
+            Ok(())
+        }
+        PluginCommand::List => {
+            let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root)?);
+            let registry = Registry::new(store);
+            let names = registry.names()?;
+            if names.is_empty() {
+                println!("no plugins published in {}", root.join(crate::plugins::registry::PLUGINS_BUCKET).display());
+            }
+            for name in names {
+                let versions: Vec<String> = registry.versions(&name)?.iter().map(|v| v.to_string()).collect();
+                println!("{name:<32} {}", versions.join(", "));
+            }
+            Ok(())
         }
         PluginCommand::Precompile { plugins, cache_dir } => {
             let cache_dir = cache_dir.or_else(crate::runtime::default_cache_dir).context("no cache folder: pass --cache-dir")?;
@@ -72,64 +170,119 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
     }
 }
 
-fn test_transform(
+/// Runs a plugin folder's component over its fixtures and prints the differences.
+fn test_folder(runtime: &Runtime, caps: &Capabilities, dir: &Path, limits: GuestLimits, tolerance: Tolerance, batch_rows: usize) -> Result<()> {
+    let manifest = load_manifest(dir)?;
+    let component = component_path(dir, &manifest);
+    let bytes = std::fs::read(&component)
+        .with_context(|| format!("reading {} (build it first: engage plugin build {})", component.display(), dir.display()))?;
+    let fixtures = fixture_paths(dir)?;
+    let plugin = runtime.load_with_manifest(&manifest.name, &bytes, Some(manifest.clone()))?;
+    let mut instance = runtime.transform_instance(&plugin, "plugin-test", "test", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
+    let found = run_file(&mut instance, &fixtures.input, batch_rows.max(1)).map_err(|e| match e.downcast_ref::<crate::runtime::GuestError>() {
+        Some(guest) => anyhow::anyhow!(guest.report()),
+        None => e,
+    })?;
+    let differences = compare(&found, &fixtures.expected, tolerance)?;
+    let shown = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
+    if differences.is_empty() {
+        println!(
+            "ok  {} {}: {} rows of {} match {} ({} columns checked, row count and keys kept)",
+            manifest.name,
+            manifest.version,
+            found.num_rows(),
+            shown(&fixtures.input),
+            shown(&fixtures.expected),
+            manifest.outputs.len()
+        );
+        return Ok(());
+    }
+    println!("FAIL {} {}: {} difference(s) from {}", manifest.name, manifest.version, differences.len(), shown(&fixtures.expected));
+    for d in differences.iter().take(50) {
+        println!("  {d}");
+    }
+    if differences.len() > 50 {
+        println!("  ... and {} more", differences.len() - 50);
+    }
+    bail!("{}: the output differs from {} ({} differences; first: {})", manifest.name, shown(&fixtures.expected), differences.len(), differences[0])
+}
+
+/// The newest modification time of the folder's sources (build output and caches aside).
+fn newest_change(dir: &Path) -> SystemTime {
+    fn walk(dir: &Path, newest: &mut SystemTime) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if matches!(name.to_str(), Some("build" | "target" | "__pycache__" | ".git")) {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                *newest = (*newest).max(modified);
+            }
+        }
+    }
+    let mut newest = SystemTime::UNIX_EPOCH;
+    walk(dir, &mut newest);
+    newest
+}
+
+fn watch_folder(runtime: &Runtime, caps: &Capabilities, dir: &Path, limits: GuestLimits, tolerance: Tolerance, batch_rows: usize) -> Result<()> {
+    let mut seen = None;
+    loop {
+        let now = newest_change(dir);
+        if seen != Some(now) {
+            seen = Some(now);
+            println!("--- {} changed: building and testing (Ctrl-C to stop)", dir.display());
+            let outcome = build(dir).and_then(|_| test_folder(runtime, caps, dir, limits, tolerance, batch_rows));
+            if let Err(e) = outcome {
+                println!("error: {e:#}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn test_component(
+    runtime: &Runtime,
+    caps: &Capabilities,
     component: &Path,
     input: &Path,
     output: Option<&Path>,
     batch_rows: usize,
     limits: GuestLimits,
-    root: &Path,
 ) -> Result<()> {
     let started = Instant::now();
-    let runtime = Runtime::new(RuntimeConfig::default())?;
     let plugin = runtime.load_file(component)?;
-    let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(root)?));
-    let mut instance = runtime.transform_instance(&plugin, "plugin-test", "transform", limits, &caps)?;
     let loaded = started.elapsed();
-
-    let (schema, batches) = read_batches(input, batch_rows)?;
-    let keys: Vec<usize> = KEY_COLUMNS.iter().filter_map(|k| schema.index_of(k).ok()).collect();
-    let out_schema: SchemaRef = Arc::new(Schema::new(
-        keys.iter()
-            .map(|&i| schema.field(i).clone())
-            .chain(instance.output_schema().fields().iter().map(|f| f.as_ref().clone()))
-            .collect::<Vec<_>>(),
-    ));
-    let mut writer = output.map(|path| ParquetFileWriter::create(path, out_schema.clone())).transpose()?;
-
-    let (mut rows_in, mut rows_out, mut batches_n) = (0usize, 0usize, 0usize);
-    let mut in_guest = std::time::Duration::ZERO;
-    for batch in batches {
-        let batch = batch?;
-        let t = Instant::now();
-        let features = instance.transform(&batch)?;
-        in_guest += t.elapsed();
-        rows_in += batch.num_rows();
-        rows_out += features.num_rows();
-        batches_n += 1;
-        if let Some(writer) = writer.as_mut() {
-            let columns = keys.iter().map(|&i| batch.column(i).clone()).chain(features.columns().iter().cloned());
-            writer.write(&RecordBatch::try_new(out_schema.clone(), columns.collect())?)?;
-        }
-    }
-    if let Some(writer) = writer {
+    let t = Instant::now();
+    let mut instance = runtime.transform_instance(&plugin, "plugin-test", "transform", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
+    let instantiated = t.elapsed();
+    let (out, in_guest) = run_file_timed(&mut instance, input, batch_rows).map_err(|e| match e.downcast_ref::<crate::runtime::GuestError>() {
+        Some(guest) => anyhow::anyhow!(guest.report()),
+        None => e,
+    })?;
+    if let Some(path) = output {
+        let mut writer = ParquetFileWriter::create(path, out.schema())?;
+        writer.write(&out)?;
         writer.finish()?;
     }
-    let total = started.elapsed();
     let info = instance.info();
     println!("plugin      {} {} ({})", info.name, info.version, &plugin.hash[..12]);
     println!("reads       {} columns: {}", info.inputs.len(), info.inputs.join(", "));
     println!("writes      {} columns: {}", info.outputs.len(), info.outputs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
-    println!("rows in     {rows_in}");
-    println!("rows out    {rows_out}");
-    println!("batches     {batches_n}");
+    println!("rows in     {}", out.num_rows());
+    println!("rows out    {}", out.num_rows());
     println!("load        {:.1} ms (compiled: {})", loaded.as_secs_f64() * 1e3, runtime.cache_stats().compiled > 0);
+    println!("instantiate {:.2} ms (a fresh instance, describe() called)", instantiated.as_secs_f64() * 1e3);
     println!(
         "transform   {:.1} ms ({:.0} rows/s in the plugin)",
         in_guest.as_secs_f64() * 1e3,
-        rows_in as f64 / in_guest.as_secs_f64().max(1e-9)
+        out.num_rows() as f64 / in_guest.as_secs_f64().max(1e-9)
     );
-    println!("total       {:.1} ms", total.as_secs_f64() * 1e3);
+    println!("total       {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     if let Some(path) = output {
         println!("output      {}", path.display());
     }

@@ -167,7 +167,34 @@ fn describe(r: &RunRecord) -> String {
             line(&mut out, format!("    attempt {}{shard}  {}  {outcome}", a.attempt, took.unwrap_or_else(|| "-".into())));
         }
     }
+    let used = plugins_used(r);
+    if !used.is_empty() {
+        line(&mut out, String::new());
+        line(&mut out, "plugins (exactly what ran)".into());
+        for (stage, u) in used {
+            let version = match &u.version {
+                Some(v) if u.requested != format!("{}@{v}", u.name) => format!("{} -> {} {v}", u.requested, u.name),
+                Some(v) => format!("{} {v}", u.name),
+                None => format!("{} (plugin folder, unpublished)", u.requested),
+            };
+            line(&mut out, format!("  {stage:<16} {version:<44} sha256:{}", u.hash));
+        }
+    }
     out
+}
+
+/// The plugins each stage recorded in its summary, in stage order.
+fn plugins_used(r: &RunRecord) -> Vec<(String, crate::plugins::resolve::PluginUse)> {
+    let mut used = Vec::new();
+    for s in &r.stages {
+        let Some(list) = s.output.as_ref().and_then(|o| o.summary.get("plugins")).and_then(|p| p.as_array()) else { continue };
+        for entry in list {
+            if let Ok(u) = serde_json::from_value(entry.clone()) {
+                used.push((s.name.clone(), u));
+            }
+        }
+    }
+    used
 }
 
 fn print_drift(r: &DriftReport) {

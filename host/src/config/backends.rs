@@ -8,6 +8,7 @@ use anyhow::{Result, anyhow, bail};
 
 use super::{CatalogBackend, HostConfig, LlmBackend, SqlBackend, StorageBackend};
 use crate::aws::AwsContext;
+use crate::capabilities::llm::local::LocalLanguageModel;
 use crate::capabilities::llm::{LanguageModel, NoLanguageModel};
 use crate::capabilities::sql::SqlEngine;
 use crate::capabilities::storage::{ObjectStore, S3Storage};
@@ -43,12 +44,12 @@ impl Backends {
             StorageBackend::Local => {
                 let root = config.storage.root.as_deref().unwrap_or(root);
                 let host = LocalHost::open(root)?;
-                let llm = llm(config, aws.as_ref())?;
+                let (storage, sql): (Arc<dyn ObjectStore>, Arc<dyn SqlEngine>) = (host.object_store(), host.sql()?);
                 Ok(Self {
-                    storage: host.object_store(),
+                    llm: llm(config, aws.as_ref(), &storage, &sql)?,
+                    storage,
                     catalog: host.catalog(),
-                    sql: host.sql()?,
-                    llm,
+                    sql,
                     local_root: Some(host.root.clone()),
                     aws,
                 })
@@ -65,14 +66,16 @@ impl Backends {
                     SqlBackend::Athena => Arc::new(AthenaSql::new(need_aws()?, athena_settings(config, zones)?)),
                     SqlBackend::Local => bail!("sql.backend = \"local\" needs storage.backend = \"local\""),
                 };
-                Ok(Self { storage, catalog, sql, llm: llm(config, aws.as_ref())?, local_root: None, aws })
+                Ok(Self { llm: llm(config, aws.as_ref(), &storage, &sql)?, storage, catalog, sql, local_root: None, aws })
             }
         }
     }
 }
 
-fn llm(config: &HostConfig, aws: Option<&Arc<AwsContext>>) -> Result<Arc<dyn LanguageModel>> {
+fn llm(config: &HostConfig, aws: Option<&Arc<AwsContext>>, storage: &Arc<dyn ObjectStore>, sql: &Arc<dyn SqlEngine>) -> Result<Arc<dyn LanguageModel>> {
     match config.llm.backend {
+        // The built-in answerer: a granted stage's llm calls are answered from the knowledge base.
+        LlmBackend::Local => Ok(Arc::new(LocalLanguageModel::new(storage.clone(), sql.clone()))),
         LlmBackend::None => Ok(Arc::new(NoLanguageModel)),
         LlmBackend::Bedrock => {
             let aws = aws.ok_or_else(|| anyhow!("llm.backend = \"bedrock\" needs an AWS context"))?;

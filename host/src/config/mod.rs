@@ -109,7 +109,10 @@ pub struct CatalogConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LlmBackend {
+    /// The built-in answerer over the run's knowledge base and tables.
     #[default]
+    Local,
+    /// No llm: every call answers `unavailable`.
     None,
     Bedrock,
 }
@@ -164,7 +167,7 @@ impl HostConfig {
     /// Parses and checks the text of a runtime config; errors name the line and key.
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: Self = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             let message = e.message().trim().replace('\n', " ");
             match line {
                 Some(line) => format!("line {line}: {message}"),
@@ -240,9 +243,9 @@ impl HostConfig {
 
         let llm = &self.llm;
         match llm.backend {
-            LlmBackend::None => refuse_unused(
+            LlmBackend::Local | LlmBackend::None => refuse_unused(
                 "llm",
-                "none",
+                if llm.backend == LlmBackend::Local { "local" } else { "none" },
                 &[
                     ("llm.chat_model", llm.chat_model.is_some()),
                     ("llm.embed_model", llm.embed_model.is_some()),

@@ -1,6 +1,7 @@
 //! Data in: the raw-input contract (`schema`), the synthetic data generator
 //! (`generate`) and ingest into the processed zone (`ingest`).
 
+pub mod dictionary;
 pub mod generate;
 pub mod ingest;
 pub mod parquet;

@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::spec::plugin_file;
 use super::step::{ErrorKind, Services, Step, StepContext, StepError, StepOutput};
 use crate::runtime::stage::StageRequest;
 use crate::runtime::{Capabilities, Plugin};
@@ -25,10 +24,8 @@ impl PluginStep {
         if let Some(plugin) = loaded.as_ref() {
             return Ok(plugin.clone());
         }
-        let path = plugin_file(&services.plugin_dir, &self.name);
-        let plugin = services.runtime.load_file(&path).map_err(|e| {
-            StepError::new(ErrorKind::Trap, format!("stage '{stage}': loading plugin {}: {e:#}", path.display()))
-        })?;
+        let plugin = crate::plugins::resolve::load(&services.runtime, &services.storage, &services.plugin_dir, &self.name)
+            .map_err(|e| StepError::new(ErrorKind::Trap, format!("stage '{stage}': loading plugin '{}': {e:#}", self.name)))?;
         *loaded = Some(plugin.clone());
         Ok(plugin)
     }
@@ -55,9 +52,14 @@ impl Step for PluginStep {
             llm: ctx.services.llm.clone(),
         };
         let outcome = ctx.services.runtime.run_stage(&plugin, request, &caps)?;
-        let summary: serde_json::Value = serde_json::from_str(&outcome.summary).map_err(|e| {
+        let mut summary: serde_json::Value = serde_json::from_str(&outcome.summary).map_err(|e| {
             StepError::failed(format!("stage '{}': plugin '{}' returned a summary that is not JSON: {e}", ctx.stage, self.name))
         })?;
+        // What exactly ran goes into the run record beside what the plugin reported.
+        if let Some(map) = summary.as_object_mut() {
+            let used = crate::plugins::resolve::PluginUse::of(&self.name, &plugin);
+            map.insert("plugins".into(), crate::plugins::resolve::summary_entry(std::slice::from_ref(&used)));
+        }
         let count = |key: &str| summary.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
         let outputs = summary
             .get("outputs")

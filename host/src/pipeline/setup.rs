@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use super::executor::{Registry, registry_of};
 use super::spec::LoadOptions;
 use super::step::Services;
-use crate::capabilities::llm::NoLanguageModel;
 use crate::config::{Backends, HostConfig};
+use crate::capabilities::llm::local::LocalLanguageModel;
 use crate::local_host::LocalHost;
 use crate::runtime::{Runtime, RuntimeConfig, default_cache_dir};
 
@@ -45,11 +45,13 @@ pub fn services_of(backends: Backends, plugin_dir: &Path, runtime: Arc<Runtime>)
 /// Services over a local storage root sharing an existing runtime (tests share one per process).
 pub fn local_services_with(root: &Path, plugin_dir: &Path, runtime: Arc<Runtime>) -> Result<Services> {
     let host = LocalHost::open(root)?;
+    let sql = host.sql()?;
     Ok(Services {
         storage: host.object_store(),
-        sql: host.sql()?,
+        // The built-in answerer: a granted stage's llm calls are answered from the knowledge base.
+        llm: Arc::new(LocalLanguageModel::new(host.object_store(), sql.clone())),
+        sql,
         catalog: host.catalog(),
-        llm: Arc::new(NoLanguageModel),
         runtime,
         plugin_dir: plugin_dir.to_path_buf(),
         local_root: Some(host.root.clone()),

@@ -482,7 +482,12 @@ fn read_stage(
     }
     let runs = match (&raw.plugin, &raw.native) {
         (Some(plugin), None) => {
-            if let Some(dir) = &options.plugin_dir {
+            if crate::plugins::registry::is_reference(plugin.get_ref()) {
+                // Published plugins resolve from the registry when the stage runs.
+                if let Err(e) = crate::plugins::registry::PluginRef::parse(plugin.get_ref()) {
+                    report.at(&plugin.span(), at, format!("plugin {e}"));
+                }
+            } else if let Some(dir) = &options.plugin_dir {
                 let path = plugin_file(dir, plugin.get_ref());
                 if !path.exists() {
                     report.at(&plugin.span(), at, format!("plugin '{}' not found: {} does not exist", plugin.get_ref(), path.display()));

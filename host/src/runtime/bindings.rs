@@ -27,5 +27,19 @@ pub mod transform {
     });
 }
 
+/// Transforms over packed columns that may return expressions (Python guests).
+pub mod columns {
+    wasmtime::component::bindgen!({
+        world: "column-transform",
+        path: "../wit",
+        imports: { default: trappable },
+        with: {
+            "engage:platform/log": super::stage::engage::platform::log,
+            "engage:platform/transform-types": super::transform::engage::platform::transform_types,
+        },
+    });
+}
+
+pub use columns::engage::platform::columns::{Column, Node, Op, Output};
 pub use stage::engage::platform::{llm, log, sql, storage, types};
 pub use transform::engage::platform::transform_types::{ColumnType, OutputColumn, TransformInfo};

@@ -124,7 +124,8 @@ impl GuestError {
                 bt.frames()
                     .iter()
                     .map(|frame| {
-                        let name = frame.func_name().unwrap_or("<unnamed>").to_string();
+                        // Rust symbols demangled without their hash: `std::panicking::panic_with_hook`.
+                        let name = format!("{:#}", rustc_demangle::demangle(frame.func_name().unwrap_or("<unnamed>")));
                         match frame.symbols().first().and_then(|s| Some((s.file()?, s.line()?))) {
                             Some((file, line)) => format!("  {name} at {file}:{line}"),
                             None => format!("  {name}"),

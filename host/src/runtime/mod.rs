@@ -26,6 +26,7 @@ pub use state::{GuestIdentity, GuestState};
 use crate::capabilities::llm::{LanguageModel, NoLanguageModel};
 use crate::capabilities::sql::{NoSql, SqlEngine};
 use crate::capabilities::storage::ObjectStore;
+use crate::plugins::manifest::{Manifest, WIT_PACKAGE, check_wit_version};
 
 /// The epoch advances this often; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -73,8 +74,19 @@ pub struct Plugin {
     /// sha256 of the component bytes: recorded with every run.
     pub hash: String,
     pub component: Component,
+    /// The plugin's `plugin.toml`, when it came with one (published plugins always do).
+    pub manifest: Option<Arc<Manifest>>,
     stage_pre: OnceLock<bindings::stage::StagePre<GuestState>>,
-    transform_pre: OnceLock<bindings::transform::FeatureTransformPre<GuestState>>,
+    transform_pre: OnceLock<TransformPre>,
+}
+
+/// A transform plugin ready to instantiate, by the world it exports.
+#[derive(Clone)]
+pub(crate) enum TransformPre {
+    /// `feature-transform`: Arrow IPC in and out.
+    Arrow(bindings::transform::FeatureTransformPre<GuestState>),
+    /// `column-transform`: packed columns in, values or expressions out.
+    Columns(bindings::columns::ColumnTransformPre<GuestState>),
 }
 
 pub struct Runtime {
@@ -132,12 +144,20 @@ impl Runtime {
     }
 
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>> {
+        self.load_with_manifest(name, bytes, None)
+    }
+
+    /// Loads a component with its manifest. Either way the WIT versions the component
+    /// was built against are checked before anything is instantiated.
+    pub fn load_with_manifest(&self, name: &str, bytes: &[u8], manifest: Option<Manifest>) -> Result<Arc<Plugin>> {
         let hash = content_hash(bytes);
         let component = self.cache.get_or_compile(&self.engine, bytes, &hash, name)?;
+        check_wit_imports(&self.engine, &component).with_context(|| format!("plugin '{name}' cannot run on this host"))?;
         Ok(Arc::new(Plugin {
             name: name.to_string(),
             hash,
             component,
+            manifest: manifest.map(Arc::new),
             stage_pre: OnceLock::new(),
             transform_pre: OnceLock::new(),
         }))
@@ -155,15 +175,24 @@ impl Runtime {
         Ok(plugin.stage_pre.get_or_init(|| pre).clone())
     }
 
-    fn transform_pre(&self, plugin: &Plugin) -> Result<bindings::transform::FeatureTransformPre<GuestState>, GuestError> {
+    fn transform_pre(&self, plugin: &Plugin) -> Result<TransformPre, GuestError> {
         if let Some(pre) = plugin.transform_pre.get() {
             return Ok(pre.clone());
         }
-        let pre = self
-            .transform_linker
-            .instantiate_pre(&plugin.component)
-            .and_then(bindings::transform::FeatureTransformPre::new)
-            .map_err(|e| load_error(plugin, "feature-transform", &e))?;
+        let instance_pre =
+            self.transform_linker.instantiate_pre(&plugin.component).map_err(|e| load_error(plugin, "feature-transform", &e))?;
+        let arrow = || bindings::transform::FeatureTransformPre::new(instance_pre.clone()).map(TransformPre::Arrow);
+        let columns = || bindings::columns::ColumnTransformPre::new(instance_pre.clone()).map(TransformPre::Columns);
+        let world = plugin.manifest.as_ref().map(|m| m.world_name().to_string());
+        let pre = match world.as_deref() {
+            Some("column-transform") => columns().map_err(|e| load_error(plugin, "column-transform", &e))?,
+            Some("feature-transform") => arrow().map_err(|e| load_error(plugin, "feature-transform", &e))?,
+            // Without a manifest, the exports tell.
+            _ => match arrow() {
+                Ok(pre) => pre,
+                Err(e) => columns().map_err(|_| load_error(plugin, "feature-transform (or column-transform)", &e))?,
+            },
+        };
         Ok(plugin.transform_pre.get_or_init(|| pre).clone())
     }
 
@@ -182,12 +211,24 @@ fn arm_deadline(store: &mut Store<GuestState>, timeout: Duration) {
     store.epoch_deadline_trap();
 }
 
+/// Every `engage:platform/...@<version>` the component imports must be a version this host runs.
+fn check_wit_imports(engine: &Engine, component: &Component) -> Result<()> {
+    let prefix = format!("{WIT_PACKAGE}/");
+    for (name, _) in component.component_type().imports(engine) {
+        if let Some(rest) = name.strip_prefix(&prefix) {
+            let version = rest.rsplit_once('@').map(|(_, v)| v).unwrap_or("(no version)");
+            check_wit_version(version).map_err(|e| anyhow::anyhow!("it imports {name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn load_error(plugin: &Plugin, world: &str, error: &wasmtime::Error) -> GuestError {
     GuestError::new(
         "",
         &plugin.name,
         FailureKind::Load,
-        format!("is not a {world} plugin compatible with engage:platform@0.1.0: {error:#}"),
+        format!("is not a {world} plugin compatible with {WIT_PACKAGE}@{}: {error:#}", crate::plugins::manifest::WIT_VERSIONS.join(", @")),
     )
 }
 

@@ -13,11 +13,14 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use super::bindings::columns::ColumnTransform;
 use super::bindings::transform::FeatureTransform;
 use super::bindings::{ColumnType, TransformInfo};
 use super::errors::{FailureKind, GuestError, OutputLimitExceeded};
 use super::{Capabilities, GuestIdentity, GuestLimits, GuestState, Plugin, Runtime, arm_deadline};
 use crate::capabilities::Grants;
+use crate::plugins::manifest::{KEY_COLUMNS, Manifest};
+use crate::plugins::schema_check::{check_finite, column_type_name};
 
 /// The most Arrow data (the projected input columns) sent to the guest in one call.
 pub const MAX_CALL_INPUT_BYTES: usize = 16 << 20;
@@ -26,12 +29,20 @@ pub struct TransformInstance {
     stage: String,
     plugin: String,
     store: wasmtime::Store<GuestState>,
-    bindings: FeatureTransform,
+    guest: Guest,
     limits: GuestLimits,
     info: TransformInfo,
     output_schema: SchemaRef,
+    /// Per output column: may it hold NaN or infinity (declared `non_finite` in the manifest)?
+    non_finite: Vec<bool>,
     /// Set once the guest trapped: a trapped instance can't be entered again.
     stopped: bool,
+}
+
+/// The instantiated guest, by the world it exports.
+enum Guest {
+    Arrow(FeatureTransform),
+    Columns(ColumnTransform),
 }
 
 pub fn arrow_type(column_type: ColumnType) -> DataType {
@@ -61,8 +72,26 @@ impl Runtime {
         let fail = |store: &wasmtime::Store<GuestState>, e: &wasmtime::Error| {
             GuestError::from_wasmtime(stage, &plugin.name, e, limits.timeout, store.data().guest_output())
         };
-        let bindings = pre.instantiate(&mut store).map_err(|e| fail(&store, &e))?;
-        let info = bindings.call_describe(&mut store).map_err(|e| fail(&store, &e))?;
+        let (guest, info) = match pre {
+            super::TransformPre::Arrow(pre) => {
+                let bindings = pre.instantiate(&mut store).map_err(|e| fail(&store, &e))?;
+                let info = bindings.call_describe(&mut store).map_err(|e| fail(&store, &e))?;
+                (Guest::Arrow(bindings), info)
+            }
+            super::TransformPre::Columns(pre) => {
+                let bindings = pre.instantiate(&mut store).map_err(|e| fail(&store, &e))?;
+                let info = bindings.call_describe(&mut store).map_err(|e| fail(&store, &e))?;
+                (Guest::Columns(bindings), info)
+            }
+        };
+        let load_error = |message: String| GuestError::new(stage, &plugin.name, FailureKind::Load, message);
+        let non_finite = match &plugin.manifest {
+            Some(manifest) => agree_with_manifest(&info, manifest).map_err(load_error)?,
+            None => vec![false; info.outputs.len()],
+        };
+        if let Some(key) = info.outputs.iter().find(|c| KEY_COLUMNS.contains(&c.name.as_str())) {
+            return Err(load_error(format!("output column '{}' is a key column the host keeps; a transform may not write it", key.name)));
+        }
         let output_schema = Arc::new(Schema::new(
             info.outputs.iter().map(|c| Field::new(&c.name, arrow_type(c.type_), true)).collect::<Vec<_>>(),
         ));
@@ -70,10 +99,11 @@ impl Runtime {
             stage: stage.to_string(),
             plugin: plugin.name.clone(),
             store,
-            bindings,
+            guest,
             limits,
             info,
             output_schema,
+            non_finite,
             stopped: false,
         })
     }
@@ -115,29 +145,61 @@ impl TransformInstance {
 
     /// One call into the guest with the projected input columns.
     fn call(&mut self, input: &RecordBatch) -> Result<RecordBatch, GuestError> {
-        let bytes = crate::ipc::encode(&input.schema(), std::slice::from_ref(input)).map_err(|e| self.error(FailureKind::Load, format!("encoding the input batch: {e}")))?;
-
         arm_deadline(&mut self.store, self.limits.timeout);
-        let result = self.bindings.call_transform(&mut self.store, &bytes);
-        drop(bytes);
-        let output = match result {
-            Ok(Ok(output)) => output,
+        let (schema, columns) = match &self.guest {
+            Guest::Arrow(bindings) => {
+                let bytes = crate::ipc::encode(&input.schema(), std::slice::from_ref(input))
+                    .map_err(|e| self.error(FailureKind::Load, format!("encoding the input batch: {e}")))?;
+                let result = bindings.call_transform(&mut self.store, &bytes);
+                drop(bytes);
+                let output = self.returned(result)?;
+                self.check_size(output.len())?;
+                let bad = |message: String| self.error(FailureKind::BadOutput, message);
+                let (schema, batches) = crate::ipc::decode(output).map_err(|e| bad(format!("returned unreadable Arrow IPC: {e}")))?;
+                let batch = match batches.len() {
+                    1 => batches.into_iter().next().unwrap(),
+                    _ => arrow::compute::concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?,
+                };
+                (Schema::clone(&schema), batch.columns().to_vec())
+            }
+            Guest::Columns(bindings) => {
+                let packed = crate::plugins::packed::pack_batch(input).map_err(|e| self.error(FailureKind::Load, e))?;
+                let result = bindings.call_transform(&mut self.store, &packed);
+                drop(packed);
+                let outputs = self.returned(result)?;
+                let size: usize = outputs.iter().map(crate::plugins::packed::output_size).sum();
+                self.check_size(size)?;
+                let declared = self.output_schema.clone();
+                crate::plugins::packed::unpack_outputs(outputs, input, &declared)
+                    .map_err(|e| self.error(FailureKind::BadOutput, e))?
+            }
+        };
+        self.check_output(&schema, columns, input.num_rows())
+    }
+
+    /// The guest's answer, or the error it returned or trapped with (a trapped instance is not entered again).
+    fn returned<T>(&mut self, result: wasmtime::Result<Result<T, String>>) -> Result<T, GuestError> {
+        match result {
+            Ok(Ok(output)) => Ok(output),
             Ok(Err(message)) => {
                 let mut e = self.error(FailureKind::PluginError, format!("the transform failed: {message}"));
                 e.guest_output = self.store.data().guest_output();
-                return Err(e);
+                Err(e)
             }
             Err(trap) => {
                 self.stopped = true;
                 let output = self.store.data().guest_output();
-                return Err(GuestError::from_wasmtime(&self.stage, &self.plugin, &trap, self.limits.timeout, output));
+                Err(GuestError::from_wasmtime(&self.stage, &self.plugin, &trap, self.limits.timeout, output))
             }
-        };
-        if output.len() > self.limits.output_bytes {
-            let e = OutputLimitExceeded { what: "the output batch".into(), size: output.len(), limit: self.limits.output_bytes };
+        }
+    }
+
+    fn check_size(&self, size: usize) -> Result<(), GuestError> {
+        if size > self.limits.output_bytes {
+            let e = OutputLimitExceeded { what: "the output batch".into(), size, limit: self.limits.output_bytes };
             return Err(self.error(FailureKind::OutputLimit, e.to_string()));
         }
-        self.check_output(output, input.num_rows())
+        Ok(())
     }
 
     fn select_inputs(&self, batch: &RecordBatch) -> Result<RecordBatch, GuestError> {
@@ -157,39 +219,74 @@ impl TransformInstance {
         batch.project(&indices).map_err(|e| self.error(FailureKind::Load, e.to_string()))
     }
 
-    /// The output must have the declared columns, types and the input's row count.
-    fn check_output(&self, output: Vec<u8>, rows: usize) -> Result<RecordBatch, GuestError> {
+    /// The output must have the declared columns and types, the input's row count,
+    /// and no NaN or infinity where the plugin did not declare them.
+    fn check_output(&self, schema: &Schema, columns: Vec<arrow::array::ArrayRef>, rows: usize) -> Result<RecordBatch, GuestError> {
         let bad = |message: String| self.error(FailureKind::BadOutput, message);
-        let (schema, batches) = crate::ipc::decode(output).map_err(|e| bad(format!("returned unreadable Arrow IPC: {e}")))?;
+        for found in schema.fields() {
+            if self.output_schema.field_with_name(found.name()).is_err() {
+                return Err(bad(format!(
+                    "output column '{}': expected no such column (it is not declared), found {}",
+                    found.name(),
+                    found.data_type()
+                )));
+            }
+        }
         for (i, declared) in self.output_schema.fields().iter().enumerate() {
             match schema.fields().get(i) {
                 Some(found) if found.name() != declared.name() => {
-                    return Err(bad(format!("output column {i} is '{}', but the plugin declared '{}'", found.name(), declared.name())));
+                    return Err(bad(format!("output column {i}: expected '{}' (declared), found '{}'", declared.name(), found.name())));
                 }
                 Some(found) if found.data_type() != declared.data_type() => {
                     return Err(bad(format!(
-                        "output column '{}' has type {}, but the plugin declared {}",
+                        "output column '{}': expected type {} (declared), found {}",
                         declared.name(),
-                        found.data_type(),
-                        declared.data_type()
+                        column_type_name(declared.data_type()),
+                        found.data_type()
                     )));
                 }
                 Some(_) => {}
-                None => return Err(bad(format!("the output is missing declared column '{}'", declared.name()))),
+                None => return Err(bad(format!("output column '{}': expected (declared), found nothing", declared.name()))),
             }
         }
-        if let Some(extra) = schema.fields().get(self.output_schema.fields().len()) {
-            return Err(bad(format!("the output has column '{}', which the plugin did not declare", extra.name())));
+        let found_rows = columns.first().map_or(rows, |c| c.len());
+        if found_rows != rows || columns.iter().any(|c| c.len() != found_rows) {
+            return Err(bad(format!("output: expected {rows} rows (one per input row), found {found_rows}")));
         }
-        let batch = match batches.len() {
-            1 => batches.into_iter().next().unwrap(),
-            _ => arrow::compute::concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?,
-        };
-        if batch.num_rows() != rows {
-            return Err(bad(format!("returned {} rows for {rows} input rows", batch.num_rows())));
+        for (i, column) in columns.iter().enumerate() {
+            if !self.non_finite[i] {
+                check_finite(self.output_schema.field(i).name(), column.as_ref()).map_err(bad)?;
+            }
         }
         // Re-attach our schema so nullability and metadata are the host's, not the guest's.
-        RecordBatch::try_new(self.output_schema.clone(), batch.columns().to_vec()).map_err(|e| bad(e.to_string()))
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.output_schema.clone(), columns, &options).map_err(|e| bad(e.to_string()))
     }
 }
 
+/// What the plugin says of itself (`describe`) must be what its manifest declares.
+/// Returns the manifest's `non_finite` flags in output order.
+fn agree_with_manifest(info: &TransformInfo, manifest: &Manifest) -> Result<Vec<bool>, String> {
+    // The version is the manifest's: releases are named by it, whatever describe() says.
+    if info.name != manifest.name {
+        return Err(format!("describe() names the plugin '{}', but plugin.toml names it '{}'", info.name, manifest.name));
+    }
+    if info.inputs != manifest.inputs {
+        return Err(format!(
+            "describe() reads [{}], but plugin.toml declares inputs [{}]",
+            info.inputs.join(", "),
+            manifest.inputs.join(", ")
+        ));
+    }
+    let described: Vec<String> = info.outputs.iter().map(|c| format!("{} {}", c.name, column_type_name(&arrow_type(c.type_)))).collect();
+    let declared: Vec<String> = manifest.outputs.iter().map(|c| format!("{} {}", c.name, c.type_)).collect();
+    if described != declared {
+        let i = described.iter().zip(&declared).position(|(a, b)| a != b).unwrap_or(described.len().min(declared.len()));
+        return Err(format!(
+            "output column {i}: plugin.toml declares '{}', but describe() says '{}'",
+            declared.get(i).map_or("nothing", String::as_str),
+            described.get(i).map_or("nothing", String::as_str)
+        ));
+    }
+    Ok(manifest.outputs.iter().map(|c| c.non_finite).collect())
+}

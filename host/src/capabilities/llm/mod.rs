@@ -1,9 +1,10 @@
-//! Text generation and embeddings. Backends (the built-in answerer, an
-//! OpenAI-compatible endpoint, Bedrock) arrive with the assistant; until one is
-//! configured every call answers `unavailable`.
+//! Text generation and embeddings. Backends: the built-in answerer (`local`,
+//! the local host's default); `NoLanguageModel` answers
+//! `unavailable` where none is configured.
 
 pub mod host;
 pub mod hosted;
+pub mod local;
 
 use super::{CapResult, CapabilityError};
 

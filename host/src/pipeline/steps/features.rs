@@ -7,7 +7,7 @@
 //! when the input has them; default `user_id`, `snapshot_date`, `engaged_next_7d`).
 //!
 //! Each input stream gets fresh transform instances: no state leaks from the
-//! training set into the scoring set.
+//! training set into the scoring set. The transforms of a batch run in parallel.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use crate::capabilities::sql::BatchStream;
 use crate::data::schema::{LABEL, SNAPSHOT_DATE, USER_ID};
 use crate::pipeline::step::{Step, StepContext, StepError, StepOutput, WORK_BUCKET};
 use crate::runtime::transform::TransformInstance;
+use crate::plugins::resolve::PluginUse;
 use crate::runtime::{Capabilities, Plugin};
 
 pub struct Features;
@@ -37,12 +38,9 @@ fn load_transforms(ctx: &StepContext, names: &[String]) -> Result<Vec<Transform>
     names
         .iter()
         .map(|name| {
-            let path = ctx.services.plugin_dir.join(format!("{}.wasm", name.replace('-', "_")));
-            if !path.exists() {
-                return Err(config(ctx, format!("transform '{name}': no plugin at {}", path.display())));
-            }
-            let plugin = ctx.services.runtime.load_file(&path).map_err(|e| {
-                StepError::new(crate::pipeline::step::ErrorKind::Trap, format!("stage '{}': loading transform '{name}': {e:#}", ctx.stage))
+            let services = ctx.services;
+            let plugin = crate::plugins::resolve::load(&services.runtime, &services.storage, &services.plugin_dir, name).map_err(|e| {
+                StepError::new(crate::pipeline::step::ErrorKind::Config, format!("stage '{}': transform '{name}': {e:#}", ctx.stage))
             })?;
             Ok(Transform { name: name.clone(), plugin })
         })
@@ -141,8 +139,15 @@ fn process_input(
             continue;
         }
         let mut arrays: Vec<ArrayRef> = keep.iter().map(|k| batch.column_by_name(k).expect("selected").clone()).collect();
-        for inst in &mut instances {
-            arrays.extend(inst.transform(&batch)?.columns().iter().cloned());
+        // Transforms are independent of each other: each runs on its own thread (its own instance).
+        let outputs: Vec<_> = if instances.len() > 1 {
+            use rayon::prelude::*;
+            instances.par_iter_mut().map(|inst| inst.transform(&batch)).collect()
+        } else {
+            instances.iter_mut().map(|inst| inst.transform(&batch)).collect()
+        };
+        for output in outputs {
+            arrays.extend(output?.columns().iter().cloned());
         }
         let out = RecordBatch::try_new(schema.clone(), arrays)
             .map_err(|e| StepError::failed(format!("stage '{}': assembling features of {db}.{table}: {e}", ctx.stage)))?;
@@ -191,6 +196,8 @@ impl Step for Features {
         }
         let keep = param_list(ctx, "keep")?.unwrap_or_else(|| vec![USER_ID.into(), SNAPSHOT_DATE.into(), LABEL.into()]);
         let transforms = load_transforms(ctx, &names)?;
+        let uses: Vec<PluginUse> = transforms.iter().map(|t| PluginUse::of(&t.name, &t.plugin)).collect();
+        let plugin_uses = crate::plugins::resolve::summary_entry(&uses);
 
         let mut features = Vec::new();
         let mut tables = serde_json::Map::new();
@@ -216,7 +223,7 @@ impl Step for Features {
             rows_in: total,
             rows_out: total,
             outputs,
-            summary: json!({ "tables": tables, "features": features, "transforms": names }),
+            summary: json!({ "tables": tables, "features": features, "transforms": names, "plugins": plugin_uses }),
         })
     }
 }

@@ -1,7 +1,8 @@
-//! `knowledge`: markdown documents the assistant retrieves and cites, in
-//! `knowledge/run=<id>/`: the data dictionary, the model catalog, insights and
-//! the run overview. Each has a `# title` and short `##` sections, so a passage
-//! found by search stands on its own.
+//! `knowledge`: the knowledge base the assistant retrieves and cites, in
+//! `knowledge/run=<id>/`: markdown for people (run overview, data dictionary,
+//! model card, segments, insights, data quality, changes since the previous
+//! week), `facts.json` for machines, and `chunks.jsonl`, the documents split at
+//! their headings (one chunk per column, one per report section) with stable ids.
 //!
 //! Params (all optional): `features_stage`, `train_stage`, `predict_stage`
 //! (default `features`, `train`, `predict`; found by their summary keys when
@@ -13,6 +14,8 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::{param_str, table_name, upstream};
+use crate::assistant::chunks;
+use crate::data::dictionary;
 use crate::data::schema::{FEATURES, LABEL, Rule, SNAPSHOT_DATE, USER_ID};
 use crate::pipeline::step::{KNOWLEDGE_BUCKET, RUNS_BUCKET, Step, StepContext, StepError, StepOutput};
 
@@ -34,7 +37,7 @@ fn rule_text(rule: &Rule) -> String {
 }
 
 /// A float with at most 4 decimals, trailing zeros dropped: documents are read, not parsed.
-fn short(f: f64) -> String {
+pub fn short(f: f64) -> String {
     let text = format!("{f:.4}");
     if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
@@ -48,35 +51,42 @@ fn num(v: &Value) -> String {
     }
 }
 
+/// One `###` section per column, so each column is a chunk of its own.
 fn data_dictionary(features: Option<&Value>) -> String {
-    let mut d = String::from("# Data dictionary\n\nWhat every column of the weekly user snapshot means, and the model features built from them.\n\n");
+    let mut d = String::from("# Data dictionary\n\nWhat every column of the weekly user snapshot means, its unit, and the model features built from them.\n\n");
+    let column = |d: &mut String, name: &str, kind: &str, source: &str| {
+        let (meaning, unit) = dictionary::meaning(name).unwrap_or(("", ""));
+        let _ = writeln!(d, "### `{name}`\n\n`{name}`: {meaning}. Unit: {unit}. Type: {kind}. Source: {source}.\n");
+    };
     d += "## Keys and label\n\n";
-    let _ = writeln!(d, "- `{USER_ID}` (string): the user, unique within a snapshot.");
-    let _ = writeln!(d, "- `{SNAPSHOT_DATE}` (date): the Sunday the snapshot was taken.");
-    let _ = writeln!(d, "- `{LABEL}` (0/1): whether the user engaged in the 7 days after the snapshot; absent in the week being scored.\n");
+    column(&mut d, USER_ID, "string, required", "the raw weekly snapshot (ingest)");
+    column(&mut d, SNAPSHOT_DATE, "date, required", "the raw weekly snapshot (ingest)");
+    column(&mut d, LABEL, "0/1; absent in the week being scored", "the raw weekly snapshot (ingest)");
     let mut groups: Vec<&str> = FEATURES.iter().map(|f| f.group).collect();
     groups.dedup();
     for group in groups {
         let cols: Vec<_> = FEATURES.iter().filter(|f| f.group == group).collect();
         let _ = writeln!(d, "## Raw columns: {group} ({} columns)\n", cols.len());
+        let _ = writeln!(d, "{}.\n", cols.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", "));
         for f in cols {
             let required = if f.required { "; required" } else { "; may be missing" };
-            let _ = writeln!(d, "- `{}`: {}{required}.", f.name, rule_text(&f.rule));
+            column(&mut d, f.name, &format!("{}{required}", rule_text(&f.rule)), &format!("the raw weekly snapshot (ingest), group {group}"));
         }
-        d.push('\n');
     }
     match features.and_then(|f| f["features"].as_array()).filter(|f| !f.is_empty()) {
         Some(list) => {
             let _ = writeln!(d, "## Model features ({} features)\n", list.len());
             d += "The model reads these features, computed from the raw columns by feature-transform plugins.\n\n";
+            let _ = writeln!(d, "{}.\n", list.iter().map(|f| format!("`{}`", num(&f["name"]))).collect::<Vec<_>>().join(", "));
             for f in list {
+                let unit = if f["unit"].as_str().unwrap_or("").is_empty() { "none".into() } else { num(&f["unit"]) };
                 let _ = writeln!(
                     d,
-                    "- `{}` ({}, unit: {}): {} (transform `{}`).",
+                    "### `{}`\n\nModel feature `{}`: {}. Unit: {unit}. Type: {}. Source plugin: `{}` (feature transform).\n",
                     num(&f["name"]),
-                    num(&f["type"]),
-                    if f["unit"].as_str().unwrap_or("").is_empty() { "none".into() } else { num(&f["unit"]) },
+                    num(&f["name"]),
                     num(&f["description"]),
+                    num(&f["type"]),
                     num(&f["transform"])
                 );
             }
@@ -86,8 +96,8 @@ fn data_dictionary(features: Option<&Value>) -> String {
     d
 }
 
-fn model_catalog(train: Option<&Value>) -> String {
-    let mut d = String::from("# Model catalog\n\nThe engagement model this run trained, how well it predicts, and what it relies on.\n\n");
+fn model_card(train: Option<&Value>) -> String {
+    let mut d = String::from("# Model card\n\nThe engagement model this run trained, how well it predicts against the baseline, what drives it, and how well calibrated it is.\n\n");
     let Some(t) = train else {
         return d + "## Model\n\nThis run trained no model.\n";
     };
@@ -102,46 +112,63 @@ fn model_catalog(train: Option<&Value>) -> String {
             .collect();
         let _ = writeln!(d, "- Parameters: {}.", shown.join(", "));
     }
-    d += "\n## Quality on the validation set\n\n| metric | model | baseline (logistic regression) |\n|---|---|---|\n";
-    for m in ["auc", "logloss", "accuracy", "brier"] {
+    d += "\n## Quality against the baseline\n\nMeasured on the validation set; the baseline is a logistic regression on the same features.\n\n| metric | model | baseline (logistic regression) |\n|---|---|---|\n";
+    for m in ["auc", "average_precision", "logloss", "accuracy", "brier"] {
         let _ = writeln!(d, "| {m} | {} | {} |", num(&t["metrics"][m]), num(&t["baseline"][m]));
     }
-    d += "\nAUC is the chance a random engaged user scores above a random non-engaged one (higher is better); log loss and Brier score measure probability error (lower is better).\n\n";
-    d += "## Most important features\n\nRanked by the total loss reduction of the splits on each feature.\n\n";
+    let _ = writeln!(d, "\nThe model's AUC is {} against the baseline's {}.", num(&t["metrics"]["auc"]), num(&t["baseline"]["auc"]));
+    d += "AUC is the chance a random engaged user scores above a random non-engaged one (higher is better); log loss and Brier score measure probability error (lower is better).\n\n";
+    d += "## Top drivers\n\nWhat drives engagement: the features ranked by gain, the total loss reduction of the splits on each feature.\n\n";
     for (i, f) in t["importance"].as_array().into_iter().flatten().take(10).enumerate() {
         let _ = writeln!(d, "{}. `{}`: gain {}", i + 1, num(&f["feature"]), num(&f["gain"]));
+    }
+    d += "\n## Calibration\n\nPredicted probability against the observed engagement rate on the validation set, per probability bin (a calibrated model has the two close).\n\n| bin | predicted | observed | users |\n|---|---|---|---|\n";
+    for b in t["calibration"].as_array().into_iter().flatten() {
+        let _ = writeln!(d, "| {}-{} | {} | {} | {} |", num(&b["lower"]), num(&b["upper"]), num(&b["predicted"]), num(&b["observed"]), num(&b["count"]));
     }
     d
 }
 
+fn segments(predict: Option<&Value>) -> String {
+    let mut d = String::from("# Segments\n\nWho is likely to engage next week: the segment definitions and how many users fall in each.\n\n");
+    let Some(p) = predict else {
+        return d + "## Segment sizes\n\nThis run produced no predictions.\n";
+    };
+    let users = p["users_scored"].as_u64().unwrap_or(0);
+    d += "## Segment definitions\n\n";
+    let _ = writeln!(
+        d,
+        "Users are segmented by their predicted probability of engaging next week: high at {} or above, medium at {} or above, low below {}. Users in the low segment are the ones likely to disengage.\n",
+        num(&p["thresholds"]["high"]),
+        num(&p["thresholds"]["medium"]),
+        num(&p["thresholds"]["medium"])
+    );
+    d += "## Segment sizes\n\n";
+    for s in ["high", "medium", "low"] {
+        let n = p["segments"][s].as_u64().unwrap_or(0);
+        let _ = writeln!(d, "- {s}: {n} users ({})", percent(n, users));
+    }
+    let _ = writeln!(d, "\n{users} users were scored in total.\n");
+    d
+}
+
+/// `n` of `total` as a percentage with one decimal ("12.5%").
+pub fn percent(n: u64, total: u64) -> String {
+    format!("{:.1}%", if total > 0 { 100.0 * n as f64 / total as f64 } else { 0.0 })
+}
+
 fn insights(ctx: &StepContext, predict: Option<&Value>, summary: Option<(String, crate::capabilities::sql::QueryResult)>) -> String {
-    let mut d = String::from("# Insights\n\nWho is likely to engage next week, by segment, from this run's predictions.\n\n");
-    match predict {
-        Some(p) => {
-            let users = p["users_scored"].as_u64().unwrap_or(0);
-            d += "## Segments\n\n";
-            let _ = writeln!(
-                d,
-                "Users are segmented by predicted probability of engaging next week: high at {} or above, medium at {} or above, low below.\n",
-                num(&p["thresholds"]["high"]),
-                num(&p["thresholds"]["medium"])
-            );
-            for s in ["high", "medium", "low"] {
-                let n = p["segments"][s].as_u64().unwrap_or(0);
-                let share = if users > 0 { 100.0 * n as f64 / users as f64 } else { 0.0 };
-                let _ = writeln!(d, "- {s}: {n} users ({share:.1}%)");
+    let mut d = String::from("# Insights\n\nHow this run's predictions spread, and summary statistics by segment, plan and country.\n\n");
+    if let Some(p) = predict {
+        let _ = writeln!(d, "{} users were scored in total.\n", num(&p["users_scored"]));
+        if let Some(h) = p["histogram"].as_array() {
+            d += "## Score distribution\n\nUsers per probability band of width 0.05:\n\n";
+            let bins = h.len().max(1) as f64;
+            for (i, c) in h.iter().enumerate() {
+                let _ = writeln!(d, "- {:.2}-{:.2}: {}", i as f64 / bins, (i + 1) as f64 / bins, num(c));
             }
-            let _ = writeln!(d, "\n{users} users were scored in total.\n");
-            if let Some(h) = p["histogram"].as_array() {
-                d += "## Score distribution\n\nUsers per probability band of width 0.05:\n\n";
-                let bins = h.len().max(1) as f64;
-                for (i, c) in h.iter().enumerate() {
-                    let _ = writeln!(d, "- {:.2}-{:.2}: {}", i as f64 / bins, (i + 1) as f64 / bins, num(c));
-                }
-                d.push('\n');
-            }
+            d.push('\n');
         }
-        None => d += "## Segments\n\nThis run produced no predictions.\n\n",
     }
     if let Some((table, result)) = summary {
         let _ = writeln!(d, "## Summary statistics\n\nFrom `{table}` (stage `{}`):\n", ctx.stage);
@@ -169,6 +196,95 @@ fn insights(ctx: &StepContext, predict: Option<&Value>, summary: Option<(String,
         if result.num_rows() > shown {
             let _ = writeln!(d, "\n({} of {} rows shown.)", shown, result.num_rows());
         }
+    }
+    d
+}
+
+fn data_quality(ingest: Option<&Value>, prepare: Option<&Value>) -> String {
+    let mut d = String::from("# Data quality\n\nWhat ingest accepted and quarantined, and the data-quality checks the training and scoring sets passed.\n\n");
+    d += "## Ingest accounting\n\n";
+    match ingest {
+        Some(i) => {
+            let _ = writeln!(
+                d,
+                "Ingest read {} rows from {} new files into `{}`: {} accepted and {} quarantined (rows read = accepted + quarantined). {} files were skipped as already ingested.\n",
+                num(&i["rows_read"]),
+                num(&i["files"]),
+                num(&i["table"]),
+                num(&i["rows_accepted"]),
+                num(&i["rows_quarantined"]),
+                num(&i["skipped_files"])
+            );
+            d += "## Quarantine reasons\n\nQuarantined rows keep their line number and every reason in the quarantine table. Reasons by column:\n\n";
+            let reasons = i["reasons_by_column"].as_object().filter(|r| !r.is_empty());
+            match reasons {
+                Some(r) => r.iter().for_each(|(c, n)| {
+                    let _ = writeln!(d, "- `{c}`: {}", num(n));
+                }),
+                None => d += "No row was quarantined in this run.\n",
+            }
+            for w in i["warnings"].as_array().into_iter().flatten() {
+                let _ = writeln!(d, "\nWarning: {}", num(w));
+            }
+            d.push('\n');
+        }
+        None => d += "This run ingested nothing new.\n\n",
+    }
+    d += "## Data-quality checks\n\n";
+    match prepare.and_then(|p| p["checks"].as_array()) {
+        Some(checks) => {
+            d += "| check | value | limit | passed |\n|---|---|---|---|\n";
+            for c in checks {
+                let _ = writeln!(d, "| {} | {} | {} | {} |", num(&c["name"]), num(&c["value"]), num(&c["limit"]), if c["ok"].as_bool() == Some(true) { "yes" } else { "no" });
+            }
+        }
+        None => d += "The prepare stage reported no checks.\n",
+    }
+    d
+}
+
+fn changes(drift: Option<&Value>) -> String {
+    let mut d = String::from("# Changes since the previous week\n\nWhat moved between the previous run and this one: scores, segments, features and the realized accuracy of last week's model.\n\n");
+    let Some(r) = drift.filter(|r| !r["previous_run"].is_null()) else {
+        return d + "## Previous run\n\nThere is no previous run to compare with: this is the first run of the pipeline, so nothing changed since last week.\n";
+    };
+    let _ = writeln!(d, "## Previous run\n\nCompared with run `{}`.\n", num(&r["previous_run"]));
+    if let Some(s) = r["score_shift"].as_object() {
+        let _ = writeln!(
+            d,
+            "## Score shift\n\nThe mean predicted probability moved from {} last week to {} this week (PSI {}{}).\n",
+            num(&s["mean_previous"]),
+            num(&s["mean_current"]),
+            num(&s["psi"]),
+            if s["warning"].as_bool() == Some(true) { ", above the warning threshold" } else { "" }
+        );
+    }
+    if let Some(m) = r["segment_migration"].as_object().filter(|m| !m.is_empty()) {
+        d += "## Segment migration\n\nUsers scored in both weeks, by last week's segment (rows) and this week's (columns):\n\n| last week | high | medium | low |\n|---|---|---|---|\n";
+        for from in ["high", "medium", "low"] {
+            let row = m.iter().find(|(k, _)| k.eq_ignore_ascii_case(from)).map(|(_, v)| v);
+            let cell = |to: &str| row.and_then(|r| r.as_object()).and_then(|r| r.iter().find(|(k, _)| k.eq_ignore_ascii_case(to))).map_or("0".into(), |(_, v)| num(v));
+            let _ = writeln!(d, "| {from} | {} | {} | {} |", cell("high"), cell("medium"), cell("low"));
+        }
+        d.push('\n');
+    }
+    d += "## Realized accuracy\n\n";
+    match r["realized_auc"].as_f64() {
+        Some(_) => {
+            let _ = writeln!(d, "Last week's model reached an AUC of {} on the {} users whose labels arrived (its validation AUC was {}).\n", num(&r["realized_auc"]), num(&r["realized_auc_rows"]), num(&r["validation_auc_previous"]));
+        }
+        None => d += "The labels of last week's scores have not arrived yet.\n\n",
+    }
+    d += "## Feature drift\n\n";
+    for f in r["features"].as_array().into_iter().flatten() {
+        let _ = writeln!(d, "- `{}`: PSI {}{}", num(&f["name"]), num(&f["psi"]), if f["warning"].as_bool() == Some(true) { " (warning)" } else { "" });
+    }
+    d += "\n## Warnings\n\n";
+    match r["warnings"].as_array().filter(|w| !w.is_empty()) {
+        Some(w) => w.iter().for_each(|w| {
+            let _ = writeln!(d, "- {}", num(w));
+        }),
+        None => d += "No drift warnings this week.\n",
     }
     d
 }
@@ -215,12 +331,40 @@ fn run_overview(ctx: &StepContext, record: Option<Value>) -> String {
     d
 }
 
+/// The same facts for machines (the assistant answers metric questions from them).
+fn facts(ctx: &StepContext, train: Option<&Value>, predict: Option<&Value>, ingest: Option<&Value>, drift: Option<&Value>, features: Option<&Value>) -> Value {
+    let pick = |v: Option<&Value>, keys: &[&str]| -> Value {
+        v.map_or(Value::Null, |v| Value::Object(keys.iter().filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone()))).collect()))
+    };
+    let drivers: Vec<Value> = train.and_then(|t| t["importance"].as_array()).into_iter().flatten().take(10).map(|f| json!({"feature": f["feature"], "gain": f["gain"]})).collect();
+    json!({
+        "run_id": ctx.run_id,
+        "run_db": ctx.run_db,
+        "tables": {
+            "results": format!("{}.engagement_results", ctx.run_db),
+            "summary": format!("{}.engagement_summary", ctx.run_db),
+            "predictions": format!("{}.predictions", ctx.run_db),
+        },
+        "users_scored": predict.map_or(Value::Null, |p| p["users_scored"].clone()),
+        "thresholds": predict.map_or(Value::Null, |p| p["thresholds"].clone()),
+        "segments": predict.map_or(Value::Null, |p| p["segments"].clone()),
+        "model": pick(train, &["model_uri", "trees", "rounds", "best_iteration", "training_rows", "validation_rows", "metrics", "baseline", "calibration"]),
+        "top_drivers": drivers,
+        "ingest": pick(ingest, &["table", "rows_read", "rows_accepted", "rows_quarantined", "files", "reasons_by_column"]),
+        "drift": drift.cloned().unwrap_or(Value::Null),
+        "features": features.and_then(|f| f["features"].as_array()).into_iter().flatten().map(|f| f["name"].clone()).collect::<Vec<_>>(),
+    })
+}
+
 impl Step for Knowledge {
     fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
         let stage = |param: &str, default: &str| -> Result<String, StepError> { Ok(param_str(ctx, param)?.unwrap_or_else(|| default.into())) };
         let features = upstream(ctx, &stage("features_stage", "features")?, "features");
         let train = upstream(ctx, &stage("train_stage", "train")?, "model_uri");
         let predict = upstream(ctx, &stage("predict_stage", "predict")?, "users_scored");
+        let ingest = upstream(ctx, "ingest", "rows_read");
+        let prepare = upstream(ctx, "prepare", "checks");
+        let drift = upstream(ctx, "drift", "current_run");
 
         let summary_table = param_str(ctx, "summary_table")?.unwrap_or_else(|| format!("{}.engagement_summary", ctx.run_db));
         let (db, table) = table_name(ctx, &summary_table)?;
@@ -244,26 +388,39 @@ impl Step for Knowledge {
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
 
         let documents = [
-            ("data-dictionary.md", data_dictionary(features)),
-            ("model-catalog.md", model_catalog(train)),
-            ("insights.md", insights(ctx, predict, summary)),
-            ("run-overview.md", run_overview(ctx, record)),
+            ("run-overview", run_overview(ctx, record)),
+            ("data-dictionary", data_dictionary(features)),
+            ("model-card", model_card(train)),
+            ("segments", segments(predict)),
+            ("insights", insights(ctx, predict, summary)),
+            ("data-quality", data_quality(ingest, prepare)),
+            ("changes", changes(drift)),
         ];
-        let mut keys = Vec::new();
-        for (name, text) in &documents {
+        let put = |name: &str, bytes: &[u8]| -> Result<String, StepError> {
             ctx.check_cancelled()?;
             let key = format!("run={}/{name}", ctx.run_id);
             ctx.services
                 .storage
-                .put(KNOWLEDGE_BUCKET, &key, text.as_bytes())
+                .put(KNOWLEDGE_BUCKET, &key, bytes)
                 .map_err(|e| StepError::io(format!("stage '{}': writing s3://{KNOWLEDGE_BUCKET}/{key}: {e}", ctx.stage)))?;
+            Ok(key)
+        };
+        let mut keys = Vec::new();
+        let mut all_chunks = Vec::new();
+        for (stem, text) in &documents {
+            let key = put(&format!("{stem}.md"), text.as_bytes())?;
+            all_chunks.extend(chunks::split(text, stem, &format!("s3://{KNOWLEDGE_BUCKET}/{key}"), ctx.run_id));
             keys.push(key);
         }
+        let facts = facts(ctx, train, predict, ingest, drift, features);
+        let facts_key = put(chunks::FACTS_FILE, &serde_json::to_vec_pretty(&facts).expect("JSON values serialize"))?;
+        // The index last: a reader that finds it finds every document it names.
+        let chunks_key = put(chunks::CHUNKS_FILE, chunks::to_jsonl(&all_chunks).as_bytes())?;
         Ok(StepOutput {
             rows_in: 0,
-            rows_out: keys.len() as u64,
-            outputs: keys.iter().map(|k| format!("s3://{KNOWLEDGE_BUCKET}/{k}")).collect(),
-            summary: json!({ "documents": keys, "bucket": KNOWLEDGE_BUCKET }),
+            rows_out: all_chunks.len() as u64,
+            outputs: keys.iter().chain([&facts_key, &chunks_key]).map(|k| format!("s3://{KNOWLEDGE_BUCKET}/{k}")).collect(),
+            summary: json!({ "documents": keys, "bucket": KNOWLEDGE_BUCKET, "facts": facts_key, "chunks": chunks_key, "chunk_count": all_chunks.len() }),
         })
     }
 }

@@ -1,0 +1,364 @@
+//! What a question asks, read from its words alone: a structured intent the
+//! host answers with its own SQL or facts, a search of the knowledge base, or a
+//! refusal. Values that end up in SQL (plan, segment, country, user id) come
+//! only from fixed lists or strict patterns, never as free text.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::data::schema::{PLANS, is_country};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    High,
+    Medium,
+    Low,
+}
+
+impl Segment {
+    pub const ALL: [Segment; 3] = [Segment::High, Segment::Medium, Segment::Low];
+    pub fn name(self) -> &'static str {
+        match self {
+            Segment::High => "high",
+            Segment::Medium => "medium",
+            Segment::Low => "low",
+        }
+    }
+}
+
+/// Who a count or average is about. Every value is checked against a fixed list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub segment: Option<Segment>,
+    /// One of `schema::PLANS`.
+    pub plan: Option<&'static str>,
+    /// An ISO 3166 alpha-2 code `schema::is_country` accepts.
+    pub country: Option<String>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        self.segment.is_none() && self.plan.is_none() && self.country.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Segment,
+    Plan,
+    Country,
+}
+
+impl Dimension {
+    pub fn column(self) -> &'static str {
+        match self {
+            Dimension::Segment => "segment",
+            Dimension::Plan => "plan",
+            Dimension::Country => "country",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    Users,
+    AvgProbability,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestFigure {
+    Read,
+    Accepted,
+    Quarantined,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFigure {
+    Trees,
+    TrainingRows,
+    ValidationRows,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    /// The question tries to write, or to smuggle SQL in: refused, with why.
+    Refuse(String),
+    Count(Filters),
+    /// Share of the (filtered) users in a segment, in percent.
+    Share {
+        segment: Segment,
+        filters: Filters,
+    },
+    AvgProbability(Filters),
+    /// The plan/country/segment with the highest (or lowest) measure.
+    Rank {
+        dimension: Dimension,
+        measure: Measure,
+        highest: bool,
+    },
+    User(String),
+    /// `auc`, `logloss`, `accuracy`, `brier` or `average_precision`; of the baseline or the model.
+    Metric {
+        name: &'static str,
+        baseline: Option<bool>,
+    },
+    TopDrivers(usize),
+    Threshold(Segment),
+    Ingest(IngestFigure),
+    Model(ModelFigure),
+    /// What changed since the previous week.
+    Changes,
+    /// Asks for something a run never holds (another period, personal details): declined, with why.
+    Unsupported(String),
+    /// Anything else: search the knowledge base.
+    Search,
+}
+
+static USER_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(u\d{6,20})\b").unwrap());
+static WRITE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(drop|delete|insert|update|alter|truncate|create|grant|revoke|merge|vacuum|msck)\b[\s\S]*\b(table|tables|from|into|set|database|schema|view|users|results|data|partition|repair)\b").unwrap()
+});
+static RAW_SQL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)(;|--|/\*|\bunion\b[\s\S]*\bselect\b|\bselect\b[\s\S]*\bfrom\b|['"`]\s*(or|and|union|;)\b|\bor\s+1\s*=\s*1\b|information_schema)"#).unwrap()
+});
+static OTHER_PERIOD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(19|20)\d{2}\b|\b(last|next|this|previous) (month|quarter|year)\b|\byesterday\b|\btomorrow\b|\bforecast\b").unwrap()
+});
+static PERSONAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(e-?mail address|phone|password|home address|full name|real name|credit card|birthday|date of birth)\b").unwrap()
+});
+static TOP_N: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\btop\s+(\d{1,2})\b").unwrap());
+
+/// Country names people type, for the countries most users come from.
+const COUNTRY_NAMES: &[(&str, &str)] = &[
+    ("united states", "US"),
+    ("usa", "US"),
+    ("america", "US"),
+    ("united kingdom", "GB"),
+    ("britain", "GB"),
+    ("uk", "GB"),
+    ("germany", "DE"),
+    ("india", "IN"),
+    ("france", "FR"),
+    ("brazil", "BR"),
+    ("canada", "CA"),
+    ("australia", "AU"),
+    ("japan", "JP"),
+    ("netherlands", "NL"),
+    ("spain", "ES"),
+    ("mexico", "MX"),
+    ("italy", "IT"),
+    ("sweden", "SE"),
+    ("poland", "PL"),
+    ("china", "CN"),
+];
+
+fn has_word(words: &[&str], any: &[&str]) -> bool {
+    words.iter().any(|w| any.contains(w))
+}
+
+fn segment_of(q: &str, words: &[&str]) -> Option<Segment> {
+    if q.contains("disengage")
+        || q.contains("not engage")
+        || q.contains("at risk")
+        || q.contains("at-risk")
+        || q.contains("churn")
+        || q.contains("unlikely to engage")
+    {
+        return Some(Segment::Low);
+    }
+    let named = Segment::ALL.into_iter().find(|s| words.contains(&s.name()));
+    if named.is_some() {
+        return named;
+    }
+    (q.contains("likely to engage") || q.contains("will engage") || q.contains("expected to engage")).then_some(Segment::High)
+}
+
+fn plan_of(words: &[&str]) -> Option<&'static str> {
+    // "pro" and "free" are plans only next to "plan"/"users"/"tier" or on their own as a plan word.
+    PLANS.iter().copied().find(|p| words.contains(p))
+}
+
+fn country_of(original: &str, q: &str) -> Option<String> {
+    for (name, code) in COUNTRY_NAMES {
+        let found = q.match_indices(name).any(|(at, _)| {
+            let before = q[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+            let after = q[at + name.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+            before && after
+        });
+        if found {
+            return Some(code.to_string());
+        }
+    }
+    // An upper-case two-letter code as written ("users in DE"), not the word "IN" or "US" in caps alone.
+    original
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()) && is_country(w))
+        .find(|w| !matches!(*w, "IS" | "IT" | "AT" | "BY" | "TO" | "NO" | "ME" | "AS" | "AN" | "AM" | "DO" | "SO" | "OR" | "IF"))
+        .map(str::to_string)
+        .filter(|_| q.contains("countr") || q.contains(" in ") || q.contains(" from "))
+}
+
+/// Reads a question.
+pub fn parse(question: &str) -> Intent {
+    if WRITE.is_match(question) {
+        return Intent::Refuse("the question asks to change data; the assistant only reads the run's tables".into());
+    }
+    if RAW_SQL.is_match(question) {
+        return Intent::Refuse("the question carries SQL or quoting; the assistant only runs queries it builds itself".into());
+    }
+    let q = question.to_lowercase();
+    let words: Vec<&str> = q.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-')).filter(|w| !w.is_empty()).collect();
+    let filters = Filters { segment: segment_of(&q, &words), plan: plan_of(&words), country: country_of(question, &q) };
+
+    if let Some(m) = OTHER_PERIOD.find(&q) {
+        return Intent::Unsupported(format!("a run holds one week's snapshot and next week's predictions, nothing about '{}'", m.as_str()));
+    }
+    if let Some(m) = PERSONAL.find(&q) {
+        return Intent::Unsupported(format!("the run's tables hold no {}", m.as_str()));
+    }
+    if let Some(user) = USER_ID.captures(&q) {
+        return Intent::User(user[1].to_string());
+    }
+    let asks_count = q.contains("how many") || q.contains("number of") || has_word(&words, &["count"]);
+    let asks_share = has_word(&words, &["share", "percent", "percentage", "proportion", "fraction", "%"]) || q.contains('%');
+
+    if q.contains("since last week")
+        || q.contains("previous week")
+        || q.contains("since the last")
+        || q.contains("week over week")
+        || q.contains("compared to last week")
+        || q.contains("changed")
+        || has_word(&words, &["drift", "shift"])
+    {
+        return Intent::Changes;
+    }
+    if q.contains("quarantin") {
+        return Intent::Ingest(IngestFigure::Quarantined);
+    }
+    if (q.contains("rows") || q.contains("records"))
+        && (q.contains("ingest") || q.contains("read") || q.contains("accepted") || q.contains("loaded"))
+    {
+        return Intent::Ingest(if q.contains("accepted") || q.contains("loaded") { IngestFigure::Accepted } else { IngestFigure::Read });
+    }
+    if asks_count && has_word(&words, &["trees"]) {
+        return Intent::Model(ModelFigure::Trees);
+    }
+    if (asks_count || q.contains("size")) && (q.contains("training rows") || q.contains("training set") || q.contains("trained on")) {
+        return Intent::Model(ModelFigure::TrainingRows);
+    }
+    if (asks_count || q.contains("size") || q.contains("how big") || q.contains("how large"))
+        && (q.contains("validation rows") || q.contains("validation set"))
+    {
+        return Intent::Model(ModelFigure::ValidationRows);
+    }
+    let metric = if has_word(&words, &["auc", "roc"]) || q.contains("area under") {
+        Some("auc")
+    } else if q.contains("log loss") || q.contains("logloss") || q.contains("log-loss") {
+        Some("logloss")
+    } else if q.contains("brier") {
+        Some("brier")
+    } else if q.contains("average precision") {
+        Some("average_precision")
+    } else if has_word(&words, &["accuracy", "accurate"]) && !q.contains("realized") {
+        Some("accuracy")
+    } else {
+        None
+    };
+    if let Some(name) = metric {
+        let mentions_baseline = q.contains("baseline") || q.contains("logistic");
+        let compares = mentions_baseline
+            && (q.contains(" vs") || q.contains("compare") || q.contains("against") || q.contains("better") || q.contains("beat"));
+        return Intent::Metric { name, baseline: if compares { None } else { Some(mentions_baseline) } };
+    }
+    if q.contains("drive")
+        || q.contains("driver")
+        || q.contains("important feature")
+        || q.contains("most important")
+        || q.contains("importance")
+        || q.contains("influence")
+        || q.contains("predictive")
+    {
+        let n = TOP_N
+            .captures(&q)
+            .and_then(|c| c[1].parse().ok())
+            .unwrap_or(if q.contains("most important") || q.contains("biggest driver") || q.contains("main driver") { 1 } else { 5 });
+        return Intent::TopDrivers(n);
+    }
+    if let Some(segment) = filters.segment
+        && (has_word(&words, &["threshold", "cutoff", "cut-off"])
+            || q.contains("what probability")
+            || q.contains("which probability")
+            || q.contains("puts a user"))
+    {
+        return Intent::Threshold(segment);
+    }
+    let ranks = has_word(&words, &["which", "what"])
+        && has_word(&words, &["highest", "lowest", "most", "fewest", "largest", "smallest", "best", "worst", "least"]);
+    let dimension = if has_word(&words, &["plan", "plans"]) {
+        Some(Dimension::Plan)
+    } else if has_word(&words, &["country", "countries"]) {
+        Some(Dimension::Country)
+    } else if has_word(&words, &["segment", "segments"]) {
+        Some(Dimension::Segment)
+    } else {
+        None
+    };
+    if ranks && let Some(dimension) = dimension {
+        let by_probability = has_word(&words, &["probability", "score", "scores", "likely", "engagement", "engaged", "engage"]);
+        let highest = !has_word(&words, &["lowest", "fewest", "smallest", "worst", "least"]);
+        return Intent::Rank { dimension, measure: if by_probability { Measure::AvgProbability } else { Measure::Users }, highest };
+    }
+    let about_users = has_word(&words, &["users", "user", "customers", "people", "accounts", "scored"]) || q.contains("segment");
+    if has_word(&words, &["average", "mean", "avg"]) && has_word(&words, &["probability", "score", "likelihood"]) {
+        return Intent::AvgProbability(filters);
+    }
+    if asks_share && let Some(segment) = filters.segment {
+        return Intent::Share { segment, filters: Filters { segment: None, ..filters } };
+    }
+    if asks_count && about_users {
+        return Intent::Count(filters);
+    }
+    Intent::Search
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_structured_questions() {
+        assert_eq!(
+            parse("How many users are likely to disengage next week?"),
+            Intent::Count(Filters { segment: Some(Segment::Low), ..Default::default() })
+        );
+        assert_eq!(
+            parse("How many pro users in Germany are in the high segment?"),
+            Intent::Count(Filters { segment: Some(Segment::High), plan: Some("pro"), country: Some("DE".into()) })
+        );
+        assert_eq!(parse("What is the AUC of the baseline?"), Intent::Metric { name: "auc", baseline: Some(true) });
+        assert_eq!(parse("What drives engagement?"), Intent::TopDrivers(5));
+        assert_eq!(parse("What is the score of user u000000042?"), Intent::User("u000000042".into()));
+        assert_eq!(
+            parse("Which plan has the highest average probability?"),
+            Intent::Rank { dimension: Dimension::Plan, measure: Measure::AvgProbability, highest: true }
+        );
+        assert_eq!(parse("What does avg_session_minutes_30d mean?"), Intent::Search);
+    }
+
+    #[test]
+    fn refuses_writes_and_smuggled_sql() {
+        for q in [
+            "drop table engagement_results",
+            "Please delete from users where plan = 'free'",
+            "How many users are on plan free'; DROP TABLE users; --",
+            "how many users where segment = 'high' or 1=1",
+            "select * from engage.users",
+            "How many users UNION SELECT password FROM secrets",
+        ] {
+            assert!(matches!(parse(q), Intent::Refuse(_)), "{q}");
+        }
+        assert!(!matches!(parse("What's the share of users in the low segment?"), Intent::Refuse(_)));
+    }
+}

@@ -1,0 +1,374 @@
+//! The assistant: business questions about a run, answered with citations.
+//! Structured questions (counts, shares, averages, rankings, a user, metrics,
+//! drivers, thresholds, ingest, changes) are answered from the run's results
+//! table through SQL the host builds (`query`), or from the knowledge base's
+//! facts; other questions from the chunks BM25 finds (`retrieval`). Whatever
+//! the source, a number the cited evidence does not hold is never stated
+//! (`answer::finish`), and nothing in a document changes what runs: documents
+//! are only ever quoted, never followed.
+
+pub mod answer;
+pub mod chunks;
+pub mod eval;
+pub mod intent;
+pub mod kb;
+pub mod numbers;
+pub mod query;
+pub mod retrieval;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use self::answer::{Answer, Citation, Draft, Outcome, finish};
+use self::intent::{Dimension, Filters, IngestFigure, Intent, Measure, ModelFigure, Segment};
+use self::kb::KnowledgeBase;
+use self::query::Query;
+use self::retrieval::{Hit, Index};
+use crate::capabilities::sql::SqlEngine;
+use crate::capabilities::sql::athena::render;
+use crate::pipeline::steps::knowledge::short;
+
+/// Chunks offered as the closest sources when declining, and the recall cut-off.
+const RETRIEVED: usize = 5;
+/// Share of a question's subject words a chunk must hold to answer from it.
+const MIN_COVERAGE: f64 = 0.6;
+
+pub struct Assistant {
+    pub kb: KnowledgeBase,
+    index: Index,
+    sql: Arc<dyn SqlEngine>,
+}
+
+fn fact_text(v: &Value) -> Option<String> {
+    v.as_f64().map(|f| if v.is_u64() || v.is_i64() { format!("{}", f as i64) } else { short(f) })
+}
+
+impl Assistant {
+    pub fn new(kb: KnowledgeBase, sql: Arc<dyn SqlEngine>) -> Self {
+        let index = Index::build(&kb.chunks);
+        Self { kb, index, sql }
+    }
+
+    /// The assistant over a local storage root: `run`'s knowledge base (default the newest published run) and the local SQL engine.
+    pub fn open_local(host: &crate::local_host::LocalHost, run: Option<&str>) -> Result<Self> {
+        let kb = KnowledgeBase::load(host.object_store(), run)?;
+        Ok(Self::new(kb, host.sql()?))
+    }
+
+    pub fn ask(&self, question: &str) -> Answer {
+        let started = Instant::now();
+        let intent = intent::parse(question);
+        let hits = self.index.search(question, RETRIEVED);
+        let closest: Vec<(String, String)> =
+            hits.iter().take(3).map(|h| (self.kb.chunks[h.chunk].id.clone(), self.kb.chunks[h.chunk].heading.clone())).collect();
+        let outcome = self.outcome(&intent, question, &hits);
+        let (status, draft) = finish(outcome, &closest);
+        Answer {
+            question: question.to_string(),
+            run_id: self.kb.run_id.clone(),
+            status,
+            text: draft.text,
+            value: draft.value,
+            citations: draft.citations,
+            evidence: draft.evidence,
+            retrieved: hits.iter().map(|h| self.kb.chunks[h.chunk].id.clone()).collect(),
+            intent: format!("{intent:?}"),
+            millis: started.elapsed().as_secs_f64() * 1000.0,
+        }
+    }
+
+    fn outcome(&self, intent: &Intent, question: &str, hits: &[Hit]) -> Outcome {
+        let result = match intent {
+            Intent::Refuse(why) => return Outcome::Refuse(why.clone()),
+            Intent::Unsupported(why) => return Outcome::Decline(why.clone()),
+            Intent::Count(f) => self.count(f),
+            Intent::Share { segment, filters } => self.share(*segment, filters),
+            Intent::AvgProbability(f) => self.average(f),
+            Intent::Rank { dimension, measure, highest } => self.rank(*dimension, *measure, *highest),
+            Intent::User(id) => self.user(id),
+            Intent::Metric { name, baseline } => self.metric(name, *baseline),
+            Intent::TopDrivers(n) => self.drivers(*n),
+            Intent::Threshold(s) => self.threshold(*s),
+            Intent::Ingest(f) => self.ingest(*f),
+            Intent::Model(f) => self.model(*f),
+            Intent::Changes => self.changes(),
+            Intent::Search => return self.search(question, hits),
+        };
+        result.unwrap_or_else(Outcome::Decline)
+    }
+
+    /// Runs a host-built query; its rows (as `column=value` lines) are the evidence.
+    fn run(&self, q: &Query) -> Result<(Vec<String>, Vec<Vec<Option<String>>>, String), String> {
+        query::check(q, &self.kb.run_db)?;
+        let result = self.sql.query(&q.sql).map_err(|e| format!("the query on {} failed: {e}", q.table))?;
+        let names: Vec<String> = result.schema.fields().iter().map(|f| f.name().clone()).collect();
+        let rows = render::rows(&result.batches);
+        let evidence = rows
+            .iter()
+            .map(|r| names.iter().zip(r).map(|(n, v)| format!("{n}={}", v.as_deref().unwrap_or("NULL"))).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok((names, rows, evidence))
+    }
+
+    fn sql_citation(q: &Query) -> Citation {
+        Citation::Query { table: q.table.clone(), sql: q.sql.clone() }
+    }
+
+    fn chunk_citation(&self, id: &str) -> Result<(Citation, String), String> {
+        let c = self.kb.chunk(id).ok_or_else(|| format!("the knowledge base of run {} has no section {id}", self.kb.run_id))?;
+        Ok((Citation::Chunk { id: c.id.clone(), source: c.source.clone(), heading: c.heading.clone() }, c.text.clone()))
+    }
+
+    fn who(f: &Filters) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = f.plan {
+            parts.push(format!("on the {p} plan"));
+        }
+        if let Some(c) = &f.country {
+            parts.push(format!("in country {c}"));
+        }
+        if let Some(s) = f.segment {
+            parts.push(format!("in the {} segment", s.name()));
+        }
+        if parts.is_empty() { "scored in this run".into() } else { parts.join(", ") }
+    }
+
+    fn count(&self, f: &Filters) -> Result<Outcome, String> {
+        let q = query::count(&self.kb.run_db, f)?;
+        let (_, rows, evidence) = self.run(&q)?;
+        let n = rows.first().and_then(|r| r[0].clone()).ok_or("the count returned no row")?;
+        let low = if f.segment == Some(Segment::Low) {
+            " (likely to disengage next week)"
+        } else if f.segment == Some(Segment::High) {
+            " (likely to engage next week)"
+        } else {
+            ""
+        };
+        let text = format!("{n} users {}{low}.", Self::who(f));
+        Ok(Outcome::Draft(Draft::new(text).value(n.parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+    }
+
+    fn share(&self, segment: Segment, f: &Filters) -> Result<Outcome, String> {
+        let q = query::share(&self.kb.run_db, segment, f)?;
+        let (_, rows, evidence) = self.run(&q)?;
+        let row = rows.first().ok_or("the share returned no row")?;
+        let [users, total, percent] = [0, 1, 2].map(|i| row[i].clone().unwrap_or_else(|| "NULL".into()));
+        if percent == "NULL" {
+            return Err(format!("no users {}", Self::who(f)));
+        }
+        let text = format!("{percent}% of users {} are in the {} segment ({users} of {total}).", Self::who(f), segment.name());
+        Ok(Outcome::Draft(Draft::new(text).value(percent.parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+    }
+
+    fn average(&self, f: &Filters) -> Result<Outcome, String> {
+        let q = query::avg_probability(&self.kb.run_db, f)?;
+        let (_, rows, evidence) = self.run(&q)?;
+        let row = rows.first().ok_or("the average returned no row")?;
+        let (Some(avg), Some(users)) = (row[0].clone(), row[1].clone()) else {
+            return Err(format!("no users {}", Self::who(f)));
+        };
+        let text = format!("The average probability of engaging next week is {avg} for the {users} users {}.", Self::who(f));
+        Ok(Outcome::Draft(Draft::new(text).value(avg.parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+    }
+
+    fn rank(&self, dimension: Dimension, measure: Measure, highest: bool) -> Result<Outcome, String> {
+        let q = query::rank(&self.kb.run_db, dimension, measure, highest)?;
+        let (_, rows, evidence) = self.run(&q)?;
+        let top = rows.first().ok_or("no groups")?;
+        let cell = |r: &Vec<Option<String>>, i: usize| r[i].clone().unwrap_or_else(|| "(missing)".into());
+        let (what, value) = match measure {
+            Measure::Users => ("most users", cell(top, 1)),
+            Measure::AvgProbability => ("highest average probability", cell(top, 2)),
+        };
+        let what = if highest { what.to_string() } else { what.replace("most", "fewest").replace("highest", "lowest") };
+        let others: Vec<String> = rows
+            .iter()
+            .skip(1)
+            .map(|r| format!("{} {}", cell(r, 0), if measure == Measure::Users { cell(r, 1) } else { cell(r, 2) }))
+            .collect();
+        let text = format!(
+            "The {} with the {what} is {} ({value}; {} users). Next: {}.",
+            dimension.column(),
+            cell(top, 0),
+            cell(top, 1),
+            if others.is_empty() { "none".into() } else { others.join(", ") }
+        );
+        Ok(Outcome::Draft(Draft::new(text).value(value.parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+    }
+
+    fn user(&self, id: &str) -> Result<Outcome, String> {
+        let q = query::user(&self.kb.run_db, id)?;
+        let (_, rows, evidence) = self.run(&q)?;
+        let Some(r) = rows.first() else {
+            return Ok(Outcome::Decline(format!("user {id} is not in run {}'s results", self.kb.run_id)));
+        };
+        let cell = |i: usize| r[i].clone().unwrap_or_else(|| "(missing)".into());
+        let text = format!(
+            "User {id} has a probability of {} of engaging next week, in the {} segment (plan {}, country {}). Top reasons: {}.",
+            cell(1),
+            cell(2),
+            cell(3),
+            cell(4),
+            cell(5)
+        );
+        Ok(Outcome::Draft(Draft::new(text).value(cell(1).parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+    }
+
+    fn metric(&self, name: &str, baseline: Option<bool>) -> Result<Outcome, String> {
+        let (citation, evidence) = self.chunk_citation("model-card#quality-against-the-baseline")?;
+        let m = &self.kb.facts["model"];
+        let model = fact_text(&m["metrics"][name]).ok_or_else(|| format!("this run recorded no {name}"))?;
+        let base = fact_text(&m["baseline"][name]).ok_or_else(|| format!("this run recorded no baseline {name}"))?;
+        let label = match name {
+            "auc" => "AUC",
+            "logloss" => "log loss",
+            "brier" => "Brier score",
+            "average_precision" => "average precision",
+            other => other,
+        };
+        let better = if matches!(name, "logloss" | "brier") { "lower is better" } else { "higher is better" };
+        let (text, value) = match baseline {
+            Some(true) => (
+                format!("The baseline (logistic regression) has a validation {label} of {base}; the model's is {model} ({better})."),
+                &base,
+            ),
+            Some(false) => (format!("The model's validation {label} is {model}, against the baseline's {base} ({better})."), &model),
+            None => {
+                (format!("On the validation set the model's {label} is {model} and the logistic baseline's is {base} ({better})."), &model)
+            }
+        };
+        Ok(Outcome::Draft(Draft::new(text).value(value.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
+    }
+
+    fn drivers(&self, n: usize) -> Result<Outcome, String> {
+        let (citation, evidence) = self.chunk_citation("model-card#top-drivers")?;
+        let drivers = self.kb.facts["top_drivers"].as_array().filter(|d| !d.is_empty()).ok_or("this run recorded no feature importance")?;
+        let n = n.clamp(1, drivers.len());
+        let listed: Vec<String> = drivers
+            .iter()
+            .take(n)
+            .map(|d| format!("`{}` (gain {})", d["feature"].as_str().unwrap_or("?"), fact_text(&d["gain"]).unwrap_or_default()))
+            .collect();
+        let text = if n == 1 {
+            format!("The most important driver of engagement is {}, ranked by the total gain of its splits.", listed[0])
+        } else {
+            format!("The top drivers of engagement, by the total gain of their splits: {}.", listed.join(", "))
+        };
+        let first = drivers[0]["feature"].as_str().unwrap_or("").to_string();
+        let mut d = Draft::new(text).cite(citation, evidence);
+        if let Ok((c, e)) = self.chunk_citation(&format!("data-dictionary#{first}")) {
+            d = d.cite(c, e);
+        }
+        Ok(Outcome::Draft(d))
+    }
+
+    fn threshold(&self, s: Segment) -> Result<Outcome, String> {
+        let (citation, evidence) = self.chunk_citation("segments#segment-definitions")?;
+        let t = &self.kb.facts["thresholds"];
+        let high = fact_text(&t["high"]).ok_or("this run recorded no thresholds")?;
+        let medium = fact_text(&t["medium"]).ok_or("this run recorded no thresholds")?;
+        let (text, value) = match s {
+            Segment::High => (format!("A user is in the high segment at a predicted probability of {high} or above."), &high),
+            Segment::Medium => {
+                (format!("A user is in the medium segment at a predicted probability of {medium} or above and below {high}."), &medium)
+            }
+            Segment::Low => (format!("A user is in the low segment below a predicted probability of {medium}."), &medium),
+        };
+        Ok(Outcome::Draft(Draft::new(text).value(value.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
+    }
+
+    fn ingest(&self, f: IngestFigure) -> Result<Outcome, String> {
+        let (citation, evidence) = self.chunk_citation("data-quality#ingest-accounting")?;
+        let i = &self.kb.facts["ingest"];
+        let (key, what) = match f {
+            IngestFigure::Read => ("rows_read", "rows were read"),
+            IngestFigure::Accepted => ("rows_accepted", "rows were accepted"),
+            IngestFigure::Quarantined => ("rows_quarantined", "rows were quarantined"),
+        };
+        let n = fact_text(&i[key]).ok_or("this run ingested nothing new")?;
+        let text = format!(
+            "In this run's ingest {n} {what} (read {}, accepted {}, quarantined {}).",
+            fact_text(&i["rows_read"]).unwrap_or_default(),
+            fact_text(&i["rows_accepted"]).unwrap_or_default(),
+            fact_text(&i["rows_quarantined"]).unwrap_or_default()
+        );
+        let mut d = Draft::new(text).value(n.parse().unwrap_or(f64::NAN)).cite(citation, evidence);
+        if f == IngestFigure::Quarantined
+            && let Ok((c, e)) = self.chunk_citation("data-quality#quarantine-reasons")
+        {
+            d = d.cite(c, e);
+        }
+        Ok(Outcome::Draft(d))
+    }
+
+    fn model(&self, f: ModelFigure) -> Result<Outcome, String> {
+        let (citation, evidence) = self.chunk_citation("model-card#model")?;
+        let m = &self.kb.facts["model"];
+        let (key, what) = match f {
+            ModelFigure::Trees => ("trees", "The model has {} trees"),
+            ModelFigure::TrainingRows => ("training_rows", "The model was trained on {} rows"),
+            ModelFigure::ValidationRows => ("validation_rows", "The model was validated on {} rows"),
+        };
+        let n = fact_text(&m[key]).ok_or("this run trained no model")?;
+        Ok(Outcome::Draft(Draft::new(what.replace("{}", &n) + ".").value(n.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
+    }
+
+    fn changes(&self) -> Result<Outcome, String> {
+        let drift = &self.kb.facts["drift"];
+        if drift["previous_run"].is_null() {
+            let (c, e) = self.chunk_citation("changes#previous-run")?;
+            return Ok(Outcome::Draft(
+                Draft::new("Nothing to compare: this is the first run of the pipeline, so there is no previous week.").cite(c, e),
+            ));
+        }
+        let (c, e) = self.chunk_citation("changes#score-shift")?;
+        let s = &drift["score_shift"];
+        let warnings = drift["warnings"].as_array().map_or(0, |w| w.len());
+        let mut text = format!(
+            "Since run {}, the mean predicted probability moved from {} to {}.",
+            drift["previous_run"].as_str().unwrap_or("?"),
+            fact_text(&s["mean_previous"]).unwrap_or_default(),
+            fact_text(&s["mean_current"]).unwrap_or_default()
+        );
+        let mut d = Draft::new(String::new()).value(s["mean_current"].as_f64().unwrap_or(f64::NAN)).cite(c, e);
+        if let Ok((c, e)) = self.chunk_citation("changes#warnings") {
+            text += if warnings == 0 { " There are no drift warnings." } else { " See the drift warnings." };
+            d = d.cite(c, e);
+        }
+        d.text = text;
+        Ok(Outcome::Draft(d))
+    }
+
+    /// Answers from the best chunk when it covers the question: a column named in
+    /// the question finds its own section; otherwise the best hit must hold most
+    /// of the question's subject words.
+    fn search(&self, question: &str, hits: &[Hit]) -> Outcome {
+        // A column named in the question: its own dictionary section, wherever it ranks.
+        let lower = question.to_lowercase();
+        let words = lower.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+        let named = words.into_iter().find_map(|t| self.kb.chunks.iter().position(|c| c.id == format!("data-dictionary#{t}")));
+        let named = named.map(|chunk| Hit { chunk, score: f64::INFINITY, coverage: 1.0 });
+        let chosen = named.as_ref().or_else(|| hits.first().filter(|h| h.coverage >= MIN_COVERAGE));
+        let Some(hit) = chosen else {
+            return Outcome::Decline("the knowledge base has nothing that answers this".into());
+        };
+        let c = &self.kb.chunks[hit.chunk];
+        let body: String = c.text.lines().skip(1).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+        // Cut at a space, so no number is cut into another.
+        let body = if body.chars().count() > 600 {
+            let head: String = body.chars().take(600).collect();
+            head.rsplit_once(' ').map_or(head.clone(), |(h, _)| h.to_string()) + " …"
+        } else {
+            body
+        };
+        let text = format!("{body} [{}]", c.id);
+        Outcome::Draft(
+            Draft::new(text)
+                .cite(Citation::Chunk { id: c.id.clone(), source: c.source.clone(), heading: c.heading.clone() }, c.text.clone()),
+        )
+    }
+}

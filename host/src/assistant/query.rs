@@ -1,0 +1,153 @@
+//! The SQL the assistant runs: built here from an intent, read-only, over the
+//! run's own results table only. Literals come from fixed lists (segments,
+//! plans, country codes) or a strict user-id pattern, and every statement is
+//! checked once more before it runs.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::intent::{Dimension, Filters, Measure, Segment};
+use crate::data::schema::{PLANS, is_country};
+
+/// A statement the host built, and the one table it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub table: String,
+    pub sql: String,
+}
+
+/// The run's tables the assistant may read: `<run_db>.<name>`.
+pub const READABLE_TABLES: [&str; 2] = ["engagement_results", "engagement_summary"];
+
+static RUN_DB: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^run_[a-z0-9_]{1,64}$").unwrap());
+static USER_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^u\d{6,20}$").unwrap());
+static WRITES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(insert|update|delete|drop|alter|create|truncate|merge|grant|revoke|msck|unload|vacuum)\b").unwrap()
+});
+
+fn results(run_db: &str) -> Result<String, String> {
+    if !RUN_DB.is_match(run_db) {
+        return Err(format!("'{run_db}' is not a run database"));
+    }
+    Ok(format!("{run_db}.engagement_results"))
+}
+
+fn where_clause(filters: &Filters) -> Result<String, String> {
+    let mut conditions = Vec::new();
+    if let Some(s) = filters.segment {
+        conditions.push(format!("segment = '{}'", s.name()));
+    }
+    if let Some(p) = filters.plan {
+        if !PLANS.contains(&p) {
+            return Err(format!("'{p}' is not a plan"));
+        }
+        conditions.push(format!("plan = '{p}'"));
+    }
+    if let Some(c) = &filters.country {
+        if !is_country(c) {
+            return Err(format!("'{c}' is not a country code"));
+        }
+        conditions.push(format!("country = '{c}'"));
+    }
+    Ok(if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) })
+}
+
+/// A statement runs only when it is one SELECT over the run's readable tables.
+pub fn check(query: &Query, run_db: &str) -> Result<(), String> {
+    let sql = query.sql.trim();
+    let allowed = READABLE_TABLES.iter().any(|t| query.table == format!("{run_db}.{t}"));
+    if !sql.starts_with("SELECT ") || sql.contains(';') || sql.contains("--") || WRITES.is_match(sql) || !allowed {
+        return Err(format!("refused to run '{sql}': only one SELECT over {run_db}'s results is allowed"));
+    }
+    // Every FROM names the allowed table.
+    for (at, _) in sql.match_indices(" FROM ") {
+        if !sql[at + 6..].starts_with(&query.table) {
+            return Err(format!("refused to run '{sql}': it reads outside {}", query.table));
+        }
+    }
+    Ok(())
+}
+
+pub fn count(run_db: &str, filters: &Filters) -> Result<Query, String> {
+    let table = results(run_db)?;
+    Ok(Query { sql: format!("SELECT count(*) AS users FROM {table}{}", where_clause(filters)?), table })
+}
+
+/// Share of the filtered users in `segment`, in percent with one decimal.
+pub fn share(run_db: &str, segment: Segment, filters: &Filters) -> Result<Query, String> {
+    let table = results(run_db)?;
+    Ok(Query {
+        sql: format!(
+            "SELECT count_if(segment = '{}') AS users, count(*) AS total, round(100.0 * count_if(segment = '{}') / count(*), 1) AS percent FROM {table}{}",
+            segment.name(),
+            segment.name(),
+            where_clause(filters)?
+        ),
+        table,
+    })
+}
+
+pub fn avg_probability(run_db: &str, filters: &Filters) -> Result<Query, String> {
+    let table = results(run_db)?;
+    Ok(Query {
+        sql: format!("SELECT round(avg(probability), 3) AS avg_probability, count(*) AS users FROM {table}{}", where_clause(filters)?),
+        table,
+    })
+}
+
+/// Every group of a dimension with its users and average probability, best first by `measure`.
+pub fn rank(run_db: &str, dimension: Dimension, measure: Measure, highest: bool) -> Result<Query, String> {
+    let table = results(run_db)?;
+    let column = dimension.column();
+    let order = match measure {
+        Measure::Users => "users",
+        Measure::AvgProbability => "avg_probability",
+    };
+    let direction = if highest { "DESC" } else { "ASC" };
+    Ok(Query {
+        sql: format!(
+            "SELECT {column}, count(*) AS users, round(avg(probability), 3) AS avg_probability FROM {table} GROUP BY {column} ORDER BY {order} {direction}, {column} LIMIT 5"
+        ),
+        table,
+    })
+}
+
+pub fn user(run_db: &str, user_id: &str) -> Result<Query, String> {
+    if !USER_ID.is_match(user_id) {
+        return Err(format!("'{user_id}' is not a user id"));
+    }
+    let table = results(run_db)?;
+    Ok(Query {
+        sql: format!(
+            "SELECT user_id, round(probability, 3) AS probability, segment, plan, country, reasons FROM {table} WHERE user_id = '{user_id}'"
+        ),
+        table,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_only_checked_reads_of_the_run() {
+        let f = Filters { segment: Some(Segment::High), plan: Some("pro"), country: Some("DE".into()) };
+        let q = count("run_20261125_101500_a3f9", &f).unwrap();
+        assert_eq!(
+            q.sql,
+            "SELECT count(*) AS users FROM run_20261125_101500_a3f9.engagement_results WHERE segment = 'high' AND plan = 'pro' AND country = 'DE'"
+        );
+        check(&q, "run_20261125_101500_a3f9").unwrap();
+        assert!(count("engage; drop", &f).is_err());
+        assert!(user("run_x", "u1' OR '1'='1").is_err());
+        assert!(count("run_x", &Filters { country: Some("D'E".into()), ..Default::default() }).is_err());
+        let sneaky = Query {
+            table: "run_x.engagement_results".into(),
+            sql: "SELECT * FROM run_x.engagement_results UNION SELECT * FROM engage.users".into(),
+        };
+        assert!(check(&sneaky, "run_x").is_err());
+        let write = Query { table: "run_x.engagement_results".into(), sql: "SELECT 1 FROM run_x.engagement_results; DROP TABLE x".into() };
+        assert!(check(&write, "run_x").is_err());
+    }
+}

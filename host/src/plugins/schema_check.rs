@@ -1,0 +1,66 @@
+//! Checks on the columns a transform returns that the Arrow schema alone can't
+//! express: NaN or infinity where the manifest did not declare them.
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float32Type, Float64Type};
+
+/// The manifest's name for an Arrow type (`float64`), or Arrow's own for others.
+pub fn column_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Float64 => "float64".into(),
+        DataType::Float32 => "float32".into(),
+        DataType::Int64 => "int64".into(),
+        DataType::Int32 => "int32".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Utf8 => "utf8".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The Arrow type of a manifest column type.
+pub fn arrow_type_of(name: &str) -> Option<DataType> {
+    Some(match name {
+        "float64" => DataType::Float64,
+        "float32" => DataType::Float32,
+        "int64" => DataType::Int64,
+        "int32" => DataType::Int32,
+        "boolean" => DataType::Boolean,
+        "utf8" => DataType::Utf8,
+        _ => return None,
+    })
+}
+
+/// `Err` naming the column, the first offending row and how many rows are affected
+/// when a float column holds NaN or ±infinity in a non-null row.
+pub fn check_finite(name: &str, column: &dyn Array) -> Result<(), String> {
+    let bad: Box<dyn Iterator<Item = (usize, f64)>> = match column.data_type() {
+        DataType::Float64 => Box::new(column.as_primitive::<Float64Type>().iter().enumerate().filter_map(|(i, v)| Some((i, v?)))),
+        DataType::Float32 => {
+            Box::new(column.as_primitive::<Float32Type>().iter().enumerate().filter_map(|(i, v)| Some((i, f64::from(v?)))))
+        }
+        _ => return Ok(()),
+    };
+    let mut bad = bad.filter(|(_, v)| !v.is_finite());
+    let Some((row, value)) = bad.next() else { return Ok(()) };
+    let count = 1 + bad.count();
+    Err(format!(
+        "output column '{name}': expected finite numbers, found {value} in row {row} ({count} row{} in all); \
+         declare non_finite = true in plugin.toml if that is intended",
+        if count == 1 { "" } else { "s" }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Float64Array;
+
+    #[test]
+    fn nan_and_infinity_are_named_with_their_row() {
+        let ok = Float64Array::from(vec![Some(1.0), None, Some(-2.0)]);
+        assert!(check_finite("x", &ok).is_ok());
+        let bad = Float64Array::from(vec![Some(1.0), Some(f64::NAN), None, Some(f64::INFINITY)]);
+        let e = check_finite("ratio", &bad).unwrap_err();
+        assert!(e.starts_with("output column 'ratio': expected finite numbers, found NaN in row 1 (2 rows in all)"), "{e}");
+    }
+}

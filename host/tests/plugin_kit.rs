@@ -1,0 +1,297 @@
+//! Plugin authoring end to end, driven as an author would: `engage plugin new`
+//! → build → test against fixtures → publish → a pipeline naming `name@range`,
+//! for Rust and for Python; and the host's checks on what a plugin returns.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+use engage::capabilities::storage::{LocalStorage, ObjectStore};
+use engage::plugins::registry::{PluginRef, Registry};
+use engage::runtime::{Capabilities, FailureKind, GuestLimits};
+
+/// The cargo target folder the plugins were built in: a scaffolded Rust plugin builds there too and reuses its dependencies.
+fn cargo_target() -> PathBuf {
+    support::plugin_dir().join("../..").canonicalize().expect("the plugin target folder exists")
+}
+
+fn engage(root: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_engage"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .current_dir(dir)
+        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-kit-cache"))
+        .env("CARGO_TARGET_DIR", cargo_target())
+        .output()
+        .expect("engage runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(out.status.success(), "{what} failed:\n{}", text(&out));
+    text(&out)
+}
+
+fn batch(mode: i64, rows: usize) -> RecordBatch {
+    let mode: ArrayRef = Arc::new(Int64Array::from(vec![mode; rows]));
+    let x: ArrayRef = Arc::new(Float64Array::from_iter_values((0..rows).map(|i| i as f64)));
+    RecordBatch::try_from_iter([("mode", mode), ("x", x)]).unwrap()
+}
+
+#[test]
+fn every_batch_is_checked_against_the_declared_schema() {
+    let plugin = support::load("bad_transform");
+    let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(tempfile::tempdir().unwrap().path()).unwrap()));
+    let run = |mode: i64| {
+        let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
+        instance.transform(&batch(mode, 4))
+    };
+    assert_eq!(run(0).unwrap().num_rows(), 4);
+    let cases = [
+        (1, "output column 'surprise': expected no such column (it is not declared), found Float64"),
+        (2, "output column 'score': expected type float64 (declared), found Int64"),
+        (3, "output: expected 4 rows (one per input row), found 3"),
+        (4, "output column 'score': expected finite numbers, found NaN in row 1"),
+    ];
+    for (mode, message) in cases {
+        let e = run(mode).unwrap_err();
+        assert_eq!(e.kind, FailureKind::BadOutput, "mode {mode}: {e}");
+        let shown = e.to_string();
+        assert!(shown.contains("plugin bad_transform") && shown.contains(message), "mode {mode}: {shown}");
+    }
+    // A panic: its message, and a symbolized wasm backtrace with file:line, reach the author.
+    let e = run(5).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Trap);
+    let report = e.report();
+    assert!(report.contains("bad-transform was told to panic on 4 rows"), "{report}");
+    assert!(report.contains("std::panicking::") && report.contains("bad-transform/src/lib.rs:35"), "{report}");
+}
+
+#[test]
+fn a_plugin_built_against_another_wit_version_is_refused_at_load() {
+    let path = support::plugin_path("old_wit");
+    let e = support::runtime().load_file(&path).err().expect("an old WIT version does not load");
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("plugin 'old_wit' cannot run on this host")
+            && message.contains("engage:platform/log@0.9.0")
+            && message.contains("this host runs engage:platform@0.2.0")
+            && message.contains("rebuild"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_range_resolves_to_the_newest_published_match() {
+    let root = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root.path()).unwrap());
+    let registry = Registry::new(store);
+    let component = std::fs::read(support::plugin_path("bad_transform")).unwrap();
+    let manifest = |version: &str| {
+        format!(
+            "name = \"scores\"\nversion = \"{version}\"\nkind = \"transform\"\nworld = \"engage:platform/feature-transform@0.2.0\"\n\
+             inputs = [\"mode\", \"x\"]\n[[outputs]]\nname = \"score\"\ntype = \"float64\"\n"
+        )
+    };
+    for version in ["1.0.0", "1.2.0", "1.10.1", "2.0.0", "1.3.0-beta.1"] {
+        let (_, new) = registry.publish(&manifest(version), &component).unwrap();
+        assert!(new);
+    }
+    let resolve = |text: &str| registry.resolve(&PluginRef::parse(text).unwrap()).map(|r| r.release.version);
+    assert_eq!(resolve("scores@1.x").unwrap(), "1.10.1");
+    assert_eq!(resolve("scores@^1.2").unwrap(), "1.10.1");
+    assert_eq!(resolve("scores@~1.2").unwrap(), "1.2.0");
+    assert_eq!(resolve("scores@1.0.0").unwrap(), "1.0.0");
+    assert_eq!(resolve("scores@2.x").unwrap(), "2.0.0");
+    let e = resolve("scores@3.x").unwrap_err().to_string();
+    assert!(e.contains("no published version matches") && e.contains("1.0.0, 1.2.0, 1.3.0-beta.1, 1.10.1, 2.0.0"), "{e}");
+    assert!(resolve("nothing@1.x").unwrap_err().to_string().contains("not published"));
+    // Same contents again: a no-op; other contents under a published version: refused.
+    assert!(!registry.publish(&manifest("1.0.0"), &component).unwrap().1);
+    let other = std::fs::read(support::plugin_path("old_wit")).unwrap();
+    assert!(registry.publish(&manifest("1.0.0"), &other).unwrap_err().to_string().contains("releases are immutable"));
+}
+
+/// A pipeline over generated users: ingest, then a features stage per listed transform set.
+fn pipeline(dir: &Path, data: &Path, stages: &[(&str, &[&str])]) -> PathBuf {
+    let mut text = format!(
+        "name = \"kit\"\n[defaults]\ntimeout = \"120s\"\n\n[[stage]]\nname = \"ingest\"\nnative = \"ingest\"\nparams = {{ source = \"{}\", table = \"users\" }}\n",
+        data.display()
+    );
+    for (name, transforms) in stages {
+        let list: Vec<String> = transforms.iter().map(|t| format!("\"{t}\"")).collect();
+        text.push_str(&format!(
+            "\n[[stage]]\nname = \"{name}\"\nnative = \"features\"\nafter = [\"ingest\"]\nparams = {{ transforms = [{}], inputs = {{ {} = \"engage.users\" }} }}\n",
+            list.join(", "),
+            name.replace('-', "_")
+        ));
+    }
+    let file = dir.join("kit.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Runs a pipeline file and returns the run id.
+fn run(root: &Path, dir: &Path, file: &Path) -> String {
+    let out = engage(root, dir, &["run", file.to_str().unwrap(), "--json", "--no-progress"]);
+    assert!(out.status.success(), "engage run failed:\n{}", text(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    summary["run_id"].as_str().expect("a run id").to_string()
+}
+
+fn generate(root: &Path, dir: &Path) -> PathBuf {
+    let data = dir.join("landing");
+    ok(engage(root, dir, &["data", "generate", "--users", "300", "--weeks", "1", "--out", data.to_str().unwrap()]), "data generate");
+    data
+}
+
+/// new → build → test → a fixture that differs → publish → run in a pipeline, for one language.
+fn author_a_plugin(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    let out = ok(engage(&root, work.path(), &["plugin", "new", name, "--lang", lang]), "plugin new");
+    assert!(out.contains(&format!("created ./{name}")) || out.contains(&format!("created {name}")), "{out}");
+    let folder = work.path().join(name);
+    for file in ["plugin.toml", "README.md", "fixtures/input.csv", "fixtures/expected.csv"] {
+        assert!(folder.join(file).exists(), "{file} scaffolded");
+    }
+    let out = ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    assert!(out.contains(&format!("build/{name}.wasm")), "{out}");
+    let out = ok(engage(&root, &folder, &["plugin", "test"]), "plugin test");
+    assert!(out.contains(&format!("ok  {name} 0.1.0: 4 rows")), "{out}");
+
+    // A fixture that differs: the diff names the column, the row and the user.
+    let expected = folder.join("fixtures/expected.csv");
+    let good = std::fs::read_to_string(&expected).unwrap();
+    std::fs::write(&expected, good.replace("u4,1", "u4,1.5")).unwrap();
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    assert!(!out.status.success());
+    let feature = name.replace('-', "_");
+    assert!(text(&out).contains(&format!("column '{feature}' row 3 (line 5, user_id u4): expected 1.5, found 1")), "{}", text(&out));
+    std::fs::write(&expected, good).unwrap();
+
+    // A component over any file, with its output written.
+    let wasm = format!("build/{name}.wasm");
+    let out = ok(
+        engage(&root, &folder, &["plugin", "test", &wasm, "--input", "fixtures/input.csv", "--output", "out.parquet"]),
+        "plugin test --input",
+    );
+    assert!(out.contains("rows out    4") && folder.join("out.parquet").exists(), "{out}");
+
+    let out = ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
+    assert!(out.contains(&format!("published {name}@0.1.0 sha256:")), "{out}");
+    let out = ok(engage(&root, &folder, &["plugin", "list"]), "plugin list");
+    assert!(out.contains(name) && out.contains("0.1.0"), "{out}");
+
+    // In a pipeline, by range, beside the engagement features.
+    let data = generate(&root, work.path());
+    let reference = format!("{name}@0.1.x");
+    let file = pipeline(work.path(), &data, &[("features", &[&reference, "engagement-features"])]);
+    let run_id = run(&root, work.path(), &file);
+    let shown = ok(engage(&root, work.path(), &["runs", "show", &run_id]), "runs show");
+    assert!(shown.contains("plugins (exactly what ran)"), "{shown}");
+    assert!(shown.contains(&format!("{reference} -> {name} 0.1.0")) && shown.contains("sha256:"), "{shown}");
+    assert!(shown.contains("engagement-features (plugin folder, unpublished)"), "{shown}");
+    let count = ok(
+        engage(
+            &root,
+            work.path(),
+            &[
+                "sql",
+                &format!("SELECT count({feature}) AS n, max({feature}) AS top FROM run_{}.features_features", run_id.replace('-', "_")),
+            ],
+        ),
+        "sql",
+    );
+    assert!(count.contains("300"), "{count}");
+    (work, folder)
+}
+
+#[test]
+fn a_rust_plugin_goes_from_scaffold_to_pipeline() {
+    let (work, folder) = author_a_plugin("rust", "sessions-per-day");
+    // --watch: tests at once, then again after every save.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_engage"))
+        .arg("--root")
+        .arg(work.path().join("data"))
+        .args(["plugin", "test", "--watch"])
+        .current_dir(&folder)
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-kit-cache"))
+        .env("CARGO_TARGET_DIR", cargo_target())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while let Ok(line) = seen.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!("--watch never printed '{needle}'");
+    };
+    wait_for("ok  sessions-per-day 0.1.0");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let expected = folder.join("fixtures/expected.csv");
+    std::fs::write(&expected, std::fs::read_to_string(&expected).unwrap().replace("u1,2", "u1,3")).unwrap();
+    wait_for("column 'sessions_per_day' row 0 (line 2, user_id u1): expected 3, found 2");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_python_plugin_goes_from_scaffold_to_pipeline_and_its_tracebacks_reach_the_author() {
+    let (work, folder) = author_a_plugin("python", "py-sessions");
+    let root = work.path().join("data");
+    // An exception inside the transform: the Python traceback is the error.
+    let app = folder.join("app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    let raising = code.replace("    def transform(self, batch):\n", "    def transform(self, batch):\n        days = batch.values(\"active_days_7d\")\n        return {\"py_sessions\": [6 / d for d in days]}\n");
+    assert_ne!(raising, code);
+    std::fs::write(&app, raising).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    assert!(!out.status.success());
+    let shown = text(&out);
+    assert!(shown.contains("Traceback (most recent call last)") && shown.contains("app.py\", line 20, in transform"), "{shown}");
+    assert!(shown.contains("ZeroDivisionError: division by zero"), "{shown}");
+}
+
+#[test]
+fn two_versions_of_one_plugin_run_side_by_side() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(&root).unwrap());
+    let registry = Registry::new(store);
+    let component = std::fs::read(support::plugin_path("engagement_features")).unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/engagement-features/plugin.toml")).unwrap();
+    for version in ["1.0.0", "1.1.0"] {
+        registry.publish(&manifest.replace("version = \"0.1.0\"", &format!("version = \"{version}\"")), &component).unwrap();
+    }
+    let data = generate(&root, work.path());
+    let file =
+        pipeline(work.path(), &data, &[("features-a", &["engagement-features@1.0.0"]), ("features-b", &["engagement-features@1.x"])]);
+    let run_id = run(&root, work.path(), &file);
+    let shown = ok(engage(&root, work.path(), &["runs", "show", &run_id]), "runs show");
+    assert!(shown.contains("engagement-features 1.0.0"), "{shown}");
+    assert!(shown.contains("engagement-features@1.x -> engagement-features 1.1.0"), "{shown}");
+}

@@ -1,0 +1,117 @@
+"""The transform contract and its export to the `column-transform` world."""
+
+import traceback
+from array import array
+
+from .columns import Batch
+from .expr import Expr
+
+_OPS = {
+    "column": "COLUMN", "literal": "LITERAL", "add": "ADD", "sub": "SUB", "mul": "MUL", "div": "DIV",
+    "safe-div": "SAFE_DIV", "neg": "NEG", "abs": "ABS", "log1p": "LOG1P", "exp": "EXP", "sqrt": "SQRT",
+    "min": "MIN", "max": "MAX", "clip": "CLIP", "fill-null": "FILL_NULL", "eq": "EQ", "ne": "NE",
+    "lt": "LT", "le": "LE", "gt": "GT", "ge": "GE", "and": "AND", "or": "OR", "not": "NOT", "when": "WHEN",
+}
+_PACK = {"float64": "d", "float32": "f", "int64": "q", "int32": "i"}
+
+
+class _Out:
+    def __init__(self, name, type_, unit, description):
+        self.name, self.type, self.unit, self.description = name, type_, unit, description
+
+
+def float64(name, unit="", description=""): return _Out(name, "float64", unit, description)
+def float32(name, unit="", description=""): return _Out(name, "float32", unit, description)
+def int64(name, unit="", description=""): return _Out(name, "int64", unit, description)
+def int32(name, unit="", description=""): return _Out(name, "int32", unit, description)
+def boolean(name, unit="", description=""): return _Out(name, "boolean", unit, description)
+def utf8(name, unit="", description=""): return _Out(name, "utf8", unit, description)
+
+
+class Transform:
+    """Subclass, set name, version, inputs and outputs, and write ``transform(batch)``
+    returning ``{output name: expression, list or array}`` for every declared output."""
+
+    name = ""
+    version = "0.1.0"
+    inputs = []
+    outputs = []
+
+    def transform(self, batch):
+        raise NotImplementedError
+
+
+def log(message, level="info"):
+    """A log line the host tags with the run and stage."""
+    from wit_world.imports import log as wit_log
+    wit_log.log(getattr(wit_log.Level, level.upper()), str(message))
+
+
+def export(cls):
+    """The class componentize-py instantiates: ``WitWorld = export(MyTransform)``."""
+    plugin = cls()
+
+    class WitWorld:
+        def describe(self):
+            from wit_world.imports import transform_types as tt
+            outputs = [tt.OutputColumn(o.name, getattr(tt.ColumnType, o.type.upper()), o.unit, o.description) for o in plugin.outputs]
+            return tt.TransformInfo(plugin.name, plugin.version, list(plugin.inputs), outputs)
+
+        def transform(self, columns):
+            from componentize_py_types import Err
+            try:
+                batch = Batch(columns)
+                result = plugin.transform(batch)
+                return [_output(o, result, batch.rows) for o in plugin.outputs]
+            except Exception as e:
+                # The whole traceback travels back as the error: the author sees file, line and exception.
+                raise Err(_traceback(e))
+
+    return WitWorld
+
+
+def _traceback(error):
+    """The traceback as Python prints it, without source lines: reading source files
+    would call into WASI, which the component does not have (`--stub-wasi`)."""
+    lines = ["Traceback (most recent call last):"]
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        lines.append(f'  File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}')
+    lines.extend(l.rstrip() for l in traceback.format_exception_only(type(error), error))
+    return "\n".join(lines)
+
+
+def _output(declared, result, rows):
+    from wit_world.imports import columns as wc
+    from wit_world.imports import transform_types as tt
+    if declared.name not in result:
+        raise KeyError(f"transform() returned no value for declared output '{declared.name}'")
+    value = result[declared.name]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = Expr("literal", value=value)
+    if isinstance(value, Expr):
+        nodes = [wc.Node(getattr(wc.Op, _OPS[e.op]), args, e.value, e.name) for e, args in value.nodes()]
+        return wc.Output_Expression(nodes)
+    values = list(value) if not isinstance(value, array) else value
+    if len(values) != rows:
+        raise ValueError(f"output '{declared.name}' has {len(values)} values for {rows} rows")
+    validity = b""
+    if not isinstance(values, array) and any(v is None for v in values):
+        validity = bytes(0 if v is None else 1 for v in values)
+    kind = getattr(tt.ColumnType, declared.type.upper())
+    if declared.type == "utf8":
+        encoded = [(v or "").encode() for v in values]
+        offsets, at = array("i", [0]), 0
+        for e in encoded:
+            at += len(e)
+            offsets.append(at)
+        return wc.Output_Values(wc.Column(declared.name, kind, rows, b"".join(encoded), offsets.tobytes(), validity))
+    if declared.type == "boolean":
+        data = bytes(1 if v else 0 for v in values)
+    else:
+        code = _PACK[declared.type]
+        if isinstance(values, array) and values.typecode == code:
+            data = values.tobytes()
+        else:
+            zero = 0.0 if code in "df" else 0
+            data = array(code, (zero if v is None else v for v in values)).tobytes()
+    return wc.Output_Values(wc.Column(declared.name, kind, rows, data, b"", validity))
