@@ -4,6 +4,9 @@
 # < 8 GB), each over 4 weekly snapshots (3 labelled for training, the newest scored).
 # Usage: bench/pipeline/run.sh [users ...]   (default: 100000 10000000)
 # Writes bench/results/pipeline.json. Generation is timed apart: it is not the job.
+# The process's resident memory is sampled every 200 ms, so each stage reports the
+# peak seen while it ran (stages that overlap share their peaks).
+# ENGAGE_BENCH_KEEP=1 keeps the generated snapshots of each size for the next run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sizes=("$@")
@@ -19,24 +22,58 @@ export ENGAGE_PLUGIN_DIR="${CARGO_TARGET_DIR:-plugins/target}/wasm32-wasip2/rele
 engage="$PWD/$target_dir/release/engage"
 [ -x "$engage" ] || engage="$target_dir/release/engage"
 
+# Prints "<unix seconds> <RSS KiB>" of engage (the child of /usr/bin/time) every 200 ms until it exits.
+sample_rss() {
+  local parent=$1 pid=""
+  while kill -0 "$parent" 2>/dev/null; do
+    [ -n "$pid" ] || pid=$(pgrep -P "$parent" engage | head -n1 || true)
+    if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+      awk -v t="$(date +%s.%N)" '/^VmRSS:/ {print t, $2}' "/proc/$pid/status" 2>/dev/null || true
+    fi
+    sleep 0.2
+  done
+}
+
 results="[]"
 for users in "${sizes[@]}"; do
   root="$scratch/root-$users"
+  landing="$scratch/landing-$users"
+  if [ ! -f "$landing/.complete" ]; then
+    rm -rf "$landing" && mkdir -p "$landing"
+    echo "==> $users users x $weeks weeks: generating (not timed as part of the job)" >&2
+    "$engage" data generate --users "$users" --weeks "$weeks" --seed 7 --format parquet --out "$landing" >/dev/null
+    touch "$landing/.complete"
+  fi
   rm -rf "$root" && mkdir -p "$root/landing/users"
-  echo "==> $users users x $weeks weeks: generating (not timed as part of the job)" >&2
-  "$engage" data generate --users "$users" --weeks "$weeks" --seed 7 --format parquet --out "$root/landing/users" >/dev/null
+  cp "$landing"/*.parquet "$root/landing/users/"
 
   echo "==> running the weekly pipeline" >&2
   /usr/bin/time -v "$engage" --root "$root" run pipelines/weekly-engagement.toml --json --no-progress \
-    >"$scratch/summary-$users.json" 2>"$scratch/time-$users.log" || { tail -n 40 "$scratch/time-$users.log" >&2; exit 1; }
+    >"$scratch/summary-$users.json" 2>"$scratch/time-$users.log" &
+  timer=$!
+  sample_rss "$timer" >"$scratch/rss-$users.tsv" &
+  sampler=$!
+  status=0; wait "$timer" || status=$?
+  wait "$sampler" || true
+  [ "$status" -eq 0 ] || { tail -n 40 "$scratch/time-$users.log" >&2; exit 1; }
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$scratch/time-$users.log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
   rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$scratch/time-$users.log")
-  results=$(python3 - "$users" "$wall" "$rss" "$scratch/summary-$users.json" "$results" <<'PY'
+  run_json=$(ls -d "$root"/runs/*/run.json | grep -v latest | head -n1)
+  results=$(python3 - "$users" "$wall" "$rss" "$scratch/summary-$users.json" "$results" "$run_json" "$scratch/rss-$users.tsv" <<'PY'
 import json, sys
+from datetime import datetime
 users, wall, rss, path, acc = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], json.loads(sys.argv[5])
+record, samples = json.load(open(sys.argv[6])), [tuple(map(float, l.split())) for l in open(sys.argv[7]) if l.strip()]
 summary = json.load(open(path))
 target_s = 10 if users <= 100_000 else 300
-stages = [{"stage": s["name"], "seconds": s.get("seconds"), "rows_out": s.get("rows_out")} for s in summary.get("stages", [])]
+def seconds(t): return datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+def stage_peak(name):
+    st = next((s for s in record["stages"] if s["name"] == name), None)
+    if not st or not st.get("started") or not st.get("ended"): return None
+    a, b = seconds(st["started"]), seconds(st["ended"])
+    seen = [kib for t, kib in samples if a - 0.2 <= t <= b + 0.2]
+    return round(max(seen) / 1024) if seen else None
+stages = [{"stage": s["name"], "seconds": s.get("seconds"), "rows_out": s.get("rows_out"), "peak_rss_mib": stage_peak(s["name"])} for s in summary.get("stages", [])]
 acc.append({"users": users, "wall_seconds": wall, "target_seconds": target_s, "within_target": wall < target_s,
             "peak_rss_mib": rss, "rss_target_mib": 8192, "auc": (summary.get("model") or {}).get("auc"), "baseline_auc": (summary.get("model") or {}).get("baseline_auc"),
             "stages": stages})
@@ -44,6 +81,7 @@ print(json.dumps(acc))
 PY
 )
   rm -rf "$root"
+  [ "${ENGAGE_BENCH_KEEP:-0}" = 1 ] || rm -rf "$landing"
 done
 
 mkdir -p bench/results
@@ -55,8 +93,8 @@ for r in runs:
     print(f"\n{r['users']:,} users: {r['wall_seconds']:.1f} s (target < {r['target_seconds']} s: "
           f"{'met' if r['within_target'] else 'MISSED'}), peak RSS {r['peak_rss_mib']:,} MiB (target < 8,192), "
           f"AUC {r['auc']} vs baseline {r['baseline_auc']}")
-    print(f"  {'stage':<14} {'seconds':>9} {'rows out':>12}")
+    print(f"  {'stage':<14} {'seconds':>9} {'rows out':>12} {'peak RSS MiB':>13}")
     for s in r["stages"]:
-        sec = s["seconds"]
-        print(f"  {s['stage']:<14} {sec if sec is None else round(sec, 2):>9} {s['rows_out'] or 0:>12,}")
+        sec, peak = s["seconds"], s.get("peak_rss_mib")
+        print(f"  {s['stage']:<14} {sec if sec is None else round(sec, 2):>9} {s['rows_out'] or 0:>12,} {peak if peak is not None else '-':>13}")
 PY
