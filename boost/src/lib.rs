@@ -28,6 +28,7 @@ mod model;
 mod model_json;
 pub mod objective;
 pub mod params;
+mod path_attribution;
 pub mod predict;
 mod rng;
 pub mod shap;

@@ -13,8 +13,10 @@
 //! - Re-ingesting a snapshot replaces it: new files under a fresh prefix, the
 //!   catalog switched to them, the old files deleted (see [`commit`]).
 //!
-//! Memory is bounded by batches (64K rows per snapshot writer) plus one 16-byte
-//! hash per accepted user id for duplicate detection.
+//! Files are read in segments (Parquet: runs of row groups of about 2M rows;
+//! CSV: whole files), one per core at a time, each into part files of its own.
+//! Memory is bounded by batches (64K rows per snapshot writer and segment) plus
+//! one 16-byte hash per accepted user id for duplicate detection.
 
 pub mod accounting;
 pub mod commit;
@@ -25,7 +27,10 @@ pub mod source;
 pub mod validate;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -94,11 +99,55 @@ pub fn ingest(store: &dyn ObjectStore, catalog: &dyn Catalog, input: &Path, opti
     Ok(report)
 }
 
-/// Everything a run has open until it commits or is dropped (which discards it).
+/// Everything one unit of work has open until it commits or is dropped (which discards it).
 struct Outputs {
     partitions: BTreeMap<i32, PartitionWriter>,
     quarantine: QuarantineWriter,
     extras: ExtraColumnsWriter,
+}
+
+/// Rows per unit of work when a Parquet file is split by row groups.
+const UNIT_ROWS: u64 = 2_000_000;
+
+/// A part of an input file: the whole file, or a run of a Parquet file's row groups.
+#[derive(Clone)]
+struct Segment {
+    file: usize,
+    path: PathBuf,
+    row_groups: Option<Range<usize>>,
+}
+
+/// What one unit of work read: its open outputs, the ids it accepted per
+/// snapshot date, and its accounting per input file.
+struct UnitOutput {
+    outputs: Outputs,
+    seen: SeenIds,
+    accounts: Vec<(usize, FileAccount)>,
+    reasons: IngestReport,
+}
+
+/// Splits the files into segments that can be read at once: Parquet files by
+/// runs of row groups of about [`UNIT_ROWS`] rows, CSV files whole.
+fn plan_segments(files: &[PathBuf]) -> Result<Vec<Segment>> {
+    let mut segments = Vec::new();
+    for (file, path) in files.iter().enumerate() {
+        let Some(groups) = source::parquet_row_groups(path)? else {
+            segments.push(Segment { file, path: path.clone(), row_groups: None });
+            continue;
+        };
+        let (mut start, mut rows) = (0, 0);
+        for (i, n) in groups.iter().enumerate() {
+            rows += n;
+            if rows >= UNIT_ROWS || i + 1 == groups.len() {
+                segments.push(Segment { file, path: path.clone(), row_groups: Some(start..i + 1) });
+                (start, rows) = (i + 1, 0);
+            }
+        }
+        if groups.is_empty() {
+            segments.push(Segment { file, path: path.clone(), row_groups: None });
+        }
+    }
+    Ok(segments)
 }
 
 pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[PathBuf], options: &IngestOptions) -> Result<IngestReport> {
@@ -123,14 +172,32 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
         max_bad_fraction: options.max_bad_fraction,
         ..IngestReport::default()
     };
-    let mut outputs = Outputs {
-        partitions: BTreeMap::new(),
-        quarantine: QuarantineWriter::new(PROCESSED_BUCKET, format!("{}/ingest={ingest_id}/part-00000.parquet", quarantine_table(table))),
-        extras: ExtraColumnsWriter::new(PROCESSED_BUCKET, format!("{}/ingest={ingest_id}/part-00000.parquet", extra_columns_table(table))),
-    };
-    let mut seen = SeenIds::default();
-    for path in files {
-        let account = read_file(store, path, table, &ingest_id, &mut outputs, &mut seen, &mut report)?;
+    // Segments are read side by side, each with outputs of its own. A user id
+    // repeated within a snapshot date is quarantined where it comes second; when
+    // a repeat spans two segments that order is only known reading them in turn,
+    // so the ingest reads everything again as one unit (a rare, broken input).
+    let segments = plan_segments(files)?;
+    let mut units = read_units(store, table, &ingest_id, segments.iter().map(|s| vec![s.clone()]).collect())?;
+    if units.len() > 1 && repeats_across(&units) {
+        drop(units);
+        units = read_units(store, table, &ingest_id, vec![segments])?;
+    }
+
+    let mut accounts: BTreeMap<usize, FileAccount> = BTreeMap::new();
+    let mut outputs = Vec::with_capacity(units.len());
+    for unit in units {
+        for (file, account) in unit.accounts {
+            let total = accounts.entry(file).or_insert_with(|| FileAccount { rows_read: 0, rows_accepted: 0, rows_quarantined: 0, ..account.clone() });
+            total.rows_read += account.rows_read;
+            total.rows_accepted += account.rows_accepted;
+            total.rows_quarantined += account.rows_quarantined;
+        }
+        for (column, n) in unit.reasons.reasons_by_column {
+            *report.reasons_by_column.entry(column).or_default() += n;
+        }
+        outputs.push(unit.outputs);
+    }
+    for account in accounts.into_values() {
         if !account.extra_columns.is_empty() {
             report.warnings.push(format!(
                 "{}: unknown column{} kept aside in {}: {}",
@@ -148,8 +215,10 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
         report.rows_quarantined += account.rows_quarantined;
         report.files.push(account);
     }
-    for (date, writer) in &outputs.partitions {
-        report.snapshots.insert(date_text(*date), writer.rows);
+    for unit in &outputs {
+        for (date, writer) in &unit.partitions {
+            *report.snapshots.entry(date_text(*date)).or_default() += writer.rows;
+        }
     }
     report.seconds = started.elapsed().as_secs_f64();
 
@@ -176,17 +245,73 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     Ok(report)
 }
 
-fn read_file(
-    store: &dyn ObjectStore,
-    path: &Path,
-    table: &str,
-    ingest_id: &str,
-    outputs: &mut Outputs,
-    seen: &mut SeenIds,
-    report: &mut IngestReport,
-) -> Result<FileAccount> {
-    let shown = path.display().to_string();
-    let mut source = Source::open(path)?;
+/// Reads the units on up to one thread per core; the first error (in unit order) wins
+/// and every unit's outputs are then dropped, that is discarded.
+fn read_units(store: &dyn ObjectStore, table: &str, ingest_id: &str, units: Vec<Vec<Segment>>) -> Result<Vec<UnitOutput>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(units.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<UnitOutput>>>> = Mutex::new((0..units.len()).map(|_| None).collect());
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= units.len() || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let result = read_unit(store, table, ingest_id, index, &units[index]);
+                    failed.fetch_or(result.is_err(), Ordering::Relaxed);
+                    results.lock().expect("no reader panics holding the lock")[index] = Some(result);
+                }
+            });
+        }
+    });
+    let mut done = Vec::with_capacity(units.len());
+    for result in results.into_inner().expect("readers finished") {
+        match result {
+            Some(Ok(unit)) => done.push(unit),
+            Some(Err(error)) => return Err(error),
+            // Not started because another unit failed: that failure comes first or later in the list.
+            None => {}
+        }
+    }
+    Ok(done)
+}
+
+/// Whether a user id accepted for a snapshot date in one unit was accepted for it in another too.
+fn repeats_across(units: &[UnitOutput]) -> bool {
+    let mut by_date: BTreeMap<i32, Vec<&std::collections::HashSet<u128>>> = BTreeMap::new();
+    for unit in units {
+        for (date, ids) in &unit.seen.0 {
+            by_date.entry(*date).or_default().push(ids);
+        }
+    }
+    by_date.values().any(|sets| (1..sets.len()).any(|i| sets[i].iter().any(|id| sets[..i].iter().any(|earlier| earlier.contains(id)))))
+}
+
+fn read_unit(store: &dyn ObjectStore, table: &str, ingest_id: &str, unit: usize, segments: &[Segment]) -> Result<UnitOutput> {
+    let part = format!("part-{unit:05}.parquet");
+    let mut done = UnitOutput {
+        outputs: Outputs {
+            partitions: BTreeMap::new(),
+            quarantine: QuarantineWriter::new(PROCESSED_BUCKET, format!("{}/ingest={ingest_id}/{part}", quarantine_table(table))),
+            extras: ExtraColumnsWriter::new(PROCESSED_BUCKET, format!("{}/ingest={ingest_id}/{part}", extra_columns_table(table))),
+        },
+        seen: SeenIds::default(),
+        accounts: Vec::new(),
+        reasons: IngestReport::default(),
+    };
+    for segment in segments {
+        let account = read_segment(store, segment, table, ingest_id, &part, &mut done)?;
+        done.accounts.push((segment.file, account));
+    }
+    Ok(done)
+}
+
+fn read_segment(store: &dyn ObjectStore, segment: &Segment, table: &str, ingest_id: &str, part: &str, unit: &mut UnitOutput) -> Result<FileAccount> {
+    let shown = segment.path.display().to_string();
+    let mut source = Source::open_rows(&segment.path, segment.row_groups.clone())?;
     let validator = Validator::new(Layout::from_header(&shown, source.header())?);
     let layout = validator.layout().clone();
     let mut account = FileAccount {
@@ -196,15 +321,16 @@ fn read_file(
         absent_columns: layout.absent.iter().map(|s| s.to_string()).collect(),
         ..FileAccount::default()
     };
+    let outputs = &mut unit.outputs;
     let mut row = ValidRow::default();
     let mut reasons = Vec::new();
     while let Some(record) = source.next_record()? {
         account.rows_read += 1;
-        if validator.check(record.fields, &mut row, &mut reasons, seen) {
+        if validator.check(record.fields, &mut row, &mut reasons, &mut unit.seen) {
             let writer = match outputs.partitions.entry(row.snapshot_date) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    let key = format!("{table}/snapshot_date={}/ingest={ingest_id}/part-00000.parquet", date_text(row.snapshot_date));
+                    let key = format!("{table}/snapshot_date={}/ingest={ingest_id}/{part}", date_text(row.snapshot_date));
                     e.insert(PartitionWriter::create(store, PROCESSED_BUCKET, key)?)
                 }
             };
@@ -214,8 +340,8 @@ fn read_file(
             }
             account.rows_accepted += 1;
         } else {
-            outputs.quarantine.push(store, &shown, record.line, record.raw, &reasons)?;
-            report.count_reasons(&reasons);
+            outputs.quarantine.push(store, &shown, record.line, &record.raw()?, &reasons)?;
+            unit.reasons.count_reasons(&reasons);
             account.rows_quarantined += 1;
         }
     }
@@ -224,28 +350,37 @@ fn read_file(
 
 /// Commits files, then the catalog (the switch), then deletes replaced files.
 /// If a file fails to commit, the files already committed are removed again.
-fn commit_outputs(store: &dyn ObjectStore, catalog: &dyn Catalog, outputs: Outputs, report: &mut IngestReport) -> Result<()> {
+fn commit_outputs(store: &dyn ObjectStore, catalog: &dyn Catalog, units: Vec<Outputs>, report: &mut IngestReport) -> Result<()> {
     let table = report.table.clone();
     let database = report.database.clone();
     let ingest_id = report.ingest_id.clone();
     let mut committed: Vec<String> = Vec::new();
+    // One catalog partition per snapshot date (or side table), however many part files it has.
+    let folder = |key: &str| key.rsplit_once('/').map_or(key.to_string(), |(dir, _)| dir.to_string());
     let result = (|| -> Result<_> {
-        let mut partitions = Vec::new();
-        for (date, writer) in outputs.partitions {
-            let (key, rows) = (writer.key.clone(), writer.rows);
-            writer.commit()?;
-            committed.push(key.clone());
-            let prefix = key.rsplit_once('/').map_or(key.as_str(), |(dir, _)| dir);
-            partitions.push((date_text(date), format!("s3://{PROCESSED_BUCKET}/{prefix}/"), rows));
+        let mut partitions: BTreeMap<i32, (String, u64)> = BTreeMap::new();
+        let (mut quarantine, mut extras): (Option<(String, u64)>, Option<(String, u64)>) = (None, None);
+        let add = |total: &mut Option<(String, u64)>, key: &str, rows: u64| {
+            total.get_or_insert_with(|| (folder(key), 0)).1 += rows;
+        };
+        for outputs in units {
+            for (date, writer) in outputs.partitions {
+                let (key, rows) = (writer.key.clone(), writer.rows);
+                writer.commit()?;
+                committed.push(key.clone());
+                partitions.entry(date).or_insert_with(|| (folder(&key), 0)).1 += rows;
+            }
+            if let Some((key, rows, _)) = outputs.quarantine.commit(store)? {
+                committed.push(key.clone());
+                add(&mut quarantine, &key, rows);
+            }
+            if let Some((key, rows, _)) = outputs.extras.commit(store)? {
+                committed.push(key.clone());
+                add(&mut extras, &key, rows);
+            }
         }
-        let quarantine = outputs.quarantine.commit(store)?;
-        if let Some((key, ..)) = &quarantine {
-            committed.push(key.clone());
-        }
-        let extras = outputs.extras.commit(store)?;
-        if let Some((key, ..)) = &extras {
-            committed.push(key.clone());
-        }
+        let partitions: Vec<_> =
+            partitions.into_iter().map(|(date, (prefix, rows))| (date_text(date), format!("s3://{PROCESSED_BUCKET}/{prefix}/"), rows)).collect();
         Ok((partitions, quarantine, extras))
     })();
     let (partitions, quarantine, extras) = match result {
@@ -257,9 +392,8 @@ fn commit_outputs(store: &dyn ObjectStore, catalog: &dyn Catalog, outputs: Outpu
             return Err(error);
         }
     };
-    let side_table = |name: String, columns: Vec<Column>, committed: Option<(String, u64, _)>, comment: &str| {
-        committed.map(|(key, rows, _): (String, u64, _)| {
-            let prefix = key.rsplit_once('/').map_or(key.clone(), |(dir, _)| dir.to_string());
+    let side_table = |name: String, columns: Vec<Column>, committed: Option<(String, u64)>, comment: &str| {
+        committed.map(|(prefix, rows)| {
             PartitionUpdate {
                 table: name,
                 columns,

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -52,8 +53,26 @@ pub struct RecordRef<'a> {
     pub line: u64,
     pub fields: &'a ByteRecord,
     /// CSV: the record's bytes as in the file, without the line ending.
-    /// Parquet: the row rendered as a CSV line.
-    pub raw: &'a [u8],
+    /// Parquet: `None`; the row is rendered as a CSV line by `raw()` only when
+    /// it is quarantined (rendering every row cost a third of a Parquet ingest).
+    raw: Option<&'a [u8]>,
+}
+
+impl RecordRef<'_> {
+    /// The record's text as the quarantine keeps it.
+    pub fn raw(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+        if let Some(raw) = self.raw {
+            return Ok(raw.into());
+        }
+        let mut line = Vec::new();
+        let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(&mut line);
+        writer.write_byte_record(self.fields).context("rendering a Parquet row")?;
+        drop(writer);
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        Ok(line.into())
+    }
 }
 
 pub enum Source {
@@ -64,13 +83,19 @@ pub enum Source {
 impl Source {
     /// Opens a file and reads its header. Every problem here is file-level.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_rows(path, None)
+    }
+
+    /// Opens a file to read only the given row groups (Parquet; `None`: all of it).
+    /// Rows keep their numbers in the whole file.
+    pub fn open_rows(path: &Path, row_groups: Option<Range<usize>>) -> Result<Self> {
         let shown = path.display();
         let meta = std::fs::metadata(path).with_context(|| format!("{shown}: cannot read"))?;
         if meta.len() == 0 {
             bail!("{shown}: the file is empty");
         }
         match detect_format(path)? {
-            FileFormat::Parquet => Ok(Source::Parquet(ParquetSource::open(path)?)),
+            FileFormat::Parquet => Ok(Source::Parquet(ParquetSource::open(path, row_groups)?)),
             FileFormat::Csv { gzip } => Ok(Source::Csv(CsvSource::open(path, gzip)?)),
         }
     }
@@ -214,7 +239,7 @@ impl CsvSource {
             self.raw.extend_from_slice(raw);
             tape.release(end);
         }
-        Ok(Some(RecordRef { line, fields: &self.record, raw: &self.raw }))
+        Ok(Some(RecordRef { line, fields: &self.record, raw: Some(&self.raw) }))
     }
 }
 
@@ -227,16 +252,31 @@ pub struct ParquetSource {
     row_in_batch: usize,
     rows_before_batch: u64,
     record: ByteRecord,
-    raw: Vec<u8>,
+}
+
+/// Rows in each row group of a Parquet file; `None` for CSV, which is read whole.
+pub fn parquet_row_groups(path: &Path) -> Result<Option<Vec<u64>>> {
+    if detect_format(path)? != FileFormat::Parquet {
+        return Ok(None);
+    }
+    let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    Ok(Some(builder.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect()))
 }
 
 impl ParquetSource {
-    fn open(path: &Path) -> Result<Self> {
+    fn open(path: &Path, row_groups: Option<Range<usize>>) -> Result<Self> {
         let shown = path.display();
         let file = File::open(path).with_context(|| format!("{shown}: cannot open"))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .with_context(|| format!("{shown}: not a readable Parquet file"))?;
         let header = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let mut rows_before = 0;
+        if let Some(groups) = row_groups {
+            rows_before = builder.metadata().row_groups()[..groups.start].iter().map(|g| g.num_rows().max(0) as u64).sum();
+            builder = builder.with_row_groups(groups.collect());
+        }
         let reader = builder
             .with_batch_size(PARQUET_BATCH_ROWS)
             .build()
@@ -247,9 +287,8 @@ impl ParquetSource {
             reader,
             columns: Vec::new(),
             row_in_batch: 0,
-            rows_before_batch: 0,
+            rows_before_batch: rows_before,
             record: ByteRecord::new(),
-            raw: Vec::new(),
         })
     }
 
@@ -291,14 +330,7 @@ impl ParquetSource {
         for column in &self.columns {
             self.record.push_field(if column.is_null(row) { b"" } else { column.value(row).as_bytes() });
         }
-        self.raw.clear();
-        let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(&mut self.raw);
-        writer.write_byte_record(&self.record).context("rendering a Parquet row")?;
-        drop(writer);
-        if self.raw.last() == Some(&b'\n') {
-            self.raw.pop();
-        }
-        Ok(Some(RecordRef { line: self.rows_before_batch + row as u64 + 1, fields: &self.record, raw: &self.raw }))
+        Ok(Some(RecordRef { line: self.rows_before_batch + row as u64 + 1, fields: &self.record, raw: None }))
     }
 }
 

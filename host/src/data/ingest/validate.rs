@@ -90,7 +90,7 @@ impl Default for ValidRow {
 /// hashes: 16 bytes an id keep 10M ids in about 200 MB; a false duplicate
 /// needs a 2^-128 collision.
 #[derive(Default)]
-pub struct SeenIds(HashMap<i32, HashSet<u128>>);
+pub struct SeenIds(pub(super) HashMap<i32, HashSet<u128>>);
 
 pub struct Validator {
     layout: Layout,

@@ -10,7 +10,8 @@ use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::config::CsvOptions;
-use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::common::stats::Precision;
+use datafusion::common::{Result as DfResult, ScalarValue, Statistics};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -205,6 +206,7 @@ impl TableProvider for CatalogTable {
             })),
         };
         let source = format.file_source(table_schema);
+        let statistics = estimated_statistics(&files, &self.schema, projection.map_or(self.schema.fields().len(), Vec::len));
         let target = state.config().target_partitions().max(1);
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
         for (i, (path, size, values)) in files.into_iter().enumerate() {
@@ -217,7 +219,19 @@ impl TableProvider for CatalogTable {
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
+            .with_statistics(statistics)
             .build();
         format.create_physical_plan(state, config).await
     }
+}
+
+/// What the planner may assume about a scan's size before reading: the bytes of
+/// its files, scaled to the share of columns read. With it a join builds its hash
+/// table on the smaller side (the predictions, not the 72-column scoring set).
+fn estimated_statistics(files: &[&(String, u64, Vec<ScalarValue>)], schema: &Schema, columns_read: usize) -> Statistics {
+    let bytes: u64 = files.iter().map(|(_, size, _)| size).sum();
+    let share = columns_read.max(1) as f64 / schema.fields().len().max(1) as f64;
+    let mut statistics = Statistics::new_unknown(schema);
+    statistics.total_byte_size = Precision::Inexact((bytes as f64 * share.min(1.0)) as usize);
+    statistics
 }
