@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod chunks;
 pub mod eval;
+pub mod grounded;
 pub mod intent;
 pub mod kb;
 pub mod numbers;
