@@ -174,6 +174,30 @@ fn prompt_text_inside_a_document_cannot_change_the_local_answerer() {
     assert_eq!(results.num_rows(), 1, "the results table is still there");
 }
 
+#[test]
+fn answers_summed_from_the_results_cube_equal_the_sql_scan() {
+    let host = LocalHost::open(sample_root()).unwrap();
+    let with_cube = assistant();
+    let mut kb = KnowledgeBase::load(host.object_store(), None).unwrap();
+    assert!(kb.facts.get(engage::assistant::cube::FACTS_KEY).is_some(), "the knowledge step wrote the results cube");
+    kb.facts.as_object_mut().unwrap().remove(engage::assistant::cube::FACTS_KEY);
+    let scanning = Assistant::new(kb, host.sql().unwrap());
+    for q in [
+        "How many users are likely to disengage next week?",
+        "How many pro users in Germany are in the high segment?",
+        "What share of enterprise users are in the high segment?",
+        "What is the average probability of pro users in Canada?",
+        "Which country has the highest average probability of engaging?",
+        "Which plan has the fewest users?",
+    ] {
+        let (cube, scan) = (with_cube.ask(q), scanning.ask(q));
+        assert_eq!(cube.status, Status::Answered, "{q}: {}", cube.text);
+        assert_eq!((cube.value, &cube.text), (scan.value, &scan.text), "{q}: the cube and the scan disagree");
+        assert!(cube.evidence[0].contains("summed from the run's results cube"), "{q}: {}", cube.evidence[0]);
+        assert_eq!(cube.citations[0].key(), "table:engagement_results");
+    }
+}
+
 // ---- The web app (engage serve) in headless Chromium ----
 
 /// A running `engage serve` on a free port; stopped when dropped.

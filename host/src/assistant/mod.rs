@@ -9,7 +9,9 @@
 
 pub mod answer;
 pub mod chunks;
+pub mod cube;
 pub mod eval;
+pub mod grounded;
 pub mod intent;
 pub mod kb;
 pub mod numbers;
@@ -40,6 +42,8 @@ pub struct Assistant {
     pub kb: KnowledgeBase,
     index: Index,
     sql: Arc<dyn SqlEngine>,
+    /// The run's results folded by segment, plan and country, when the knowledge step built it.
+    cube: Option<cube::Cube>,
 }
 
 fn fact_text(v: &Value) -> Option<String> {
@@ -49,7 +53,8 @@ fn fact_text(v: &Value) -> Option<String> {
 impl Assistant {
     pub fn new(kb: KnowledgeBase, sql: Arc<dyn SqlEngine>) -> Self {
         let index = Index::build(&kb.chunks);
-        Self { kb, index, sql }
+        let cube = cube::Cube::from_facts(&kb.facts);
+        Self { kb, index, sql, cube }
     }
 
     /// The assistant over a local storage root: `run`'s knowledge base (default the newest published run) and the local SQL engine.
@@ -137,10 +142,25 @@ impl Assistant {
         if parts.is_empty() { "scored in this run".into() } else { parts.join(", ") }
     }
 
+    /// The citation and evidence of an answer summed from the cube: the query that built it, and the figures.
+    fn from_cube(cube: &cube::Cube, what: &str, figures: String) -> (Citation, String) {
+        let evidence = format!("{what}, summed from the run's results cube (facts.json {}), built by the query cited:\n{figures}", cube::FACTS_KEY);
+        (Citation::Query { table: cube.table.clone(), sql: cube.sql.clone() }, evidence)
+    }
+
     fn count(&self, f: &Filters) -> Result<Outcome, String> {
-        let q = query::count(&self.kb.run_db, f)?;
-        let (_, rows, evidence) = self.run(&q)?;
-        let n = rows.first().and_then(|r| r[0].clone()).ok_or("the count returned no row")?;
+        let (n, citation, evidence) = match &self.cube {
+            Some(c) => {
+                let n = c.count(f).to_string();
+                let (citation, evidence) = Self::from_cube(c, &format!("users {}", Self::who(f)), format!("users={n}"));
+                (n, citation, evidence)
+            }
+            None => {
+                let q = query::count(&self.kb.run_db, f)?;
+                let (_, rows, evidence) = self.run(&q)?;
+                (rows.first().and_then(|r| r[0].clone()).ok_or("the count returned no row")?, Self::sql_citation(&q), evidence)
+            }
+        };
         let low = if f.segment == Some(Segment::Low) {
             " (likely to disengage next week)"
         } else if f.segment == Some(Segment::High) {
@@ -149,35 +169,78 @@ impl Assistant {
             ""
         };
         let text = format!("{n} users {}{low}.", Self::who(f));
-        Ok(Outcome::Draft(Draft::new(text).value(n.parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+        Ok(Outcome::Draft(Draft::new(text).value(n.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
     }
 
     fn share(&self, segment: Segment, f: &Filters) -> Result<Outcome, String> {
-        let q = query::share(&self.kb.run_db, segment, f)?;
-        let (_, rows, evidence) = self.run(&q)?;
-        let row = rows.first().ok_or("the share returned no row")?;
-        let [users, total, percent] = [0, 1, 2].map(|i| row[i].clone().unwrap_or_else(|| "NULL".into()));
+        let (users, total, percent, citation, evidence) = match &self.cube {
+            Some(c) => {
+                let (users, total, percent) = match c.share(segment, f) {
+                    Some((u, t, p)) => (u.to_string(), t.to_string(), p.to_string()),
+                    None => ("0".into(), "0".into(), "NULL".into()),
+                };
+                let figures = format!("users={users} total={total} percent={percent}");
+                let (citation, evidence) = Self::from_cube(c, &format!("the {} segment among users {}", segment.name(), Self::who(f)), figures);
+                (users, total, percent, citation, evidence)
+            }
+            None => {
+                let q = query::share(&self.kb.run_db, segment, f)?;
+                let (_, rows, evidence) = self.run(&q)?;
+                let row = rows.first().ok_or("the share returned no row")?;
+                let [users, total, percent] = [0, 1, 2].map(|i| row[i].clone().unwrap_or_else(|| "NULL".into()));
+                (users, total, percent, Self::sql_citation(&q), evidence)
+            }
+        };
         if percent == "NULL" {
             return Err(format!("no users {}", Self::who(f)));
         }
         let text = format!("{percent}% of users {} are in the {} segment ({users} of {total}).", Self::who(f), segment.name());
-        Ok(Outcome::Draft(Draft::new(text).value(percent.parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+        Ok(Outcome::Draft(Draft::new(text).value(percent.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
     }
 
     fn average(&self, f: &Filters) -> Result<Outcome, String> {
-        let q = query::avg_probability(&self.kb.run_db, f)?;
-        let (_, rows, evidence) = self.run(&q)?;
-        let row = rows.first().ok_or("the average returned no row")?;
-        let (Some(avg), Some(users)) = (row[0].clone(), row[1].clone()) else {
-            return Err(format!("no users {}", Self::who(f)));
+        let (avg, users, citation, evidence) = match &self.cube {
+            Some(c) => {
+                let (avg, users) = c.average(f).ok_or_else(|| format!("no users {}", Self::who(f)))?;
+                let (avg, users) = (avg.to_string(), users.to_string());
+                let (citation, evidence) =
+                    Self::from_cube(c, &format!("users {}", Self::who(f)), format!("avg_probability={avg} users={users}"));
+                (avg, users, citation, evidence)
+            }
+            None => {
+                let q = query::avg_probability(&self.kb.run_db, f)?;
+                let (_, rows, evidence) = self.run(&q)?;
+                let row = rows.first().ok_or("the average returned no row")?;
+                let (Some(avg), Some(users)) = (row[0].clone(), row[1].clone()) else {
+                    return Err(format!("no users {}", Self::who(f)));
+                };
+                (avg, users, Self::sql_citation(&q), evidence)
+            }
         };
         let text = format!("The average probability of engaging next week is {avg} for the {users} users {}.", Self::who(f));
-        Ok(Outcome::Draft(Draft::new(text).value(avg.parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+        Ok(Outcome::Draft(Draft::new(text).value(avg.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
     }
 
     fn rank(&self, dimension: Dimension, measure: Measure, highest: bool) -> Result<Outcome, String> {
-        let q = query::rank(&self.kb.run_db, dimension, measure, highest)?;
-        let (_, rows, evidence) = self.run(&q)?;
+        let (rows, citation, evidence) = match &self.cube {
+            Some(c) => {
+                let column = dimension.column();
+                let rows: Vec<Vec<Option<String>>> =
+                    c.rank(dimension, measure, highest).into_iter().map(|(k, users, avg)| vec![k, Some(users.to_string()), Some(avg.to_string())]).collect();
+                let figures = rows
+                    .iter()
+                    .map(|r| format!("{column}={} users={} avg_probability={}", r[0].as_deref().unwrap_or("NULL"), r[1].as_deref().unwrap_or(""), r[2].as_deref().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let (citation, evidence) = Self::from_cube(c, &format!("users and average probability by {column}"), figures);
+                (rows, citation, evidence)
+            }
+            None => {
+                let q = query::rank(&self.kb.run_db, dimension, measure, highest)?;
+                let (_, rows, evidence) = self.run(&q)?;
+                (rows, Self::sql_citation(&q), evidence)
+            }
+        };
         let top = rows.first().ok_or("no groups")?;
         let cell = |r: &Vec<Option<String>>, i: usize| r[i].clone().unwrap_or_else(|| "(missing)".into());
         let (what, value) = match measure {
@@ -197,7 +260,7 @@ impl Assistant {
             cell(top, 1),
             if others.is_empty() { "none".into() } else { others.join(", ") }
         );
-        Ok(Outcome::Draft(Draft::new(text).value(value.parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+        Ok(Outcome::Draft(Draft::new(text).value(value.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
     }
 
     fn user(&self, id: &str) -> Result<Outcome, String> {

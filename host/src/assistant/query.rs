@@ -113,6 +113,7 @@ pub fn rank(run_db: &str, dimension: Dimension, measure: Measure, highest: bool)
     })
 }
 
+/// User ids are unique: `LIMIT 1` lets the scan stop at the first match.
 pub fn user(run_db: &str, user_id: &str) -> Result<Query, String> {
     if !USER_ID.is_match(user_id) {
         return Err(format!("'{user_id}' is not a user id"));
@@ -120,7 +121,7 @@ pub fn user(run_db: &str, user_id: &str) -> Result<Query, String> {
     let table = results(run_db)?;
     Ok(Query {
         sql: format!(
-            "SELECT user_id, round(probability, 3) AS probability, segment, plan, country, reasons FROM {table} WHERE user_id = '{user_id}'"
+            "SELECT user_id, round(probability, 3) AS probability, segment, plan, country, reasons FROM {table} WHERE user_id = '{user_id}' LIMIT 1"
         ),
         table,
     })

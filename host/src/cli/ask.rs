@@ -7,8 +7,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::assistant::answer::{Answer, Citation, Status};
+use crate::assistant::grounded::{Grounded, GroundedAssistant, bedrock_config};
+use crate::assistant::kb::KnowledgeBase;
 use crate::assistant::{Assistant, eval};
-use crate::local_host::LocalHost;
+use crate::capabilities::llm::ModelIds;
+use crate::config::{Backends, HostConfig};
 
 #[derive(Args)]
 pub struct AskArgs {
@@ -18,9 +21,18 @@ pub struct AskArgs {
     /// The run to ask about (default: the newest published run).
     #[arg(long)]
     pub run: Option<String>,
-    /// Who answers: the built-in answerer (offline; the only backend built so far).
+    /// Who answers: the built-in answerer (offline), or Claude on Bedrock over the same evidence, its citations checked.
     #[arg(long, value_enum, default_value_t = Backend::Local)]
     pub backend: Backend,
+    /// The runtime config: storage and SQL backends, and the `[llm]` models and region for `--backend bedrock`.
+    #[arg(long, value_name = "FILE", env = "ENGAGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// bedrock: the AWS region (overrides llm.region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// bedrock: send requests here instead of AWS, e.g. a stand-in on 127.0.0.1 (overrides llm.endpoint_url; else AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
     /// Score a question set with answer keys (JSON lines) instead of asking one question.
     #[arg(long, conflicts_with = "question")]
     pub eval: Option<PathBuf>,
@@ -33,20 +45,38 @@ pub struct AskArgs {
 pub enum Backend {
     /// The built-in answerer: the run's tables and BM25 over its knowledge base, offline.
     Local,
+    /// Structured questions as local; the rest written by Claude 3 Haiku on Bedrock from BM25 + Titan-embedding sources.
+    Bedrock,
 }
 
 pub fn run(args: AskArgs, root: &Path) -> Result<()> {
-    let host = LocalHost::open(root)?;
-    let assistant = Assistant::open_local(&host, args.run.as_deref())?;
-    let answer = |q: &str| -> Result<Answer, String> {
+    if args.backend == Backend::Local && (args.region.is_some() || args.endpoint_url.is_some()) {
+        bail!("ask: --region and --endpoint-url apply to --backend bedrock");
+    }
+    let mut config = HostConfig::load_or_default(args.config.as_deref())?;
+    if args.backend == Backend::Bedrock {
+        config = bedrock_config(config, args.region.clone(), args.endpoint_url.clone());
+    }
+    let backends = Backends::open(&config, root)?;
+    let kb = KnowledgeBase::load(backends.storage.clone(), args.run.as_deref())?;
+    let grounded = GroundedAssistant::new(Assistant::new(kb, backends.sql.clone()), backends.llm.clone());
+    let assistant = &grounded.assistant;
+    let ask = |q: &str| -> Result<Grounded, String> {
         match args.backend {
-            Backend::Local => Ok(assistant.ask(q)),
+            Backend::Local => Ok(Grounded {
+                model: ModelIds { backend: "local", chat_model: None, embed_model: None },
+                answered_by: "host",
+                sources: vec![],
+                model_reply: None,
+                answer: assistant.ask(q),
+            }),
+            Backend::Bedrock => grounded.ask(q),
         }
     };
     if let Some(path) = &args.eval {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let questions = eval::load(&text, &path.display().to_string())?;
-        let report = eval::evaluate(&assistant, &questions, &answer)?;
+        let report = eval::evaluate(assistant, &questions, &|q: &str| ask(q).map(|g| g.answer))?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -55,11 +85,11 @@ pub fn run(args: AskArgs, root: &Path) -> Result<()> {
         return Ok(());
     }
     let Some(question) = args.question.as_deref() else { bail!("ask: give a question or --eval FILE") };
-    let answer = answer(question).map_err(anyhow::Error::msg)?;
+    let grounded = ask(question).map_err(anyhow::Error::msg)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        println!("{}", serde_json::to_string_pretty(&grounded)?);
     } else {
-        print_answer(&answer);
+        print_answer(&grounded.answer);
     }
     Ok(())
 }

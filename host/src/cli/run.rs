@@ -12,6 +12,7 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::pipeline::executor::{Executor, Observer};
+use crate::pipeline::fanout::{FanOut, Origin};
 use crate::pipeline::metrics::emf_documents;
 use crate::pipeline::record::{RunRecord, RunStatus, RunStore};
 use crate::config::HostConfig;
@@ -81,9 +82,11 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
     let pipeline = spec::load(&pipeline_file, &options).map_err(|e| anyhow!("{e}"))?;
     config.check_pipeline(&pipeline)?;
 
+    let origin = Origin { config_path: args.config.as_deref(), local_root: services.local_root.as_deref(), plugin_dir: &plugin_dir };
+    let fanout = FanOut::from_config(&config, &origin)?;
     let display = Arc::new(Display::new(!args.no_progress));
     display.start_ticker();
-    let executor = Executor::new(services, registry).with_observer(display.clone());
+    let executor = Executor::new(services, registry).with_observer(display.clone()).with_fanout(fanout);
     let record = match &args.resume {
         Some(id) => executor.resume(&pipeline, id)?,
         None => executor.run(&pipeline)?,

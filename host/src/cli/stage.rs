@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::run::{Metrics, plugin_dir, print_metrics};
 use crate::pipeline::executor::Executor;
-use crate::pipeline::record::{RunStatus, StageStatus};
+use crate::pipeline::record::{RunStatus, RunStore, StageStatus};
 use crate::config::HostConfig;
 use crate::pipeline::setup::{load_options, native_registry, services};
 use crate::pipeline::spec::{self, Pipeline};
@@ -69,6 +69,10 @@ pub struct StageRunArgs {
     /// Run as the fallback of this stage.
     #[arg(long)]
     pub replaces: Option<String>,
+    /// This shard belongs to a run an `engage run` process drives (its shard executor
+    /// started this task): take the run's variables from its record and leave the record to it.
+    #[arg(long, requires = "shard", conflicts_with = "replaces")]
+    pub fanout: bool,
 }
 
 struct Loaded {
@@ -77,7 +81,7 @@ struct Loaded {
     run: TaskRun,
 }
 
-fn load(args: &RunArgs, root: &Path) -> Result<Loaded> {
+fn load(args: &RunArgs, root: &Path, fanout: bool) -> Result<Loaded> {
     let run = match (&args.run_id, &args.execution, &args.started) {
         (Some(id), _, _) => TaskRun::of_id(id)?,
         (None, Some(execution), Some(started)) => TaskRun::of_execution(execution, started)?,
@@ -87,7 +91,9 @@ fn load(args: &RunArgs, root: &Path) -> Result<Loaded> {
     let config = HostConfig::load_or_default(args.config.as_deref())?;
     let services = services(&config, root, &plugin_dir)?;
     let registry = native_registry();
-    let options = load_options(&registry, &plugin_dir, Default::default());
+    // A driven run's variables may carry `--set` overrides the pipeline file lacks.
+    let overrides = if fanout { RunStore::new(services.storage.clone()).load(&run.run_id)?.vars } else { Default::default() };
+    let options = load_options(&registry, &plugin_dir, overrides);
     let pipeline = spec::load(&args.pipeline, &options).map_err(|e| anyhow!("{e}"))?;
     config.check_pipeline(&pipeline)?;
     Ok(Loaded { executor: Executor::new(services, registry), pipeline, run })
@@ -96,9 +102,13 @@ fn load(args: &RunArgs, root: &Path) -> Result<Loaded> {
 pub fn run(command: StageCommand, root: &Path) -> Result<()> {
     match command {
         StageCommand::Run(args) => {
-            let loaded = load(&args.run, root)?;
+            let loaded = load(&args.run, root, args.fanout)?;
             let task = TaskSpec { stage: args.stage, shard: args.shard, attempt: args.attempt, replaces: args.replaces };
-            let part = stage_task::run_task(&loaded.executor, &loaded.pipeline, &loaded.run, &task)?;
+            let part = if args.fanout {
+                stage_task::run_fanout_shard(&loaded.executor, &loaded.pipeline, &loaded.run.run_id, &task)?
+            } else {
+                stage_task::run_task(&loaded.executor, &loaded.pipeline, &loaded.run, &task)?
+            };
             let shard = task.shard.map(|s| format!(" shard {s}")).unwrap_or_default();
             match (&part.status, part.attempts.last().and_then(|a| a.error.as_ref())) {
                 (StageStatus::Committed, _) => {
@@ -118,7 +128,7 @@ pub fn run(command: StageCommand, root: &Path) -> Result<()> {
             }
         }
         StageCommand::Finish(args) => {
-            let loaded = load(&args.run, root)?;
+            let loaded = load(&args.run, root, false)?;
             let record = stage_task::finish(&loaded.executor, &loaded.pipeline, &loaded.run)?;
             print_metrics(args.metrics, &record);
             match (&record.status, &record.error) {

@@ -139,14 +139,56 @@ pub enum ShardExecutor {
     /// Threads of the running process (max_concurrency from the pipeline file).
     #[default]
     Threads,
+    /// One `engage stage run` process per shard attempt on this machine.
+    Processes,
+    /// One container of the image per shard attempt (`podman run`, network off, read-only).
+    Podman,
+    /// One ECS task per shard attempt (RunTask with the container command overridden).
+    Ecs,
 }
 
-/// `[shards]`
+impl ShardExecutor {
+    pub fn name(self) -> &'static str {
+        match self {
+            ShardExecutor::Threads => "threads",
+            ShardExecutor::Processes => "processes",
+            ShardExecutor::Podman => "podman",
+            ShardExecutor::Ecs => "ecs",
+        }
+    }
+}
+
+/// `[shards]`: where the shards of a mapped stage run.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShardsConfig {
     #[serde(default)]
     pub executor: ShardExecutor,
+    /// ecs: the cluster tasks run in (name or ARN).
+    pub cluster: Option<String>,
+    /// ecs: the task definition (family, family:revision or ARN) of the engage image.
+    pub task_definition: Option<String>,
+    /// ecs: the container of the task definition whose command is overridden.
+    pub container: Option<String>,
+    /// ecs: awsvpc subnets (at least one).
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    /// ecs: awsvpc security groups.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// ecs: give the task a public IP (needed in a public subnet without a NAT to pull the image).
+    pub assign_public_ip: Option<bool>,
+    /// ecs: FARGATE (default), FARGATE_SPOT is chosen through capacity providers, not here.
+    pub launch_type: Option<String>,
+    /// podman: the image holding engage (scripts/build-image.sh builds engage:latest).
+    pub image: Option<String>,
+    /// podman: arguments put before `run`, e.g. ["--storage-driver", "vfs", "--runtime", "runc"].
+    #[serde(default)]
+    pub podman_args: Vec<String>,
+    /// ecs, podman: the pipeline file as the task sees it (default: the path this run was given).
+    pub pipeline_path: Option<String>,
+    /// ecs, podman: the runtime config as the task sees it (default: the path this run was given).
+    pub config_path: Option<String>,
 }
 
 /// Zones the host itself reads and writes, whatever the pipeline grants.
@@ -241,6 +283,8 @@ impl HostConfig {
             return Err("catalog.backend = \"glue\" needs sql.backend = \"athena\" (the local engine reads the local catalog)".into());
         }
 
+        self.check_shards()?;
+
         let llm = &self.llm;
         match llm.backend {
             LlmBackend::Local | LlmBackend::None => refuse_unused(
@@ -265,6 +309,61 @@ impl HostConfig {
                 }
                 let overrides = AwsSettings { region: llm.region.clone(), endpoint_url: llm.endpoint_url.clone(), ..Default::default() };
                 overrides.check().map_err(|e| e.replace("aws.", "llm."))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `[shards]`: the keys the chosen executor needs, and none another one reads.
+    fn check_shards(&self) -> Result<(), String> {
+        let shards = &self.shards;
+        let executor = shards.executor.name();
+        let ecs_settings = [
+            ("shards.cluster", shards.cluster.is_some()),
+            ("shards.task_definition", shards.task_definition.is_some()),
+            ("shards.container", shards.container.is_some()),
+            ("shards.subnets", !shards.subnets.is_empty()),
+            ("shards.security_groups", !shards.security_groups.is_empty()),
+            ("shards.assign_public_ip", shards.assign_public_ip.is_some()),
+            ("shards.launch_type", shards.launch_type.is_some()),
+        ];
+        let podman_settings = [("shards.image", shards.image.is_some()), ("shards.podman_args", !shards.podman_args.is_empty())];
+        let task_paths = [("shards.pipeline_path", shards.pipeline_path.is_some()), ("shards.config_path", shards.config_path.is_some())];
+        match shards.executor {
+            ShardExecutor::Threads | ShardExecutor::Processes => {
+                refuse_unused_by("shards", "executor", executor, &ecs_settings)?;
+                refuse_unused_by("shards", "executor", executor, &podman_settings)?;
+                refuse_unused_by("shards", "executor", executor, &task_paths)?;
+            }
+            ShardExecutor::Podman => {
+                refuse_unused_by("shards", "executor", executor, &ecs_settings)?;
+                match shards.image.as_deref() {
+                    None => return Err("shards.image is required when shards.executor = \"podman\"".into()),
+                    Some(image) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
+                        return Err(format!("shards.image '{image}' is not an image name"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            ShardExecutor::Ecs => {
+                refuse_unused_by("shards", "executor", executor, &podman_settings)?;
+                for (key, value) in
+                    [("shards.cluster", &shards.cluster), ("shards.task_definition", &shards.task_definition), ("shards.container", &shards.container)]
+                {
+                    match value.as_deref() {
+                        None => return Err(format!("{key} is required when shards.executor = \"ecs\"")),
+                        Some(text) if text.trim().is_empty() => return Err(format!("{key} is empty")),
+                        Some(_) => {}
+                    }
+                }
+                if shards.subnets.is_empty() {
+                    return Err("shards.subnets is required when shards.executor = \"ecs\" (Fargate tasks run in awsvpc mode)".into());
+                }
+                if let Some(launch_type) = &shards.launch_type
+                    && !matches!(launch_type.as_str(), "FARGATE" | "EC2" | "EXTERNAL")
+                {
+                    return Err(format!("shards.launch_type '{launch_type}' must be FARGATE, EC2 or EXTERNAL"));
+                }
             }
         }
         Ok(())
@@ -320,8 +419,12 @@ impl HostConfig {
 
 /// Settings of another backend are mistakes (a typo'd backend, a leftover): say which.
 fn refuse_unused(section: &str, backend: &str, settings: &[(&str, bool)]) -> Result<(), String> {
+    refuse_unused_by(section, "backend", backend, settings)
+}
+
+fn refuse_unused_by(section: &str, chooser: &str, chosen: &str, settings: &[(&str, bool)]) -> Result<(), String> {
     match settings.iter().find(|(_, set)| *set) {
-        Some((key, _)) => Err(format!("{key} does not apply: {section}.backend is \"{backend}\"")),
+        Some((key, _)) => Err(format!("{key} does not apply: {section}.{chooser} is \"{chosen}\"")),
         None => Ok(()),
     }
 }
@@ -352,7 +455,12 @@ mod tests {
             ("[sql]\nbackend = \"athena\"\nworkgroup = \"wg\"\noutput_location = \"results/\"\n", "sql.output_location: location 'results/'"),
             ("[llm]\nbackend = \"bedrock\"\nchat_model = \"m\"\n", "llm.embed_model is required"),
             ("[aws]\nendpoint_url = \"127.0.0.1:5000\"\n", "aws.endpoint_url '127.0.0.1:5000'"),
-            ("[shards]\nexecutor = \"ecs\"\n", "line 2: unknown variant `ecs`"),
+            ("[shards]\nexecutor = \"fargate\"\n", "line 2: unknown variant `fargate`"),
+            ("[shards]\nexecutor = \"ecs\"\n", "shards.cluster is required when shards.executor = \"ecs\""),
+            ("[shards]\nexecutor = \"ecs\"\ncluster = \"c\"\ncontainer = \"engage\"\nsubnets = [\"s\"]\n", "shards.task_definition is required"),
+            ("[shards]\nexecutor = \"ecs\"\ncluster = \"c\"\ntask_definition = \"t\"\ncontainer = \"engage\"\n", "shards.subnets is required"),
+            ("[shards]\nexecutor = \"podman\"\n", "shards.image is required when shards.executor = \"podman\""),
+            ("[shards]\ncluster = \"c\"\n", "shards.cluster does not apply: shards.executor is \"threads\""),
         ];
         for (text, expected) in cases {
             let error = HostConfig::parse(text).unwrap_err();

@@ -23,6 +23,7 @@ use anyhow::{Result, bail};
 use rand::Rng;
 use serde_json::{Map, Value};
 
+use super::fanout::{FanOut, ShardTask};
 use super::plugin_step::PluginStep;
 use super::record::{
     AttemptError, AttemptRecord, RunError, RunRecord, RunStatus, RunStore, StageRecord, StageStatus, now,
@@ -69,12 +70,20 @@ pub struct Executor {
     native: Registry,
     observer: Arc<dyn Observer>,
     store: RunStore,
+    /// Where shard attempts run when not on threads of this process.
+    fanout: Option<Arc<FanOut>>,
 }
 
 impl Executor {
     pub fn new(services: Services, native: Registry) -> Self {
         let store = RunStore::new(services.storage.clone());
-        Self { services, native, observer: Arc::new(NoObserver), store }
+        Self { services, native, observer: Arc::new(NoObserver), store, fanout: None }
+    }
+
+    /// Runs shard attempts through `fanout` (a process, container or ECS task each) instead of threads.
+    pub fn with_fanout(mut self, fanout: Option<Arc<FanOut>>) -> Self {
+        self.fanout = fanout;
+        self
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
@@ -296,7 +305,10 @@ impl Executor {
                             break;
                         }
                         let shard = Shard { index, count: map.shards };
-                        let result = self.run_with_retry(run, spec, &step, base, Some(shard), &upstream);
+                        let result = match self.already_committed(run, spec, shard) {
+                            Some(done) => done,
+                            None => self.run_with_retry(run, spec, &step, base, Some(shard), &upstream),
+                        };
                         // A shard that failed for good fails the stage: start no more.
                         if result.is_err() {
                             stop.store(true, Ordering::Relaxed);
@@ -369,6 +381,20 @@ impl Executor {
         unreachable!("max_attempts is at least 1, so the loop returns")
     }
 
+    /// A shard an earlier life of a resumed run committed, by its part (fanned-out shards only).
+    fn already_committed(&self, run: &RunState, spec: &StageSpec, shard: Shard) -> Option<Result<StepOutput, StepError>> {
+        let fanout = self.fanout.as_ref()?;
+        let run_id = run.with_record(|r| r.run_id.clone());
+        match fanout.committed(&self.services, &run_id, &spec.name, shard) {
+            Ok(Some(output)) => {
+                tracing::info!("run {run_id} stage '{}' shard {}: committed earlier, not run again", spec.name, shard.index);
+                Some(Ok(output))
+            }
+            Ok(None) => None,
+            Err(error) => Some(Err(error)),
+        }
+    }
+
     /// One attempt on its own thread, so the executor can stop waiting at the deadline.
     #[allow(clippy::too_many_arguments)]
     fn run_attempt(
@@ -382,6 +408,10 @@ impl Executor {
         progress: &Arc<Progress>,
     ) -> Result<StepOutput, StepError> {
         let identity = run.with_record(RunIdentity::of);
+        if let (Some(fanout), Some(shard)) = (&self.fanout, shard) {
+            let task = ShardTask { run_id: identity.run_id, stage: spec.name.clone(), shard: shard.index, attempt };
+            return fanout.run_attempt(&self.services, &run.pipeline.file, spec, &task);
+        }
         let input = attempt_input(&identity, spec, attempt, shard, upstream)?;
         self.run_attempt_with(spec, step, input, attempt, shard, progress)
     }

@@ -3,6 +3,7 @@
 //! stages it runs (plugin stages and the native steps).
 
 pub mod executor;
+pub mod fanout;
 pub mod metrics;
 pub mod plugin_step;
 pub mod record;

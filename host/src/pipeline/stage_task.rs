@@ -98,14 +98,14 @@ pub struct TaskSpec {
     pub replaces: Option<String>,
 }
 
-fn part_key(run_id: &str, stage: &str, shard: Option<u32>) -> String {
+pub(crate) fn part_key(run_id: &str, stage: &str, shard: Option<u32>) -> String {
     match shard {
         Some(i) => format!("{run_id}/parts/{stage}.shard-{i}.json"),
         None => format!("{run_id}/parts/{stage}.json"),
     }
 }
 
-fn load_part(services: &Services, run_id: &str, stage: &str, shard: Option<u32>) -> Result<Option<StageRecord>> {
+pub(crate) fn load_part(services: &Services, run_id: &str, stage: &str, shard: Option<u32>) -> Result<Option<StageRecord>> {
     let key = part_key(run_id, stage, shard);
     match services.storage.get(RUNS_BUCKET, &key) {
         Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("runs/{key} is not a valid stage part"))?)),
@@ -201,16 +201,54 @@ pub fn run_task(executor: &Executor, pipeline: &Pipeline, run: &TaskRun, task: &
         bail!("--replaces '{replaced}': pipeline '{}' has no such stage", pipeline.name);
     }
     let stages = assemble_stages(services, pipeline, &run.run_id)?;
-    let waiting: Vec<&str> = spec.after.iter().map(String::as_str).filter(|a| !is_done(&stages, a)).collect();
-    if !waiting.is_empty() {
-        bail!("stage '{}' of run {} runs after [{}], which have not committed", spec.name, run.run_id, waiting.join(", "));
-    }
+    check_after(spec, &run.run_id, &stages)?;
 
     // `run.json` as of now, so `engage runs show` (and a report stage) see the run going on.
     // Tasks side by side may each write one; every copy is true when written, and
     // `finish` writes the final one.
     executor.store().save(&run.record(pipeline, stages.clone()))?;
+    run_part(executor, spec, task, shard, &run.identity(pipeline), &upstream_of(&stages))
+}
 
+/// Runs one attempt of one shard of a run that an `engage run` process drives
+/// (its shard executor started this task): the variables, start time and upstream
+/// summaries come from that run's record, which this task leaves to its owner.
+pub fn run_fanout_shard(executor: &Executor, pipeline: &Pipeline, run_id: &str, task: &TaskSpec) -> Result<StageRecord> {
+    let record = executor.store().load(run_id)?;
+    let spec = pipeline.stage(&task.stage).with_context(|| format!("pipeline '{}' has no stage '{}'", pipeline.name, task.stage))?;
+    let (Some(map), Some(index)) = (spec.map, task.shard) else {
+        bail!("--fanout runs one shard of a mapped stage: stage '{}' needs map and --shard", spec.name);
+    };
+    if index >= map.shards {
+        bail!("stage '{}' has {} shards; --shard {index} is out of range", spec.name, map.shards);
+    }
+    if task.attempt == 0 {
+        bail!("--attempt counts from 1");
+    }
+    check_after(spec, run_id, &record.stages)?;
+    let shard = Some(Shard { index, count: map.shards });
+    run_part(executor, spec, task, shard, &RunIdentity::of(&record), &upstream_of(&record.stages))
+}
+
+fn check_after(spec: &StageSpec, run_id: &str, stages: &[StageRecord]) -> Result<()> {
+    let waiting: Vec<&str> = spec.after.iter().map(String::as_str).filter(|a| !is_done(stages, a)).collect();
+    if !waiting.is_empty() {
+        bail!("stage '{}' of run {run_id} runs after [{}], which have not committed", spec.name, waiting.join(", "));
+    }
+    Ok(())
+}
+
+/// One attempt, recorded in the task's part (which a committed earlier attempt short-cuts).
+fn run_part(
+    executor: &Executor,
+    spec: &StageSpec,
+    task: &TaskSpec,
+    shard: Option<Shard>,
+    identity: &RunIdentity,
+    upstream: &Map<String, Value>,
+) -> Result<StageRecord> {
+    let services = executor.services();
+    let run = identity;
     let key = part_key(&run.run_id, &spec.name, task.shard);
     let mut part =
         load_part(services, &run.run_id, &spec.name, task.shard)?.unwrap_or_else(|| StageRecord::new(&spec.name, spec.runs.label()));
@@ -225,7 +263,7 @@ pub fn run_task(executor: &Executor, pipeline: &Pipeline, run: &TaskRun, task: &
 
     let progress = Arc::new(Progress::default());
     let result = executor.load_step(spec).and_then(|step| {
-        let input = attempt_input(&run.identity(pipeline), spec, task.attempt, shard, &upstream_of(&stages))?;
+        let input = attempt_input(identity, spec, task.attempt, shard, upstream)?;
         executor.run_attempt_with(spec, &step, input, task.attempt, shard, &progress)
     });
     let mut attempt =

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use super::LanguageModel;
+use super::bedrock::BedrockModel;
 use crate::aws::AwsContext;
-use crate::capabilities::{CapResult, CapabilityError};
+use crate::capabilities::CapResult;
 use crate::config::LlmConfig;
 
-/// Bedrock (Converse for `chat_model`, InvokeModel for `embed_model`): built with the assistant.
-pub fn bedrock(_settings: &LlmConfig, _aws: &Arc<AwsContext>) -> CapResult<Arc<dyn LanguageModel>> {
-    Err(CapabilityError::unavailable("bedrock llm backend not built in"))
+/// Bedrock: Converse for `chat_model`, InvokeModel for `embed_model` (Claude 3 Haiku and Titan v2 when unset).
+pub fn bedrock(settings: &LlmConfig, aws: &Arc<AwsContext>) -> CapResult<Arc<dyn LanguageModel>> {
+    Ok(Arc::new(BedrockModel::new(aws.clone(), settings)))
 }

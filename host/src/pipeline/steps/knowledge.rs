@@ -412,7 +412,14 @@ impl Step for Knowledge {
             all_chunks.extend(chunks::split(text, stem, &format!("s3://{KNOWLEDGE_BUCKET}/{key}"), ctx.run_id));
             keys.push(key);
         }
-        let facts = facts(ctx, train, predict, ingest, drift, features);
+        let mut facts = facts(ctx, train, predict, ingest, drift, features);
+        // The assistant's counts, shares, averages and rankings are sums over this cube: no scan per question.
+        let results = format!("{}.engagement_results", ctx.run_db);
+        if ctx.services.catalog.table(&ctx.run_db, "engagement_results").ok().flatten().is_some() {
+            let cube = crate::assistant::cube::build(ctx.services.sql.as_ref(), &results)
+                .map_err(|e| StepError::io(format!("stage '{}': {e}", ctx.stage)))?;
+            facts[crate::assistant::cube::FACTS_KEY] = cube;
+        }
         let facts_key = put(chunks::FACTS_FILE, &serde_json::to_vec_pretty(&facts).expect("JSON values serialize"))?;
         // The index last: a reader that finds it finds every document it names.
         let chunks_key = put(chunks::CHUNKS_FILE, chunks::to_jsonl(&all_chunks).as_bytes())?;

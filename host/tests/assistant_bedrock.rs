@@ -1,0 +1,258 @@
+//! The assistant and the `llm` capability on Bedrock, over the wire through the
+//! AWS SDK against the stand-in (tests/support/bedrock_standin.py), which checks
+//! the SigV4 signature and the Converse/InvokeModel bodies: a retrieval question
+//! answered from numbered sources with checked citations, throttling retried,
+//! bad citations and unbacked numbers turned into "I don't know", AWS errors
+//! named, and a granted stage plugin reaching Bedrock when the config says so.
+
+#[path = "support/bedrock.rs"]
+mod bedrock;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bedrock::{ACCESS_KEY, Bedrock, REGION, SECRET_KEY};
+use engage::assistant::Assistant;
+use engage::assistant::answer::Status;
+use engage::assistant::grounded::GroundedAssistant;
+use engage::assistant::kb::KnowledgeBase;
+use engage::capabilities::llm::bedrock::DEFAULT_CHAT_MODEL;
+use engage::capabilities::{Grants, StorageGrant};
+use engage::config::{Backends, HostConfig};
+use engage::local_host::LocalHost;
+use engage::runtime::stage::StageRequest;
+use engage::runtime::{Capabilities, FailureKind, GuestLimits};
+use serde_json::{Value, json};
+
+const QUESTION: &str = "What does avg_session_minutes_30d mean?";
+
+fn engage(root: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
+    command
+        .arg("--root")
+        .arg(root)
+        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-assistant-cache"))
+        // The stand-in's credentials through the SDK's default chain; nothing from this machine's AWS set-up.
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("ENGAGE_CONFIG");
+    command
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One weekly run over generated snapshots, shared by every test here.
+fn sample_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = tempfile::tempdir().unwrap().keep().join("data");
+        let out = engage(&root)
+            .args(["data", "generate", "--users", "2000", "--weeks", "4", "--seed", "1", "--format", "csv", "--out"])
+            .arg(root.join("landing/users"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "generate: {}", text(&out));
+        let out = engage(&root)
+            .arg("run")
+            .arg(repo().join("pipelines/weekly-engagement.toml"))
+            .args(["--json", "--no-progress"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "the weekly run: {}", text(&out));
+        root
+    })
+}
+
+fn ask_bedrock(standin: &Bedrock, question: &str, json: bool) -> Output {
+    let mut command = engage(sample_root());
+    command.args(["ask", question, "--backend", "bedrock", "--region", REGION, "--endpoint-url", &standin.endpoint()]);
+    if json {
+        command.arg("--json");
+    }
+    command.output().unwrap()
+}
+
+fn chunk_count() -> usize {
+    KnowledgeBase::load(LocalHost::open(sample_root()).unwrap().object_store(), None).unwrap().chunks.len()
+}
+
+/// The assistant over the sample run with Bedrock (the stand-in) writing its retrieval answers.
+fn grounded(standin: &Bedrock) -> GroundedAssistant {
+    let host = LocalHost::open(sample_root()).unwrap();
+    let config = HostConfig::parse("[llm]\nbackend = \"bedrock\"\nchat_model = \"anthropic.claude-3-haiku-20240307-v1:0\"\nembed_model = \"amazon.titan-embed-text-v2:0\"\n").unwrap();
+    let backends = Backends::open_with(&config, sample_root(), Some(standin.context(3))).unwrap();
+    GroundedAssistant::new(Assistant::open_local(&host, None).unwrap(), backends.llm)
+}
+
+#[test]
+fn a_retrieval_question_is_answered_on_bedrock_from_numbered_sources_with_checked_citations() {
+    let standin = Bedrock::start();
+    let out = ask_bedrock(&standin, QUESTION, true);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["status"], "answered", "{answer}");
+    assert_eq!(answer["backend"], "bedrock");
+    assert_eq!(answer["chat_model"], DEFAULT_CHAT_MODEL);
+    assert_eq!(answer["embed_model"], "amazon.titan-embed-text-v2:0");
+    assert_eq!(answer["answered_by"], "model");
+    let sources = answer["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 5, "five numbered sources were sent: {answer}");
+    assert_eq!(sources[0]["n"], 1);
+    assert_eq!(sources[0]["id"], "data-dictionary#avg_session_minutes_30d", "the column the question names comes first");
+    // The stand-in quoted source [1] and cited it; the marker is shown as the chunk id.
+    assert!(answer["text"].as_str().unwrap().contains("Average length of a session"), "{answer}");
+    assert!(answer["text"].as_str().unwrap().ends_with("[data-dictionary#avg_session_minutes_30d]"), "{answer}");
+    assert_eq!(answer["citations"].as_array().unwrap().len(), 1);
+    assert_eq!(answer["citations"][0]["id"], "data-dictionary#avg_session_minutes_30d");
+    assert!(answer["model_reply"].as_str().unwrap().ends_with("[1]"), "{answer}");
+
+    let converse = standin.calls("Converse");
+    assert_eq!(converse.len(), 1, "{converse:?}");
+    assert_eq!((converse[0]["status"].as_u64(), converse[0]["model"].as_str()), (Some(200), Some(DEFAULT_CHAT_MODEL)));
+    assert_eq!((converse[0]["sources"].as_u64(), converse[0]["system"].as_bool()), (Some(5), Some(true)));
+    // Titan embeddings for every chunk and the question (hybrid retrieval), each signed and well formed.
+    let invoke = standin.calls("InvokeModel");
+    assert_eq!(invoke.len(), chunk_count() + 1);
+    assert!(invoke.iter().all(|r| r["model"] == "amazon.titan-embed-text-v2:0" && r["status"] == 200));
+    assert!(standin.calls("rejected").is_empty(), "the stand-in rejected a request: {:?}", standin.requests());
+
+    // Text output: the answer, then its numbered citations.
+    let shown = text(&ask_bedrock(&standin, QUESTION, false));
+    assert!(shown.contains("Average length of a session") && shown.contains("[1] data-dictionary#avg_session_minutes_30d"), "{shown}");
+}
+
+#[test]
+fn structured_questions_stay_exact_sql_answers_and_never_reach_the_model() {
+    let standin = Bedrock::start();
+    let question = "How many users are likely to disengage next week?";
+    let out = ask_bedrock(&standin, question, true);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let local = engage(sample_root()).args(["ask", question, "--json"]).output().unwrap();
+    let local: Value = serde_json::from_slice(&local.stdout).unwrap();
+    assert_eq!(answer["answered_by"], "host");
+    assert_eq!((&answer["status"], &answer["text"], &answer["citations"]), (&local["status"], &local["text"], &local["citations"]));
+    assert_eq!(answer["citations"][0]["kind"], "query");
+    assert!(standin.requests().is_empty(), "no call to Bedrock for a structured question: {:?}", standin.requests());
+}
+
+#[test]
+fn throttling_is_retried_by_the_sdk_then_answered() {
+    let standin = Bedrock::start();
+    standin.plan(&["throttle"], &["throttle"]);
+    let out = ask_bedrock(&standin, QUESTION, true);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["status"], "answered", "{answer}");
+    let converse: Vec<(u64, String)> =
+        standin.calls("Converse").iter().map(|r| (r["status"].as_u64().unwrap(), r["step"].as_str().unwrap().to_string())).collect();
+    assert_eq!(converse, vec![(429, "throttle".to_string()), (200, "ok".to_string())], "one 429 ThrottlingException, then the retry");
+    let invoke = standin.calls("InvokeModel");
+    assert_eq!(invoke.iter().filter(|r| r["status"] == 429).count(), 1);
+    assert_eq!(invoke.iter().filter(|r| r["status"] == 200).count(), chunk_count() + 1, "the throttled embedding was retried");
+}
+
+#[test]
+fn a_reply_citing_a_source_not_sent_or_stating_an_unbacked_number_becomes_i_dont_know() {
+    let standin = Bedrock::start();
+    let assistant = grounded(&standin);
+    standin.plan(&["cite-unsent", "unbacked-number", "dont-know", "ok"], &[]);
+    let expectations = [
+        ("cite-unsent", "cited [6], which is not one of the 5 sources"),
+        ("unbacked-number", "states 1 number(s) that no source it cites holds"),
+        ("dont-know", "the sources do not answer this"),
+    ];
+    for (step, reason) in expectations {
+        let g = assistant.ask(QUESTION).unwrap();
+        assert_eq!(g.answered_by, "model");
+        assert_eq!(g.answer.status, Status::Declined, "{step}: {}", g.answer.text);
+        assert!(g.answer.text.starts_with("I don't know") && g.answer.text.contains(reason), "{step}: {}", g.answer.text);
+        assert!(
+            g.answer.text.contains("Closest sources") && g.answer.text.contains("data-dictionary#avg_session_minutes_30d"),
+            "{}",
+            g.answer.text
+        );
+        assert!(g.answer.citations.is_empty() && !g.answer.text.contains("987654"), "{step}: nothing of the reply is kept");
+        assert!(g.model_reply.is_some());
+    }
+    // The same question with a well-behaved reply is answered: the checks decline only bad replies.
+    let g = assistant.ask(QUESTION).unwrap();
+    assert_eq!(g.answer.status, Status::Answered, "{}", g.answer.text);
+    // The chunks were embedded once for all four questions.
+    assert_eq!(standin.calls("InvokeModel").len(), chunk_count() + 4);
+}
+
+#[test]
+fn an_error_from_bedrock_names_the_service_operation_and_model_and_no_credential() {
+    let standin = Bedrock::start();
+    standin.plan(&["validation"], &[]);
+    let out = ask_bedrock(&standin, QUESTION, false);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains(&format!("bedrock Converse model {DEFAULT_CHAT_MODEL}")), "{shown}");
+    assert!(shown.contains("ValidationException: The provided model identifier is invalid."), "{shown}");
+    assert_eq!(shown.trim().lines().count(), 1, "one line: {shown}");
+    assert!(!shown.contains(SECRET_KEY) && !shown.contains(ACCESS_KEY), "no credential in an error: {shown}");
+    assert_eq!(standin.calls("Converse").len(), 1, "a validation error is not retried");
+
+    // An embedding error says InvokeModel and the embedding model.
+    standin.plan(&[], &["validation"]);
+    let shown = text(&ask_bedrock(&standin, "How is the model card organised?", false));
+    assert!(
+        shown.contains("bedrock InvokeModel model amazon.titan-embed-text-v2:0: ValidationException: Malformed input request."),
+        "{shown}"
+    );
+}
+
+fn limits() -> GuestLimits {
+    GuestLimits { memory_bytes: 64 << 20, timeout: Duration::from_secs(60), output_bytes: 1 << 20 }
+}
+
+#[test]
+fn a_stage_plugin_granted_llm_reaches_bedrock_when_the_config_says_so() {
+    let standin = Bedrock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = HostConfig::parse(&format!(
+        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\n[llm]\nbackend = \"bedrock\"\nchat_model = \"anthropic.claude-3-5-haiku-20241022-v1:0\"\nembed_model = \"amazon.titan-embed-text-v2:0\"\n",
+        standin.endpoint()
+    ))
+    .unwrap();
+    let backends = Backends::open_with(&config, dir.path(), Some(standin.context(3))).unwrap();
+    let caps = Capabilities { storage: backends.storage.clone(), sql: backends.sql.clone(), llm: backends.llm.clone() };
+    let plugin = support::load("misbehave");
+    let request = |stage: &'static str, llm: bool| StageRequest {
+        run_id: "test-run",
+        stage,
+        params: json!({ "mode": "llm" }),
+        grants: Grants { storage: vec![StorageGrant::parse("write:scratch/granted/").unwrap()], sql: false, llm },
+        limits: limits(),
+    };
+    let outcome = support::runtime().run_stage(&plugin, request("summarise", true), &caps).expect("the granted stage runs");
+    let summary: Value = serde_json::from_str(&outcome.summary).unwrap();
+    assert_eq!(summary["text"], "Stand-in Claude read 5 characters.", "the guest's prompt 'hello' reached the stand-in: {summary}");
+    let converse = standin.calls("Converse");
+    assert_eq!(converse.len(), 1);
+    assert_eq!(converse[0]["model"], "anthropic.claude-3-5-haiku-20241022-v1:0", "the model id comes from the config");
+    assert_eq!(converse[0]["max_tokens"], 10);
+
+    let error = support::runtime().run_stage(&plugin, request("ungranted", false), &caps).expect_err("no llm grant, no Bedrock");
+    assert_eq!(error.kind, FailureKind::Denied, "{error}");
+    assert!(error.to_string().contains("not granted llm"), "{error}");
+    assert_eq!(standin.calls("Converse").len(), 1, "the ungranted stage never reached Bedrock");
+}
