@@ -256,6 +256,25 @@ fn the_native_steps_run_end_to_end_on_generated_data() {
     assert_eq!(shap["rows"], USERS as u64, "global importance covers every user");
     assert_eq!(shap["abs_sum_micro"].as_object().unwrap().len(), features.len());
 
+    // Path attribution: the same scores, reasons in the same words, every user explained.
+    let path = h.run_step("predict", "predict", 1, None, json!({"reasons_method": "path", "output": "predictions_path"})).unwrap();
+    assert_eq!(path.summary["reasons_method"], "path");
+    assert_eq!(h.upstream["predict"]["shap"]["rows"], path.summary["shap"]["rows"]);
+    let differing = h.count(&format!(
+        "SELECT count(*) FROM {table} e JOIN {RUN_DB}.predictions_path p ON e.user_id = p.user_id WHERE e.probability <> p.probability"
+    ));
+    assert_eq!(differing, 0, "the method changes the reasons, never the scores");
+    let reasons = h.query(&format!("SELECT reasons FROM {RUN_DB}.predictions_path"));
+    let texts: Vec<String> = reasons.batches.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().flatten().map(str::to_string).collect::<Vec<_>>()).collect();
+    assert_eq!(texts.len(), USERS as usize);
+    assert!(texts.iter().all(|t| t.split("; ").count() == 3 && t.split("; ").all(|p| pattern.is_match(p))), "path reasons are worded like exact ones");
+
+    // A training cap learns from a sample of users and says so; SHAP importance uses a sample too.
+    assert_eq!(s["shap_rows"].as_u64(), Some(va.min(50_000)));
+    let capped = h.run_step("train", "train", 1, None, json!({"model": "capped", "max_training_rows": 1000, "rounds": 20, "seed": 7})).unwrap();
+    assert_eq!((capped.summary["training_rows"].as_u64(), capped.summary["training_rows_available"].as_u64()), (Some(1000), Some(tr)));
+    assert_eq!(capped.summary["validation_rows"].as_u64(), Some(va), "the validation set stays whole");
+
     // knowledge
     let out = h.commit("knowledge", json!({}));
     let docs: Vec<&str> = out.summary["documents"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
@@ -329,6 +348,8 @@ fn bad_params_name_the_stage_and_the_problem() {
         ("train", json!({"eta": "fast"}), "eta"),
         ("train", json!({"rounds": 0}), "n_rounds"),
         ("predict", json!({}), "model_uri"),
+        ("predict", json!({"model_uri": "s3://models/m/model.json", "reasons_method": "fast"}), "reasons_method"),
+        ("train", json!({"max_training_rows": 0}), "max_training_rows"),
     ];
     for (step, params, needle) in cases {
         let err = h.run_step(step, step, 1, None, params.clone()).unwrap_err();

@@ -9,7 +9,13 @@
 //! every numeric column but the keys and label), and boosting params: `rounds`,
 //! `eta`, `max_depth`, `max_leaves`, `early_stopping_rounds`, `min_child_weight`,
 //! `subsample`, `colsample_bytree`, `lambda`, `alpha`, `gamma`, `max_bin`,
-//! `threshold`, `seed`, `threads`.
+//! `threshold`, `seed`, `threads`. `max_training_rows` caps the rows the model
+//! learns from (a random sample of users: rows are in user-hash order, so the
+//! first N are a sample); the validation set stays whole.
+//!
+//! Importance by mean |SHAP| is computed on the first [`SHAP_SAMPLE_ROWS`] validation
+//! rows (again a random sample of users): exact TreeSHAP over millions of rows would
+//! cost more than the training itself and change the ranking in the third decimal.
 //!
 //! Determinism: a user is in the validation set when the hash of its id falls
 //! below the fraction (all of a user's weeks on one side, so no leakage), and
@@ -25,7 +31,7 @@ use engage_boost::baseline::LogisticBaseline;
 use engage_boost::{Params, metrics};
 use serde_json::{Value, json};
 
-use super::{FEATURES_PROPERTY, config, f32_column, lookup_table, param_f64, param_list, param_str, stream_columns, string_column, table_name, user_hash};
+use super::{FEATURES_PROPERTY, config, f32_column, lookup_table, param_f64, param_list, param_str, param_u64, stream_columns, string_column, table_name, user_hash};
 use crate::data::schema::{LABEL, SNAPSHOT_DATE, USER_ID};
 use crate::model::bundle::{reference_quantiles, set_reference};
 use crate::model::evaluate::deciles;
@@ -35,6 +41,8 @@ pub struct Train;
 
 /// Seed of the user hash that picks the validation set.
 const SPLIT_SEED: u64 = 0x7261_696e_5f73_706c;
+/// Validation rows explained for the SHAP importance.
+pub const SHAP_SAMPLE_ROWS: usize = 50_000;
 /// Most points of the ROC curve in the summary (the report draws it).
 const ROC_POINTS: usize = 101;
 
@@ -168,6 +176,10 @@ impl Step for Train {
             return Err(config(ctx, format!("param 'validation_fraction' must be in (0, 1), not {fraction}")));
         }
         let params = boost_params(ctx)?;
+        let max_training_rows = match param_u64(ctx, "max_training_rows")? {
+            Some(0) => return Err(config(ctx, "param 'max_training_rows' must be at least 1")),
+            n => n.map(|n| n as usize),
+        };
         let def = lookup_table(ctx, &db, &table)?;
         let features = feature_names(ctx, &def, &label)?;
         if features.is_empty() {
@@ -225,8 +237,13 @@ impl Step for Train {
         }
         let read_seconds = started.elapsed().as_secs_f64();
         let build = |rows: Rows| rows.into_batch(&features, &label).map_err(|e| StepError::failed(format!("stage '{}': {e}", ctx.stage)));
-        let train_batch = build(train)?;
+        let mut train_batch = build(train)?;
         let valid_batch = build(valid)?;
+        let training_rows_available = training_rows;
+        if let Some(max) = max_training_rows.filter(|&m| m < training_rows) {
+            train_batch = train_batch.slice(0, max);
+        }
+        let training_rows = train_batch.num_rows();
         ctx.check_cancelled()?;
 
         let boost_error = |what: &str, e: engage_boost::BoostError| {
@@ -264,7 +281,9 @@ impl Step for Train {
         let (baseline_metrics, _) = metric_json(&y, &base_probs, params.threshold);
         let roc = roc_curve(&y, &probs);
         let deciles = json!({"model": deciles(&y, &probs), "baseline": deciles(&y, &base_probs)});
-        let shap_importance = trained.model.contributions(&valid_batch).map_err(|e| boost_error("validation contributions", e))?.importance();
+        let shap_rows = SHAP_SAMPLE_ROWS.min(validation_rows);
+        let shap_importance =
+            trained.model.contributions(&valid_batch.slice(0, shap_rows)).map_err(|e| boost_error("validation contributions", e))?.importance();
         let calibration: Vec<Value> = full
             .calibration
             .iter()
@@ -300,7 +319,9 @@ impl Step for Train {
             "features": features,
             "params": params,
             "training_rows": training_rows,
+            "training_rows_available": training_rows_available,
             "validation_rows": validation_rows,
+            "shap_rows": shap_rows,
             "validation_label_rate": label_rate,
             "rounds": trained.history.len(),
             "best_iteration": trained.best_round,
@@ -337,7 +358,9 @@ impl Step for Train {
                 "deciles": deciles,
                 "shap_importance": shap_importance,
                 "training_rows": training_rows,
+                "training_rows_available": training_rows_available,
                 "validation_rows": validation_rows,
+                "shap_rows": shap_rows,
                 "validation_label_rate": label_rate,
                 "features": features,
                 "params": params,
