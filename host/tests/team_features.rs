@@ -1,6 +1,6 @@
-//! The weekly model's 14 features, split into the plugins teams own (activity and
-//! monetary in Rust, customer contact in Python), give the same columns and values
-//! as the single engagement-features transform on generated users.
+//! The weekly model's 14 features, split into the plugins teams own (activity,
+//! monetary and support in Rust, messaging in Python), give the same columns, in
+//! the same order, and values as the single engagement-features transform.
 
 mod support;
 
@@ -50,10 +50,10 @@ fn team_plugins_give_the_same_14_features_as_engagement_features() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
 
     // The Python plugin is built from its folder (a copy, so the repository stays clean) and published.
-    let folder = work.path().join("customer-contact");
+    let folder = work.path().join("messaging");
     std::fs::create_dir_all(folder.join("fixtures")).unwrap();
     for file in ["plugin.toml", "app.py", "fixtures/input.csv", "fixtures/expected.csv"] {
-        std::fs::copy(repo.join("plugins/features/customer-contact").join(file), folder.join(file)).unwrap();
+        std::fs::copy(repo.join("plugins/features/messaging").join(file), folder.join(file)).unwrap();
     }
     ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
     ok(engage(&root, &folder, &["plugin", "test"]), "plugin test");
@@ -64,7 +64,7 @@ fn team_plugins_give_the_same_14_features_as_engagement_features() {
         engage(&root, work.path(), &["data", "generate", "--users", "500", "--weeks", "1", "--out", data.to_str().unwrap()]),
         "data generate",
     );
-    let teams = r#"["activity-features", "monetary-features", "customer-contact-features@0.1.x"]"#;
+    let teams = r#"["activity-features", "messaging-features@0.1.x", "monetary-features", "support-features"]"#;
     let pipeline = format!(
         "name = \"teams\"\n[defaults]\ntimeout = \"120s\"\n\n\
          [[stage]]\nname = \"ingest\"\nnative = \"ingest\"\nparams = {{ source = \"{}\", table = \"users\" }}\n\n\
@@ -86,13 +86,9 @@ fn team_plugins_give_the_same_14_features_as_engagement_features() {
         csv.lines().next().unwrap().split(',').map(str::to_string).collect::<Vec<_>>()
     };
     let (single, teams) = (columns("single_features"), columns("teams_features"));
-    let features = |cols: &[String]| cols.iter().filter(|c| FEATURES.contains(&c.as_str())).cloned().collect::<Vec<_>>();
-    assert_eq!(features(&single), FEATURES, "{single:?}");
-    let mut sorted = features(&teams);
-    sorted.sort();
-    let mut expected: Vec<String> = FEATURES.iter().map(|s| s.to_string()).collect();
-    expected.sort();
-    assert_eq!(sorted, expected, "{teams:?}");
+    assert_eq!(single, teams);
+    let features: Vec<&String> = teams.iter().filter(|c| FEATURES.contains(&c.as_str())).collect();
+    assert_eq!(features, FEATURES, "{teams:?}");
 
     // Same values, row by row (floats within 1e-12 relative), and no row lost.
     let differs: Vec<String> = FEATURES
