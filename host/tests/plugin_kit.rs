@@ -346,6 +346,27 @@ fn a_stage_plugin_is_tested_with_faked_capabilities() {
     );
     std::fs::rename(folder.join("fixtures/sql/users-by-plan.sql.off"), &answer).unwrap();
 
+    // Published, it runs in a pipeline under the grants its entry gives; `engage run --trace` shows its calls.
+    ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
+    let data = generate(&root, work.path());
+    std::fs::create_dir_all(root.join("reference")).unwrap();
+    std::fs::write(root.join("reference/plans.csv"), "plan,label\nbasic,Basic\n").unwrap();
+    let file = work.path().join("stage.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"stage\"\n[defaults]\ntimeout = \"120s\"\n\n[[stage]]\nname = \"ingest\"\nnative = \"ingest\"\nparams = {{ source = \"{}\", table = \"users\" }}\n\n\
+             [[stage]]\nname = \"plans\"\nplugin = \"{name}@0.1.x\"\nafter = [\"ingest\"]\n\
+             grants = {{ sql = true, storage = [\"read:reference/\", \"write:work/run=${{run_id}}/\"] }}\n\
+             params = {{ table = \"engage.users\", output = \"work/${{scratch}}\" }}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = ok(engage(&root, work.path(), &["run", file.to_str().unwrap(), "--no-progress", "--trace"]), "engage run --trace");
+    assert!(out.contains("trace plans: storage.get") && out.contains("trace plans: sql.query") && out.contains("trace plans: storage.put"), "{out}");
+    assert!(out.contains("trace total sql: 1 calls (0 failed)") && out.contains("trace total storage: 2 calls (0 failed)"), "{out}");
+
     // A write outside the manifest's grants is denied as the real host denies it: stage, capability, resource.
     let params = folder.join("fixtures/params.json");
     std::fs::write(&params, "{ \"table\": \"engage.users\", \"output\": \"results/elsewhere/\" }\n").unwrap();
