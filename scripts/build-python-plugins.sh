@@ -8,7 +8,7 @@
 #                                                     into .venv unless ENGAGE_COMPONENTIZE_PY names one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-engage="$1"
+engage="$(realpath "$1")"
 : "${ENGAGE_PLUGIN_DIR:?set ENGAGE_PLUGIN_DIR to the folder of plugin components}"
 cache="${ENGAGE_PY_PLUGIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/engage/python-plugins}"
 mkdir -p "$cache" "$ENGAGE_PLUGIN_DIR"
