@@ -34,9 +34,11 @@ stage="$target/image"
 rm -rf "$stage"
 mkdir -p "$stage/plugins" "$stage/cache" "$stage/etc"
 cp "$bin" "$stage/engage"
-for p in engagement_features cleanup prepare qa_table aggregate; do
+for p in engagement_features activity_features monetary_features support_features cleanup prepare qa_table aggregate; do
   cp "$target/wasm32-wasip2/release/$p.wasm" "$stage/plugins/"
 done
+echo "==> the Python feature plugin (componentize-py in .venv, cached by content hash)"
+ENGAGE_PLUGIN_DIR="$stage/plugins" scripts/build-python-plugins.sh "$bin"
 echo "==> precompiling the components with the image's own engage"
 "$stage/engage" plugin precompile --plugins "$stage/plugins" --cache-dir "$stage/cache"
 cp -r pipelines config "$stage/"

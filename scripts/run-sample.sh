@@ -14,6 +14,9 @@ cargo build --release --locked -q -p engage
 target_dir="${CARGO_TARGET_DIR:-target}"
 export ENGAGE_PLUGIN_DIR="${CARGO_TARGET_DIR:-$PWD/plugins/target}/wasm32-wasip2/release"
 engage="$target_dir/release/engage"
+
+echo "==> the Python feature plugin (componentize-py in .venv, cached by content hash)"
+scripts/build-python-plugins.sh "$engage"
 export ENGAGE_ROOT="${ENGAGE_ROOT:-$PWD/engage-data}"
 landing="$ENGAGE_ROOT/landing/users"
 

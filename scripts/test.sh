@@ -33,7 +33,11 @@ plugin_target="${CARGO_TARGET_DIR:-$root/plugins/target}"
 echo "==> plugins (wasm32-wasip2, release)"
 (cd plugins && cargo build --release --target wasm32-wasip2 --locked -q)
 export ENGAGE_PLUGIN_DIR="$plugin_target/wasm32-wasip2/release"
-for p in engagement_features cleanup prepare qa_table aggregate misbehave bad_transform old_wit; do
+
+echo "==> Python plugins (componentize-py, cached by content hash)"
+cargo build --locked -q -p engage
+scripts/build-python-plugins.sh "${CARGO_TARGET_DIR:-$root/target}/debug/engage"
+for p in engagement_features activity_features messaging_features monetary_features support_features cleanup prepare qa_table aggregate misbehave bad_transform old_wit; do
   [ -f "$ENGAGE_PLUGIN_DIR/$p.wasm" ] || { echo "plugin build failed: $ENGAGE_PLUGIN_DIR/$p.wasm missing" >&2; exit 1; }
 done
 

@@ -25,6 +25,7 @@ work=${WORK:-$(mktemp -d)}
 small="$work/small"
 big="$work/big"
 export ENGAGE_PLUGIN_DIR=${ENGAGE_PLUGIN_DIR:-${CARGO_TARGET_DIR:-$repo/plugins/target}/wasm32-wasip2/release}
+scripts/build-python-plugins.sh "$BIN" >&2
 echo "==> work dir $work, engage $BIN"
 
 if [ ! -d "$small/runs" ]; then

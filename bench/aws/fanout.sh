@@ -17,6 +17,7 @@ if [ -z "${ENGAGE_BIN:-}" ]; then
 fi
 engage="$(realpath "$ENGAGE_BIN")"
 export ENGAGE_PLUGIN_DIR="${ENGAGE_PLUGIN_DIR:-${CARGO_TARGET_DIR:-$repo/plugins/target}/wasm32-wasip2/release}"
+scripts/build-python-plugins.sh "$engage" >&2
 work="$(mktemp -d)"
 export ENGAGE_ROOT="$work/data" ENGAGE_CACHE_DIR="$work/cache"
 trap '[ -n "${standin:-}" ] && kill "$standin" 2>/dev/null; rm -rf "$work"' EXIT

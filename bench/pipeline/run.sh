@@ -21,6 +21,7 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 export ENGAGE_PLUGIN_DIR="${CARGO_TARGET_DIR:-plugins/target}/wasm32-wasip2/release"
 engage="$PWD/$target_dir/release/engage"
 [ -x "$engage" ] || engage="$target_dir/release/engage"
+scripts/build-python-plugins.sh "$engage" >&2
 
 # Prints "<unix seconds> <RSS KiB>" of engage (the child of /usr/bin/time) every 200 ms until it exits.
 sample_rss() {

@@ -234,7 +234,7 @@ fn a_stage_plugin_granted_llm_reaches_bedrock_when_the_config_says_so() {
     ))
     .unwrap();
     let backends = Backends::open_with(&config, dir.path(), Some(standin.context(3))).unwrap();
-    let caps = Capabilities { storage: backends.storage.clone(), sql: backends.sql.clone(), llm: backends.llm.clone() };
+    let caps = Capabilities::new(backends.storage.clone(), backends.sql.clone(), backends.llm.clone());
     let plugin = support::load("misbehave");
     let request = |stage: &'static str, llm: bool| StageRequest {
         run_id: "test-run",

@@ -295,3 +295,87 @@ fn two_versions_of_one_plugin_run_side_by_side() {
     assert!(shown.contains("engagement-features 1.0.0"), "{shown}");
     assert!(shown.contains("engagement-features@1.x -> engagement-features 1.1.0"), "{shown}");
 }
+
+/// new --kind stage → build → test with storage and SQL faked from fixtures; --trace; a missing SQL answer;
+/// a write outside the grants of plugin.toml.
+#[test]
+fn a_stage_plugin_is_tested_with_faked_capabilities() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    let name = "plan-counts";
+    ok(engage(&root, work.path(), &["plugin", "new", name, "--lang", "rust", "--kind", "stage"]), "plugin new --kind stage");
+    let folder = work.path().join(name);
+    for file in ["plugin.toml", "README.md", "src/lib.rs", "fixtures/params.json", "fixtures/sql/users-by-plan.sql", "fixtures/expected/summary.json"] {
+        assert!(folder.join(file).exists(), "{file} scaffolded");
+    }
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = ok(engage(&root, &folder, &["plugin", "test", "--trace"]), "plugin test");
+    assert!(
+        out.contains(&format!("ok  {name} 0.1.0: summary and 1 written object(s) match fixtures/expected (work/run=test/{name}/attempt=1/users_by_plan.csv 53 B)")),
+        "{out}"
+    );
+    // --trace: one line per call, in order, with sizes; then a total per capability.
+    let trace: Vec<&str> = out.lines().filter(|l| l.starts_with("trace ")).collect();
+    let calls: Vec<&str> = trace.iter().filter(|l| !l.starts_with("trace total")).map(|l| l.split_whitespace().nth(2).unwrap()).collect();
+    assert_eq!(calls, ["storage.get", "sql.query", "storage.put", "log.metric"], "{out}");
+    assert!(trace[0].starts_with(&format!("trace {name}: storage.get")) && trace[0].contains("in 18 B") && trace[0].contains("out 31 B"), "{out}");
+    assert!(trace[1].contains("out 3 rows, "), "{out}");
+    assert!(out.contains("trace total sql: 1 calls (0 failed), in 76 B,") && out.contains("(3 rows)"), "{out}");
+    assert!(out.contains("trace total storage: 2 calls (0 failed), in 123 B, out 31 B"), "{out}");
+
+    // What the stage wrote differs from what is expected: the object, column, row and values are named.
+    let expected = folder.join(format!("fixtures/expected/storage/work/run=test/{name}/attempt=1/users_by_plan.csv"));
+    let good = std::fs::read_to_string(&expected).unwrap();
+    std::fs::write(&expected, good.replace("pro,Pro,1", "pro,Pro,4")).unwrap();
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    assert!(!out.status.success());
+    let needle = format!("object work/run=test/{name}/attempt=1/users_by_plan.csv: column 'users' row 2 (line 4): expected 4, found 1");
+    assert!(text(&out).contains(&needle), "{}", text(&out));
+    std::fs::write(&expected, good).unwrap();
+
+    // No SQL fixture answers the query: the error names the query and the fixture folder.
+    let answer = folder.join("fixtures/sql/users-by-plan.sql");
+    std::fs::rename(&answer, folder.join("fixtures/sql/users-by-plan.sql.off")).unwrap();
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    assert!(!out.status.success());
+    let shown = text(&out);
+    assert!(
+        shown.contains("no SQL fixture answers `SELECT plan, count(*) AS users FROM engage.users GROUP BY plan ORDER BY plan`")
+            && shown.contains("fixtures/sql"),
+        "{shown}"
+    );
+    std::fs::rename(folder.join("fixtures/sql/users-by-plan.sql.off"), &answer).unwrap();
+
+    // Published, it runs in a pipeline under the grants its entry gives; `engage run --trace` shows its calls.
+    ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
+    let data = generate(&root, work.path());
+    std::fs::create_dir_all(root.join("reference")).unwrap();
+    std::fs::write(root.join("reference/plans.csv"), "plan,label\nbasic,Basic\n").unwrap();
+    let file = work.path().join("stage.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"stage\"\n[defaults]\ntimeout = \"120s\"\n\n[[stage]]\nname = \"ingest\"\nnative = \"ingest\"\nparams = {{ source = \"{}\", table = \"users\" }}\n\n\
+             [[stage]]\nname = \"plans\"\nplugin = \"{name}@0.1.x\"\nafter = [\"ingest\"]\n\
+             grants = {{ sql = true, storage = [\"read:reference/\", \"write:work/run=${{run_id}}/\"] }}\n\
+             params = {{ table = \"engage.users\", output = \"work/${{scratch}}\" }}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = ok(engage(&root, work.path(), &["run", file.to_str().unwrap(), "--no-progress", "--trace"]), "engage run --trace");
+    assert!(out.contains("trace plans: storage.get") && out.contains("trace plans: sql.query") && out.contains("trace plans: storage.put"), "{out}");
+    assert!(out.contains("trace total sql: 1 calls (0 failed)") && out.contains("trace total storage: 2 calls (0 failed)"), "{out}");
+
+    // A write outside the manifest's grants is denied as the real host denies it: stage, capability, resource.
+    let params = folder.join("fixtures/params.json");
+    std::fs::write(&params, "{ \"table\": \"engage.users\", \"output\": \"results/elsewhere/\" }\n").unwrap();
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    assert!(!out.status.success());
+    let shown = text(&out);
+    assert!(
+        shown.contains(&format!("stage '{name}' (plugin {name}): denied storage: write of bucket 'results' key 'elsewhere/users_by_plan.csv' is outside its grants"))
+            && shown.contains("write:work/run=test/"),
+        "{shown}"
+    );
+}

@@ -44,7 +44,7 @@ fn env(weeks: usize) -> Env {
         ingest_files(host.storage.as_ref(), host.catalog.as_ref(), files, &IngestOptions::new("users")).unwrap();
     assert_eq!(report.rows_quarantined, 0, "{report}");
     let sql = host.sql().unwrap();
-    let caps = Capabilities { storage: host.object_store(), sql: sql.clone(), llm: Arc::new(NoLanguageModel) };
+    let caps = Capabilities::new(host.object_store(), sql.clone(), Arc::new(NoLanguageModel));
     Env { _dir: dir, sql, caps }
 }
 

@@ -8,6 +8,7 @@ pub mod llm;
 pub mod log;
 pub mod sql;
 pub mod storage;
+pub mod trace;
 
 pub use error::{CapResult, CapabilityError, ErrorCode};
 pub use grants::{Access, Grants, StorageGrant};

@@ -11,14 +11,24 @@ use crate::capabilities::storage::{LocalStorage, ObjectStore};
 use crate::files::ParquetFileWriter;
 use crate::plugins::build::{build, component_path, load_manifest};
 use crate::plugins::fixtures::{Tolerance, compare, fixture_paths, run_file, run_file_timed};
-use crate::plugins::manifest::{Language, Manifest};
+use crate::capabilities::trace::CallTrace;
+use crate::plugins::manifest::{Kind, Language, Manifest};
+use crate::plugins::stage_fixtures;
 use crate::plugins::registry::Registry;
-use crate::runtime::{Capabilities, GuestLimits, Runtime, RuntimeConfig};
+use crate::runtime::{Capabilities, GuestLimits, Plugin, Runtime, RuntimeConfig};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Lang {
     Rust,
     Python,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PluginKind {
+    /// Columns in, feature columns out (no I/O).
+    Transform,
+    /// A pipeline stage reaching storage, SQL and the LLM through its grants.
+    Stage,
 }
 
 #[derive(Subcommand)]
@@ -29,6 +39,8 @@ pub enum PluginCommand {
         name: String,
         #[arg(long, value_enum)]
         lang: Lang,
+        #[arg(long, value_enum, default_value = "transform")]
+        kind: PluginKind,
         /// The folder to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
@@ -38,9 +50,11 @@ pub enum PluginCommand {
         #[arg(default_value = ".")]
         folder: PathBuf,
     },
-    /// Run a transform over its fixtures (a plugin folder) or over a file (a .wasm and --input).
+    /// Run a plugin against its fixtures (a plugin folder) or a transform over a file (a .wasm and --input).
+    /// A stage runs with storage, SQL and LLM faked from fixtures/ and the grants of its plugin.toml.
     Test {
-        /// A plugin folder (fixtures/input.csv vs fixtures/expected.csv) or a component (.wasm).
+        /// A plugin folder (a transform: fixtures/input.csv vs fixtures/expected.csv; a stage:
+        /// fixtures/params.json, storage/, sql/, llm/ vs expected/) or a component (.wasm).
         #[arg(default_value = ".")]
         plugin: PathBuf,
         /// Input rows for a component: .parquet, .csv or .csv.gz with a header row.
@@ -61,9 +75,13 @@ pub enum PluginCommand {
         /// Linear-memory limit for the plugin, in MiB.
         #[arg(long, default_value_t = 1024)]
         memory_mib: usize,
-        /// Time limit per batch, in seconds.
+        /// Time limit per batch (or per stage run), in seconds.
         #[arg(long, default_value_t = 600.0)]
         timeout_s: f64,
+        /// Print every capability call the plugin makes (interface.function, sizes, time) to stderr,
+        /// then a total per capability.
+        #[arg(long)]
+        trace: bool,
     },
     /// Compiles every plugin component in a folder for this engine into the component cache,
     /// so later runs (and container tasks) load them without compiling.
@@ -90,12 +108,16 @@ pub enum PluginCommand {
 
 pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
     match command {
-        PluginCommand::New { name, lang, dir } => {
+        PluginCommand::New { name, lang, kind, dir } => {
             let language = match lang {
                 Lang::Rust => Language::Rust,
                 Lang::Python => Language::Python,
             };
-            let folder = crate::plugins::scaffold::scaffold(&dir, &name, language)?;
+            let kind = match kind {
+                PluginKind::Transform => Kind::Transform,
+                PluginKind::Stage => Kind::Stage,
+            };
+            let folder = crate::plugins::scaffold::scaffold(&dir, &name, language, kind)?;
             println!("created {}", folder.display());
             println!("next: engage plugin build {0} && engage plugin test {0}", folder.display());
             Ok(())
@@ -107,7 +129,7 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             println!("built {} ({:.1} MB) in {:.1} s", out.display(), size as f64 / 1e6, started.elapsed().as_secs_f64());
             Ok(())
         }
-        PluginCommand::Test { plugin, input, output, tolerance, watch, batch_rows, memory_mib, timeout_s } => {
+        PluginCommand::Test { plugin, input, output, tolerance, watch, batch_rows, memory_mib, timeout_s, trace } => {
             let limits = GuestLimits {
                 memory_bytes: memory_mib << 20,
                 timeout: Duration::try_from_secs_f64(timeout_s).context("--timeout-s")?,
@@ -115,15 +137,21 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             };
             let tolerance = Tolerance { absolute: tolerance, relative: tolerance };
             let runtime = Runtime::new(RuntimeConfig::default())?;
-            let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(root)?));
-            if plugin.is_dir() {
+            let trace = trace.then(CallTrace::to_stderr);
+            let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(root)?)).traced(trace.clone());
+            let outcome = if plugin.is_dir() {
                 if watch {
                     return watch_folder(&runtime, &caps, &plugin, limits, tolerance, batch_rows);
                 }
-                return test_folder(&runtime, &caps, &plugin, limits, tolerance, batch_rows);
+                test_folder(&runtime, &caps, &plugin, limits, tolerance, batch_rows)
+            } else {
+                let input = input.context("--input: a component needs an input file (or pass a plugin folder with fixtures)")?;
+                test_component(&runtime, &caps, &plugin, &input, output.as_deref(), batch_rows.max(1), limits)
+            };
+            if let Some(trace) = trace {
+                trace.finish();
             }
-            let input = input.context("--input: a component needs an input file (or pass a plugin folder with fixtures)")?;
-            test_component(&runtime, &caps, &plugin, &input, output.as_deref(), batch_rows.max(1), limits)
+            outcome
         }
         PluginCommand::Publish { folder, component } => {
             let manifest_path = folder.join(crate::plugins::manifest::MANIFEST_FILE);
@@ -135,7 +163,7 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             // Only a component the host can run is published: load it with its manifest first.
             let runtime = Runtime::new(RuntimeConfig::default())?;
             let plugin = runtime.load_with_manifest(&manifest.name, &bytes, Some(manifest.clone()))?;
-            if manifest.kind == crate::plugins::manifest::Kind::Transform {
+            if manifest.kind == Kind::Transform {
                 let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(root)?));
                 runtime.transform_instance(&plugin, "publish", "publish", GuestLimits::default(), &caps)?;
             }
@@ -176,6 +204,11 @@ fn test_folder(runtime: &Runtime, caps: &Capabilities, dir: &Path, limits: Guest
     let component = component_path(dir, &manifest);
     let bytes = std::fs::read(&component)
         .with_context(|| format!("reading {} (build it first: engage plugin build {})", component.display(), dir.display()))?;
+    if manifest.kind == Kind::Stage {
+        stage_fixtures::check_folder(dir)?;
+        let plugin = runtime.load_with_manifest(&manifest.name, &bytes, Some(manifest.clone()))?;
+        return test_stage_folder(runtime, &plugin, dir, &manifest, limits, tolerance, caps.trace.clone());
+    }
     let fixtures = fixture_paths(dir)?;
     let plugin = runtime.load_with_manifest(&manifest.name, &bytes, Some(manifest.clone()))?;
     let mut instance = runtime.transform_instance(&plugin, "plugin-test", "test", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
@@ -205,6 +238,38 @@ fn test_folder(runtime: &Runtime, caps: &Capabilities, dir: &Path, limits: Guest
         println!("  ... and {} more", differences.len() - 50);
     }
     bail!("{}: the output differs from {} ({} differences; first: {})", manifest.name, shown(&fixtures.expected), differences.len(), differences[0])
+}
+
+/// Runs a stage plugin with its capabilities faked from its fixtures and prints what differs.
+fn test_stage_folder(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    dir: &Path,
+    manifest: &Manifest,
+    limits: GuestLimits,
+    tolerance: Tolerance,
+    trace: Option<Arc<CallTrace>>,
+) -> Result<()> {
+    let report = stage_fixtures::run(runtime, plugin, dir, manifest, limits, tolerance, trace)?.map_err(|e| anyhow::anyhow!(e.report()))?;
+    if report.differences.is_empty() {
+        println!(
+            "ok  {} {}: summary and {} written object(s) match fixtures/expected ({})",
+            manifest.name,
+            manifest.version,
+            report.written.len(),
+            report.written.iter().map(|(name, bytes)| format!("{name} {bytes} B")).collect::<Vec<_>>().join(", ")
+        );
+        return Ok(());
+    }
+    println!("FAIL {} {}: {} difference(s) from fixtures/expected", manifest.name, manifest.version, report.differences.len());
+    for d in report.differences.iter().take(50) {
+        println!("  {d}");
+    }
+    if report.differences.len() > 50 {
+        println!("  ... and {} more", report.differences.len() - 50);
+    }
+    println!("summary: {}", report.summary);
+    bail!("{}: what the stage wrote differs from fixtures/expected ({} differences; first: {})", manifest.name, report.differences.len(), report.differences[0])
 }
 
 /// The newest modification time of the folder's sources (build output and caches aside).

@@ -16,6 +16,7 @@ use crate::pipeline::fanout::{FanOut, Origin};
 use crate::pipeline::metrics::emf_documents;
 use crate::pipeline::record::{RunRecord, RunStatus, RunStore};
 use crate::config::HostConfig;
+use crate::capabilities::trace::CallTrace;
 use crate::pipeline::setup::{load_options, native_registry, services};
 use crate::pipeline::spec;
 use crate::pipeline::step::{Progress, Shard, StepError, StepOutput};
@@ -50,6 +51,10 @@ pub struct RunArgs {
     /// JSON lines on stdout (what a hosted run's log group turns into metrics).
     #[arg(long, value_enum, env = "ENGAGE_METRICS", default_value_t = Metrics::None)]
     pub metrics: Metrics,
+    /// Print every capability call a plugin stage makes (interface.function, sizes, time) to stderr,
+    /// then a total per capability (stages in this process; not shards another executor runs).
+    #[arg(long)]
+    pub trace: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,7 +66,9 @@ pub enum Metrics {
 pub fn run(args: RunArgs, root: &Path) -> Result<()> {
     let plugin_dir = plugin_dir(args.plugins.as_deref())?;
     let config = HostConfig::load_or_default(args.config.as_deref())?;
-    let services = services(&config, root, &plugin_dir)?;
+    let mut services = services(&config, root, &plugin_dir)?;
+    let trace = args.trace.then(CallTrace::to_stderr);
+    services.trace = trace.clone();
     let store = RunStore::new(services.storage.clone());
 
     // A resumed run keeps its variables; --set still wins.
@@ -92,6 +99,9 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
         None => executor.run(&pipeline)?,
     };
     display.stop();
+    if let Some(trace) = &trace {
+        trace.finish();
+    }
 
     print_metrics(args.metrics, &record);
     let summary = RunSummary::of(&record);

@@ -4,11 +4,13 @@
 //! the scheduler's retry and catch see it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 
 use super::run::{Metrics, plugin_dir, print_metrics};
+use crate::capabilities::trace::CallTrace;
 use crate::pipeline::executor::Executor;
 use crate::pipeline::record::{RunStatus, RunStore, StageStatus};
 use crate::config::HostConfig;
@@ -73,6 +75,10 @@ pub struct StageRunArgs {
     /// started this task): take the run's variables from its record and leave the record to it.
     #[arg(long, requires = "shard", conflicts_with = "replaces")]
     pub fanout: bool,
+    /// Print every capability call the stage's plugin makes (interface.function, sizes, time) to stderr,
+    /// then a total per capability.
+    #[arg(long)]
+    pub trace: bool,
 }
 
 struct Loaded {
@@ -81,7 +87,7 @@ struct Loaded {
     run: TaskRun,
 }
 
-fn load(args: &RunArgs, root: &Path, fanout: bool) -> Result<Loaded> {
+fn load(args: &RunArgs, root: &Path, fanout: bool, trace: Option<Arc<CallTrace>>) -> Result<Loaded> {
     let run = match (&args.run_id, &args.execution, &args.started) {
         (Some(id), _, _) => TaskRun::of_id(id)?,
         (None, Some(execution), Some(started)) => TaskRun::of_execution(execution, started)?,
@@ -89,7 +95,8 @@ fn load(args: &RunArgs, root: &Path, fanout: bool) -> Result<Loaded> {
     };
     let plugin_dir = plugin_dir(args.plugins.as_deref())?;
     let config = HostConfig::load_or_default(args.config.as_deref())?;
-    let services = services(&config, root, &plugin_dir)?;
+    let mut services = services(&config, root, &plugin_dir)?;
+    services.trace = trace;
     let registry = native_registry();
     // A driven run's variables may carry `--set` overrides the pipeline file lacks.
     let overrides = if fanout { RunStore::new(services.storage.clone()).load(&run.run_id)?.vars } else { Default::default() };
@@ -102,13 +109,17 @@ fn load(args: &RunArgs, root: &Path, fanout: bool) -> Result<Loaded> {
 pub fn run(command: StageCommand, root: &Path) -> Result<()> {
     match command {
         StageCommand::Run(args) => {
-            let loaded = load(&args.run, root, args.fanout)?;
+            let trace = args.trace.then(CallTrace::to_stderr);
+            let loaded = load(&args.run, root, args.fanout, trace.clone())?;
             let task = TaskSpec { stage: args.stage, shard: args.shard, attempt: args.attempt, replaces: args.replaces };
             let part = if args.fanout {
                 stage_task::run_fanout_shard(&loaded.executor, &loaded.pipeline, &loaded.run.run_id, &task)?
             } else {
                 stage_task::run_task(&loaded.executor, &loaded.pipeline, &loaded.run, &task)?
             };
+            if let Some(trace) = &trace {
+                trace.finish();
+            }
             let shard = task.shard.map(|s| format!(" shard {s}")).unwrap_or_default();
             match (&part.status, part.attempts.last().and_then(|a| a.error.as_ref())) {
                 (StageStatus::Committed, _) => {
@@ -128,7 +139,7 @@ pub fn run(command: StageCommand, root: &Path) -> Result<()> {
             }
         }
         StageCommand::Finish(args) => {
-            let loaded = load(&args.run, root, false)?;
+            let loaded = load(&args.run, root, false, None)?;
             let record = stage_task::finish(&loaded.executor, &loaded.pipeline, &loaded.run)?;
             print_metrics(args.metrics, &record);
             match (&record.status, &record.error) {

@@ -46,11 +46,8 @@ impl Step for PluginStep {
             grants: ctx.grants.clone(),
             limits: *ctx.limits,
         };
-        let caps = Capabilities {
-            storage: ctx.services.storage.clone(),
-            sql: ctx.services.sql.clone(),
-            llm: ctx.services.llm.clone(),
-        };
+        let caps = Capabilities::new(ctx.services.storage.clone(), ctx.services.sql.clone(), ctx.services.llm.clone())
+            .traced(ctx.services.trace.clone());
         let outcome = ctx.services.runtime.run_stage(&plugin, request, &caps)?;
         let mut summary: serde_json::Value = serde_json::from_str(&outcome.summary).map_err(|e| {
             StepError::failed(format!("stage '{}': plugin '{}' returned a summary that is not JSON: {e}", ctx.stage, self.name))

@@ -39,6 +39,7 @@ pub fn services_of(backends: Backends, plugin_dir: &Path, runtime: Arc<Runtime>)
         runtime,
         plugin_dir: plugin_dir.to_path_buf(),
         local_root: backends.local_root,
+        trace: None,
     }
 }
 
@@ -55,6 +56,7 @@ pub fn local_services_with(root: &Path, plugin_dir: &Path, runtime: Arc<Runtime>
         runtime,
         plugin_dir: plugin_dir.to_path_buf(),
         local_root: Some(host.root.clone()),
+        trace: None,
     })
 }
 

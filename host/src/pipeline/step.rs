@@ -37,6 +37,8 @@ pub struct Services {
     /// The local storage root when the backend is a directory (reports are also
     /// written there so a browser can open them); None on hosted backends.
     pub local_root: Option<PathBuf>,
+    /// `--trace`: every capability call of every plugin stage, reported here.
+    pub trace: Option<Arc<crate::capabilities::trace::CallTrace>>,
 }
 
 /// Which slice of a mapped stage this call handles.

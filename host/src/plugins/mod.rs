@@ -11,3 +11,4 @@ pub mod registry;
 pub mod resolve;
 pub mod scaffold;
 pub mod schema_check;
+pub mod stage_fixtures;

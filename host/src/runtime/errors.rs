@@ -147,7 +147,7 @@ fn classify(error: &wasmtime::Error, timeout: Duration) -> (FailureKind, String)
             return (FailureKind::OutputLimit, e.to_string());
         }
         if let Some(e) = cause.downcast_ref::<Denied>() {
-            return (FailureKind::Denied, e.detail.clone());
+            return (FailureKind::Denied, format!("denied {}: {}", e.capability, e.detail));
         }
         if let Some(e) = cause.downcast_ref::<CapabilityError>() {
             return (FailureKind::PluginError, e.message.clone());

@@ -25,6 +25,7 @@ pub use state::{GuestIdentity, GuestState};
 
 use crate::capabilities::llm::{LanguageModel, NoLanguageModel};
 use crate::capabilities::sql::{NoSql, SqlEngine};
+use crate::capabilities::trace::CallTrace;
 use crate::capabilities::storage::ObjectStore;
 use crate::plugins::manifest::{Manifest, WIT_PACKAGE, check_wit_version};
 
@@ -37,12 +38,24 @@ pub struct Capabilities {
     pub storage: Arc<dyn ObjectStore>,
     pub sql: Arc<dyn SqlEngine>,
     pub llm: Arc<dyn LanguageModel>,
+    /// Where every capability call is reported (`--trace`); `None` traces nothing.
+    pub trace: Option<Arc<CallTrace>>,
 }
 
 impl Capabilities {
+    pub fn new(storage: Arc<dyn ObjectStore>, sql: Arc<dyn SqlEngine>, llm: Arc<dyn LanguageModel>) -> Self {
+        Self { storage, sql, llm, trace: None }
+    }
+
     /// Storage only: no SQL engine, no language model.
     pub fn storage_only(storage: Arc<dyn ObjectStore>) -> Self {
-        Self { storage, sql: Arc::new(NoSql), llm: Arc::new(NoLanguageModel) }
+        Self::new(storage, Arc::new(NoSql), Arc::new(NoLanguageModel))
+    }
+
+    /// The same backends, every call reported to `trace`.
+    pub fn traced(mut self, trace: Option<Arc<CallTrace>>) -> Self {
+        self.trace = trace;
+        self
     }
 }
 

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::errors::MemoryLimitExceeded;
 use crate::capabilities::Grants;
+use crate::capabilities::trace::Tracer;
 use crate::capabilities::llm::host::LlmHost;
 use crate::capabilities::log::LogHost;
 use crate::capabilities::sql::host::SqlHost;
@@ -50,15 +51,16 @@ impl GuestState {
             .allow_ip_name_lookup(false)
             .build();
         let grants = Arc::new(grants);
+        let tracer = caps.trace.as_ref().map(|trace| Tracer { trace: trace.clone(), stage: who.stage.to_string() });
         Self {
             wasi,
             wasi_table: ResourceTable::new(),
             limiter: MemoryLimiter { limit: limits.memory_bytes },
             output,
-            storage: StorageHost::new(who.stage, grants.clone(), caps.storage.clone(), limits.output_bytes),
-            sql: SqlHost::new(who.stage, grants.clone(), caps.sql.clone(), limits.output_bytes),
-            llm: LlmHost::new(who.stage, grants, caps.llm.clone()),
-            log: LogHost::new(who.run_id, who.stage, who.plugin),
+            storage: StorageHost::new(who.stage, grants.clone(), caps.storage.clone(), limits.output_bytes).traced(tracer.clone()),
+            sql: SqlHost::new(who.stage, grants.clone(), caps.sql.clone(), limits.output_bytes).traced(tracer.clone()),
+            llm: LlmHost::new(who.stage, grants, caps.llm.clone()).traced(tracer.clone()),
+            log: LogHost::new(who.run_id, who.stage, who.plugin).traced(tracer),
         }
     }
 

@@ -6,6 +6,7 @@ use wasmtime::component::HasData;
 
 use super::{CompletionOptions, LanguageModel};
 use crate::capabilities::grants::Grants;
+use crate::capabilities::trace::{self, Size, Tracer};
 use crate::runtime::bindings::llm;
 use crate::runtime::errors::HostError;
 
@@ -13,6 +14,7 @@ pub struct LlmHost {
     stage: String,
     grants: Arc<Grants>,
     model: Arc<dyn LanguageModel>,
+    tracer: Option<Tracer>,
 }
 
 pub struct HasLlm;
@@ -23,7 +25,13 @@ impl HasData for HasLlm {
 
 impl LlmHost {
     pub fn new(stage: &str, grants: Arc<Grants>, model: Arc<dyn LanguageModel>) -> Self {
-        Self { stage: stage.to_string(), grants, model }
+        Self { stage: stage.to_string(), grants, model, tracer: None }
+    }
+
+    /// Reports every call to `tracer` (`--trace`).
+    pub fn traced(mut self, tracer: Option<Tracer>) -> Self {
+        self.tracer = tracer;
+        self
     }
 }
 
@@ -35,18 +43,29 @@ impl crate::runtime::bindings::types::Host for LlmHost {
 
 impl llm::Host for LlmHost {
     fn complete(&mut self, prompt: String, options: llm::CompletionOptions) -> Result<String, HostError> {
-        self.grants.check_llm(&self.stage)?;
-        let options = CompletionOptions {
-            system: options.system,
-            max_tokens: options.max_tokens,
-            temperature: options.temperature,
-            stop: options.stop,
-        };
-        Ok(self.model.complete(&prompt, &options)?)
+        let tracer = self.tracer.clone();
+        let args = Size::bytes(prompt.len() + options.system.as_ref().map_or(0, |s| s.len()) + options.stop.iter().map(|s| s.len()).sum::<usize>());
+        trace::call(tracer.as_ref(), "llm.complete", args, || {
+            self.grants.check_llm(&self.stage)?;
+            let options = CompletionOptions {
+                system: options.system,
+                max_tokens: options.max_tokens,
+                temperature: options.temperature,
+                stop: options.stop,
+            };
+            let reply = self.model.complete(&prompt, &options)?;
+            let size = Size::bytes(reply.len());
+            Ok((reply, size))
+        })
     }
 
     fn embed(&mut self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, HostError> {
-        self.grants.check_llm(&self.stage)?;
-        Ok(self.model.embed(&texts)?)
+        let tracer = self.tracer.clone();
+        trace::call(tracer.as_ref(), "llm.embed", Size::table(texts.len(), texts.iter().map(|t| t.len()).sum()), || {
+            self.grants.check_llm(&self.stage)?;
+            let vectors = self.model.embed(&texts)?;
+            let size = Size::table(vectors.len(), vectors.iter().map(|v| v.len() * 4).sum());
+            Ok((vectors, size))
+        })
     }
 }

@@ -2,6 +2,7 @@
 
 use wasmtime::component::HasData;
 
+use crate::capabilities::trace::{self, Size, Tracer};
 use crate::runtime::bindings::log::{self, Level};
 
 /// Guests can't flood the host's log: lines past this many per call are counted, not printed.
@@ -21,6 +22,7 @@ pub struct LogHost {
     plugin: String,
     lines: usize,
     pub metrics: Vec<Metric>,
+    tracer: Option<Tracer>,
 }
 
 pub struct HasLog;
@@ -31,7 +33,13 @@ impl HasData for HasLog {
 
 impl LogHost {
     pub fn new(run_id: &str, stage: &str, plugin: &str) -> Self {
-        Self { run_id: run_id.into(), stage: stage.into(), plugin: plugin.into(), lines: 0, metrics: Vec::new() }
+        Self { run_id: run_id.into(), stage: stage.into(), plugin: plugin.into(), lines: 0, metrics: Vec::new(), tracer: None }
+    }
+
+    /// Reports every call to `tracer` (`--trace`).
+    pub fn traced(mut self, tracer: Option<Tracer>) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// Lines that were dropped because the guest logged too much.
@@ -42,6 +50,20 @@ impl LogHost {
 
 impl log::Host for LogHost {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let tracer = self.tracer.clone();
+        trace::call(tracer.as_ref(), "log.log", Size::bytes(message.len()), || self.write_line(level, message).map(|()| ((), Size::default())))
+    }
+
+    fn metric(&mut self, name: String, value: f64, unit: String) -> wasmtime::Result<()> {
+        let tracer = self.tracer.clone();
+        trace::call(tracer.as_ref(), "log.metric", Size::bytes(name.len() + 8 + unit.len()), || {
+            self.keep_metric(name, value, unit).map(|()| ((), Size::default()))
+        })
+    }
+}
+
+impl LogHost {
+    fn write_line(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.lines += 1;
         if self.lines > MAX_LINES {
             return Ok(());
@@ -66,7 +88,7 @@ impl log::Host for LogHost {
         Ok(())
     }
 
-    fn metric(&mut self, name: String, value: f64, unit: String) -> wasmtime::Result<()> {
+    fn keep_metric(&mut self, name: String, value: f64, unit: String) -> wasmtime::Result<()> {
         let (run_id, stage, plugin) = (&self.run_id, &self.stage, &self.plugin);
         tracing::info!(target: "engage::metric", run_id, stage, plugin, metric = %name, value, unit = %unit);
         if self.metrics.len() < MAX_LINES {

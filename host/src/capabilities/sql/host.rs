@@ -8,6 +8,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 use super::{BatchStream, SqlEngine};
 use crate::capabilities::CapabilityError;
 use crate::capabilities::grants::Grants;
+use crate::capabilities::trace::{self, Size, Tracer};
 use crate::runtime::bindings::sql;
 use crate::runtime::errors::HostError;
 
@@ -17,6 +18,7 @@ pub struct SqlHost {
     engine: Arc<dyn SqlEngine>,
     output_limit: usize,
     table: ResourceTable,
+    tracer: Option<Tracer>,
 }
 
 /// The host side of a guest's `batches` resource.
@@ -32,7 +34,13 @@ impl HasData for HasSql {
 
 impl SqlHost {
     pub fn new(stage: &str, grants: Arc<Grants>, engine: Arc<dyn SqlEngine>, output_limit: usize) -> Self {
-        Self { stage: stage.to_string(), grants, engine, output_limit, table: ResourceTable::new() }
+        Self { stage: stage.to_string(), grants, engine, output_limit, table: ResourceTable::new(), tracer: None }
+    }
+
+    /// Reports every call to `tracer` (`--trace`).
+    pub fn traced(mut self, tracer: Option<Tracer>) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     fn encode(&self, schema: &arrow::datatypes::SchemaRef, batches: &[arrow::array::RecordBatch]) -> Result<Vec<u8>, HostError> {
@@ -58,29 +66,47 @@ impl crate::runtime::bindings::types::Host for SqlHost {
 
 impl sql::Host for SqlHost {
     fn query(&mut self, statement: String) -> Result<Vec<u8>, HostError> {
-        self.grants.check_sql(&self.stage)?;
-        let result = self.engine.query(&statement)?;
-        self.encode(&result.schema, &result.batches)
+        let tracer = self.tracer.clone();
+        trace::call(tracer.as_ref(), "sql.query", Size::bytes(statement.len()), || {
+            self.grants.check_sql(&self.stage)?;
+            let result = self.engine.query(&statement)?;
+            let bytes = self.encode(&result.schema, &result.batches)?;
+            let size = Size::table(result.num_rows(), bytes.len());
+            Ok((bytes, size))
+        })
     }
 
     fn query_batches(&mut self, statement: String) -> Result<Resource<BatchesHandle>, HostError> {
-        self.grants.check_sql(&self.stage)?;
-        let stream = self.engine.query_stream(&statement)?;
-        self.table.push(BatchesHandle { stream }).map_err(|e| HostError::Trap(wasmtime::Error::new(e)))
+        let tracer = self.tracer.clone();
+        trace::call(tracer.as_ref(), "sql.query-batches", Size::bytes(statement.len()), || {
+            self.grants.check_sql(&self.stage)?;
+            let stream = self.engine.query_stream(&statement)?;
+            let handle = self.table.push(BatchesHandle { stream }).map_err(|e| HostError::Trap(wasmtime::Error::new(e)))?;
+            Ok((handle, Size::default()))
+        })
     }
 
     fn execute(&mut self, statement: String) -> Result<u64, HostError> {
-        self.grants.check_sql(&self.stage)?;
-        Ok(self.engine.execute(&statement)?)
+        let tracer = self.tracer.clone();
+        trace::call(tracer.as_ref(), "sql.execute", Size::bytes(statement.len()), || {
+            self.grants.check_sql(&self.stage)?;
+            let rows = self.engine.execute(&statement)?;
+            Ok((rows, Size::table(rows as usize, 8)))
+        })
     }
 }
 
 impl sql::HostBatches for SqlHost {
     fn next(&mut self, batches: Resource<BatchesHandle>) -> Result<Option<Vec<u8>>, HostError> {
-        let handle = self.table.get_mut(&batches).map_err(|e| HostError::Trap(wasmtime::Error::new(e)))?;
-        let Some(batch) = handle.stream.next_batch()? else { return Ok(None) };
-        let schema = batch.schema();
-        self.encode(&schema, std::slice::from_ref(&batch)).map(Some)
+        let tracer = self.tracer.clone();
+        trace::call(tracer.as_ref(), "sql.batches.next", Size::default(), || {
+            let handle = self.table.get_mut(&batches).map_err(|e| HostError::Trap(wasmtime::Error::new(e)))?;
+            let Some(batch) = handle.stream.next_batch()? else { return Ok((None, Size::default())) };
+            let schema = batch.schema();
+            let bytes = self.encode(&schema, std::slice::from_ref(&batch))?;
+            let size = Size::table(batch.num_rows(), bytes.len());
+            Ok((Some(bytes), size))
+        })
     }
 
     fn drop(&mut self, batches: Resource<BatchesHandle>) -> wasmtime::Result<()> {

@@ -4,6 +4,7 @@
 
 pub mod athena;
 pub mod aws;
+pub mod fixture;
 pub mod host;
 pub mod local;
 

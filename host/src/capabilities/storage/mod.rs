@@ -1,6 +1,7 @@
 //! Object storage: the trait every backend implements, key and bucket rules,
 //! and the WIT host implementation in `host.rs`.
 
+pub mod fixture;
 pub mod host;
 pub mod local;
 pub mod s3;

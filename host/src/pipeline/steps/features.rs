@@ -49,7 +49,7 @@ fn load_transforms(ctx: &StepContext, names: &[String]) -> Result<Vec<Transform>
 
 fn instances(ctx: &StepContext, transforms: &[Transform]) -> Result<Vec<TransformInstance>, StepError> {
     // Transforms import only `log`: they get no storage, SQL or LLM.
-    let caps = Capabilities::storage_only(ctx.services.storage.clone());
+    let caps = Capabilities::storage_only(ctx.services.storage.clone()).traced(ctx.services.trace.clone());
     transforms
         .iter()
         .map(|t| Ok(ctx.services.runtime.transform_instance(&t.plugin, ctx.run_id, ctx.stage, *ctx.limits, &caps)?))
