@@ -173,6 +173,29 @@ fn prepare_builds_the_training_and_scoring_sets() {
 }
 
 #[test]
+fn a_training_cap_keeps_a_hash_sample_of_whole_users() {
+    let env = env(4);
+    // A third of the labelled rows, written as a pipeline ${var} gives it (text).
+    let cap = USERS;
+    let summary = prepare(&env, json!({ "max_training_rows": cap.to_string() })).expect("prepare runs");
+    let kept = summary["training_rows"].as_u64().unwrap();
+    assert_eq!(summary["training_rows_available"], 3 * USERS, "{summary}");
+    assert!(kept % 3 == 0 && (kept as f64 - cap as f64).abs() < 0.2 * cap as f64, "about {cap} rows of whole users: {summary}");
+    let users = number(&env, &format!("SELECT count(DISTINCT user_id) FROM {DB}.training_set"));
+    assert_eq!(users * 3.0, kept as f64, "every sampled user keeps all three weeks");
+    assert_eq!(summary["scoring_rows"], USERS, "scoring is never sampled");
+    // The same users on a rerun.
+    let first = rows(&env, &format!("SELECT user_id FROM {DB}.training_set ORDER BY user_id LIMIT 20"));
+    prepare(&env, json!({ "location": scratch("prepare", 2), "max_training_rows": cap })).expect("a rerun");
+    assert_eq!(rows(&env, &format!("SELECT user_id FROM {DB}.training_set ORDER BY user_id LIMIT 20")), first);
+    // A cap above the labelled rows keeps everyone.
+    let all = prepare(&env, json!({ "location": scratch("prepare", 3), "max_training_rows": 10 * USERS })).expect("no sample");
+    assert_eq!((all["training_rows"].as_u64(), all["training_sample_per_million_users"].clone()), (Some(3 * USERS), Value::Null));
+    let error = prepare(&env, json!({ "max_training_rows": "lots" })).expect_err("not a number");
+    assert!(error.to_string().contains("param 'max_training_rows' must be a whole number, got 'lots'"), "{error}");
+}
+
+#[test]
 fn a_labelled_newest_snapshot_is_still_the_one_scored() {
     let env = env(3);
     let summary = prepare(&env, json!({})).expect("prepare runs");

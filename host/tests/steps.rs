@@ -270,10 +270,16 @@ fn the_native_steps_run_end_to_end_on_generated_data() {
     assert!(texts.iter().all(|t| t.split("; ").count() == 3 && t.split("; ").all(|p| pattern.is_match(p))), "path reasons are worded like exact ones");
 
     // A training cap learns from a sample of users and says so; SHAP importance uses a sample too.
-    assert_eq!(s["shap_rows"].as_u64(), Some(va.min(50_000)));
+    assert_eq!(s["shap_rows"].as_u64(), Some(va.min(20_000)));
     let capped = h.run_step("train", "train", 1, None, json!({"model": "capped", "max_training_rows": 1000, "rounds": 20, "seed": 7})).unwrap();
     assert_eq!((capped.summary["training_rows"].as_u64(), capped.summary["training_rows_available"].as_u64()), (Some(1000), Some(tr)));
     assert_eq!(capped.summary["validation_rows"].as_u64(), Some(va), "the validation set stays whole");
+    let both = h
+        .run_step("train", "train", 1, None, json!({"model": "both", "max_training_rows": 1000, "max_validation_rows": 300, "rounds": 20, "seed": 7}))
+        .unwrap();
+    assert_eq!((both.summary["validation_rows"].as_u64(), both.summary["validation_rows_available"].as_u64()), (Some(300), Some(va)));
+    assert_eq!((both.rows_in, both.rows_out), (tr + va, 1300), "rows read vs rows used");
+    assert!(both.summary["metrics"]["auc"].as_f64().unwrap() > 0.6, "a capped model still learns: {}", both.summary["metrics"]);
 
     // knowledge
     let out = h.commit("knowledge", json!({}));
@@ -350,6 +356,7 @@ fn bad_params_name_the_stage_and_the_problem() {
         ("predict", json!({}), "model_uri"),
         ("predict", json!({"model_uri": "s3://models/m/model.json", "reasons_method": "fast"}), "reasons_method"),
         ("train", json!({"max_training_rows": 0}), "max_training_rows"),
+        ("train", json!({"max_validation_rows": 0}), "max_validation_rows"),
     ];
     for (step, params, needle) in cases {
         let err = h.run_step(step, step, 1, None, params.clone()).unwrap_err();

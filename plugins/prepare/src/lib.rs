@@ -7,8 +7,14 @@
 //! {"source": "engage.users", "database": "run_x", "location": "s3://work/run=x/prepare/attempt=1/",
 //!  "training_weeks": 3, "min_training_rows": 1000, "min_scoring_rows": 100,
 //!  "label_rate_min": 0.01, "label_rate_max": 0.99,
-//!  "max_null_rate": 0.2, "null_rate_columns": ["plan", "tenure_days", "sessions_7d"]}
+//!  "max_null_rate": 0.2, "null_rate_columns": ["plan", "tenure_days", "sessions_7d"],
+//!  "max_training_rows": 1250000}
 //! ```
+//!
+//! `max_training_rows`: when the chosen weeks hold more labelled rows, the training
+//! set keeps a sample of users (all their weeks) picked by the xxhash64 of their id,
+//! the way Athena users sample: the same users on every rerun, and the steps after
+//! it (features, train) handle only what the model will learn from.
 
 mod params;
 mod weeks;
@@ -40,7 +46,9 @@ impl Stage for Prepare {
             ),
         );
 
-        let training_rows = replace_table(&p.database, "training_set", &p.location, &training_select(&p, &training))?;
+        let labelled: u64 = training.iter().map(|w| w.labelled).sum();
+        let sample = sample_per_million(p.max_training_rows, labelled);
+        let training_rows = replace_table(&p.database, "training_set", &p.location, &training_select(&p, &training, sample))?;
         let scoring_rows = replace_table(
             &p.database,
             "scoring_set",
@@ -57,6 +65,8 @@ impl Stage for Prepare {
         log::metric("scoring_rows", scoring_rows as f64, "rows");
         Ok(json!({
             "training_rows": training_rows,
+            "training_rows_available": labelled,
+            "training_sample_per_million_users": sample,
             "scoring_rows": scoring_rows,
             "label_rate": label_rate,
             "training_weeks": training.iter().map(|w| w.date.clone()).collect::<Vec<_>>(),
@@ -71,11 +81,22 @@ impl Stage for Prepare {
     }
 }
 
-/// Labelled rows of the chosen weeks; no weeks selects nothing (and the row-count check fails).
-fn training_select(p: &Params, weeks: &[&Week]) -> String {
+/// Users kept per million when `labelled` rows exceed `max` (None: keep everyone).
+fn sample_per_million(max: Option<u64>, labelled: u64) -> Option<u64> {
+    let max = max.filter(|&m| m < labelled)?;
+    Some((max as u128 * 1_000_000).div_ceil(labelled as u128).max(1) as u64)
+}
+
+/// Labelled rows of the chosen weeks, of the sampled users when `sample` is given;
+/// no weeks selects nothing (and the row-count check fails).
+fn training_select(p: &Params, weeks: &[&Week], sample: Option<u64>) -> String {
     let dates = weeks.iter().map(|w| format!("DATE {}", sql_string(&w.date))).collect::<Vec<_>>().join(", ");
     let in_weeks = if dates.is_empty() { "FALSE".to_string() } else { format!("snapshot_date IN ({dates})") };
-    format!("SELECT * FROM {} WHERE {in_weeks} AND {} IS NOT NULL", p.source, p.label)
+    let sampled = match sample {
+        Some(k) => format!(" AND abs(mod(from_big_endian_64(xxhash64(to_utf8(user_id))), 1000000)) < {k}"),
+        None => String::new(),
+    };
+    format!("SELECT * FROM {} WHERE {in_weeks} AND {} IS NOT NULL{sampled}", p.source, p.label)
 }
 
 /// Every check, measured on the tables just built.

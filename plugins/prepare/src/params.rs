@@ -27,6 +27,25 @@ struct Raw {
     max_null_rate: Option<NullLimit>,
     #[serde(default)]
     null_rate_columns: Option<Vec<String>>,
+    #[serde(default)]
+    max_training_rows: Option<Count>,
+}
+
+/// A count written as a number, or as text (what a pipeline `${var}` gives).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Count {
+    Number(u64),
+    Text(String),
+}
+
+impl Count {
+    fn value(&self, name: &str) -> Result<u64, String> {
+        match self {
+            Count::Number(n) => Ok(*n),
+            Count::Text(t) => t.trim().parse().map_err(|_| format!("param '{name}' must be a whole number, got '{t}'")),
+        }
+    }
 }
 
 fn default_training_weeks() -> usize {
@@ -83,6 +102,8 @@ pub struct Params {
     pub label_rate_max: f64,
     pub max_null_rate: NullLimit,
     pub null_rate_columns: Vec<String>,
+    /// Above this many labelled rows the training set keeps a hash sample of users.
+    pub max_training_rows: Option<u64>,
 }
 
 impl Params {
@@ -91,6 +112,10 @@ impl Params {
         let bad = |what: String| format!("stage '{}': {what}", ctx.stage);
         if raw.training_weeks == 0 {
             return Err(bad("param 'training_weeks' must be at least 1".into()));
+        }
+        let max_training_rows = raw.max_training_rows.as_ref().map(|c| c.value("max_training_rows")).transpose().map_err(bad)?;
+        if max_training_rows == Some(0) {
+            return Err(bad("param 'max_training_rows' must be at least 1".into()));
         }
         if raw.label_rate_min.is_nan() || raw.label_rate_max.is_nan() || raw.label_rate_min > raw.label_rate_max {
             return Err(bad(format!(
@@ -119,6 +144,7 @@ impl Params {
             label_rate_max: raw.label_rate_max,
             max_null_rate,
             null_rate_columns,
+            max_training_rows,
         })
     }
 }
