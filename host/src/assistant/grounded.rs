@@ -11,6 +11,10 @@
 //! it must cite, every citation must be a source that was sent, and every number it
 //! states must be in the sources it cites (the local answerer's rule); otherwise
 //! the answer is "I don't know" with the closest sources.
+//!
+//! With a Bedrock Knowledge Base configured, retrieval and writing are Bedrock's
+//! (RetrieveAndGenerate) and the same checks apply to its reply and the passages
+//! it cites, each passage named by the knowledge-base chunk it comes from.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -24,6 +28,7 @@ use super::answer::{Answer, Citation, Status, decline_text};
 use super::intent::{self, Intent};
 use super::numbers::unbacked;
 use crate::capabilities::llm::bedrock::{DEFAULT_CHAT_MODEL, DEFAULT_EMBED_MODEL};
+use crate::capabilities::llm::bedrock_kb::{BedrockKnowledgeBase, Passage};
 use crate::capabilities::llm::{CompletionOptions, LanguageModel, ModelIds};
 use crate::config::{HostConfig, LlmBackend, LlmConfig};
 
@@ -96,6 +101,8 @@ pub struct GroundedAssistant {
     model: Arc<dyn LanguageModel>,
     /// The chunks' embeddings, computed once per process (one call per chunk).
     chunk_vectors: Mutex<Option<Arc<Vec<Vec<f32>>>>>,
+    /// A Bedrock Knowledge Base that retrieves and writes instead (RetrieveAndGenerate).
+    knowledge_base: Option<BedrockKnowledgeBase>,
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -137,7 +144,13 @@ fn says_i_dont_know(reply: &str) -> bool {
 
 impl GroundedAssistant {
     pub fn new(assistant: Assistant, model: Arc<dyn LanguageModel>) -> Self {
-        Self { assistant, model, chunk_vectors: Mutex::new(None) }
+        Self { assistant, model, chunk_vectors: Mutex::new(None), knowledge_base: None }
+    }
+
+    /// Retrieval questions go to `knowledge_base` (RetrieveAndGenerate) instead of Converse over the host's retrieval.
+    pub fn with_knowledge_base(mut self, knowledge_base: BedrockKnowledgeBase) -> Self {
+        self.knowledge_base = Some(knowledge_base);
+        self
     }
 
     pub fn model_ids(&self) -> ModelIds {
@@ -195,6 +208,9 @@ impl GroundedAssistant {
             let answer = self.assistant.ask(question);
             return Ok(Grounded { model, answered_by: "host", sources: vec![], model_reply: None, answer });
         }
+        if let Some(knowledge_base) = &self.knowledge_base {
+            return self.ask_knowledge_base(question, intent, knowledge_base, started);
+        }
         let kb = &self.assistant.kb;
         let ranked = self.retrieve(question)?;
         let chunks: Vec<&super::chunks::Chunk> = ranked.iter().map(|i| &kb.chunks[*i]).collect();
@@ -238,6 +254,78 @@ impl GroundedAssistant {
             Err(reason) => decline(&reason),
         };
         Ok(Grounded { model, answered_by: "model", sources, model_reply: Some(reply), answer })
+    }
+
+    /// A retrieval question answered by RetrieveAndGenerate, its reply checked: it must cite passages, and every
+    /// number it states must be in them; otherwise "I don't know" with the closest chunks of the host's own index.
+    fn ask_knowledge_base(&self, question: &str, intent: Intent, knowledge_base: &BedrockKnowledgeBase, started: Instant) -> Result<Grounded, String> {
+        let kb = &self.assistant.kb;
+        let reply = knowledge_base.retrieve_and_generate(question).map_err(|e| e.to_string())?;
+        let model = ModelIds { backend: "bedrock", chat_model: Some(knowledge_base.model_arn().to_string()), embed_model: None };
+        let sources: Vec<Source> = reply
+            .passages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match self.chunk_of(p) {
+                Some(c) => Source { n: i + 1, id: c.id.clone(), heading: c.heading.clone(), source: c.source.clone() },
+                None => {
+                    let uri = p.uri.clone().unwrap_or_else(|| format!("knowledge base {}", knowledge_base.id()));
+                    Source { n: i + 1, id: uri.clone(), heading: String::new(), source: uri }
+                }
+            })
+            .collect();
+        let text = reply.text.trim().to_string();
+        let evidence: Vec<String> = reply.passages.iter().map(|p| p.text.clone()).collect();
+        let verdict = if text.is_empty() || says_i_dont_know(&text) {
+            Err("the knowledge base does not answer this".to_string())
+        } else if evidence.is_empty() {
+            Err("the knowledge base's reply cited no passage".to_string())
+        } else {
+            match unbacked(&text, &evidence).len() {
+                0 => Ok(()),
+                n => Err(format!("the knowledge base's reply states {n} number(s) that no passage it cites holds")),
+            }
+        };
+        let closest: Vec<(String, String)> = self
+            .assistant
+            .index
+            .search(question, 3)
+            .into_iter()
+            .map(|h| (kb.chunks[h.chunk].id.clone(), kb.chunks[h.chunk].heading.clone()))
+            .collect();
+        let (status, shown, citations, evidence) = match verdict {
+            Ok(()) => {
+                let ids: Vec<&str> = sources.iter().map(|s| s.id.as_str()).collect();
+                let citations =
+                    sources.iter().map(|s| Citation::Chunk { id: s.id.clone(), source: s.source.clone(), heading: s.heading.clone() }).collect();
+                (Status::Answered, format!("{text} [{}]", ids.join("; ")), citations, evidence)
+            }
+            Err(reason) => (Status::Declined, decline_text(&reason, &closest), vec![], vec![]),
+        };
+        let answer = Answer {
+            question: question.to_string(),
+            run_id: kb.run_id.clone(),
+            status,
+            text: shown,
+            value: None,
+            citations,
+            evidence,
+            retrieved: sources.iter().take(5).map(|s| s.id.clone()).collect(),
+            intent: format!("{intent:?}"),
+            millis: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        Ok(Grounded { model, answered_by: "knowledge-base", sources, model_reply: Some(reply.text), answer })
+    }
+
+    /// The chunk a retrieved passage comes from: of the document its URI names (when it names one),
+    /// the chunk whose text holds the passage or is held by it.
+    fn chunk_of(&self, passage: &Passage) -> Option<&super::chunks::Chunk> {
+        let file = passage.uri.as_deref().and_then(|u| u.rsplit('/').next());
+        let text = passage.text.trim();
+        self.assistant.kb.chunks.iter().find(|c| {
+            let same_file = file.is_none_or(|f| c.source.rsplit('/').next() == Some(f));
+            same_file && (c.text.contains(text) || text.contains(c.text.trim()))
+        })
     }
 
     /// The reply as an answer (markers rewritten to chunk ids) with its citations and evidence, or why it is not one.

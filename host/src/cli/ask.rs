@@ -11,6 +11,7 @@ use crate::assistant::grounded::{Grounded, GroundedAssistant, bedrock_config};
 use crate::assistant::kb::KnowledgeBase;
 use crate::assistant::{Assistant, eval};
 use crate::capabilities::llm::ModelIds;
+use crate::capabilities::llm::bedrock_kb::BedrockKnowledgeBase;
 use crate::config::{Backends, HostConfig};
 
 #[derive(Args)]
@@ -33,6 +34,10 @@ pub struct AskArgs {
     /// bedrock: send requests here instead of AWS, e.g. a stand-in on 127.0.0.1 (overrides llm.endpoint_url; else AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// bedrock: answer retrieval questions with this Bedrock Knowledge Base (RetrieveAndGenerate) instead of
+    /// the host's retrieval and Converse (overrides llm.knowledge_base_id).
+    #[arg(long, value_name = "ID")]
+    pub knowledge_base: Option<String>,
     /// Score a question set with answer keys (JSON lines) instead of asking one question.
     #[arg(long, conflicts_with = "question")]
     pub eval: Option<PathBuf>,
@@ -50,16 +55,24 @@ pub enum Backend {
 }
 
 pub fn run(args: AskArgs, root: &Path) -> Result<()> {
-    if args.backend == Backend::Local && (args.region.is_some() || args.endpoint_url.is_some()) {
-        bail!("ask: --region and --endpoint-url apply to --backend bedrock");
+    if args.backend == Backend::Local && (args.region.is_some() || args.endpoint_url.is_some() || args.knowledge_base.is_some()) {
+        bail!("ask: --region, --endpoint-url and --knowledge-base apply to --backend bedrock");
     }
     let mut config = HostConfig::load_or_default(args.config.as_deref())?;
     if args.backend == Backend::Bedrock {
         config = bedrock_config(config, args.region.clone(), args.endpoint_url.clone());
+        if args.knowledge_base.is_some() {
+            config.llm.knowledge_base_id = args.knowledge_base.clone();
+        }
     }
     let backends = Backends::open(&config, root)?;
     let kb = KnowledgeBase::load(backends.storage.clone(), args.run.as_deref())?;
-    let grounded = GroundedAssistant::new(Assistant::new(kb, backends.sql.clone()), backends.llm.clone());
+    let mut grounded = GroundedAssistant::new(Assistant::new(kb, backends.sql.clone()), backends.llm.clone());
+    if args.backend == Backend::Bedrock
+        && let Some(knowledge_base) = backends.aws.clone().and_then(|aws| BedrockKnowledgeBase::from_config(aws, &config.llm))
+    {
+        grounded = grounded.with_knowledge_base(knowledge_base);
+    }
     let assistant = &grounded.assistant;
     let ask = |q: &str| -> Result<Grounded, String> {
         match args.backend {

@@ -131,6 +131,11 @@ pub struct LlmConfig {
     pub region: Option<String>,
     /// bedrock: an endpoint other than aws.endpoint_url.
     pub endpoint_url: Option<String>,
+    /// bedrock: a Bedrock Knowledge Base over the knowledge zone; when set, `engage ask --backend
+    /// bedrock` answers retrieval questions with RetrieveAndGenerate instead of its own retrieval.
+    pub knowledge_base_id: Option<String>,
+    /// bedrock: the model RetrieveAndGenerate writes with (default: chat_model's foundation-model ARN).
+    pub knowledge_base_model_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

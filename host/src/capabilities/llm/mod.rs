@@ -3,6 +3,7 @@
 //! `unavailable` where none is configured.
 
 pub mod bedrock;
+pub mod bedrock_kb;
 pub mod fixture;
 pub mod host;
 pub mod hosted;
