@@ -286,13 +286,6 @@ impl GroundedAssistant {
                 n => Err(format!("the knowledge base's reply states {n} number(s) that no passage it cites holds")),
             }
         };
-        let closest: Vec<(String, String)> = self
-            .assistant
-            .index
-            .search(question, 3)
-            .into_iter()
-            .map(|h| (kb.chunks[h.chunk].id.clone(), kb.chunks[h.chunk].heading.clone()))
-            .collect();
         let (status, shown, citations, evidence) = match verdict {
             Ok(()) => {
                 let ids: Vec<&str> = sources.iter().map(|s| s.id.as_str()).collect();
@@ -300,7 +293,17 @@ impl GroundedAssistant {
                     sources.iter().map(|s| Citation::Chunk { id: s.id.clone(), source: s.source.clone(), heading: s.heading.clone() }).collect();
                 (Status::Answered, format!("{text} [{}]", ids.join("; ")), citations, evidence)
             }
-            Err(reason) => (Status::Declined, decline_text(&reason, &closest), vec![], vec![]),
+            Err(reason) => {
+                // The host's own closest chunks, so a decline still points somewhere.
+                let closest: Vec<(String, String)> = self
+                    .assistant
+                    .index
+                    .search(question, 3)
+                    .into_iter()
+                    .map(|h| (kb.chunks[h.chunk].id.clone(), kb.chunks[h.chunk].heading.clone()))
+                    .collect();
+                (Status::Declined, decline_text(&reason, &closest), vec![], vec![])
+            }
         };
         let answer = Answer {
             question: question.to_string(),

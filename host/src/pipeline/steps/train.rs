@@ -86,6 +86,14 @@ impl Rows {
     }
 }
 
+/// A cap on rows (at least 1), or None when the param is absent.
+fn row_cap(ctx: &StepContext, name: &str) -> Result<Option<usize>, StepError> {
+    match param_u64(ctx, name)? {
+        Some(0) => Err(config(ctx, format!("param '{name}' must be at least 1"))),
+        n => Ok(n.map(|n| n as usize)),
+    }
+}
+
 /// Boosting params from the stage params over Engage's defaults.
 fn boost_params(ctx: &StepContext) -> Result<Params, StepError> {
     let mut p = Params { n_rounds: 300, eta: 0.1, max_depth: 6, early_stopping_rounds: Some(20), ..Params::default() };
@@ -183,14 +191,8 @@ impl Step for Train {
             return Err(config(ctx, format!("param 'validation_fraction' must be in (0, 1), not {fraction}")));
         }
         let params = boost_params(ctx)?;
-        let max_training_rows = match param_u64(ctx, "max_training_rows")? {
-            Some(0) => return Err(config(ctx, "param 'max_training_rows' must be at least 1")),
-            n => n.map(|n| n as usize),
-        };
-        let max_validation_rows = match param_u64(ctx, "max_validation_rows")? {
-            Some(0) => return Err(config(ctx, "param 'max_validation_rows' must be at least 1")),
-            n => n.map(|n| n as usize),
-        };
+        let max_training_rows = row_cap(ctx, "max_training_rows")?;
+        let max_validation_rows = row_cap(ctx, "max_validation_rows")?;
         let def = lookup_table(ctx, &db, &table)?;
         let features = feature_names(ctx, &def, &label)?;
         if features.is_empty() {
