@@ -3,7 +3,9 @@
 //! the SigV4 signature and the Converse/InvokeModel bodies: a retrieval question
 //! answered from numbered sources with checked citations, throttling retried,
 //! bad citations and unbacked numbers turned into "I don't know", AWS errors
-//! named, and a granted stage plugin reaching Bedrock when the config says so.
+//! named, a Bedrock Knowledge Base (RetrieveAndGenerate) answering with its
+//! cited passages checked the same way, and a granted stage plugin reaching
+//! Bedrock when the config says so.
 
 #[path = "support/bedrock.rs"]
 mod bedrock;
@@ -20,8 +22,9 @@ use engage::assistant::answer::Status;
 use engage::assistant::grounded::GroundedAssistant;
 use engage::assistant::kb::KnowledgeBase;
 use engage::capabilities::llm::bedrock::DEFAULT_CHAT_MODEL;
+use engage::capabilities::llm::bedrock_kb::BedrockKnowledgeBase;
 use engage::capabilities::{Grants, StorageGrant};
-use engage::config::{Backends, HostConfig};
+use engage::config::{Backends, HostConfig, LlmConfig};
 use engage::local_host::LocalHost;
 use engage::runtime::stage::StageRequest;
 use engage::runtime::{Capabilities, FailureKind, GuestLimits};
@@ -218,6 +221,101 @@ fn an_error_from_bedrock_names_the_service_operation_and_model_and_no_credential
         shown.contains("bedrock InvokeModel model amazon.titan-embed-text-v2:0: ValidationException: Malformed input request."),
         "{shown}"
     );
+}
+
+const KNOWLEDGE_BASE: &str = "KBENGAGE01";
+
+/// The stand-in's knowledge base `KNOWLEDGE_BASE` holding the sample run's knowledge documents,
+/// as a Bedrock Knowledge Base with the knowledge zone as its S3 data source would.
+fn load_knowledge_base(standin: &Bedrock) {
+    let kb = KnowledgeBase::load(LocalHost::open(sample_root()).unwrap().object_store(), None).unwrap();
+    let mut documents: Vec<(String, String)> = Vec::new();
+    for chunk in &kb.chunks {
+        if documents.iter().all(|(uri, _)| *uri != chunk.source) {
+            let path = sample_root().join(chunk.source.strip_prefix("s3://").unwrap());
+            documents.push((chunk.source.clone(), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    assert!(documents.len() >= 5 && standin.load_knowledge_base(KNOWLEDGE_BASE, &documents) > 50, "{documents:?}");
+}
+
+fn ask_knowledge_base(standin: &Bedrock, knowledge_base: &str, question: &str) -> Output {
+    let mut command = engage(sample_root());
+    command.args(["ask", question, "--json", "--backend", "bedrock", "--region", REGION, "--endpoint-url", &standin.endpoint()]);
+    command.args(["--knowledge-base", knowledge_base]).output().unwrap()
+}
+
+#[test]
+fn a_knowledge_base_answers_retrieval_questions_with_its_passages_cited_as_chunks() {
+    let standin = Bedrock::start();
+    load_knowledge_base(&standin);
+    let out = ask_knowledge_base(&standin, KNOWLEDGE_BASE, QUESTION);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&answer["status"], &answer["answered_by"]), (&json!("answered"), &json!("knowledge-base")), "{answer}");
+    assert_eq!(answer["chat_model"], format!("arn:aws:bedrock:{REGION}::foundation-model/{DEFAULT_CHAT_MODEL}"));
+    assert!(answer["text"].as_str().unwrap().contains("Average length of a session over the last 30 days"), "{answer}");
+    // The passages Bedrock cited are mapped back to the chunks of the host's knowledge base.
+    let cited: Vec<&str> = answer["citations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(cited[0], "data-dictionary#avg_session_minutes_30d", "{answer}");
+    assert!(answer["citations"][0]["source"].as_str().unwrap().ends_with("/data-dictionary.md"), "{answer}");
+
+    let calls = standin.calls("RetrieveAndGenerate");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!((calls[0]["model"].as_str(), calls[0]["status"].as_u64()), (Some(KNOWLEDGE_BASE), Some(200)));
+    assert!(standin.calls("Converse").is_empty() && standin.calls("InvokeModel").is_empty(), "the knowledge base retrieves and writes");
+    assert!(standin.calls("rejected").is_empty(), "the stand-in rejected a request: {:?}", standin.requests());
+
+    // Structured questions stay the host's exact answers, never sent to the knowledge base.
+    let out = ask_knowledge_base(&standin, KNOWLEDGE_BASE, "How many users are likely to disengage next week?");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&answer["answered_by"], &answer["citations"][0]["kind"]), (&json!("host"), &json!("query")), "{answer}");
+    assert_eq!(standin.calls("RetrieveAndGenerate").len(), 1);
+}
+
+#[test]
+fn a_knowledge_base_reply_without_backing_becomes_i_dont_know_and_throttling_is_retried() {
+    let standin = Bedrock::start();
+    load_knowledge_base(&standin);
+    let settings = LlmConfig { knowledge_base_id: Some(KNOWLEDGE_BASE.into()), ..LlmConfig::default() };
+    let knowledge_base = BedrockKnowledgeBase::from_config(standin.context(3), &settings).expect("a knowledge base is configured");
+    let assistant = grounded(&standin).with_knowledge_base(knowledge_base);
+    standin.plan_retrieve(&["throttle", "ok", "dont-know", "unbacked-number", "no-citation"]);
+
+    let g = assistant.ask(QUESTION).unwrap();
+    assert_eq!((g.answered_by, g.answer.status), ("knowledge-base", Status::Answered), "{}", g.answer.text);
+    let steps: Vec<(u64, String)> =
+        standin.calls("RetrieveAndGenerate").iter().map(|r| (r["status"].as_u64().unwrap(), r["step"].as_str().unwrap().to_string())).collect();
+    assert_eq!(steps, vec![(429, "throttle".to_string()), (200, "ok".to_string())], "one ThrottlingException, then the SDK's retry");
+
+    let expectations = [
+        ("dont-know", "the knowledge base does not answer this"),
+        ("unbacked-number", "states 1 number(s) that no passage it cites holds"),
+        ("no-citation", "the knowledge base's reply cited no passage"),
+    ];
+    for (step, reason) in expectations {
+        let g = assistant.ask(QUESTION).unwrap();
+        assert_eq!(g.answer.status, Status::Declined, "{step}: {}", g.answer.text);
+        assert!(g.answer.text.starts_with("I don't know") && g.answer.text.contains(reason), "{step}: {}", g.answer.text);
+        assert!(g.answer.text.contains("data-dictionary#avg_session_minutes_30d"), "the host's closest chunks are shown: {}", g.answer.text);
+        assert!(g.answer.citations.is_empty() && !g.answer.text.contains("987654"), "{step}: nothing of the reply is kept");
+    }
+    // A question the knowledge base holds nothing for gets Bedrock's refusal, shown as "I don't know".
+    let g = assistant.ask("Zyxw qqqq vvvv?").unwrap();
+    assert_eq!(g.answer.status, Status::Declined, "{}", g.answer.text);
+    assert_eq!(g.model_reply.as_deref(), Some("Sorry, I am unable to assist you with this request."));
+}
+
+#[test]
+fn an_unknown_knowledge_base_is_named_in_a_one_line_error() {
+    let standin = Bedrock::start();
+    let out = ask_knowledge_base(&standin, "KBMISSING9", QUESTION);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("bedrock-agent RetrieveAndGenerate knowledge base KBMISSING9"), "{shown}");
+    assert!(shown.contains("ResourceNotFoundException: Knowledge base KBMISSING9 does not exist."), "{shown}");
+    assert_eq!(shown.trim().lines().count(), 1, "one line: {shown}");
+    assert!(!shown.contains(SECRET_KEY) && !shown.contains(ACCESS_KEY), "no credential in an error: {shown}");
 }
 
 fn limits() -> GuestLimits {

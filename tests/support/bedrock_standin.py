@@ -6,16 +6,27 @@ It checks what the AWS SDK sends and answers in Bedrock's own shapes:
                               -> {output: {message: {role, content[{text}]}}, stopReason, usage, metrics}
   POST /model/{id}/invoke     InvokeModel with Titan Text Embeddings v2's body {inputText, dimensions, normalize}
                               -> {embedding, inputTextTokenCount}
+  POST /retrieveAndGenerate   Bedrock Agent Runtime's RetrieveAndGenerate on a knowledge base:
+                              input{text}, retrieveAndGenerateConfiguration{type KNOWLEDGE_BASE,
+                              knowledgeBaseConfiguration{knowledgeBaseId, modelArn (a foundation-model ARN)}}
+                              -> {output{text}, citations[{generatedResponsePart{textResponsePart{text, span}},
+                                  retrievedReferences[{content{text}, location{type S3, s3Location{uri}}}]}], sessionId}
 Every call must be signed with SigV4 for the given access key, region and the signing name `bedrock`;
 the signature itself is recomputed with the secret key and compared.
 
 A Converse call whose message is numbered sources ("Sources:\n\n[1] <chunk id> (<heading>)\n<text>...
 Question: ...") is answered with the first line of source [1]'s text, cited as [1]; any other message
-gets a short fixed reply. Tests script misbehaviour through two unsigned control endpoints:
-  POST /_standin/plan      {"converse": ["throttle", ...], "invoke": [...]}: what the next calls do, in order:
-                           throttle (429 ThrottlingException), validation (400 ValidationException),
+gets a short fixed reply. A knowledge base holds the documents a test loaded, split into passages at their
+headings (as Bedrock chunks a markdown data source); the passages sharing the most words with the question are
+retrieved, and the answer is the best one's first sentence, citing them; a question no passage shares a word
+with gets Bedrock's own refusal ("Sorry, I am unable to assist you with this request.").
+Tests script misbehaviour and load knowledge bases through unsigned control endpoints:
+  POST /_standin/plan      {"converse": ["throttle", ...], "invoke": [...], "retrieve": [...]}: what the next calls
+                           do, in order: throttle (429 ThrottlingException), validation (400 ValidationException),
                            server-error (500), cite-unsent (cites a source that was not sent),
-                           unbacked-number (states a number no source holds), dont-know, ok
+                           unbacked-number (states a number no source holds), dont-know, no-citation
+                           (RetrieveAndGenerate answers without citations), ok
+  POST /_standin/knowledge-bases/{id}   {"documents": [{"uri", "text"}]}: loads a knowledge base
   GET  /_standin/requests  every call so far: operation, model, HTTP status, what it did
 
 Usage: python3 bedrock_standin.py ACCESS_KEY SECRET_KEY REGION
@@ -39,7 +50,10 @@ AUTH = re.compile(
 )
 SOURCE = re.compile(r"^\[(\d+)\] (\S+) \((.*)\)$")
 LOCK = threading.Lock()
-PLAN = {"converse": [], "invoke": []}
+PLAN = {"converse": [], "invoke": [], "retrieve": []}
+KNOWLEDGE_BASES = {}  # id -> [(uri, passage text)]
+WORD = re.compile(r"[a-z0-9_]+")
+STOPWORDS = {"the", "and", "what", "does", "how", "are", "for", "with", "this", "that", "which", "mean", "its", "why"}
 REQUESTS = []
 
 
@@ -100,6 +114,39 @@ def sources_of(message):
     return [(n, chunk, "\n".join(lines)) for n, chunk, lines in found]
 
 
+def words(text):
+    return {w for w in WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS}
+
+
+def passages_of(documents):
+    """Each document split into its sections (heading line and body), as Bedrock's hierarchical
+    chunking splits markdown; a heading with no body of its own is not a passage."""
+    found = []
+    for document in documents:
+        sections = [[]]
+        for line in document["text"].splitlines():
+            if line.startswith("#"):
+                sections.append([])
+            sections[-1].append(line)
+        for lines in sections:
+            body = [l for l in lines if l.strip() and not l.startswith("#")]
+            if body:
+                found.append((document["uri"], "\n".join(lines).strip() + "\n"))
+    return found
+
+
+def relevance(asked, passage):
+    """Question words in the heading count twice (titles weigh more), then those in the body."""
+    heading, _, body = passage.partition("\n") if passage.startswith("#") else ("", "", passage)
+    return 2 * len(asked & words(heading)) + len(asked & words(body))
+
+
+def first_sentence(text):
+    line = first_statement(text)
+    end = re.search(r"(?<=[a-z)`])\. ", line)
+    return line[: end.start() + 1] if end else line
+
+
 def first_statement(text):
     for line in text.splitlines():
         line = line.strip().strip("|").strip()
@@ -147,6 +194,11 @@ class Handler(BaseHTTPRequestHandler):
                 for operation, steps in plan.items():
                     PLAN[operation].extend(steps)
             return self.reply(200, PLAN)
+        if self.path.startswith("/_standin/knowledge-bases/"):
+            documents = json.loads(body)["documents"]
+            with LOCK:
+                KNOWLEDGE_BASES[self.path.rsplit("/", 1)[1]] = passages_of(documents)
+            return self.reply(200, {"passages": len(KNOWLEDGE_BASES[self.path.rsplit("/", 1)[1]])})
         problem = self.check_signature(body)
         if problem:
             record(operation="rejected", model=None, status=403, step=problem)
@@ -155,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
             request = json.loads(body)
         except ValueError:
             return self.reject("the body is not JSON")
+        if self.path == "/retrieveAndGenerate":
+            return self.retrieve_and_generate(request)
         parts = self.path.split("?")[0].split("/")
         if len(parts) != 4 or parts[1] != "model":
             return self.reject("unexpected path " + self.path)
@@ -239,6 +293,47 @@ class Handler(BaseHTTPRequestHandler):
         record(operation="InvokeModel", model=model, status=200, step=step)
         text = request["inputText"]
         self.reply(200, {"embedding": embedding(text, request["dimensions"]), "inputTextTokenCount": len(text.split())})
+
+    def retrieve_and_generate(self, request):
+        question = (request.get("input") or {}).get("text")
+        if not isinstance(question, str) or not question:
+            return self.reject("input.text must be non-empty text")
+        config = request.get("retrieveAndGenerateConfiguration") or {}
+        if config.get("type") != "KNOWLEDGE_BASE":
+            return self.reject("retrieveAndGenerateConfiguration.type must be KNOWLEDGE_BASE, got %r" % config.get("type"))
+        kb = config.get("knowledgeBaseConfiguration") or {}
+        kb_id, model_arn = kb.get("knowledgeBaseId"), kb.get("modelArn", "")
+        if not re.match(r"^arn:aws:bedrock:[a-z0-9-]+::foundation-model/\S+$", model_arn):
+            return self.reject("knowledgeBaseConfiguration.modelArn must be a foundation-model ARN, got %r" % model_arn)
+        step = next_step("retrieve")
+        if step == "throttle":
+            return self.error("RetrieveAndGenerate", kb_id, 429, "ThrottlingException", "Your request was denied due to exceeding the account quotas.", step)
+        if step == "validation":
+            return self.error("RetrieveAndGenerate", kb_id, 400, "ValidationException", "The model ARN is not supported.", step)
+        with LOCK:
+            passages = KNOWLEDGE_BASES.get(kb_id)
+        if passages is None:
+            return self.error("RetrieveAndGenerate", kb_id, 404, "ResourceNotFoundException", "Knowledge base %s does not exist." % kb_id, step)
+        asked = words(question)
+        scored = sorted(
+            ((relevance(asked, text), len(text), uri, text) for uri, text in passages),
+            key=lambda s: (-s[0], s[1]),
+        )
+        retrieved = [(uri, text) for score, _, uri, text in scored[:3] if score > 0]
+        if not retrieved or step == "dont-know":
+            answer, citations = "Sorry, I am unable to assist you with this request.", []
+        else:
+            answer = first_sentence(retrieved[0][1])
+            if step == "unbacked-number":
+                answer += " Next week 987654 more users will engage."
+            references = [
+                {"content": {"text": text}, "location": {"type": "S3", "s3Location": {"uri": uri}}, "metadata": {}}
+                for uri, text in retrieved
+            ]
+            part = {"textResponsePart": {"text": answer, "span": {"start": 0, "end": len(answer) - 1}}}
+            citations = [] if step == "no-citation" else [{"generatedResponsePart": part, "retrievedReferences": references}]
+        record(operation="RetrieveAndGenerate", model=kb_id, model_arn=model_arn, status=200, step=step, passages=len(retrieved))
+        self.reply(200, {"output": {"text": answer}, "citations": citations, "sessionId": "standin-session-%d" % len(REQUESTS)})
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -137,9 +137,10 @@ pub fn cited_numbers(reply: &str) -> Vec<usize> {
     cited
 }
 
+/// "I don't know", or the refusal a Bedrock Knowledge Base gives when retrieval finds nothing.
 fn says_i_dont_know(reply: &str) -> bool {
-    let start: String = reply.trim_start().chars().take(14).collect::<String>().to_lowercase().replace('’', "'");
-    start.starts_with("i don't know") || start.starts_with("i do not know")
+    let start: String = reply.trim_start().chars().take(40).collect::<String>().to_lowercase().replace('’', "'");
+    start.starts_with("i don't know") || start.starts_with("i do not know") || start.starts_with("sorry, i am unable to assist")
 }
 
 impl GroundedAssistant {

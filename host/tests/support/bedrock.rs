@@ -61,12 +61,24 @@ impl Bedrock {
         self.http("POST", "/_standin/plan", &body);
     }
 
+    /// What the next RetrieveAndGenerate calls do: "throttle", "dont-know", "unbacked-number", "no-citation", ...
+    pub fn plan_retrieve(&self, steps: &[&str]) {
+        self.http("POST", "/_standin/plan", &serde_json::json!({ "retrieve": steps }).to_string());
+    }
+
+    /// Loads knowledge base `id` with `documents` (uri, markdown); returns how many passages the stand-in made of them.
+    pub fn load_knowledge_base(&self, id: &str, documents: &[(String, String)]) -> u64 {
+        let documents: Vec<Value> = documents.iter().map(|(uri, text)| serde_json::json!({ "uri": uri, "text": text })).collect();
+        let reply = self.http("POST", &format!("/_standin/knowledge-bases/{id}"), &serde_json::json!({ "documents": documents }).to_string());
+        serde_json::from_str::<Value>(&reply).unwrap()["passages"].as_u64().unwrap()
+    }
+
     /// Every call the stand-in saw: `operation`, `model`, `status`, `step`.
     pub fn requests(&self) -> Vec<Value> {
         serde_json::from_str(&self.http("GET", "/_standin/requests", "")).unwrap()
     }
 
-    /// The calls of one operation ("Converse", "InvokeModel", "rejected").
+    /// The calls of one operation ("Converse", "InvokeModel", "RetrieveAndGenerate", "rejected").
     pub fn calls(&self, operation: &str) -> Vec<Value> {
         self.requests().into_iter().filter(|r| r["operation"] == operation).collect()
     }
