@@ -2,7 +2,9 @@
 # TreeSHAP benchmark: Engage's Model::contributions against Python xgboost's
 # pred_contribs on the same model (200 trees, depth 6, trained by Engage on
 # 200k rows and saved as XGBoost JSON) and the same 1M rows x 14 features,
-# same thread count, in one run; checks the two agree.
+# same thread count, in one run; checks the two agree. Then the same for path
+# (Saabas) attribution, the cheap per-user reasons: Model::path_contributions
+# against pred_contribs(approx_contribs=True).
 #
 #   bench/boost/shap.sh             # ROWS=1000000
 #   ROWS=20000 bench/boost/shap.sh  # a quick look

@@ -107,6 +107,12 @@ fn main() {
         .fold(0.0, f64::max);
     let top = c.importance();
 
+    // Path (Saabas) attribution, the cheap per-user reasons: the same rows, the same threads.
+    let (t2, c2) = (Instant::now(), cpu_s());
+    let p = pool.install(|| model.path_contributions(&test)).unwrap();
+    let path_s = t2.elapsed().as_secs_f64();
+    let path_cpu_s = cpu_s() - c2;
+
     // Python xgboost: same model file, same rows, same threads.
     let out = dir.join("shap_xgb.f32");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/boost/shap_py.py");
@@ -125,6 +131,13 @@ fn main() {
     let _ = std::fs::remove_file(&out);
     assert_eq!(theirs.len(), c.values.len());
     let max_diff = c.values.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let approx_out = dir.join("shap_xgb.f32.approx");
+    let theirs_approx: Vec<f32> =
+        std::fs::read(&approx_out).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let _ = std::fs::remove_file(&approx_out);
+    assert_eq!(theirs_approx.len(), p.values.len());
+    let path_max_diff = p.values.iter().zip(&theirs_approx).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let (xgb_approx_s, xgb_approx_cpu_s) = (pyr["approx_s"].as_f64().unwrap(), pyr["approx_cpu_s"].as_f64().unwrap());
 
     let (er, xr) = (rows as f64 / engage_s, rows as f64 / xgb_s);
     eprintln!("TreeSHAP, {rows} rows x {nf} features, {} trees (max depth {max_depth}, {leaves} leaves), {threads} threads", model.n_trees());
@@ -133,6 +146,10 @@ fn main() {
     eprintln!("  engage  contributions {engage_s:8.2} {er:11.0} {engage_cpu_s:9.2} {ec:11.0}");
     eprintln!("  xgboost pred_contribs {xgb_s:8.2} {xr:11.0} {xgb_cpu_s:9.2} {xc:11.0}   (xgboost {}; DMatrix build {:.2} s not counted)", pyr["xgboost"].as_str().unwrap_or("?"), pyr["dmatrix_s"].as_f64().unwrap_or(f64::NAN));
     eprintln!("  ratio engage / xgboost: {:.2}x wall-clock, {:.2}x per CPU-second", er / xr, ec / xc);
+    let (pr, pxr) = (rows as f64 / path_s, rows as f64 / xgb_approx_s);
+    eprintln!("  engage  path (Saabas) {path_s:8.2} {pr:11.0} {path_cpu_s:9.2} {:11.0}", rows as f64 / path_cpu_s);
+    eprintln!("  xgboost approx_contribs {xgb_approx_s:6.2} {pxr:11.0} {xgb_approx_cpu_s:9.2} {:11.0}", rows as f64 / xgb_approx_cpu_s);
+    eprintln!("  ratio engage / xgboost (path): {:.2}x wall-clock; max |engage - xgboost| {path_max_diff:.2e}", pr / pxr);
     eprintln!("  max |engage - xgboost| {max_diff:.2e}; max additivity error (relative to 1+|margin|) {additivity:.1e}");
     eprintln!("  top features by mean |SHAP|: {}", top.iter().take(5).map(|i| format!("{} {:.3}", i.feature, i.mean_abs)).collect::<Vec<_>>().join(", "));
     println!(
@@ -145,6 +162,9 @@ fn main() {
             "xgboost_s": xgb_s, "xgboost_rows_per_s": xr, "xgboost_version": pyr["xgboost"],
             "xgboost_cpu_s": xgb_cpu_s, "xgboost_rows_per_cpu_s": xc,
             "ratio": er / xr, "ratio_per_cpu_s": ec / xc, "max_abs_diff": max_diff, "additivity_max_rel_err": additivity,
+            "path_s": path_s, "path_cpu_s": path_cpu_s, "path_rows_per_s": pr,
+            "xgboost_approx_s": xgb_approx_s, "xgboost_approx_cpu_s": xgb_approx_cpu_s,
+            "path_ratio": pr / pxr, "path_max_abs_diff": path_max_diff,
         })
     );
 }
