@@ -41,6 +41,20 @@ params = { mode = "flaky", bucket = "work", counter = "run=${run_id}/counter", s
 "#;
 
 #[test]
+fn a_relative_storage_root_works_for_ingest_and_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_engage")).current_dir(dir.path()).args(["--root", "data"]).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    in_dir(&["data", "generate", "--users", "40", "--weeks", "2", "--format", "parquet", "--out", "landing"]);
+    in_dir(&["ingest", "landing", "--table", "users"]);
+    let csv = in_dir(&["sql", "--format", "csv", "SELECT count(*) AS n, count(DISTINCT snapshot_date) AS weeks FROM engage.users"]);
+    assert_eq!(csv.trim(), "n,weeks\n80,2", "{csv}");
+}
+
+#[test]
 fn run_prints_a_summary_and_the_history_can_be_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("smoke.toml");

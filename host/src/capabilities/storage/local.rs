@@ -19,7 +19,8 @@ pub struct LocalStorage {
 
 impl LocalStorage {
     pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
-        let root = root.into();
+        // Absolute, so the local paths it hands out (the SQL engine reads files by them) do not depend on the working directory.
+        let root = std::path::absolute(root.into())?;
         fs::create_dir_all(root.join(TMP_DIR))?;
         Ok(Self { root })
     }
