@@ -10,8 +10,6 @@ use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::{CastOptions, cast_with_options, take};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
 use super::catalog_table::NULL_PARTITION;
 use super::ddl::{directory, partition_path};
@@ -19,7 +17,7 @@ use super::render;
 use super::types::arrow_type;
 use crate::capabilities::sql::BatchStream;
 use crate::capabilities::storage::ObjectStore;
-use crate::data::parquet::StoreSink;
+use crate::data::parquet::{StoreSink, writer_properties};
 use crate::catalog::{Column, parse_location};
 
 /// Files written for one partition (or the whole table when unpartitioned).
@@ -118,10 +116,9 @@ pub fn write_stream(
                     let (bucket, prefix) = parse_location(&folder)?;
                     let key = format!("{prefix}{run}_{n:05}.parquet");
                     let sink = StoreSink::new(store.open_writer(&bucket, &key).map_err(|e| e.message)?);
-                    let properties = WriterProperties::builder()
-                        .set_compression(Compression::SNAPPY)
-                        .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
-                        .build();
+                    // The engine's own encodings: dictionaries for text only (trying one on every float column
+                    // costs more than it saves), delta for integers and dates.
+                    let properties = writer_properties(&data_schema, ROWS_PER_GROUP);
                     let writer = ArrowWriter::try_new(sink, data_schema.clone(), Some(properties)).map_err(|e| e.to_string())?;
                     entry.insert(OpenFile { writer, bucket, key, location: folder })
                 }
