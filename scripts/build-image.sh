@@ -15,6 +15,7 @@ rustup target add "$musl" wasm32-wasip2 >/dev/null
 need=()
 command -v musl-gcc >/dev/null || need+=(musl-tools)
 command -v podman >/dev/null || need+=(podman)
+command -v strip >/dev/null || need+=(binutils)
 command -v runc >/dev/null || need+=(runc)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
@@ -33,7 +34,8 @@ echo "==> plugins (wasm32-wasip2)"
 stage="$target/image"
 rm -rf "$stage"
 mkdir -p "$stage/plugins" "$stage/cache" "$stage/etc"
-cp "$bin" "$stage/engage"
+# Line tables stay in the release build for local backtraces; the image needs only the symbols (1 GB -> about 100 MB).
+strip --strip-debug -o "$stage/engage" "$bin"
 for p in engagement_features activity_features monetary_features support_features cleanup prepare qa_table aggregate; do
   cp "$target/wasm32-wasip2/release/$p.wasm" "$stage/plugins/"
 done
@@ -49,4 +51,6 @@ chmod -R a+rX "$stage"
 
 echo "==> podman build $image"
 podman --storage-driver vfs build --quiet -f Dockerfile -t "$image" "$stage" >/dev/null
+# The previous build's layers, now untagged, would otherwise pile up build after build.
+podman --storage-driver vfs image prune --force >/dev/null
 podman --storage-driver vfs image inspect "$image" --format '{{.Size}}' | awk '{printf "    image size: %.1f MB\n", $1 / 1e6}'
