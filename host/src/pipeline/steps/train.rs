@@ -264,20 +264,27 @@ impl Step for Train {
                 _ => StepError::failed(message),
             }
         };
+        // The baseline does not depend on the boosted model: fit it beside the training,
+        // which leaves a core idle between its parallel phases.
         let t = Instant::now();
-        let trained = engage_boost::train_batches_with_features(
-            std::slice::from_ref(&train_batch),
-            &label,
-            &features,
-            Some(std::slice::from_ref(&valid_batch)),
-            &params,
-        )
-        .map_err(|e| boost_error("training", e))?;
+        let (trained, (baseline, baseline_seconds)) = std::thread::scope(|scope| {
+            let baseline = scope.spawn(|| {
+                let t = Instant::now();
+                (LogisticBaseline::fit(std::slice::from_ref(&train_batch), &label, &features), t.elapsed().as_secs_f64())
+            });
+            let trained = engage_boost::train_batches_with_features(
+                std::slice::from_ref(&train_batch),
+                &label,
+                &features,
+                Some(std::slice::from_ref(&valid_batch)),
+                &params,
+            );
+            (trained, baseline.join().expect("the baseline fit does not panic"))
+        });
+        let trained = trained.map_err(|e| boost_error("training", e))?;
+        let baseline = baseline.map_err(|e| boost_error("baseline", e))?;
         let train_seconds = t.elapsed().as_secs_f64();
         ctx.check_cancelled()?;
-        let t = Instant::now();
-        let baseline = LogisticBaseline::fit(std::slice::from_ref(&train_batch), &label, &features).map_err(|e| boost_error("baseline", e))?;
-        let baseline_seconds = t.elapsed().as_secs_f64();
         // Training quantiles per feature: what "low" and "high" mean in predict's reasons.
         let train_cols = features.iter().map(|f| f32_column(&train_batch, f)).collect::<Result<Vec<_>, _>>().map_err(read_error)?;
         drop(train_batch);
