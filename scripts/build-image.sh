@@ -34,7 +34,7 @@ echo "==> plugins (wasm32-wasip2)"
 stage="$target/image"
 rm -rf "$stage"
 mkdir -p "$stage/plugins" "$stage/cache" "$stage/etc"
-# Line tables stay in the release build for local backtraces; the image needs only the symbols (1 GB -> about 100 MB).
+# Line tables stay in the release build for local backtraces; the image needs only the symbols (about 1 GB -> 200 MB).
 strip --strip-debug -o "$stage/engage" "$bin"
 for p in engagement_features activity_features monetary_features support_features cleanup prepare qa_table aggregate; do
   cp "$target/wasm32-wasip2/release/$p.wasm" "$stage/plugins/"
