@@ -3,7 +3,9 @@
 //! 127.0.0.1 that checks SigV4 and runs each task's command as a local process) —
 //! scores every user the same; a task that fails once is retried alone; RunTask
 //! throttling is retried; a missing ECS key stops the run before its first
-//! stage; and a run killed mid-predict resumes without rerunning a finished shard.
+//! stage; a run killed mid-predict resumes without rerunning a finished shard;
+//! and, with the image built (ENGAGE_IMAGE, set by scripts/test.sh when
+//! ENGAGE_TEST_IMAGE=1), shards run as podman containers of it score the same.
 
 #[path = "support/ecs_standin.rs"]
 mod ecs_standin;
@@ -185,6 +187,40 @@ fn processes_and_ecs_tasks_score_every_user_as_threads_do() {
     }
     let attempts = predict_attempts(&run_record(&root, run_id));
     assert!(attempts.values().all(|a| a.len() == 1 && a[0]["error"].is_null()), "{attempts:?}");
+}
+
+#[test]
+fn podman_containers_of_the_image_score_every_user_as_threads_do() {
+    let Some(image) = std::env::var("ENGAGE_IMAGE").ok().filter(|s| !s.is_empty()) else {
+        eprintln!("ENGAGE_IMAGE is not set (scripts/test.sh sets it with ENGAGE_TEST_IMAGE=1): skipping");
+        return;
+    };
+    let expected = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let root = root_with_sample(dir.path());
+    let podman_args = r#"["--storage-driver", "vfs", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]"#;
+    let config = write_config(dir.path(), &format!("[shards]\nexecutor = \"podman\"\nimage = \"{image}\"\npodman_args = {podman_args}\n"));
+    // The containers run as the image's user (65532): what this process creates under the
+    // mounted root must be writable by it, so the run starts with umask 0.
+    let mut command = engage(&root);
+    command.arg("run").arg(weekly()).args(["--json", "--no-progress", "--config"]).arg(&config);
+    let line = format!("umask 0 && exec {:?}", command.get_program()) + &command.get_args().map(|a| format!(" {a:?}")).collect::<String>();
+    let mut shell = Command::new("sh");
+    shell.args(["-c", &line]).envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    if std::env::var_os("CONTAINERS_CONF").is_none() {
+        shell.env("CONTAINERS_CONF", Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/containers.conf"));
+    }
+    let summary = succeeded(&shell.output().unwrap());
+    let run_id = summary["run_id"].as_str().unwrap();
+    assert_same_scores("podman", expected, &scores(&root));
+    let attempts = predict_attempts(&run_record(&root, run_id));
+    assert_eq!(attempts.len(), SHARDS as usize);
+    for shard in 0..SHARDS {
+        let part = part(&root, run_id, shard).expect("each container wrote its part");
+        assert_eq!(part["status"], "committed");
+        let path = root.join("runs").join(run_id).join("parts").join(format!("predict.shard-{shard}.json"));
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(path).unwrap()), 65532, "written by the image's user");
+    }
 }
 
 #[test]
