@@ -7,6 +7,8 @@
 //! scripts/test.sh builds the image and sets ENGAGE_IMAGE; without it the
 //! tests here say so and pass (a plain `cargo test` on a machine without podman).
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -23,16 +25,11 @@ fn image() -> Option<String> {
     image
 }
 
-/// `podman <global args>`: vfs storage and runc with cgroupfs, as this machine needs (ENGAGE_PODMAN_ARGS overrides).
+/// `podman <global args>` with this machine's settings (support::podman_args, support::use_containers_conf).
 fn podman() -> Command {
-    let args = std::env::var("ENGAGE_PODMAN_ARGS")
-        .unwrap_or_else(|_| "--storage-driver vfs --runtime runc --cgroup-manager cgroupfs --events-backend file".into());
     let mut command = Command::new("podman");
-    command.args(args.split_whitespace());
-    // No default ulimits: runc may not raise them inside a sandbox like this machine's.
-    if std::env::var_os("CONTAINERS_CONF").is_none() {
-        command.env("CONTAINERS_CONF", Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/containers.conf"));
-    }
+    command.args(support::podman_args());
+    support::use_containers_conf(&mut command);
     command
 }
 

@@ -198,7 +198,7 @@ fn podman_containers_of_the_image_score_every_user_as_threads_do() {
     let expected = reference();
     let dir = tempfile::tempdir().unwrap();
     let root = root_with_sample(dir.path());
-    let podman_args = r#"["--storage-driver", "vfs", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]"#;
+    let podman_args = serde_json::to_string(&support::podman_args()).unwrap();
     let config = write_config(dir.path(), &format!("[shards]\nexecutor = \"podman\"\nimage = \"{image}\"\npodman_args = {podman_args}\n"));
     // The containers run as the image's user (65532): what this process creates under the
     // mounted root must be writable by it, so the run starts with umask 0.
@@ -207,9 +207,7 @@ fn podman_containers_of_the_image_score_every_user_as_threads_do() {
     let line = format!("umask 0 && exec {:?}", command.get_program()) + &command.get_args().map(|a| format!(" {a:?}")).collect::<String>();
     let mut shell = Command::new("sh");
     shell.args(["-c", &line]).envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))));
-    if std::env::var_os("CONTAINERS_CONF").is_none() {
-        shell.env("CONTAINERS_CONF", Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/containers.conf"));
-    }
+    support::use_containers_conf(&mut shell);
     let summary = succeeded(&shell.output().unwrap());
     let run_id = summary["run_id"].as_str().unwrap();
     assert_same_scores("podman", expected, &scores(&root));

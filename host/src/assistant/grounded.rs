@@ -58,6 +58,12 @@ pub struct Source {
     pub source: String,
 }
 
+impl Source {
+    fn of_chunk(n: usize, chunk: &super::chunks::Chunk) -> Self {
+        Source { n, id: chunk.id.clone(), heading: chunk.heading.clone(), source: chunk.source.clone() }
+    }
+}
+
 /// An answer and how it came about.
 #[derive(Debug, Clone, Serialize)]
 pub struct Grounded {
@@ -221,7 +227,7 @@ impl GroundedAssistant {
         let sources: Vec<Source> = sent
             .iter()
             .enumerate()
-            .map(|(i, c)| Source { n: i + 1, id: c.id.clone(), heading: c.heading.clone(), source: c.source.clone() })
+            .map(|(i, c)| Source::of_chunk(i + 1, c))
             .collect();
         let answer = |status, text: String, citations: Vec<Citation>, evidence: Vec<String>| Answer {
             question: question.to_string(),
@@ -268,7 +274,7 @@ impl GroundedAssistant {
             .iter()
             .enumerate()
             .map(|(i, p)| match self.chunk_of(p) {
-                Some(c) => Source { n: i + 1, id: c.id.clone(), heading: c.heading.clone(), source: c.source.clone() },
+                Some(c) => Source::of_chunk(i + 1, c),
                 None => {
                     let uri = p.uri.clone().unwrap_or_else(|| format!("knowledge base {}", knowledge_base.id()));
                     Source { n: i + 1, id: uri.clone(), heading: String::new(), source: uri }
@@ -296,13 +302,7 @@ impl GroundedAssistant {
             }
             Err(reason) => {
                 // The host's own closest chunks, so a decline still points somewhere.
-                let closest: Vec<(String, String)> = self
-                    .assistant
-                    .index
-                    .search(question, 3)
-                    .into_iter()
-                    .map(|h| (kb.chunks[h.chunk].id.clone(), kb.chunks[h.chunk].heading.clone()))
-                    .collect();
+                let closest = self.assistant.closest(&self.assistant.index.search(question, 3));
                 (Status::Declined, decline_text(&reason, &closest), vec![], vec![])
             }
         };

@@ -67,8 +67,7 @@ impl Assistant {
         let started = Instant::now();
         let intent = intent::parse(question);
         let hits = self.index.search(question, RETRIEVED);
-        let closest: Vec<(String, String)> =
-            hits.iter().take(3).map(|h| (self.kb.chunks[h.chunk].id.clone(), self.kb.chunks[h.chunk].heading.clone())).collect();
+        let closest = self.closest(&hits);
         let outcome = self.outcome(&intent, question, &hits);
         let (status, draft) = finish(outcome, &closest);
         Answer {
@@ -83,6 +82,11 @@ impl Assistant {
             intent: format!("{intent:?}"),
             millis: started.elapsed().as_secs_f64() * 1000.0,
         }
+    }
+
+    /// The chunks a decline offers as the closest sources: the best 3 hits, as (id, heading).
+    fn closest(&self, hits: &[Hit]) -> Vec<(String, String)> {
+        hits.iter().take(3).map(|h| (self.kb.chunks[h.chunk].id.clone(), self.kb.chunks[h.chunk].heading.clone())).collect()
     }
 
     fn outcome(&self, intent: &Intent, question: &str, hits: &[Hit]) -> Outcome {

@@ -1,7 +1,8 @@
 //! Shared helpers for the host's integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use engage::runtime::{Plugin, Runtime, RuntimeConfig};
@@ -35,4 +36,22 @@ pub fn runtime() -> &'static Runtime {
 
 pub fn load(name: &str) -> Arc<Plugin> {
     runtime().load_file(&plugin_path(name)).expect("plugin loads")
+}
+
+/// podman's global arguments on a machine like this one: vfs storage, runc with cgroupfs
+/// (`ENGAGE_PODMAN_ARGS`, whitespace-separated, overrides them).
+pub fn podman_args() -> Vec<String> {
+    std::env::var("ENGAGE_PODMAN_ARGS")
+        .unwrap_or_else(|_| "--storage-driver vfs --runtime runc --cgroup-manager cgroupfs --events-backend file".into())
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Points podman (run by `command` or a process it starts) at tests/support/containers.conf, which
+/// drops the default ulimits runc may not raise inside a sandbox, unless CONTAINERS_CONF names one.
+pub fn use_containers_conf(command: &mut Command) {
+    if std::env::var_os("CONTAINERS_CONF").is_none() {
+        command.env("CONTAINERS_CONF", Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/containers.conf"));
+    }
 }
