@@ -115,6 +115,7 @@ fn athena(endpoint: &str, attempts: u32) -> AthenaSql {
             poll_interval: Duration::from_millis(20),
             query_timeout: Duration::from_secs(30),
             zones: zones(),
+            endpoint_url: None,
         },
     )
 }

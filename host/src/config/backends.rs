@@ -95,5 +95,6 @@ fn athena_settings(config: &HostConfig, zones: ZoneMap) -> Result<AthenaSettings
         poll_interval: duration("sql.poll_interval", &sql.poll_interval, "200ms")?,
         query_timeout: duration("sql.query_timeout", &sql.query_timeout, "30m")?,
         zones,
+        endpoint_url: sql.endpoint_url.clone(),
     })
 }

@@ -85,6 +85,8 @@ pub struct SqlConfig {
     pub poll_interval: Option<String>,
     /// athena: give up on a query after this long, e.g. "30m".
     pub query_timeout: Option<String>,
+    /// athena: an endpoint other than aws.endpoint_url (a VPC endpoint, or a stand-in under test).
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -255,6 +257,7 @@ impl HostConfig {
             ("sql.output_location", sql.output_location.is_some()),
             ("sql.poll_interval", sql.poll_interval.is_some()),
             ("sql.query_timeout", sql.query_timeout.is_some()),
+            ("sql.endpoint_url", sql.endpoint_url.is_some()),
         ];
         match sql.backend {
             SqlBackend::Local => {
@@ -275,6 +278,8 @@ impl HostConfig {
                         parse_duration(text).map_err(|e| format!("{key}: {e}"))?;
                     }
                 }
+                let overrides = AwsSettings { endpoint_url: sql.endpoint_url.clone(), ..Default::default() };
+                overrides.check().map_err(|e| e.replace("aws.", "sql."))?;
                 if self.catalog.backend != CatalogBackend::Glue {
                     return Err("sql.backend = \"athena\" reads its tables from Glue: set catalog.backend = \"glue\"".into());
                 }
@@ -460,6 +465,11 @@ mod tests {
             ("[sql]\nbackend = \"athena\"\nworkgroup = \"wg\"\noutput_location = \"results/\"\n", "sql.output_location: location 'results/'"),
             ("[llm]\nbackend = \"bedrock\"\nchat_model = \"m\"\n", "llm.embed_model is required"),
             ("[aws]\nendpoint_url = \"127.0.0.1:5000\"\n", "aws.endpoint_url '127.0.0.1:5000'"),
+            ("[sql]\nendpoint_url = \"http://127.0.0.1:9\"\n", "sql.endpoint_url does not apply: sql.backend is \"local\""),
+            (
+                "[storage]\nbackend = \"s3\"\nbucket = \"acme\"\n[sql]\nbackend = \"athena\"\nworkgroup = \"wg\"\noutput_location = \"s3://results/\"\nendpoint_url = \"athena.local\"\n[catalog]\nbackend = \"glue\"\n",
+                "sql.endpoint_url 'athena.local' must start with http:// or https://",
+            ),
             ("[shards]\nexecutor = \"fargate\"\n", "line 2: unknown variant `fargate`"),
             ("[shards]\nexecutor = \"ecs\"\n", "shards.cluster is required when shards.executor = \"ecs\""),
             ("[shards]\nexecutor = \"ecs\"\ncluster = \"c\"\ncontainer = \"engage\"\nsubnets = [\"s\"]\n", "shards.task_definition is required"),

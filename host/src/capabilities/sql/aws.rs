@@ -14,11 +14,12 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{ColumnInfo, QueryExecutionContext, QueryExecutionState, ResultConfiguration, Row};
 
+use super::athena_csv::{CsvResult, Typer};
 use super::{BatchStream, QueryResult, SqlEngine};
 use crate::aws::{AwsContext, service_error};
-use crate::capabilities::{CapResult, CapabilityError};
-use crate::capabilities::storage::ZoneMap;
-use crate::catalog::DEFAULT_DATABASE;
+use crate::capabilities::storage::{S3Location, S3Storage, ZoneMap};
+use crate::capabilities::{CapResult, CapabilityError, ErrorCode};
+use crate::catalog::{DEFAULT_DATABASE, parse_location};
 
 /// Longest wait between two polls of a running query.
 const MAX_POLL: Duration = Duration::from_secs(5);
@@ -33,6 +34,8 @@ pub struct AthenaSettings {
     pub query_timeout: Duration,
     /// Zone URLs in statements (`'s3://work/...'`) are pointed at their real buckets.
     pub zones: ZoneMap,
+    /// Athena's own endpoint when it is not the SDK's (`sql.endpoint_url`).
+    pub endpoint_url: Option<String>,
 }
 
 pub struct AthenaSql {
@@ -45,11 +48,17 @@ pub struct AthenaSql {
 struct Finished {
     id: String,
     statement_type: Option<String>,
+    /// Where Athena wrote the result object.
+    output: Option<String>,
 }
 
 impl AthenaSql {
     pub fn new(aws: Arc<AwsContext>, settings: AthenaSettings) -> Self {
-        let client = Client::new(aws.sdk());
+        let mut config = aws_sdk_athena::config::Builder::from(aws.sdk());
+        if let Some(url) = &settings.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        let client = Client::from_conf(config.build());
         Self { aws, client, settings }
     }
 
@@ -81,8 +90,9 @@ impl AthenaSql {
                 let execution = output.query_execution();
                 let status = execution.and_then(|q| q.status());
                 let statement_type = execution.and_then(|q| q.statement_type()).map(|t| t.as_str().to_string());
+                let output = execution.and_then(|q| q.result_configuration()).and_then(|r| r.output_location()).map(str::to_string);
                 match status.and_then(|s| s.state()) {
-                    Some(QueryExecutionState::Succeeded) => return Ok(Finished { id, statement_type }),
+                    Some(QueryExecutionState::Succeeded) => return Ok(Finished { id, statement_type, output }),
                     Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
                         let reason = status
                             .and_then(|s| s.athena_error().and_then(|e| e.error_message()).or(s.state_change_reason()))
@@ -111,6 +121,11 @@ impl AthenaSql {
 
     /// Every page of a finished query's result, as one Arrow batch per page.
     fn results(&self, finished: &Finished) -> CapResult<QueryResult> {
+        self.pages(finished, None)
+    }
+
+    /// The result's pages (only the first `limit` rows when given).
+    fn pages(&self, finished: &Finished, limit: Option<i32>) -> CapResult<QueryResult> {
         let client = self.client.clone();
         let id = finished.id.clone();
         let pages = self.aws.block_on(async move {
@@ -120,7 +135,7 @@ impl AthenaSql {
                 let output = client
                     .get_query_results()
                     .query_execution_id(&id)
-                    .max_results(PAGE_ROWS)
+                    .max_results(limit.unwrap_or(PAGE_ROWS))
                     .set_next_token(token.clone())
                     .send()
                     .await
@@ -129,6 +144,9 @@ impl AthenaSql {
                 let columns = result.and_then(|r| r.result_set_metadata()).map(|m| m.column_info().to_vec()).unwrap_or_default();
                 let rows = result.map(|r| r.rows().to_vec()).unwrap_or_default();
                 pages.push((columns, rows));
+                if limit.is_some() {
+                    return Ok::<_, CapabilityError>(pages);
+                }
                 match output.next_token() {
                     Some(next) if !next.is_empty() => token = Some(next.to_string()),
                     _ => return Ok::<_, CapabilityError>(pages),
@@ -145,10 +163,47 @@ impl AthenaSql {
                 rows = &rows[1..];
             }
             if !rows.is_empty() {
-                batches.push(batch_of(&schema, &columns, rows)?);
+                batches.push(typed_batch(&schema, &columns, rows.len(), |r, c| rows[r].data().get(c).and_then(|d| d.var_char_value()))?);
             }
         }
         Ok(QueryResult { schema, batches })
+    }
+
+    /// A SELECT's rows streamed from the result object Athena wrote, typed by the
+    /// result's column metadata; `None` when there is no object to read.
+    fn result_object(&self, finished: &Finished) -> CapResult<Option<Box<dyn BatchStream>>> {
+        let Some(output) = finished.output.as_deref().filter(|_| finished.statement_type.as_deref() == Some("DML")) else {
+            return Ok(None);
+        };
+        let (bucket, key) = parse_location(output).map_err(CapabilityError::internal)?;
+        let location = S3Location { bucket: bucket.clone(), prefix: String::new() };
+        let zones = ZoneMap { shared: None, zones: [(bucket.clone(), location)].into() };
+        let store = S3Storage::new(self.aws.clone(), zones, 5 << 20);
+        // The first page carries the column metadata.
+        let columns = self.column_info(finished)?;
+        let schema = schema_of(&columns);
+        let typer_schema = schema.clone();
+        let typer: Typer = Box::new(move |rows: &[Vec<Option<String>>]| typed_batch(&typer_schema, &columns, rows.len(), |r, c| rows[r].get(c).and_then(|v| v.as_deref())));
+        match CsvResult::open(Box::new(store), bucket, key, schema, typer) {
+            Ok(stream) => Ok(Some(Box::new(stream))),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn column_info(&self, finished: &Finished) -> CapResult<Vec<ColumnInfo>> {
+        let client = self.client.clone();
+        let id = finished.id.clone();
+        self.aws.block_on(async move {
+            let output = client
+                .get_query_results()
+                .query_execution_id(&id)
+                .max_results(1)
+                .send()
+                .await
+                .map_err(|e| service_error("athena", "GetQueryResults", &format!("query {id}"), e))?;
+            Ok(output.result_set().and_then(|r| r.result_set_metadata()).map(|m| m.column_info().to_vec()).unwrap_or_default())
+        })
     }
 }
 
@@ -175,10 +230,11 @@ fn schema_of(columns: &[ColumnInfo]) -> SchemaRef {
     Arc::new(Schema::new(columns.iter().map(|c| Field::new(c.name(), arrow_type_of(c), true)).collect::<Vec<_>>()))
 }
 
-fn batch_of(schema: &SchemaRef, columns: &[ColumnInfo], rows: &[Row]) -> CapResult<RecordBatch> {
+/// `rows` rows of text cells (`cell(row, column)`) cast to the schema's types.
+fn typed_batch<'a>(schema: &SchemaRef, columns: &[ColumnInfo], rows: usize, cell: impl Fn(usize, usize) -> Option<&'a str>) -> CapResult<RecordBatch> {
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
     for (index, (column, field)) in columns.iter().zip(schema.fields()).enumerate() {
-        let text: StringArray = rows.iter().map(|row| row.data().get(index).and_then(|d| d.var_char_value())).collect();
+        let text: StringArray = (0..rows).map(|row| cell(row, index)).collect();
         let typed = arrow::compute::cast(&text, field.data_type()).map_err(|e| {
             CapabilityError::internal(format!("athena result column {} ({}): {e}", column.name(), column.r#type()))
         })?;
@@ -207,8 +263,13 @@ impl SqlEngine for AthenaSql {
         self.results(&finished)
     }
 
+    /// Large results are read from the result object rather than paged.
     fn query_stream(&self, statement: &str) -> CapResult<Box<dyn BatchStream>> {
-        let result = self.query(statement)?;
+        let finished = self.run(statement)?;
+        if let Some(stream) = self.result_object(&finished)? {
+            return Ok(stream);
+        }
+        let result = self.results(&finished)?;
         Ok(Box::new(Collected { schema: result.schema, batches: result.batches.into_iter() }))
     }
 

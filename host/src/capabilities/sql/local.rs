@@ -26,7 +26,8 @@ use datafusion::sql::sqlparser::ast::{Query, Statement, visit_relations};
 use futures::StreamExt;
 use tokio::runtime::Runtime;
 
-use super::athena::catalog_table::{CatalogTable, files_under};
+use super::athena::catalog_table::{CatalogTable, files_under, store_url};
+use super::storage_bridge::{StorageBridge, bridge_url};
 use super::athena::ddl::{self, directory, empty_result, require_table};
 use super::athena::rewrite::rewrite_query;
 use super::athena::statement::{AthenaStatement, InsertInto, TableAsSelect, TableName, parse};
@@ -98,6 +99,9 @@ impl LocalSql {
         options.execution.parquet.schema_force_view_types = false;
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
+        if store_url(self.store.as_ref()) == bridge_url() {
+            ctx.register_object_store(bridge_url().as_ref(), Arc::new(StorageBridge::new(self.store.clone())));
+        }
         ctx
     }
 

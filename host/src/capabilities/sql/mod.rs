@@ -3,10 +3,12 @@
 //! root, translating Athena SQL) now, `aws` (Athena) later.
 
 pub mod athena;
+mod athena_csv;
 pub mod aws;
 pub mod fixture;
 pub mod host;
 pub mod local;
+pub mod storage_bridge;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;

@@ -38,14 +38,22 @@ impl LandedFile {
 pub fn split_new(store: &dyn ObjectStore, table: &str, files: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let (mut new, mut seen) = (Vec::new(), Vec::new());
     for path in files {
-        let key = LandedFile::of(path)?.marker_key(table);
-        match store.head(PROCESSED_BUCKET, &key) {
-            Ok(_) => seen.push(path.clone()),
-            Err(e) if e.code == ErrorCode::NotFound => new.push(path.clone()),
-            Err(e) => return Err(anyhow::Error::msg(e)).context("checking which landed files are new"),
+        if is_new(store, table, &LandedFile::of(path)?)? {
+            new.push(path.clone());
+        } else {
+            seen.push(path.clone());
         }
     }
     Ok((new, seen))
+}
+
+/// Whether `table` has not taken in this file yet.
+pub fn is_new(store: &dyn ObjectStore, table: &str, file: &LandedFile) -> Result<bool> {
+    match store.head(PROCESSED_BUCKET, &file.marker_key(table)) {
+        Ok(_) => Ok(false),
+        Err(e) if e.code == ErrorCode::NotFound => Ok(true),
+        Err(e) => Err(anyhow::Error::msg(e)).context("checking which landed files are new"),
+    }
 }
 
 /// Records that `files` were ingested into `table` (call after the ingest committed).

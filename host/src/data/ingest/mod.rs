@@ -24,6 +24,7 @@ pub mod landed;
 pub mod partition;
 pub mod quarantine;
 pub mod source;
+pub mod staging;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -54,11 +55,24 @@ pub struct IngestOptions {
     pub database: String,
     /// Above this fraction of quarantined rows the run fails and writes nothing.
     pub max_bad_fraction: f64,
+    /// Files in this folder are copies: errors and the quarantine name them by this location instead.
+    pub copied_from: Option<(PathBuf, String)>,
 }
 
 impl IngestOptions {
     pub fn new(table: impl Into<String>) -> Self {
-        Self { table: table.into(), database: DEFAULT_DATABASE.to_string(), max_bad_fraction: DEFAULT_MAX_BAD_FRACTION }
+        Self { table: table.into(), database: DEFAULT_DATABASE.to_string(), max_bad_fraction: DEFAULT_MAX_BAD_FRACTION, copied_from: None }
+    }
+
+    /// How a file is named to people: its path, or where its copy came from.
+    pub fn shown(&self, path: &Path) -> String {
+        match &self.copied_from {
+            Some((folder, origin)) if path.starts_with(folder) => {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                format!("{}/{name}", origin.trim_end_matches('/'))
+            }
+            _ => path.display().to_string(),
+        }
     }
 }
 
@@ -114,6 +128,8 @@ const UNIT_ROWS: u64 = 2_000_000;
 struct Segment {
     file: usize,
     path: PathBuf,
+    /// The file as errors and the quarantine name it.
+    shown: String,
     row_groups: Option<Range<usize>>,
 }
 
@@ -128,23 +144,24 @@ struct UnitOutput {
 
 /// Splits the files into segments that can be read at once: Parquet files by
 /// runs of row groups of about [`UNIT_ROWS`] rows, CSV files whole.
-fn plan_segments(files: &[PathBuf]) -> Result<Vec<Segment>> {
+fn plan_segments(files: &[PathBuf], options: &IngestOptions) -> Result<Vec<Segment>> {
     let mut segments = Vec::new();
     for (file, path) in files.iter().enumerate() {
+        let shown = options.shown(path);
         let Some(groups) = source::parquet_row_groups(path)? else {
-            segments.push(Segment { file, path: path.clone(), row_groups: None });
+            segments.push(Segment { file, path: path.clone(), shown, row_groups: None });
             continue;
         };
         let (mut start, mut rows) = (0, 0);
         for (i, n) in groups.iter().enumerate() {
             rows += n;
             if rows >= UNIT_ROWS || i + 1 == groups.len() {
-                segments.push(Segment { file, path: path.clone(), row_groups: Some(start..i + 1) });
+                segments.push(Segment { file, path: path.clone(), shown: shown.clone(), row_groups: Some(start..i + 1) });
                 (start, rows) = (i + 1, 0);
             }
         }
         if groups.is_empty() {
-            segments.push(Segment { file, path: path.clone(), row_groups: None });
+            segments.push(Segment { file, path: path.clone(), shown, row_groups: None });
         }
     }
     Ok(segments)
@@ -160,7 +177,7 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     // problem in the last file costs nothing.
     for path in files {
         let source = Source::open(path)?;
-        Layout::from_header(&path.display().to_string(), source.header())?;
+        Layout::from_header(&options.shown(path), source.header())?;
     }
 
     let table = options.table.as_str();
@@ -176,7 +193,7 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     // repeated within a snapshot date is quarantined where it comes second; when
     // a repeat spans two segments that order is only known reading them in turn,
     // so the ingest reads everything again as one unit (a rare, broken input).
-    let segments = plan_segments(files)?;
+    let segments = plan_segments(files, options)?;
     let mut units = read_units(store, table, &ingest_id, segments.iter().map(|s| vec![s.clone()]).collect())?;
     if units.len() > 1 && repeats_across(&units) {
         drop(units);
@@ -223,7 +240,7 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     report.seconds = started.elapsed().as_secs_f64();
 
     if report.rows_read == 0 {
-        bail!("{}: no data rows after the header; nothing was written", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!("{}: no data rows after the header; nothing was written", files.iter().map(|f| options.shown(f)).collect::<Vec<_>>().join(", "));
     }
     if report.quarantined_fraction() > options.max_bad_fraction {
         // Dropping `outputs` discards every uncommitted write.
@@ -310,7 +327,7 @@ fn read_unit(store: &dyn ObjectStore, table: &str, ingest_id: &str, unit: usize,
 }
 
 fn read_segment(store: &dyn ObjectStore, segment: &Segment, table: &str, ingest_id: &str, part: &str, unit: &mut UnitOutput) -> Result<FileAccount> {
-    let shown = segment.path.display().to_string();
+    let shown = segment.shown.clone();
     let mut source = Source::open_rows(&segment.path, segment.row_groups.clone())?;
     let validator = Validator::new(Layout::from_header(&shown, source.header())?);
     let layout = validator.layout().clone();

@@ -1,6 +1,9 @@
 //! `executor = "podman"`: each shard attempt is a container of the engage image,
-//! `podman run --rm --network none --read-only`, with the local storage root
-//! mounted read-write and the pipeline file and runtime config read-only. The
+//! `podman run --rm --read-only`, with the pipeline file and runtime config
+//! mounted read-only. With local storage the root is mounted read-write and the
+//! network is off; with storage on S3 the container shares the host's network
+//! (so endpoints on 127.0.0.1 answer) and takes the AWS settings of this
+//! process's environment by name, never by value on the command line. The
 //! image's entry point is `engage`; its plugins are precompiled inside it.
 
 use std::path::PathBuf;
@@ -18,19 +21,33 @@ use crate::pipeline::step::StepError;
 const ROOT_IN_CONTAINER: &str = "/data";
 const PIPELINES_IN_CONTAINER: &str = "/pipeline";
 pub const CONFIG_IN_CONTAINER: &str = "/config/engage.toml";
+/// What the AWS SDK reads from the environment: credentials, region, endpoints, the task role.
+const AWS_ENVIRONMENT: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_EC2_METADATA_DISABLED",
+];
 
 pub struct Podman {
     image: String,
     podman_args: Vec<String>,
-    root: PathBuf,
+    /// The local storage root; `None` when storage is remote.
+    root: Option<PathBuf>,
     config: Option<PathBuf>,
 }
 
 impl Podman {
     pub fn new(shards: &ShardsConfig, root: Option<PathBuf>, config: Option<PathBuf>) -> Result<Self> {
-        let Some(root) = root else {
-            bail!("shards.executor = \"podman\" mounts the local storage root: it needs storage.backend = \"local\"")
-        };
+        if root.is_none() && config.is_none() {
+            bail!("shards.executor = \"podman\" with remote storage needs the runtime config (engage run --config) to hand to each container")
+        }
         let image = shards.image.clone().unwrap_or_default();
         Ok(Self { image, podman_args: shards.podman_args.clone(), root, config })
     }
@@ -45,13 +62,26 @@ impl Podman {
         };
         args[2] = format!("{PIPELINES_IN_CONTAINER}/{}", name.to_string_lossy());
         let mut command = Command::new("podman");
-        command.args(&self.podman_args).args(["run", "--rm", "--network", "none", "--read-only"]);
-        command.arg("-v").arg(format!("{}:{ROOT_IN_CONTAINER}", self.root.display()));
+        command.args(&self.podman_args).args(["run", "--rm", "--read-only"]);
+        match &self.root {
+            Some(root) => {
+                command.args(["--network", "none"]);
+                command.arg("-v").arg(format!("{}:{ROOT_IN_CONTAINER}", root.display()));
+                command.args(["-e", &format!("ENGAGE_ROOT={ROOT_IN_CONTAINER}")]);
+            }
+            None => {
+                command.args(["--network", "host"]);
+                // `-e NAME` copies the value from podman's environment, which this process hands down.
+                for name in AWS_ENVIRONMENT.iter().filter(|name| std::env::var_os(name).is_some()) {
+                    command.args(["-e", name]);
+                }
+            }
+        }
         command.arg("-v").arg(format!("{}:{PIPELINES_IN_CONTAINER}:ro", folder.display()));
         if let Some(config) = &self.config {
             command.arg("-v").arg(format!("{}:{CONFIG_IN_CONTAINER}:ro", config.display()));
         }
-        command.args(["-e", &format!("ENGAGE_ROOT={ROOT_IN_CONTAINER}")]).arg(&self.image).args(args);
+        command.arg(&self.image).args(args);
         Ok(command)
     }
 }

@@ -27,6 +27,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
 use super::types::arrow_type;
+use crate::capabilities::sql::storage_bridge::{bridge_path, bridge_url};
 use crate::capabilities::storage::ObjectStore;
 use crate::catalog::{TableDef, TableFormat, parse_location};
 
@@ -42,6 +43,7 @@ pub struct CatalogTable {
     format: TableFormat,
     has_header: bool,
     delimiter: u8,
+    url: ObjectStoreUrl,
 }
 
 /// Files Athena skips: Hive's hidden files and S3 folder markers.
@@ -50,19 +52,28 @@ fn is_data_file(key: &str) -> bool {
     !(name.starts_with('_') || name.starts_with('.') || name.ends_with("$folder$") || key.ends_with('/'))
 }
 
-/// Every data file under `location`, as (local path, size).
+/// Every data file under `location`, as (path under [`store_url`], size).
 pub fn files_under(store: &dyn ObjectStore, location: &str) -> Result<Vec<(String, u64)>, String> {
     let (bucket, prefix) = parse_location(location)?;
     let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix } else { format!("{prefix}/") };
     let objects = store.list_all(&bucket, &prefix).map_err(|e| format!("listing {location}: {e}"))?;
     let mut files = Vec::new();
     for object in objects.into_iter().filter(|o| is_data_file(&o.key)) {
-        let path = store
-            .local_path(&bucket, &object.key)
-            .ok_or_else(|| format!("{location} is not on this machine's file system"))?;
-        files.push((path.to_string_lossy().into_owned(), object.size));
+        let path = match store.local_path(&bucket, &object.key) {
+            Some(path) => path.to_string_lossy().into_owned(),
+            None => bridge_path(&bucket, &object.key),
+        };
+        files.push((path, object.size));
     }
     Ok(files)
+}
+
+/// Where the engine reads a store's files: in place when they are on this machine, else through the bridge.
+pub fn store_url(store: &dyn ObjectStore) -> ObjectStoreUrl {
+    match store.local_path("engage", "probe") {
+        Some(_) => ObjectStoreUrl::local_filesystem(),
+        None => bridge_url(),
+    }
 }
 
 pub fn table_fields(def: &TableDef) -> Result<(Vec<Field>, Vec<Field>), String> {
@@ -143,6 +154,7 @@ impl CatalogTable {
             format: def.format,
             has_header: header_lines > 0,
             delimiter,
+            url: store_url(store),
         })
     }
 }
@@ -215,7 +227,7 @@ impl TableProvider for CatalogTable {
             let n = groups.len();
             groups[i % n].push(file);
         }
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+        let config = FileScanConfigBuilder::new(self.url.clone(), source)
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
