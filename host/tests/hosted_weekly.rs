@@ -206,4 +206,9 @@ fn the_weekly_run_on_s3_glue_and_athena_scores_every_user_as_the_local_run_does(
     let record = store.get("runs", &format!("{}/run.json", hosted["run_id"].as_str().unwrap())).unwrap();
     let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
     assert_eq!(record["status"], "succeeded");
+
+    // The next week's run copies in only what landed since: here nothing.
+    let again = succeeded(&command.output().unwrap());
+    let ingest = &again["stages"][0];
+    assert_eq!((ingest["name"].as_str(), ingest["rows_in"].as_u64()), (Some("ingest"), Some(0)), "{again}");
 }
