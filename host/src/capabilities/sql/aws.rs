@@ -121,11 +121,6 @@ impl AthenaSql {
 
     /// Every page of a finished query's result, as one Arrow batch per page.
     fn results(&self, finished: &Finished) -> CapResult<QueryResult> {
-        self.pages(finished, None)
-    }
-
-    /// The result's pages (only the first `limit` rows when given).
-    fn pages(&self, finished: &Finished, limit: Option<i32>) -> CapResult<QueryResult> {
         let client = self.client.clone();
         let id = finished.id.clone();
         let pages = self.aws.block_on(async move {
@@ -135,7 +130,7 @@ impl AthenaSql {
                 let output = client
                     .get_query_results()
                     .query_execution_id(&id)
-                    .max_results(limit.unwrap_or(PAGE_ROWS))
+                    .max_results(PAGE_ROWS)
                     .set_next_token(token.clone())
                     .send()
                     .await
@@ -144,9 +139,6 @@ impl AthenaSql {
                 let columns = result.and_then(|r| r.result_set_metadata()).map(|m| m.column_info().to_vec()).unwrap_or_default();
                 let rows = result.map(|r| r.rows().to_vec()).unwrap_or_default();
                 pages.push((columns, rows));
-                if limit.is_some() {
-                    return Ok::<_, CapabilityError>(pages);
-                }
                 match output.next_token() {
                     Some(next) if !next.is_empty() => token = Some(next.to_string()),
                     _ => return Ok::<_, CapabilityError>(pages),
