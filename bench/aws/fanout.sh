@@ -6,13 +6,14 @@
 #   USERS=1000000 bench/aws/fanout.sh        (ENGAGE_BIN to use a given binary; needs ENGAGE_PYTHON)
 #   USERS=10000000 REASONS=path EXECUTORS="threads unsharded" bench/aws/fanout.sh
 # REASONS: predict's per-user reasons, exact (TreeSHAP, default) or path (what 10M runs use).
-# Figures go to bench/results/fanout.txt.
+# Figures go to $RESULTS (default bench/results/fanout.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo="$PWD"
 users="${USERS:-1000000}"
 reasons="${REASONS:-exact}"
 executors="${EXECUTORS:-threads processes ecs unsharded}"
+results_file="${RESULTS:-bench/results/fanout.txt}"
 python="${ENGAGE_PYTHON:-.venv/bin/python}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 if [ -z "${ENGAGE_BIN:-}" ]; then
@@ -76,11 +77,13 @@ done)
 rows=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["stages"][0]["rows_out"])' "$work/threads.json" 2>/dev/null || echo "?")
 threads=$(echo "$results" | awk '$1=="threads"{print $2}')
 {
-  echo "# bench/aws/fanout.sh, $(date -u +%Y-%m-%d), $(nproc) cores, USERS=$users, binary $(basename "$(dirname "$engage")")"
+  echo "# bench/aws/fanout.sh, $(date -u +%Y-%m-%d), $(nproc) cores, USERS=$users, binary $(realpath --relative-to="$target_dir" "$engage" 2>/dev/null || basename "$engage")"
   echo "# the weekly pipeline (threads, 4 predict shards): $weekly_seconds s"
   echo "# predict alone ($reasons reasons), 4 shards, max_concurrency 4 (unsharded: 1 shard); scored rows: $rows"
   printf '%-10s %9s %9s %22s\n' executor seconds "x threads" "overhead/shard (s)"
   echo "$results" | while read -r name secs; do
-    printf '%-10s %9.2f %9.2f %22.2f\n' "$name" "$secs" "$(echo "$secs / $threads" | bc -l)" "$(echo "($secs - $threads) / 4" | bc -l)"
+    overhead=$(printf '%.2f' "$(echo "($secs - $threads) / 4" | bc -l)")
+    [ "$name" = unsharded ] && overhead="-"
+    printf '%-10s %9.2f %9.2f %22s\n' "$name" "$secs" "$(echo "$secs / $threads" | bc -l)" "$overhead"
   done
-} | tee bench/results/fanout.txt
+} | tee "$results_file"
