@@ -9,7 +9,8 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Date32Type, Int64Type};
 use engage::capabilities::storage::ObjectStore;
 use engage::catalog::Catalog;
-use engage::data::ingest::{IngestOptions, IngestReport, ingest};
+use engage::data::ingest::landed::mark_ingested;
+use engage::data::ingest::{IngestOptions, IngestReport, ingest, ingest_files, staging};
 use engage::data::schema::{self, FEATURES};
 use engage::local_host::LocalHost;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -268,6 +269,34 @@ fn not_csv_or_parquet_is_a_file_error() {
     env.expect_failure(&path, &env.options(), &["snapshot.bin", "not a Parquet or CSV file"]);
     let fake = env.write("fake.parquet", b"this is not parquet at all");
     env.expect_failure(&fake, &env.options(), &["fake.parquet", "not a readable Parquet file"]);
+}
+
+#[test]
+fn files_copied_in_from_a_store_are_named_by_their_origin_and_copied_once() {
+    let env = env();
+    let mut bad = valid_row("u-bad", SUNDAY);
+    set(&mut bad, "age", "twelve");
+    let store = env.host.storage.as_ref();
+    store.put("landing", "users/snap.csv", csv_text(100, &[line(&bad)]).as_bytes()).unwrap();
+    store.put("landing", "users/_SUCCESS", b"").unwrap();
+
+    let staged = staging::stage(store, TABLE, "landing", "users/", true).unwrap();
+    assert_eq!(staged.files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>(), ["snap.csv"]);
+    let mut options = env.options();
+    options.copied_from = Some((staged.dir.path().to_path_buf(), staged.origin.clone()));
+    let report = ingest_files(store, env.host.catalog.as_ref(), &staged.files, &options).unwrap();
+    env.check_accounting(&report);
+    mark_ingested(store, TABLE, &staged.files, &report.ingest_id).unwrap();
+    let rows = env.quarantine_rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, "s3://landing/users/snap.csv", "the quarantine names the object, not its copy");
+
+    let again = staging::stage(store, TABLE, "landing", "users/", true).unwrap();
+    assert!(again.files.is_empty(), "a file the table took in is not copied again");
+    assert_eq!(again.skipped, ["snap.csv"]);
+    let staged_dir = staged.dir.path().to_path_buf();
+    drop(staged);
+    assert!(!staged_dir.exists(), "the copies are removed");
 }
 
 #[test]
