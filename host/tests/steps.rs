@@ -318,7 +318,7 @@ fn the_native_steps_run_end_to_end_on_generated_data() {
 }
 
 #[test]
-fn ingest_reads_s3_sources_from_the_storage_root_and_rejects_them_without_one() {
+fn ingest_reads_s3_sources_from_the_storage_root_or_copies_them_from_the_store() {
     let mut h = Harness::new();
     let root = h.services.local_root.clone().unwrap();
     let mut options = GenerateOptions::new(300, root.join("raw/weekly"));
@@ -333,10 +333,18 @@ fn ingest_reads_s3_sources_from_the_storage_root_and_rejects_them_without_one() 
     let forced = h.run_step("ingest", "ingest", 3, None, json!({"source": "s3://raw/weekly/", "only_new": false})).unwrap();
     assert_eq!(forced.summary["rows_read"], 600);
 
+    // Without a root (S3) the files are copied in through the storage capability,
+    // into a table of their own so that nothing the path runs took in is skipped.
     h.services.local_root = None;
-    let err = h.run_step("ingest", "ingest", 1, None, json!({"source": "s3://raw/weekly/"})).unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Config);
-    assert!(err.message.contains("s3://raw/weekly/") && err.message.contains("stage 'ingest'"), "{}", err.message);
+    let copied = h.run_step("ingest", "ingest", 4, None, json!({"source": "s3://raw/weekly/", "table": "users_copied"})).unwrap();
+    assert_eq!((copied.summary["rows_accepted"].as_u64(), copied.summary["files"].as_u64()), (Some(600), Some(2)));
+    assert_eq!(copied.outputs, ["engage.users_copied"]);
+    let again = h.run_step("ingest", "ingest", 5, None, json!({"source": "s3://raw/weekly/", "table": "users_copied"})).unwrap();
+    assert_eq!((again.summary["rows_read"].as_u64(), again.summary["skipped_files"].as_u64()), (Some(0), Some(2)));
+    let err = h.run_step("ingest", "ingest", 6, None, json!({"source": "s3://raw/nothing-here/"})).unwrap_err();
+    assert!(err.message.contains("s3://raw/nothing-here/") && err.message.contains("stage 'ingest'") && err.message.contains("no files"), "{}", err.message);
+    let err = h.run_step("ingest", "ingest", 7, None, json!({"source": "s3://../weekly/"})).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config, "{}", err.message);
     let err = h.run_step("ingest", "ingest", 1, None, json!({})).unwrap_err();
     assert!(err.kind == ErrorKind::Config && err.message.contains("'source'"), "{}", err.message);
     let err = h.run_step("ingest", "ingest", 1, None, json!({"source": Path::new("/nonexistent/dir").display().to_string()})).unwrap_err();
