@@ -130,7 +130,7 @@ impl<'a> ChunkWorker<'a> {
                 // Drawn every week (also the newest) so the process is the same;
                 // the newest week's outcome lies in the future and is not written.
                 let engaged = sim.user.engaged_next_week(&mut sim.rng, &row);
-                self.encoder.push(index, &row, labelled.then_some(engaged as i64));
+                self.encoder.push(index, row, labelled.then_some(engaged as i64));
                 sim.engaged_last_week = Some(engaged);
             }
             emit(week, self.encoder.finish(chunk)?)?;

@@ -59,6 +59,26 @@ impl Validity {
         self.len += 1;
     }
 
+    /// Whole words while the length is a multiple of 64, then bit by bit.
+    fn extend(&mut self, mut valid: impl Iterator<Item = bool>) {
+        while self.len & 63 == 0 {
+            let (mut word, mut bits) = (0u64, 0);
+            for v in valid.by_ref().take(64) {
+                word |= (v as u64) << bits;
+                bits += 1;
+            }
+            if bits == 0 {
+                return;
+            }
+            self.words.push(word);
+            self.nulls += bits - word.count_ones() as usize;
+            self.len += bits;
+        }
+        for v in valid {
+            self.push(v);
+        }
+    }
+
     /// `None` when every row is valid: the writer then skips the bitmap.
     fn take(&mut self) -> Option<NullBuffer> {
         let rows = self.len;
@@ -76,6 +96,11 @@ pub trait ColumnBuf {
     type Cell;
     fn with_capacity(rows: usize) -> Self;
     fn push(&mut self, value: Option<Self::Cell>);
+    fn extend(&mut self, values: impl Iterator<Item = Option<Self::Cell>> + Clone) {
+        for value in values {
+            self.push(value);
+        }
+    }
     /// The buffered cells as an array; the buffer starts over, empty.
     fn take_array(&mut self) -> ArrayRef;
     /// Takes back the memory of the last array, once it has been dropped.
@@ -97,6 +122,10 @@ impl ColumnBuf for Ints {
     fn push(&mut self, value: Option<i64>) {
         self.values.push(value.unwrap_or(0));
         self.validity.push(value.is_some());
+    }
+    fn extend(&mut self, values: impl Iterator<Item = Option<i64>> + Clone) {
+        self.values.extend(values.clone().map(|v| v.unwrap_or(0)));
+        self.validity.extend(values.map(|v| v.is_some()));
     }
     fn take_array(&mut self) -> ArrayRef {
         let rows = self.values.len();
@@ -124,6 +153,10 @@ impl ColumnBuf for Floats {
     fn push(&mut self, value: Option<f64>) {
         self.values.push(value.unwrap_or(0.0));
         self.validity.push(value.is_some());
+    }
+    fn extend(&mut self, values: impl Iterator<Item = Option<f64>> + Clone) {
+        self.values.extend(values.clone().map(|v| v.unwrap_or(0.0)));
+        self.validity.extend(values.map(|v| v.is_some()));
     }
     fn take_array(&mut self) -> ArrayRef {
         let rows = self.values.len();
@@ -231,6 +264,21 @@ mod tests {
             write_user_id(&mut out, index);
             assert_eq!(String::from_utf8(out).unwrap(), format!("u{index:09}"));
         }
+    }
+
+    #[test]
+    fn extending_gives_the_same_array_as_pushing_one_by_one() {
+        let cells: Vec<Option<i64>> = (0..300).map(|i| (i % 7 != 3).then_some(i)).collect();
+        let mut pushed = Ints::with_capacity(8);
+        cells.iter().for_each(|c| pushed.push(*c));
+        // Tiles of uneven sizes: aligned whole words, then a ragged tail, then bit by bit.
+        let mut extended = Ints::with_capacity(8);
+        for tile in [&cells[..128], &cells[128..150], &cells[150..]] {
+            extended.extend(tile.iter().copied());
+        }
+        let (pushed, extended) = (pushed.take_array(), extended.take_array());
+        assert_eq!(extended.as_primitive::<Int64Type>(), pushed.as_primitive::<Int64Type>());
+        assert_eq!(extended.null_count(), 43);
     }
 
     #[test]

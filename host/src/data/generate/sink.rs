@@ -51,6 +51,9 @@ pub fn generator_properties(schema: &SchemaRef) -> WriterProperties {
     props.build()
 }
 
+/// Rows per tile turned into columns at once (about 300 KiB of rows, which stays in cache).
+const TILE_ROWS: usize = 256;
+
 /// One week's chunk, encoded and ready to append.
 pub enum Encoded {
     Csv(Vec<u8>),
@@ -77,6 +80,8 @@ pub struct ParquetChunk {
     date_days: i32,
     user_ids: Texts,
     features: RowColumns,
+    /// Rows waiting to be turned into columns, up to [`TILE_ROWS`].
+    pending: Vec<Row>,
     labels: Ints,
     arrays: Vec<ArrayRef>,
 }
@@ -91,6 +96,7 @@ impl ChunkEncoder {
                 date_days: 0,
                 user_ids: Texts::with_capacity(rows),
                 features: RowColumns::with_capacity(rows),
+                pending: Vec::with_capacity(TILE_ROWS),
                 labels: Ints::with_capacity(rows),
                 arrays: Vec::with_capacity(schema.fields().len()),
             })),
@@ -111,7 +117,7 @@ impl ChunkEncoder {
     }
 
     #[inline]
-    pub fn push(&mut self, user_index: u64, row: &Row, label: Option<i64>) {
+    pub fn push(&mut self, user_index: u64, row: Row, label: Option<i64>) {
         match self {
             ChunkEncoder::Csv { date, text } => {
                 columns::write_user_id(text, user_index);
@@ -124,7 +130,11 @@ impl ChunkEncoder {
             }
             ChunkEncoder::Parquet(chunk) => {
                 chunk.user_ids.push_with(|bytes| columns::write_user_id(bytes, user_index));
-                chunk.features.push(row);
+                chunk.pending.push(row);
+                if chunk.pending.len() == TILE_ROWS {
+                    chunk.features.push_rows(&chunk.pending);
+                    chunk.pending.clear();
+                }
                 chunk.labels.push(label);
             }
         }
@@ -146,6 +156,8 @@ impl ParquetChunk {
     fn encode(&mut self, chunk_index: usize) -> Result<Vec<ArrowColumnChunk>> {
         let arrays = &mut self.arrays;
         arrays.clear();
+        self.features.push_rows(&self.pending);
+        self.pending.clear();
         let ids = self.user_ids.take_array();
         let rows = ids.len();
         arrays.push(ids);
