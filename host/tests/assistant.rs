@@ -18,13 +18,7 @@ use engage::local_host::LocalHost;
 const USERS: u64 = 2000;
 
 fn engage(root: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
-    command
-        .arg("--root")
-        .arg(root)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-assistant-cache"));
-    command
+    support::engage_command(root, "assistant")
 }
 
 fn text(out: &Output) -> String {

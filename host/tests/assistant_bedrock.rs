@@ -33,22 +33,8 @@ use serde_json::{Value, json};
 const QUESTION: &str = "What does avg_session_minutes_30d mean?";
 
 fn engage(root: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
-    command
-        .arg("--root")
-        .arg(root)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-assistant-cache"))
-        // The stand-in's credentials through the SDK's default chain; nothing from this machine's AWS set-up.
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("ENGAGE_CONFIG");
+    let mut command = support::engage_command(root, "assistant");
+    support::stand_in_credentials(&mut command, ACCESS_KEY, SECRET_KEY);
     command
 }
 

@@ -25,13 +25,7 @@ fn weekly() -> PathBuf {
 }
 
 fn engage(root: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
-    command
-        .arg("--root")
-        .arg(root)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-deploy-cache"));
-    command
+    support::engage_command(root, "deploy")
 }
 
 fn text(bytes: &[u8]) -> String {

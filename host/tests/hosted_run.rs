@@ -7,22 +7,14 @@ mod support;
 mod moto;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use engage::capabilities::storage::{ObjectStore, S3Location, S3Storage, ZoneMap};
 use moto::Moto;
 
 fn engage(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_engage"))
-        .arg("--root")
-        .arg(root)
+    support::stand_in_credentials(&mut support::engage_command(root, "cli"), "AKIDMOTOTESTING", "moto-secret-key")
         .args(args)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-cli-cache"))
-        .env("AWS_ACCESS_KEY_ID", "AKIDMOTOTESTING")
-        .env("AWS_SECRET_ACCESS_KEY", "moto-secret-key")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .expect("engage runs")
 }

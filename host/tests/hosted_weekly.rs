@@ -35,17 +35,8 @@ fn pipeline_file() -> PathBuf {
 }
 
 fn engage(root: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
-    command
-        .arg("--root")
-        .arg(root)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-weekly-cache"))
-        .env("AWS_ACCESS_KEY_ID", "AKIDMOTOTESTING")
-        .env("AWS_SECRET_ACCESS_KEY", "moto-secret-key")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut command = support::engage_command(root, "weekly");
+    support::stand_in_credentials(&mut command, "AKIDMOTOTESTING", "moto-secret-key");
     command
 }
 

@@ -38,17 +38,8 @@ fn cache_dir() -> PathBuf {
 }
 
 fn engage(root: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
-    command
-        .arg("--root")
-        .arg(root)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", cache_dir())
-        .env("AWS_ACCESS_KEY_ID", ecs_standin::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", ecs_standin::SECRET_KEY)
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut command = support::engage_command(root, "fanout");
+    support::stand_in_credentials(&mut command, ecs_standin::ACCESS_KEY, ecs_standin::SECRET_KEY);
     command
 }
 

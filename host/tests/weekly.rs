@@ -23,13 +23,7 @@ fn pipeline_file() -> PathBuf {
 }
 
 fn engage(root: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
-    command
-        .arg("--root")
-        .arg(root)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-weekly-cache"));
-    command
+    support::engage_command(root, "weekly")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -38,6 +38,33 @@ pub fn load(name: &str) -> Arc<Plugin> {
     runtime().load_file(&plugin_path(name)).expect("plugin loads")
 }
 
+/// The `engage` binary on the storage root `root`, with the test plugins and the
+/// component cache `engage-test-<cache>-cache` (shared by the tests that name it).
+pub fn engage_command(root: &Path, cache: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
+    command
+        .arg("--root")
+        .arg(root)
+        .env("ENGAGE_PLUGIN_DIR", plugin_dir())
+        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join(format!("engage-test-{cache}-cache")));
+    command
+}
+
+/// A stand-in's credentials, reaching the AWS SDK through its default chain, and
+/// nothing of this machine's own AWS set-up (profile, files, endpoint, metadata).
+pub fn stand_in_credentials<'a>(command: &'a mut Command, access_key: &str, secret_key: &str) -> &'a mut Command {
+    command
+        .env("AWS_ACCESS_KEY_ID", access_key)
+        .env("AWS_SECRET_ACCESS_KEY", secret_key)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("ENGAGE_CONFIG")
+}
+
 /// podman's global arguments on a machine like this one: vfs storage, runc with cgroupfs
 /// (`ENGAGE_PODMAN_ARGS`, whitespace-separated, overrides them).
 pub fn podman_args() -> Vec<String> {
