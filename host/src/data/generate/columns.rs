@@ -96,6 +96,7 @@ pub trait ColumnBuf {
     type Cell;
     fn with_capacity(rows: usize) -> Self;
     fn push(&mut self, value: Option<Self::Cell>);
+    /// Appends cells in order; numeric buffers do it a column run at a time.
     fn extend(&mut self, values: impl Iterator<Item = Option<Self::Cell>> + Clone) {
         for value in values {
             self.push(value);
