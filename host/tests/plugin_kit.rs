@@ -19,13 +19,9 @@ fn cargo_target() -> PathBuf {
 }
 
 fn engage(root: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_engage"))
-        .arg("--root")
-        .arg(root)
+    support::engage_command(root, "kit")
         .args(args)
         .current_dir(dir)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-kit-cache"))
         .env("CARGO_TARGET_DIR", cargo_target())
         .output()
         .expect("engage runs")

@@ -7,13 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn engage(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_engage"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-cli-cache"))
-        .output()
+    support::engage_command(root, "cli").args(args).output()
         .expect("engage runs")
 }
 
@@ -134,12 +128,8 @@ params = { mode = "hang-once", bucket = "work", marker = "run=${run_id}/hung" }
     )
     .unwrap();
     let root = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_engage"))
-        .arg("--root")
-        .arg(&root)
+    let mut child = support::engage_command(&root, "cli")
         .args(["run", file.to_str().unwrap(), "--no-progress"])
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-cli-cache"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

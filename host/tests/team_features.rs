@@ -5,17 +5,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn engage(root: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_engage"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .current_dir(dir)
-        .env("ENGAGE_PLUGIN_DIR", support::plugin_dir())
-        .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join("engage-test-kit-cache"))
-        .output()
+    support::engage_command(root, "kit").args(args).current_dir(dir).output()
         .expect("engage runs")
 }
 
