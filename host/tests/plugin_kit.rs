@@ -295,6 +295,31 @@ fn two_versions_of_one_plugin_run_side_by_side() {
 /// new --kind stage → build → test with storage and SQL faked from fixtures; --trace; a missing SQL answer;
 /// a write outside the grants of plugin.toml.
 #[test]
+fn profiling_names_the_guest_functions_for_perf() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    let data = generate(&root, work.path());
+    let input = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
+    let wasm = support::plugin_path("engagement_features");
+    let child = support::engage_command(&root, "kit-perfmap")
+        .args(["plugin", "test", wasm.to_str().unwrap(), "--input", input.to_str().unwrap()])
+        .env(engage::runtime::PERFMAP_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // perf reads the map of a process from /tmp/perf-<pid>.map.
+    let map = PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let out = child.wait_with_output().unwrap();
+    let written = std::fs::read_to_string(&map);
+    let _ = std::fs::remove_file(&map);
+    ok(out, "plugin test with profiling");
+    let written = written.expect("the perf map was written");
+    // The transform's own functions are named, not just the host's.
+    assert!(written.lines().any(|l| l.contains("engagement_features::")), "{written}");
+}
+
+#[test]
 fn a_stage_plugin_is_tested_with_faked_capabilities() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("data");

@@ -32,6 +32,10 @@ use crate::plugins::manifest::{Manifest, WIT_PACKAGE, check_wit_version};
 /// The epoch advances this often; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Set (to anything but `0`) to profile guests with `perf`: guest functions are
+/// named in `/tmp/perf-<pid>.map`, and components are compiled rather than loaded from the cache.
+pub const PERFMAP_ENV: &str = "ENGAGE_WASM_PERFMAP";
+
 /// The backends a guest's capabilities dispatch to. Grants decide what it may use.
 #[derive(Clone)]
 pub struct Capabilities {
@@ -111,9 +115,12 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self> {
-        let engine = build_engine(config.pooling)?;
+        let profiling = std::env::var_os(PERFMAP_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        let engine = build_engine(config.pooling, profiling)?;
         start_epoch_ticker(&engine);
-        let cache = ComponentCache::new(&engine, config.cache_dir)?;
+        // perf names code in anonymous memory from the map but code mapped from a
+        // cached artifact only by file offset: compile in memory while profiling.
+        let cache = ComponentCache::new(&engine, if profiling { None } else { config.cache_dir })?;
         let stage_linker = linker::stage_linker(&engine)?;
         let transform_linker = linker::transform_linker(&engine)?;
         Ok(Self { engine, cache, stage_linker, transform_linker })
@@ -245,12 +252,15 @@ fn load_error(plugin: &Plugin, world: &str, error: &wasmtime::Error) -> GuestErr
     )
 }
 
-fn build_engine(pooling: bool) -> Result<Engine> {
+fn build_engine(pooling: bool, profiling: bool) -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if profiling {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(128)
