@@ -96,6 +96,30 @@ fn files_are_weekly_sundays_and_the_newest_has_no_label() {
 }
 
 #[test]
+fn row_groups_carry_the_key_ranges_a_reader_prunes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two 65,536-user chunks: two row groups.
+    let summary = run(70_000, 1, 3, OutputFormat::Parquet, dir.path());
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&summary.files[0]).unwrap()).unwrap();
+    let metadata = reader.metadata().clone();
+    assert_eq!(metadata.num_row_groups(), 2);
+    let groups = metadata.row_groups();
+    let column = |group: usize, name: &str| groups[group].columns().iter().find(|c| c.column_path().string() == name).unwrap();
+    let range = |group: usize| match column(group, "user_id").statistics() {
+        Some(parquet::file::statistics::Statistics::ByteArray(s)) => {
+            let text = |b: Option<&parquet::data_type::ByteArray>| String::from_utf8(b.unwrap().data().to_vec()).unwrap();
+            (text(s.min_opt()), text(s.max_opt()))
+        }
+        other => panic!("user_id statistics: {other:?}"),
+    };
+    let (first, second) = (range(0), range(1));
+    assert!(first.0 < first.1 && first.1 < second.0 && second.0 < second.1, "{first:?} then {second:?}");
+    assert!(column(0, "snapshot_date").statistics().is_some());
+    // Independent users span every feature's range in every group: no statistics to write.
+    assert!(column(0, "sessions_7d").statistics().is_none());
+}
+
+#[test]
 fn every_generated_row_passes_ingest_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
     for (format, table) in [(OutputFormat::Csv, "gen_csv"), (OutputFormat::Parquet, "gen_parquet")] {

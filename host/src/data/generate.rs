@@ -12,8 +12,10 @@
 
 mod columns;
 pub mod process;
-mod rng;
+pub mod rng;
 mod sink;
+
+pub use sink::generator_properties;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

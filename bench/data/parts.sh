@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Where the generator's time goes (simulation, Parquet writer), on one core.
+# Usage: bench/data/parts.sh [cpu]   (USERS=N to change the 1,000,000 rows)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release -q -p engage-bench --bin generate-bench
+taskset -c "${1:-0}" "${CARGO_TARGET_DIR:-target}/release/generate-bench"
