@@ -72,6 +72,24 @@ fn the_bytes_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn progress_counts_every_row_as_each_chunk_lands() {
+    for threads in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut options = GenerateOptions::new(70_000, dir.path());
+        options.weeks = 2;
+        options.threads = threads;
+        let seen = reports.clone();
+        options.progress = engage::data::RowProgress::new(move |rows| seen.lock().unwrap().push(rows));
+        let summary = generate(&options).unwrap();
+        let reports = reports.lock().unwrap().clone();
+        // Two chunks (65,536 users and the rest) in each of two weeks.
+        assert_eq!(reports.iter().sum::<u64>(), summary.rows, "{threads} threads: {reports:?}");
+        assert_eq!(reports.len(), 4, "{threads} threads: {reports:?}");
+    }
+}
+
+#[test]
 fn files_are_weekly_sundays_and_the_newest_has_no_label() {
     let dir = tempfile::tempdir().unwrap();
     let summary = run(2000, 3, 1, OutputFormat::Parquet, dir.path());

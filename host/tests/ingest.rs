@@ -740,3 +740,29 @@ fn landed_files_are_taken_in_once_until_they_change() {
     std::fs::write(&a, "user_id\n1\n3\n").unwrap();
     assert_eq!(split_new(host.storage.as_ref(), "users", &files).unwrap().0, files);
 }
+
+#[test]
+fn progress_counts_every_row_read_while_reading() {
+    let env = env();
+    // More rows than one progress report covers, with bad lines among them, and a second file.
+    let bad = vec!["not,enough,fields".to_string(); 3];
+    env.write("big.csv", csv_text(70_000, &bad).as_bytes());
+    let mut small = header() + "\n";
+    for i in 0..10 {
+        small += &line(&valid_row(&format!("v{i}"), SUNDAY));
+        small += "\n";
+    }
+    env.write("small.csv", small.as_bytes());
+
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut options = env.options();
+    let seen = reports.clone();
+    options.progress = engage::data::RowProgress::new(move |rows| seen.lock().unwrap().push(rows));
+    let report = env.ingest_with(&env.input, &options).unwrap();
+    env.check_accounting(&report);
+
+    let reports = reports.lock().unwrap().clone();
+    assert_eq!(report.rows_read, 70_013);
+    assert_eq!(reports.iter().sum::<u64>(), report.rows_read, "{reports:?}");
+    assert!(reports.len() >= 3, "reported as reading goes, not once at the end: {reports:?}");
+}

@@ -405,7 +405,7 @@ fn report_step_writes_the_page_next_to_the_record() {
     storage.put("runs", &format!("{RUN_ID}/run.json"), &serde_json::to_vec_pretty(&record).unwrap()).unwrap();
 
     let services = local_services_with(&root, dir.path(), runtime()).unwrap();
-    let (params, grants, limits, progress, upstream) = (json!({}), Grants::default(), GuestLimits::default(), Progress::default(), Map::new());
+    let (params, grants, limits, progress, upstream) = (json!({}), Grants::default(), GuestLimits::default(), std::sync::Arc::new(Progress::default()), Map::new());
     let ctx = StepContext {
         run_id: RUN_ID,
         run_db: "run_20261125_101500_a3f9",

@@ -51,7 +51,7 @@ impl Harness {
     }
 
     fn run_step(&self, step: &str, stage: &str, attempt: u32, shard: Option<Shard>, params: Value) -> Result<StepOutput, StepError> {
-        let progress = Progress::default();
+        let progress = std::sync::Arc::new(Progress::default());
         let grants = Grants::default();
         let limits = GuestLimits::default();
         let ctx = StepContext {

@@ -52,7 +52,11 @@ pub fn run(command: DataCommand) -> Result<()> {
                 Format::Csv => OutputFormat::Csv,
                 Format::Parquet => OutputFormat::Parquet,
             };
-            let summary = generate(&options)?;
+            let bar = super::progress::rows_bar("generating", Some(users.saturating_mul(weeks.into())));
+            options.progress = super::progress::reporter(&bar);
+            let summary = generate(&options);
+            bar.finish_and_clear();
+            let summary = summary?;
             for file in &summary.files {
                 println!("{}", file.display());
             }

@@ -30,7 +30,11 @@ pub fn run(args: IngestArgs, root: &Path) -> Result<()> {
     let host = Backends::open(&HostConfig::load_or_default(args.config.as_deref())?, root)?;
     let mut options = IngestOptions::new(args.table);
     options.max_bad_fraction = args.max_bad_fraction;
-    let report = ingest(host.storage.as_ref(), host.catalog.as_ref(), &args.input, &options)?;
+    let bar = super::progress::rows_bar("ingesting", None);
+    options.progress = super::progress::reporter(&bar);
+    let report = ingest(host.storage.as_ref(), host.catalog.as_ref(), &args.input, &options);
+    bar.finish_and_clear();
+    let report = report?;
     for warning in &report.warnings {
         tracing::warn!("{warning}");
     }

@@ -8,6 +8,7 @@ mod deploy;
 mod ingest;
 mod model;
 mod plugin;
+mod progress;
 mod run;
 mod runs;
 mod serve;

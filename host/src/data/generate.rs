@@ -27,6 +27,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use self::process::User;
 use self::rng::Rng;
 use self::sink::{ChunkEncoder, Encoded, EncoderSpec, WeekFile};
+use super::progress::RowProgress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -63,6 +64,8 @@ pub struct GenerateOptions {
     /// Worker threads; 0 = as many cores as this process may use. The output
     /// is the same for any value.
     pub threads: usize,
+    /// Told the rows of each chunk once its week's file has them.
+    pub progress: RowProgress,
 }
 
 impl GenerateOptions {
@@ -76,6 +79,7 @@ impl GenerateOptions {
             out_dir: out_dir.into(),
             last_snapshot: NaiveDate::from_ymd_opt(y, m, d).expect("a valid date"),
             threads: 0,
+            progress: RowProgress::default(),
         }
     }
 }
@@ -184,7 +188,11 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
     if threads == 1 {
         let mut worker = ChunkWorker::new(options, &dates, &spec);
         for chunk in 0..chunks {
-            worker.run(chunk, |week, encoded| files[week].append(encoded))?;
+            worker.run(chunk, |week, encoded| {
+                files[week].append(encoded)?;
+                options.progress.add(chunk_rows(options.users, chunk));
+                Ok(())
+            })?;
         }
     } else {
         std::thread::scope(|scope| -> Result<()> {
@@ -210,6 +218,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
                 for file in files.iter_mut() {
                     let encoded = queues[chunk % threads].recv().map_err(|_| anyhow!("a generator thread stopped"))??;
                     file.append(encoded)?;
+                    options.progress.add(chunk_rows(options.users, chunk));
                 }
             }
             Ok(())
@@ -224,6 +233,11 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
         rows: options.users * weeks as u64,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Users (rows per week) in `chunk`.
+fn chunk_rows(users: u64, chunk: usize) -> u64 {
+    (users - (chunk * CHUNK_USERS) as u64).min(CHUNK_USERS as u64)
 }
 
 /// Arrow's Date32: days since 1970-01-01.

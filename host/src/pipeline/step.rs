@@ -64,7 +64,8 @@ pub struct StepContext<'a> {
     /// Summaries of the stages this run has committed so far, by stage name.
     pub upstream: &'a serde_json::Map<String, serde_json::Value>,
     pub services: &'a Services,
-    pub progress: &'a Progress,
+    /// Shared, so that work running elsewhere (ingest's readers) can count rows as it goes.
+    pub progress: &'a Arc<Progress>,
 }
 
 impl StepContext<'_> {

@@ -43,6 +43,7 @@ use self::partition::PartitionWriter;
 use self::quarantine::{ExtraColumnsWriter, QuarantineWriter, extra_columns, quarantine_columns};
 use self::source::Source;
 use self::validate::{Layout, SeenIds, ValidRow, Validator};
+use super::progress::RowProgress;
 use crate::capabilities::storage::ObjectStore;
 use crate::catalog::{Catalog, Column, DEFAULT_DATABASE};
 
@@ -57,11 +58,20 @@ pub struct IngestOptions {
     pub max_bad_fraction: f64,
     /// Files in this folder are copies: errors and the quarantine name them by this location instead.
     pub copied_from: Option<(PathBuf, String)>,
+    /// Told the rows read as reading goes (a rare re-read of every file, for
+    /// a user id repeated across files, counts them again).
+    pub progress: RowProgress,
 }
 
 impl IngestOptions {
     pub fn new(table: impl Into<String>) -> Self {
-        Self { table: table.into(), database: DEFAULT_DATABASE.to_string(), max_bad_fraction: DEFAULT_MAX_BAD_FRACTION, copied_from: None }
+        Self {
+            table: table.into(),
+            database: DEFAULT_DATABASE.to_string(),
+            max_bad_fraction: DEFAULT_MAX_BAD_FRACTION,
+            copied_from: None,
+            progress: RowProgress::default(),
+        }
     }
 
     /// How a file is named to people: its path, or where its copy came from.
@@ -194,10 +204,11 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     // a repeat spans two segments that order is only known reading them in turn,
     // so the ingest reads everything again as one unit (a rare, broken input).
     let segments = plan_segments(files, options)?;
-    let mut units = read_units(store, table, &ingest_id, segments.iter().map(|s| vec![s.clone()]).collect())?;
+    let read = |units| read_units(store, table, &ingest_id, units, &options.progress);
+    let mut units = read(segments.iter().map(|s| vec![s.clone()]).collect())?;
     if units.len() > 1 && repeats_across(&units) {
         drop(units);
-        units = read_units(store, table, &ingest_id, vec![segments])?;
+        units = read(vec![segments])?;
     }
 
     let mut accounts: BTreeMap<usize, FileAccount> = BTreeMap::new();
@@ -264,7 +275,13 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
 
 /// Reads the units on up to one thread per core; the first error (in unit order) wins
 /// and every unit's outputs are then dropped, that is discarded.
-fn read_units(store: &dyn ObjectStore, table: &str, ingest_id: &str, units: Vec<Vec<Segment>>) -> Result<Vec<UnitOutput>> {
+fn read_units(
+    store: &dyn ObjectStore,
+    table: &str,
+    ingest_id: &str,
+    units: Vec<Vec<Segment>>,
+    progress: &RowProgress,
+) -> Result<Vec<UnitOutput>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(units.len()).max(1);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<UnitOutput>>>> = Mutex::new((0..units.len()).map(|_| None).collect());
@@ -277,7 +294,7 @@ fn read_units(store: &dyn ObjectStore, table: &str, ingest_id: &str, units: Vec<
                     if index >= units.len() || failed.load(Ordering::Relaxed) {
                         break;
                     }
-                    let result = read_unit(store, table, ingest_id, index, &units[index]);
+                    let result = read_unit(store, table, ingest_id, index, &units[index], progress);
                     failed.fetch_or(result.is_err(), Ordering::Relaxed);
                     results.lock().expect("no reader panics holding the lock")[index] = Some(result);
                 }
@@ -307,7 +324,14 @@ fn repeats_across(units: &[UnitOutput]) -> bool {
     by_date.values().any(|sets| (1..sets.len()).any(|i| sets[i].iter().any(|id| sets[..i].iter().any(|earlier| earlier.contains(id)))))
 }
 
-fn read_unit(store: &dyn ObjectStore, table: &str, ingest_id: &str, unit: usize, segments: &[Segment]) -> Result<UnitOutput> {
+fn read_unit(
+    store: &dyn ObjectStore,
+    table: &str,
+    ingest_id: &str,
+    unit: usize,
+    segments: &[Segment],
+    progress: &RowProgress,
+) -> Result<UnitOutput> {
     let part = format!("part-{unit:05}.parquet");
     let mut done = UnitOutput {
         outputs: Outputs {
@@ -320,13 +344,24 @@ fn read_unit(store: &dyn ObjectStore, table: &str, ingest_id: &str, unit: usize,
         reasons: IngestReport::default(),
     };
     for segment in segments {
-        let account = read_segment(store, segment, table, ingest_id, &part, &mut done)?;
+        let account = read_segment(store, segment, table, ingest_id, &part, &mut done, progress)?;
         done.accounts.push((segment.file, account));
     }
     Ok(done)
 }
 
-fn read_segment(store: &dyn ObjectStore, segment: &Segment, table: &str, ingest_id: &str, part: &str, unit: &mut UnitOutput) -> Result<FileAccount> {
+/// Rows read between two progress reports.
+const PROGRESS_ROWS: u64 = 65_536;
+
+fn read_segment(
+    store: &dyn ObjectStore,
+    segment: &Segment,
+    table: &str,
+    ingest_id: &str,
+    part: &str,
+    unit: &mut UnitOutput,
+    progress: &RowProgress,
+) -> Result<FileAccount> {
     let shown = segment.shown.clone();
     let mut source = Source::open_rows(&segment.path, segment.row_groups.clone())?;
     let validator = Validator::new(Layout::from_header(&shown, source.header())?);
@@ -343,6 +378,9 @@ fn read_segment(store: &dyn ObjectStore, segment: &Segment, table: &str, ingest_
     let mut reasons = Vec::new();
     while let Some(record) = source.next_record()? {
         account.rows_read += 1;
+        if account.rows_read % PROGRESS_ROWS == 0 {
+            progress.add(PROGRESS_ROWS);
+        }
         if validator.check(record.fields, &mut row, &mut reasons, &mut unit.seen) {
             let writer = match outputs.partitions.entry(row.snapshot_date) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
@@ -362,6 +400,7 @@ fn read_segment(store: &dyn ObjectStore, segment: &Segment, table: &str, ingest_
             account.rows_quarantined += 1;
         }
     }
+    progress.add(account.rows_read % PROGRESS_ROWS);
     Ok(account)
 }
 

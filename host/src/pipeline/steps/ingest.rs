@@ -17,6 +17,7 @@ use crate::catalog::{DEFAULT_DATABASE, parse_location};
 use crate::data::ingest::landed::{mark_ingested, split_new};
 use crate::data::ingest::source::input_files;
 use crate::data::ingest::staging::stage;
+use crate::data::RowProgress;
 use crate::data::ingest::{DEFAULT_MAX_BAD_FRACTION, IngestOptions, ingest_files};
 use crate::pipeline::step::{Step, StepContext, StepError, StepOutput};
 
@@ -61,6 +62,8 @@ impl Step for Ingest {
             Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
             Some(other) => return Err(config(ctx, format!("param 'only_new' must be true or false, not {other}"))),
         };
+        let progress = ctx.progress.clone();
+        options.progress = RowProgress::new(move |rows| progress.add_rows(rows));
         ctx.check_cancelled()?;
         let store = ctx.services.storage.as_ref();
         let failed = |e: anyhow::Error| {
@@ -99,7 +102,6 @@ impl Step for Ingest {
         }
         let report = ingest_files(store, ctx.services.catalog.as_ref(), &files, &options).map_err(failed)?;
         mark_ingested(store, &options.table, &files, &report.ingest_id).map_err(failed)?;
-        ctx.progress.add_rows(report.rows_read);
         Ok(StepOutput {
             rows_in: report.rows_read,
             rows_out: report.rows_accepted,
