@@ -437,6 +437,28 @@ fn invalid_utf8_is_quarantined_with_the_bytes_shown() {
     assert!(rows[0].2.contains("R\\xFF"), "the invalid byte is shown escaped: {}", rows[0].2);
 }
 
+#[test]
+fn a_character_split_across_two_fields_is_invalid_in_both() {
+    let env = env();
+    let mut row = valid_row("x", SUNDAY);
+    set(&mut row, "region", "R\u{1}");
+    set(&mut row, "plan", "\u{2}pro");
+    // "é" is C3 A9: its first byte ends one field and its second starts the next,
+    // so the record's bytes together are valid UTF-8 but neither field is.
+    let mut bad = line(&row).into_bytes();
+    let at = bad.iter().position(|b| *b == 1).unwrap();
+    bad[at] = 0xC3;
+    let at = bad.iter().position(|b| *b == 2).unwrap();
+    bad[at] = 0xA9;
+    let mut bytes = csv_text(100, &[]).into_bytes();
+    bytes.extend_from_slice(&bad);
+    bytes.push(b'\n');
+    let report = env.ingest_ok(&env.write("split.csv", &bytes));
+    assert_eq!(report.rows_quarantined, 1);
+    let reasons = &env.quarantine_rows()[0].3;
+    assert!(reasons.contains("region: invalid UTF-8") && reasons.contains("plan: invalid UTF-8"), "{reasons}");
+}
+
 // ---- CSV forms: BOM, CRLF, quoted newlines, gzip ----
 
 #[test]
