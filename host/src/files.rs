@@ -77,9 +77,11 @@ pub fn read_batches(path: &Path, batch_rows: usize) -> Result<(SchemaRef, BatchI
     }
 }
 
-/// Writes batches to a Parquet file (zstd), atomically: a temp file renamed on `finish`.
+/// Writes batches to a Parquet file (zstd), atomically: a temp file renamed on
+/// `finish`, and removed if the writer is dropped unfinished (a failed run leaves nothing).
 pub struct ParquetFileWriter {
-    writer: ArrowWriter<File>,
+    /// `None` once finished.
+    writer: Option<ArrowWriter<File>>,
     temp: std::path::PathBuf,
     target: std::path::PathBuf,
 }
@@ -90,19 +92,27 @@ impl ParquetFileWriter {
         let file = File::create(&temp).with_context(|| format!("{}: cannot create", temp.display()))?;
         let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
         let writer = ArrowWriter::try_new(file, schema, Some(props))?;
-        Ok(Self { writer, temp, target: path.to_path_buf() })
+        Ok(Self { writer: Some(writer), temp, target: path.to_path_buf() })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        Ok(self.writer.write(batch)?)
+        Ok(self.writer.as_mut().expect("not finished").write(batch)?)
     }
 
-    pub fn finish(self) -> Result<()> {
-        let mut file = self.writer.into_inner()?;
+    pub fn finish(mut self) -> Result<()> {
+        let mut file = self.writer.take().expect("finished once").into_inner()?;
         file.seek(SeekFrom::End(0))?;
         file.sync_all()?;
         std::fs::rename(&self.temp, &self.target)
             .with_context(|| format!("{}: cannot move into place", self.target.display()))?;
         Ok(())
+    }
+}
+
+impl Drop for ParquetFileWriter {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
     }
 }

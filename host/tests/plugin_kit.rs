@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch};
 use engage::capabilities::storage::{LocalStorage, ObjectStore};
 use engage::plugins::registry::{PluginRef, Registry};
 use engage::runtime::{Capabilities, FailureKind, GuestLimits};
@@ -294,6 +294,38 @@ fn two_versions_of_one_plugin_run_side_by_side() {
 
 /// new --kind stage → build → test with storage and SQL faked from fixtures; --trace; a missing SQL answer;
 /// a write outside the grants of plugin.toml.
+#[test]
+fn a_component_over_a_file_writes_batch_by_batch_and_nothing_when_it_fails() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    let wasm = support::plugin_path("bad_transform");
+    let test = |input: &str, output: &Path| {
+        let file = work.path().join("input.csv");
+        std::fs::write(&file, input).unwrap();
+        let args = ["plugin", "test", wasm.to_str().unwrap(), "--input", file.to_str().unwrap(), "--output", output.to_str().unwrap()];
+        engage(&root, work.path(), &[&args[..], &["--batch-rows", "2"]].concat())
+    };
+
+    // Three batches, each written as it comes: every row, in order.
+    let out = work.path().join("good.parquet");
+    let shown = ok(test("user_id,mode,x\nu1,0,1\nu2,0,2\nu3,0,3\nu4,0,4\nu5,0,5\n", &out), "plugin test over three batches");
+    assert!(shown.contains("rows out    5"), "{shown}");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap()).unwrap().build().unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let ids: Vec<String> = batches.iter().flat_map(|b| b.column_by_name("user_id").unwrap().as_string::<i32>().iter().map(|v| v.unwrap().to_string()).collect::<Vec<_>>()).collect();
+    let scores: Vec<f64> = batches.iter().flat_map(|b| b.column_by_name("score").unwrap().as_primitive::<arrow::datatypes::Float64Type>().values().to_vec()).collect();
+    assert_eq!(ids, ["u1", "u2", "u3", "u4", "u5"]);
+    assert_eq!(scores, [1.0, 2.0, 3.0, 4.0, 5.0]);
+
+    // The second batch makes the plugin panic: the first was already written, yet no file is left.
+    let out = work.path().join("bad.parquet");
+    let failed = test("user_id,mode,x\nu1,0,1\nu2,0,2\nu3,5,3\nu4,5,4\n", &out);
+    assert!(!failed.status.success());
+    assert!(text(&failed).contains("bad-transform was told to panic"), "{}", text(&failed));
+    let left: Vec<_> = std::fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!left.iter().any(|name| name.starts_with("bad.parquet")), "{left:?}");
+}
+
 #[test]
 fn profiling_names_the_guest_functions_for_perf() {
     let work = tempfile::tempdir().unwrap();

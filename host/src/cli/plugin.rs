@@ -10,7 +10,7 @@ use clap::{Subcommand, ValueEnum};
 use crate::capabilities::storage::{LocalStorage, ObjectStore};
 use crate::files::ParquetFileWriter;
 use crate::plugins::build::{build, component_path, load_manifest};
-use crate::plugins::fixtures::{Tolerance, compare, fixture_paths, run_file, run_file_timed};
+use crate::plugins::fixtures::{Tolerance, compare, fixture_paths, run_file, stream_file};
 use crate::capabilities::trace::CallTrace;
 use crate::plugins::manifest::{Kind, Language, Manifest};
 use crate::plugins::stage_fixtures;
@@ -325,27 +325,42 @@ fn test_component(
     let t = Instant::now();
     let mut instance = runtime.transform_instance(&plugin, "plugin-test", "transform", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
     let instantiated = t.elapsed();
-    let (out, in_guest) = run_file_timed(&mut instance, input, batch_rows).map_err(|e| match e.downcast_ref::<crate::runtime::GuestError>() {
+    // Batch by batch into the output file, so a file of any size fits in memory.
+    let bar = super::progress::rows_bar("transforming", None);
+    let (mut writer, mut rows) = (None, 0u64);
+    let streamed = stream_file(&mut instance, input, batch_rows, |batch| {
+        if let Some(path) = output {
+            let writer = match &mut writer {
+                Some(writer) => writer,
+                None => writer.insert(ParquetFileWriter::create(path, batch.schema())?),
+            };
+            writer.write(batch)?;
+        }
+        rows += batch.num_rows() as u64;
+        bar.inc(batch.num_rows() as u64);
+        Ok(())
+    });
+    bar.finish_and_clear();
+    let (schema, in_guest) = streamed.map_err(|e| match e.downcast_ref::<crate::runtime::GuestError>() {
         Some(guest) => anyhow::anyhow!(guest.report()),
         None => e,
     })?;
     if let Some(path) = output {
-        let mut writer = ParquetFileWriter::create(path, out.schema())?;
-        writer.write(&out)?;
-        writer.finish()?;
+        // An input without rows still gets a file with the output's columns.
+        writer.map_or_else(|| ParquetFileWriter::create(path, schema), Ok)?.finish()?;
     }
     let info = instance.info();
     println!("plugin      {} {} ({})", info.name, info.version, &plugin.hash[..12]);
     println!("reads       {} columns: {}", info.inputs.len(), info.inputs.join(", "));
     println!("writes      {} columns: {}", info.outputs.len(), info.outputs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
-    println!("rows in     {}", out.num_rows());
-    println!("rows out    {}", out.num_rows());
+    println!("rows in     {rows}");
+    println!("rows out    {rows}");
     println!("load        {:.1} ms (compiled: {})", loaded.as_secs_f64() * 1e3, runtime.cache_stats().compiled > 0);
     println!("instantiate {:.2} ms (a fresh instance, describe() called)", instantiated.as_secs_f64() * 1e3);
     println!(
         "transform   {:.1} ms ({:.0} rows/s in the plugin)",
         in_guest.as_secs_f64() * 1e3,
-        out.num_rows() as f64 / in_guest.as_secs_f64().max(1e-9)
+        rows as f64 / in_guest.as_secs_f64().max(1e-9)
     );
     println!("total       {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     if let Some(path) = output {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 
 use super::manifest::KEY_COLUMNS;
 use crate::files::read_batches;
@@ -65,11 +65,23 @@ pub fn fixture_paths(dir: &Path) -> Result<FixturePaths> {
 
 /// Runs the transform over a whole file: the input's key columns, then the plugin's outputs.
 pub fn run_file(instance: &mut TransformInstance, input: &Path, batch_rows: usize) -> Result<RecordBatch> {
-    Ok(run_file_timed(instance, input, batch_rows)?.0)
+    let mut out = Vec::new();
+    let (schema, _) = stream_file(instance, input, batch_rows, |batch| {
+        out.push(batch.clone());
+        Ok(())
+    })?;
+    Ok(arrow::compute::concat_batches(&schema, &out)?)
 }
 
-/// [`run_file`], and the time spent in the plugin's calls (reading the file aside).
-pub fn run_file_timed(instance: &mut TransformInstance, input: &Path, batch_rows: usize) -> Result<(RecordBatch, std::time::Duration)> {
+/// Runs the transform over a file batch by batch, handing `sink` each batch's key
+/// columns followed by the plugin's outputs, so that no more than a batch is held.
+/// Returns the output schema and the time spent in the plugin's calls (reading aside).
+pub fn stream_file(
+    instance: &mut TransformInstance,
+    input: &Path,
+    batch_rows: usize,
+    mut sink: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<(SchemaRef, std::time::Duration)> {
     let mut in_plugin = std::time::Duration::ZERO;
     let (schema, batches) = read_batches(input, batch_rows)?;
     let keys: Vec<usize> = KEY_COLUMNS.iter().filter_map(|k| schema.index_of(k).ok()).collect();
@@ -79,16 +91,15 @@ pub fn run_file_timed(instance: &mut TransformInstance, input: &Path, batch_rows
             .chain(instance.output_schema().fields().iter().map(|f| f.as_ref().clone()))
             .collect::<Vec<Field>>(),
     ));
-    let mut out = Vec::new();
     for batch in batches {
         let batch = batch?;
         let started = std::time::Instant::now();
         let features = instance.transform(&batch)?;
         in_plugin += started.elapsed();
         let columns = keys.iter().map(|&i| batch.column(i).clone()).chain(features.columns().iter().cloned());
-        out.push(RecordBatch::try_new(out_schema.clone(), columns.collect())?);
+        sink(&RecordBatch::try_new(out_schema.clone(), columns.collect())?)?;
     }
-    Ok((arrow::compute::concat_batches(&out_schema, &out)?, in_plugin))
+    Ok((out_schema, in_plugin))
 }
 
 /// Compares `found` with the expected file: every expected column must be there with equal rows.
