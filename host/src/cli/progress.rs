@@ -12,13 +12,11 @@ use crate::pipeline::summary::thousands;
 
 /// A bar counting rows toward `total`, or a counter with a rate when the total is unknown.
 pub fn rows_bar(what: &str, total: Option<u64>) -> ProgressBar {
-    let (bar, template) = match total {
-        Some(total) => (
-            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
-            "{spinner} {prefix} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}",
-        ),
-        None => (ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()), "{spinner} {prefix} {human_pos} rows  {rate}  {elapsed}"),
+    let template = match total {
+        Some(_) => "{spinner} {prefix} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}",
+        None => "{spinner} {prefix} {human_pos} rows  {rate}  {elapsed}",
     };
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
     // indicatif's own `{per_sec}` prints four decimals.
     let rate = |state: &ProgressState, out: &mut dyn fmt::Write| {

@@ -120,7 +120,7 @@ impl<'a> ChunkWorker<'a> {
     /// Simulates chunk `chunk` through every week, handing each week's encoded rows to `emit`.
     fn run(&mut self, chunk: usize, mut emit: impl FnMut(usize, Encoded) -> Result<()>) -> Result<()> {
         let start = (chunk * CHUNK_USERS) as u64;
-        let end = (start + CHUNK_USERS as u64).min(self.options.users);
+        let end = start + chunk_rows(self.options.users, chunk);
         self.users.clear();
         self.users.extend((start..end).map(|index| {
             let mut rng = Rng::for_stream(self.options.seed, index);
