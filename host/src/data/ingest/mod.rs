@@ -378,7 +378,7 @@ fn read_segment(
     let mut reasons = Vec::new();
     while let Some(record) = source.next_record()? {
         account.rows_read += 1;
-        if account.rows_read % PROGRESS_ROWS == 0 {
+        if account.rows_read.is_multiple_of(PROGRESS_ROWS) {
             progress.add(PROGRESS_ROWS);
         }
         if validator.check(record.fields, &mut row, &mut reasons, &mut unit.seen) {
