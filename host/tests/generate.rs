@@ -138,6 +138,65 @@ fn row_groups_carry_the_key_ranges_a_reader_prunes_on() {
 }
 
 #[test]
+fn parquet_and_csv_of_one_seed_hold_the_same_rows() {
+    // Two row groups, so the second chunk's pages are checked too.
+    let users = engage::data::generate::CHUNK_USERS as u64 + 1_500;
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = run(users, 2, 11, OutputFormat::Parquet, &dir.path().join("p"));
+    let csv = run(users, 2, 11, OutputFormat::Csv, &dir.path().join("c"));
+    for (parquet_file, csv_file) in parquet.files.iter().zip(&csv.files) {
+        let from_parquet = read_week(parquet_file);
+        let reader = arrow::csv::ReaderBuilder::new(from_parquet.schema())
+            .with_header(true)
+            .with_batch_size(8192)
+            .build(std::fs::File::open(csv_file).unwrap())
+            .unwrap();
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        let from_csv = arrow::compute::concat_batches(&from_parquet.schema(), &batches).unwrap();
+        assert_eq!(from_parquet.num_rows(), users as usize);
+        for (field, (a, b)) in from_parquet.schema().fields().iter().zip(from_parquet.columns().iter().zip(from_csv.columns())) {
+            assert_eq!(a.as_ref(), b.as_ref(), "{}: column {}", parquet_file.display(), field.name());
+        }
+    }
+}
+
+/// The generator encodes its own Parquet pages: a reader that shares no code
+/// with the parquet crate (Arrow C++, through pyarrow) must read the same rows
+/// as the CSV of the same seed.
+#[test]
+fn another_parquet_implementation_reads_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = engage::data::generate::CHUNK_USERS as u64 + 700;
+    let parquet = run(users, 2, 4, OutputFormat::Parquet, &dir.path().join("p"));
+    let csv = run(users, 2, 4, OutputFormat::Csv, &dir.path().join("c"));
+    let python = std::env::var("ENGAGE_PYTHON")
+        .unwrap_or_else(|_| panic!("set ENGAGE_PYTHON to a Python with pyarrow (pip install -r tests/requirements.txt; scripts/test.sh does both)"));
+    // Country codes include Namibia's "NA": only an empty field is missing.
+    let script = r#"
+import sys, pyarrow.parquet as pq, pyarrow.csv as pc
+for parquet, csv in zip(sys.argv[1::2], sys.argv[2::2]):
+    table = pq.read_table(parquet)
+    options = pc.ConvertOptions(column_types=table.schema, strings_can_be_null=True, null_values=[""])
+    expected = pc.read_csv(csv, convert_options=options).select(table.schema.names).cast(table.schema)
+    differ = [name for name in table.schema.names if not table[name].equals(expected[name])]
+    print(parquet, table.num_rows, pq.ParquetFile(parquet).metadata.num_row_groups, "differ:", differ)
+"#;
+    let mut command = std::process::Command::new(&python);
+    command.arg("-c").arg(script);
+    for (p, c) in parquet.files.iter().zip(&csv.files) {
+        command.arg(p).arg(c);
+    }
+    let output = command.output().unwrap_or_else(|e| panic!("running {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "pyarrow failed: {}{stdout}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for line in lines {
+        assert!(line.ends_with(&format!(" {users} 2 differ: []")), "{line}");
+    }
+}
+
+#[test]
 fn every_generated_row_passes_ingest_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
     for (format, table) in [(OutputFormat::Csv, "gen_csv"), (OutputFormat::Parquet, "gen_parquet")] {

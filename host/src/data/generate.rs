@@ -11,11 +11,11 @@
 //! engagement process behind the label is documented in [`process`].
 
 mod columns;
+mod encodings;
+mod parquet_chunk;
 pub mod process;
 pub mod rng;
 mod sink;
-
-pub use sink::generator_properties;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -112,9 +112,9 @@ struct ChunkWorker<'a> {
 }
 
 impl<'a> ChunkWorker<'a> {
-    fn new(options: &'a GenerateOptions, dates: &'a [NaiveDate], spec: &EncoderSpec) -> Self {
+    fn new(options: &'a GenerateOptions, dates: &'a [NaiveDate], spec: &EncoderSpec) -> Result<Self> {
         let rows = CHUNK_USERS.min(options.users as usize);
-        Self { options, dates, users: Vec::with_capacity(rows), encoder: ChunkEncoder::new(spec, rows) }
+        Ok(Self { options, dates, users: Vec::with_capacity(rows), encoder: ChunkEncoder::new(spec, rows)? })
     }
 
     /// Simulates chunk `chunk` through every week, handing each week's encoded rows to `emit`.
@@ -139,7 +139,7 @@ impl<'a> ChunkWorker<'a> {
                 self.encoder.push(index, row, labelled.then_some(engaged as i64));
                 sim.engaged_last_week = Some(engaged);
             }
-            emit(week, self.encoder.finish(chunk)?)?;
+            emit(week, self.encoder.finish()?)?;
         }
         Ok(())
     }
@@ -186,7 +186,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
     let chunks = options.users.div_ceil(CHUNK_USERS as u64) as usize;
     let threads = worker_threads(options.threads, chunks);
     if threads == 1 {
-        let mut worker = ChunkWorker::new(options, &dates, &spec);
+        let mut worker = ChunkWorker::new(options, &dates, &spec)?;
         for chunk in 0..chunks {
             worker.run(chunk, |week, encoded| {
                 files[week].append(encoded)?;
@@ -203,13 +203,14 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
                 let (send, receive) = mpsc::sync_channel::<Result<Encoded>>(1);
                 let (options, dates, spec) = (options, &dates, &spec);
                 scope.spawn(move || {
-                    let mut worker = ChunkWorker::new(options, dates, spec);
-                    for chunk in (first..chunks).step_by(threads) {
-                        let sent = worker.run(chunk, |_, encoded| send.send(Ok(encoded)).map_err(|_| anyhow!("the writer stopped")));
-                        if let Err(error) = sent {
-                            let _ = send.send(Err(error));
-                            return;
+                    let sent = ChunkWorker::new(options, dates, spec).and_then(|mut worker| {
+                        for chunk in (first..chunks).step_by(threads) {
+                            worker.run(chunk, |_, encoded| send.send(Ok(encoded)).map_err(|_| anyhow!("the writer stopped")))?;
                         }
+                        Ok(())
+                    });
+                    if let Err(error) = sent {
+                        let _ = send.send(Err(error));
                     }
                 });
                 queues.push(receive);

@@ -1,39 +1,10 @@
-//! Typed column buffers for one chunk of one week: plain vectors plus validity
-//! bits, turned into Arrow arrays without copying (no builders, no per-cell
-//! dispatch). Once the arrays are encoded and dropped, their memory comes back
-//! for the next chunk, so the steady state allocates (and page-faults) nothing.
+//! Typed column buffers for one chunk of one week: a plain vector with a value
+//! for every row plus validity bits, ready for the page encoders (no builders,
+//! no per-cell dispatch). Buffers are cleared, not dropped, between chunks, so
+//! the steady state allocates (and page-faults) nothing.
 
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, StringArray};
-use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::ArrowNativeType;
-
-/// A vector handed to Arrow, to be taken back once Arrow is done with it.
-struct Lent(Option<Buffer>);
-
-impl Lent {
-    fn lend<T: ArrowNativeType>(&mut self, values: Vec<T>) -> Buffer {
-        let buffer = Buffer::from_vec(values);
-        self.0 = Some(buffer.clone());
-        buffer
-    }
-
-    /// Puts the lent vector, emptied, back into `into` if nothing else holds it
-    /// any more; else gives `into` a new one of `capacity`.
-    fn reclaim<T: ArrowNativeType>(&mut self, into: &mut Vec<T>, capacity: usize) {
-        if let Some(buffer) = self.0.take()
-            && let Ok(mut values) = buffer.into_vec::<T>()
-        {
-            values.clear();
-            *into = values;
-        } else if into.capacity() == 0 {
-            into.reserve(capacity);
-        }
-    }
-}
-
-/// Validity bits, 64 rows a word, least significant bit first (Arrow's layout).
+/// Validity bits, 64 rows a word, least significant bit first (Arrow's layout,
+/// and Parquet's bit-packed definition levels).
 #[derive(Default)]
 pub struct Validity {
     words: Vec<u64>,
@@ -79,15 +50,20 @@ impl Validity {
         }
     }
 
-    /// `None` when every row is valid: the writer then skips the bitmap.
-    fn take(&mut self) -> Option<NullBuffer> {
-        let rows = self.len;
-        let nulls = self.nulls;
-        let words = std::mem::replace(&mut self.words, Vec::with_capacity(rows.div_ceil(64)));
+    fn clear(&mut self) {
+        self.words.clear();
         self.len = 0;
         self.nulls = 0;
-        // SAFETY: `nulls` counts exactly the zero bits among the first `rows`.
-        (nulls > 0).then(|| unsafe { NullBuffer::new_unchecked(BooleanBuffer::new(Buffer::from_vec(words), 0, rows), nulls) })
+    }
+
+    /// Rows, present or not.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bitmap, or `None` when every row is present.
+    pub fn bitmap(&self) -> Option<&[u64]> {
+        (self.nulls > 0).then_some(self.words.as_slice())
     }
 }
 
@@ -96,143 +72,94 @@ pub trait ColumnBuf {
     type Cell;
     fn with_capacity(rows: usize) -> Self;
     fn push(&mut self, value: Option<Self::Cell>);
-    /// Appends cells in order; numeric buffers do it a column run at a time.
+    /// Appends cells in order; a column run at a time.
     fn extend(&mut self, values: impl Iterator<Item = Option<Self::Cell>> + Clone) {
         for value in values {
             self.push(value);
         }
     }
-    /// The buffered cells as an array; the buffer starts over, empty.
-    fn take_array(&mut self) -> ArrayRef;
-    /// Takes back the memory of the last array, once it has been dropped.
-    fn reclaim(&mut self);
+    /// Empties the buffer, keeping its memory.
+    fn clear(&mut self);
+    fn column(&self) -> Column<'_>;
 }
 
-pub struct Ints {
-    values: Vec<i64>,
-    validity: Validity,
-    lent: Lent,
+/// A buffered column, by type, for the encoders.
+pub enum Column<'a> {
+    Ints(&'a Cells<i64>),
+    Floats(&'a Cells<f64>),
+    Categories(&'a Cells<&'static str>),
 }
 
-impl ColumnBuf for Ints {
-    type Cell = i64;
+/// A column's cells in row order: one value per row (a missing row holds the
+/// type's default, so appending is a plain copy), and which rows are present.
+pub struct Cells<T> {
+    pub values: Vec<T>,
+    pub validity: Validity,
+}
+
+pub type Ints = Cells<i64>;
+pub type Floats = Cells<f64>;
+/// Categorical text: every value is one of a fixed set of static strings.
+pub type Categories = Cells<&'static str>;
+
+impl<T: Copy> Cells<T> {
+    /// The present values in row order: the buffer itself when no row is
+    /// missing, else gathered into `scratch`.
+    pub fn present<'a>(&'a self, scratch: &'a mut Vec<T>) -> &'a [T] {
+        let Some(bitmap) = self.validity.bitmap() else { return &self.values };
+        scratch.clear();
+        for (word, values) in bitmap.iter().zip(self.values.chunks(64)) {
+            let mut bits = *word;
+            while bits != 0 {
+                scratch.push(values[bits.trailing_zeros() as usize]);
+                bits &= bits - 1;
+            }
+        }
+        scratch
+    }
+}
+
+/// How [`Cells`] of a cell type show themselves to the encoders.
+pub trait CellKind: Copy + Default {
+    fn column(cells: &Cells<Self>) -> Column<'_>;
+}
+impl CellKind for i64 {
+    fn column(cells: &Cells<Self>) -> Column<'_> {
+        Column::Ints(cells)
+    }
+}
+impl CellKind for f64 {
+    fn column(cells: &Cells<Self>) -> Column<'_> {
+        Column::Floats(cells)
+    }
+}
+impl CellKind for &'static str {
+    fn column(cells: &Cells<Self>) -> Column<'_> {
+        Column::Categories(cells)
+    }
+}
+
+impl<T: CellKind> ColumnBuf for Cells<T> {
+    type Cell = T;
     fn with_capacity(rows: usize) -> Self {
-        Self { values: Vec::with_capacity(rows), validity: Validity::with_capacity(rows), lent: Lent(None) }
+        Self { values: Vec::with_capacity(rows), validity: Validity::with_capacity(rows) }
     }
     #[inline]
-    fn push(&mut self, value: Option<i64>) {
-        self.values.push(value.unwrap_or(0));
+    fn push(&mut self, value: Option<T>) {
+        self.values.push(value.unwrap_or_default());
         self.validity.push(value.is_some());
     }
-    fn extend(&mut self, values: impl Iterator<Item = Option<i64>> + Clone) {
-        self.values.extend(values.clone().map(|v| v.unwrap_or(0)));
+    fn extend(&mut self, values: impl Iterator<Item = Option<T>> + Clone) {
+        self.values.extend(values.clone().map(|v| v.unwrap_or_default()));
         self.validity.extend(values.map(|v| v.is_some()));
     }
-    fn take_array(&mut self) -> ArrayRef {
-        let rows = self.values.len();
-        let values = self.lent.lend(std::mem::take(&mut self.values));
-        Arc::new(Int64Array::new(ScalarBuffer::new(values, 0, rows), self.validity.take()))
+    fn clear(&mut self) {
+        self.values.clear();
+        self.validity.clear();
     }
-    fn reclaim(&mut self) {
-        let capacity = self.validity.words.capacity() * 64;
-        self.lent.reclaim(&mut self.values, capacity);
+    fn column(&self) -> Column<'_> {
+        T::column(self)
     }
-}
-
-pub struct Floats {
-    values: Vec<f64>,
-    validity: Validity,
-    lent: Lent,
-}
-
-impl ColumnBuf for Floats {
-    type Cell = f64;
-    fn with_capacity(rows: usize) -> Self {
-        Self { values: Vec::with_capacity(rows), validity: Validity::with_capacity(rows), lent: Lent(None) }
-    }
-    #[inline]
-    fn push(&mut self, value: Option<f64>) {
-        self.values.push(value.unwrap_or(0.0));
-        self.validity.push(value.is_some());
-    }
-    fn extend(&mut self, values: impl Iterator<Item = Option<f64>> + Clone) {
-        self.values.extend(values.clone().map(|v| v.unwrap_or(0.0)));
-        self.validity.extend(values.map(|v| v.is_some()));
-    }
-    fn take_array(&mut self) -> ArrayRef {
-        let rows = self.values.len();
-        let values = self.lent.lend(std::mem::take(&mut self.values));
-        Arc::new(Float64Array::new(ScalarBuffer::new(values, 0, rows), self.validity.take()))
-    }
-    fn reclaim(&mut self) {
-        let capacity = self.validity.words.capacity() * 64;
-        self.lent.reclaim(&mut self.values, capacity);
-    }
-}
-
-/// Short strings: offsets and bytes, as Arrow stores them.
-pub struct Texts {
-    offsets: Vec<i32>,
-    bytes: Vec<u8>,
-    validity: Validity,
-    lent_offsets: Lent,
-    lent_bytes: Lent,
-    rows: usize,
-}
-
-impl Texts {
-    /// Appends a value written by `write` straight into the byte buffer.
-    #[inline]
-    pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        write(&mut self.bytes);
-        self.offsets.push(self.bytes.len() as i32);
-        self.validity.push(true);
-    }
-}
-
-impl ColumnBuf for Texts {
-    type Cell = &'static str;
-    fn with_capacity(rows: usize) -> Self {
-        let mut offsets = Vec::with_capacity(rows + 1);
-        offsets.push(0);
-        Self {
-            offsets,
-            bytes: Vec::with_capacity(rows * 8),
-            validity: Validity::with_capacity(rows),
-            lent_offsets: Lent(None),
-            lent_bytes: Lent(None),
-            rows,
-        }
-    }
-    #[inline]
-    fn push(&mut self, value: Option<&'static str>) {
-        if let Some(v) = value {
-            self.bytes.extend_from_slice(v.as_bytes());
-        }
-        self.offsets.push(self.bytes.len() as i32);
-        self.validity.push(value.is_some());
-    }
-    fn take_array(&mut self) -> ArrayRef {
-        let rows = self.offsets.len() - 1;
-        let offsets = self.lent_offsets.lend(std::mem::take(&mut self.offsets));
-        let bytes = self.lent_bytes.lend(std::mem::take(&mut self.bytes));
-        let offsets = OffsetBuffer::new(ScalarBuffer::new(offsets, 0, rows + 1));
-        self.rows = self.rows.max(rows);
-        // Every cell came from a `&str`, so the bytes are UTF-8; `new` checks anyway.
-        Arc::new(StringArray::new(offsets, bytes, self.validity.take()))
-    }
-    fn reclaim(&mut self) {
-        self.lent_offsets.reclaim(&mut self.offsets, self.rows + 1);
-        self.lent_bytes.reclaim(&mut self.bytes, self.rows * 8);
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-    }
-}
-
-/// A column where every row holds the same date (the snapshot's Sunday).
-pub fn constant_date(days: i32, rows: usize) -> ArrayRef {
-    Arc::new(Date32Array::new(ScalarBuffer::from(vec![days; rows]), None))
 }
 
 /// Writes `u` and the index zero-padded to at least nine digits (`u000000042`),
@@ -255,8 +182,6 @@ pub fn write_user_id(out: &mut Vec<u8>, index: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::Int64Type;
 
     #[test]
     fn user_ids_match_the_padded_format() {
@@ -268,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn extending_gives_the_same_array_as_pushing_one_by_one() {
+    fn extending_gives_the_same_column_as_pushing_one_by_one() {
         let cells: Vec<Option<i64>> = (0..300).map(|i| (i % 7 != 3).then_some(i)).collect();
         let mut pushed = Ints::with_capacity(8);
         cells.iter().for_each(|c| pushed.push(*c));
@@ -277,39 +202,28 @@ mod tests {
         for tile in [&cells[..128], &cells[128..150], &cells[150..]] {
             extended.extend(tile.iter().copied());
         }
-        let (pushed, extended) = (pushed.take_array(), extended.take_array());
-        assert_eq!(extended.as_primitive::<Int64Type>(), pushed.as_primitive::<Int64Type>());
-        assert_eq!(extended.null_count(), 43);
+        assert_eq!(extended.values, pushed.values);
+        assert_eq!(extended.validity.bitmap(), pushed.validity.bitmap());
+        assert_eq!(extended.present(&mut Vec::new()).len(), 300 - 43);
+        assert_eq!(extended.validity.len(), 300);
     }
 
     #[test]
-    fn buffers_become_arrays_with_their_nulls() {
+    fn present_values_are_gathered_and_the_bitmap_marks_them() {
         let mut ints = Ints::with_capacity(4);
         for i in 0..130 {
             ints.push((i % 3 != 0).then_some(i));
         }
-        let array = ints.take_array();
-        let array = array.as_primitive::<Int64Type>();
-        assert_eq!(array.len(), 130);
-        assert_eq!(array.null_count(), 44);
-        assert!(array.is_null(129) && array.is_valid(128));
-        assert_eq!(array.value(128), 128);
-
-        let mut texts = Texts::with_capacity(2);
-        texts.push(Some("ab"));
-        texts.push(None);
-        texts.push(Some("c"));
-        {
-            let array = texts.take_array();
-            let array = array.as_string::<i32>();
-            assert_eq!(array.iter().collect::<Vec<_>>(), [Some("ab"), None, Some("c")]);
-        }
-        texts.reclaim();
-        texts.push(Some("again"));
-        assert_eq!(texts.take_array().as_string::<i32>().value(0), "again");
-
-        let mut floats = Floats::with_capacity(1);
-        floats.push(Some(1.5));
-        assert_eq!(floats.take_array().null_count(), 0);
+        let mut scratch = Vec::new();
+        let present = ints.present(&mut scratch);
+        assert_eq!(present.len(), 86);
+        assert_eq!(present[..3], [1, 2, 4]);
+        assert_eq!(present[85], 128);
+        let bitmap = ints.validity.bitmap().unwrap();
+        assert_eq!(bitmap.len(), 3);
+        assert_eq!(bitmap[0] & 0b1111, 0b0110);
+        ints.clear();
+        ints.push(Some(5));
+        assert_eq!((ints.present(&mut scratch), ints.validity.bitmap()), (&[5][..], None));
     }
 }

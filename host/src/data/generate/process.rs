@@ -23,9 +23,7 @@
 
 use std::sync::LazyLock;
 
-use arrow::array::ArrayRef;
-
-use super::columns::{ColumnBuf, Floats, Ints, Texts};
+use super::columns::{Categories, Column, ColumnBuf, Floats, Ints};
 use super::rng::{Rng, exp, round_half_up};
 use crate::data::schema::{CHANNELS, COUNTRIES, DEVICES, GENDERS, PLANS};
 
@@ -62,14 +60,14 @@ macro_rules! snapshot_row {
                 $(self.$name.extend(rows.iter().map(|row| row.$name));)*
             }
 
-            /// Takes back the memory of the arrays last taken, once they are dropped.
-            pub fn reclaim(&mut self) {
-                $(self.$name.reclaim();)*
+            /// Empties every buffer, keeping its memory.
+            pub fn clear(&mut self) {
+                $(self.$name.clear();)*
             }
 
-            /// Appends the buffered columns as arrays, in schema order, and starts over.
-            pub fn take_arrays(&mut self, out: &mut Vec<ArrayRef>) {
-                $(out.push(self.$name.take_array());)*
+            /// The buffered columns in schema order.
+            pub fn columns(&self) -> impl Iterator<Item = Column<'_>> {
+                [$(self.$name.column()),*].into_iter()
             }
         }
     };
@@ -86,7 +84,7 @@ impl CellType for f64 {
     type Buf = Floats;
 }
 impl CellType for &'static str {
-    type Buf = Texts;
+    type Buf = Categories;
 }
 
 /// Receives a row's cells in schema order.

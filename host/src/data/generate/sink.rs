@@ -8,56 +8,16 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, SchemaRef};
+use anyhow::{Context, Result, bail};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::ColumnDescPtr;
 
-use super::columns::{self, ColumnBuf, Ints, Texts};
+use super::columns::{self, Column, ColumnBuf, Ints};
+use super::parquet_chunk::{ChunkWriter, ColumnChunk};
 use super::process::{CellSink, Row, RowColumns};
 use crate::data::schema::{self, snapshot_schema};
-
-/// The generator's Parquet settings (ingest keeps its own in `data::parquet`):
-/// - integers: BYTE_STREAM_SPLIT, so zstd sees the mostly-zero high bytes of
-///   small counts as long runs (as fast as DELTA_BINARY_PACKED here, files 18% smaller);
-/// - the date: DELTA_BINARY_PACKED (one value repeated);
-/// - categorical strings: dictionary (a handful of values per column);
-/// - `user_id`: DELTA_BYTE_ARRAY (consecutive ids share all but their last digits);
-/// - floats: PLAIN (byte-stream split makes the rounded amounts compress worse);
-/// - zstd level 1 throughout. Measured on 1M rows, one core: snappy saves about
-///   6% of the time for files 20% larger, no compression 13% for files twice
-///   the size; zstd(1) is the better trade for data that is written once and read often;
-/// - min/max statistics for the keys only. Users are drawn independently, so every
-///   row group spans about the whole range of every feature and feature statistics
-///   would never let a reader skip one; leaving them out saves about 16% of the
-///   writer's time (`bench/data/parts.sh`).
-pub fn generator_properties(schema: &SchemaRef) -> WriterProperties {
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
-        .set_dictionary_enabled(false)
-        .set_statistics_enabled(EnabledStatistics::None);
-    for key in [schema::USER_ID, schema::SNAPSHOT_DATE] {
-        props = props.set_column_statistics_enabled(ColumnPath::from(key), EnabledStatistics::Chunk);
-    }
-    for field in schema.fields() {
-        let path = ColumnPath::from(field.name().as_str());
-        props = match field.data_type() {
-            DataType::Int64 => props.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT),
-            DataType::Date32 => props.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
-            DataType::Utf8 if field.name() == schema::USER_ID => props.set_column_encoding(path, Encoding::DELTA_BYTE_ARRAY),
-            DataType::Utf8 => props.set_column_dictionary_enabled(path, true),
-            _ => props,
-        };
-    }
-    props.build()
-}
 
 /// Rows per tile turned into columns at once (about 300 KiB of rows, which stays in cache).
 const TILE_ROWS: usize = 256;
@@ -66,14 +26,15 @@ const TILE_ROWS: usize = 256;
 pub enum Encoded {
     Csv(Vec<u8>),
     /// One row group: the closed column chunks in schema order.
-    Parquet(Vec<ArrowColumnChunk>),
+    Parquet(Vec<ColumnChunk>),
 }
 
 /// What every [`ChunkEncoder`] of a run shares.
 #[derive(Clone)]
 pub enum EncoderSpec {
     Csv,
-    Parquet { schema: SchemaRef, factory: Arc<ArrowRowGroupWriterFactory> },
+    /// The Parquet columns, in schema order.
+    Parquet { columns: Vec<ColumnDescPtr> },
 }
 
 /// Buffers one chunk of one week and encodes it.
@@ -83,32 +44,32 @@ pub enum ChunkEncoder {
 }
 
 pub struct ParquetChunk {
-    schema: SchemaRef,
-    factory: Arc<ArrowRowGroupWriterFactory>,
+    columns: Vec<ColumnDescPtr>,
+    writer: ChunkWriter,
     date_days: i32,
-    user_ids: Texts,
+    first_user: Option<u64>,
+    rows: usize,
     features: RowColumns,
     /// Rows waiting to be turned into columns, up to [`TILE_ROWS`].
     pending: Vec<Row>,
     labels: Ints,
-    arrays: Vec<ArrayRef>,
 }
 
 impl ChunkEncoder {
-    pub fn new(spec: &EncoderSpec, rows: usize) -> Self {
-        match spec {
+    pub fn new(spec: &EncoderSpec, rows: usize) -> Result<Self> {
+        Ok(match spec {
             EncoderSpec::Csv => ChunkEncoder::Csv { date: String::new(), text: Vec::with_capacity(rows * 400) },
-            EncoderSpec::Parquet { schema, factory } => ChunkEncoder::Parquet(Box::new(ParquetChunk {
-                schema: schema.clone(),
-                factory: factory.clone(),
+            EncoderSpec::Parquet { columns } => ChunkEncoder::Parquet(Box::new(ParquetChunk {
+                columns: columns.clone(),
+                writer: ChunkWriter::new()?,
                 date_days: 0,
-                user_ids: Texts::with_capacity(rows),
+                first_user: None,
+                rows: 0,
                 features: RowColumns::with_capacity(rows),
                 pending: Vec::with_capacity(TILE_ROWS),
                 labels: Ints::with_capacity(rows),
-                arrays: Vec::with_capacity(schema.fields().len()),
             })),
-        }
+        })
     }
 
     /// The rows pushed next belong to the snapshot of `date`.
@@ -117,13 +78,15 @@ impl ChunkEncoder {
             ChunkEncoder::Csv { date: text, .. } => *text = date.to_string(),
             ChunkEncoder::Parquet(chunk) => {
                 chunk.date_days = super::days_since_epoch(date);
-                chunk.user_ids.reclaim();
-                chunk.features.reclaim();
-                chunk.labels.reclaim();
+                chunk.first_user = None;
+                chunk.rows = 0;
+                chunk.features.clear();
+                chunk.labels.clear();
             }
         }
     }
 
+    /// Pushes the next user's row; users come in consecutive order.
     #[inline]
     pub fn push(&mut self, user_index: u64, row: Row, label: Option<i64>) {
         match self {
@@ -137,7 +100,8 @@ impl ChunkEncoder {
                 text.push(b'\n');
             }
             ChunkEncoder::Parquet(chunk) => {
-                chunk.user_ids.push_with(|bytes| columns::write_user_id(bytes, user_index));
+                chunk.first_user.get_or_insert(user_index);
+                chunk.rows += 1;
                 chunk.pending.push(row);
                 if chunk.pending.len() == TILE_ROWS {
                     chunk.features.push_rows(&chunk.pending);
@@ -148,38 +112,36 @@ impl ChunkEncoder {
         }
     }
 
-    /// Encodes what was pushed as the `chunk_index`-th piece of the file, and starts over.
-    pub fn finish(&mut self, chunk_index: usize) -> Result<Encoded> {
+    /// Encodes what was pushed as the next piece of the file, and starts over.
+    pub fn finish(&mut self) -> Result<Encoded> {
         match self {
             ChunkEncoder::Csv { text, .. } => {
                 let capacity = text.capacity();
                 Ok(Encoded::Csv(std::mem::replace(text, Vec::with_capacity(capacity))))
             }
-            ChunkEncoder::Parquet(chunk) => chunk.encode(chunk_index).map(Encoded::Parquet),
+            ChunkEncoder::Parquet(chunk) => chunk.encode().map(Encoded::Parquet),
         }
     }
 }
 
 impl ParquetChunk {
-    fn encode(&mut self, chunk_index: usize) -> Result<Vec<ArrowColumnChunk>> {
-        let arrays = &mut self.arrays;
-        arrays.clear();
+    fn encode(&mut self) -> Result<Vec<ColumnChunk>> {
         self.features.push_rows(&self.pending);
         self.pending.clear();
-        let ids = self.user_ids.take_array();
-        let rows = ids.len();
-        arrays.push(ids);
-        arrays.push(columns::constant_date(self.date_days, rows));
-        self.features.take_arrays(arrays);
-        arrays.push(self.labels.take_array());
-        let writers = self.factory.create_column_writers(chunk_index)?;
-        let mut chunks = Vec::with_capacity(writers.len());
-        for ((mut writer, field), array) in writers.into_iter().zip(self.schema.fields()).zip(arrays.drain(..)) {
-            for leaf in compute_leaves(field, &array)? {
-                writer.write(&leaf)?;
-            }
-            chunks.push(writer.close()?);
+        let Some(first_user) = self.first_user else { return Ok(Vec::new()) };
+        let (rows, writer) = (self.rows, &mut self.writer);
+        let [user_id, date, features @ .., label] = self.columns.as_slice() else { bail!("the snapshot schema has too few columns") };
+        let mut chunks = Vec::with_capacity(self.columns.len());
+        chunks.push(writer.user_ids(user_id, first_user, rows)?);
+        chunks.push(writer.constant_date(date, self.date_days, rows)?);
+        for (descr, column) in features.iter().zip(self.features.columns()) {
+            chunks.push(match column {
+                Column::Ints(ints) => writer.ints(descr, ints)?,
+                Column::Floats(floats) => writer.floats(descr, floats)?,
+                Column::Categories(categories) => writer.categories(descr, categories)?,
+            });
         }
+        chunks.push(writer.ints(label, &self.labels)?);
         Ok(chunks)
     }
 }
@@ -297,30 +259,29 @@ impl WeekFile {
         Ok(WeekFile::Csv { out, temp, target: target.to_path_buf() })
     }
 
-    /// A Parquet week file, and the factory of column writers its chunks are encoded with.
+    /// A Parquet week file, and the columns its chunks are encoded for.
     pub fn parquet(target: &Path) -> Result<(Self, EncoderSpec)> {
         let temp = temp_path(target);
-        let schema = snapshot_schema();
-        let props = generator_properties(&schema);
-        // Through `ArrowWriter` so the file carries the Arrow schema like any other.
-        let (writer, factory) = ArrowWriter::try_new(create(&temp)?, schema.clone(), Some(props))?.into_serialized_writer()?;
-        let spec = EncoderSpec::Parquet { schema, factory: Arc::new(factory) };
-        Ok((WeekFile::Parquet { writer: Box::new(writer), temp, target: target.to_path_buf() }, spec))
+        // Through `ArrowWriter` so the file carries the Arrow schema like any other;
+        // the row groups come already encoded, so its writer settings play no part.
+        let (writer, _) = ArrowWriter::try_new(create(&temp)?, snapshot_schema(), None)?.into_serialized_writer()?;
+        let columns = writer.schema_descr().columns().to_vec();
+        Ok((WeekFile::Parquet { writer: Box::new(writer), temp, target: target.to_path_buf() }, EncoderSpec::Parquet { columns }))
     }
 
     pub fn append(&mut self, encoded: Encoded) -> Result<()> {
         match (self, encoded) {
             (WeekFile::Csv { out, .. }, Encoded::Csv(text)) => out.write_all(&text)?,
             (WeekFile::Parquet { writer, .. }, Encoded::Parquet(chunks)) => {
-                if chunks.first().is_some_and(|c| c.close().rows_written > 0) {
+                if chunks.first().is_some_and(|c| c.rows() > 0) {
                     let mut row_group = writer.next_row_group()?;
                     for chunk in chunks {
-                        chunk.append_to_row_group(&mut row_group)?;
+                        chunk.append_to(&mut row_group)?;
                     }
                     row_group.close()?;
                 }
             }
-            _ => anyhow::bail!("an encoded chunk of the wrong format"),
+            _ => bail!("an encoded chunk of the wrong format"),
         }
         Ok(())
     }
