@@ -1,11 +1,11 @@
 //! The Parquet value and level encodings the generator writes, as byte-level
 //! functions (the format spec's `Encodings.md`). The parquet crate keeps its
-//! encoders private, and its Arrow writer spends most of its time in general
-//! compression of 8-byte integers; these encode small counts to the bits
-//! they need, so no compression is needed for them.
+//! encoders behind its unstable `experimental` feature, and its Arrow writer
+//! spends most of its time compressing 8-byte integers; these encode small
+//! counts to the bits they need, so no compression is needed for them.
 //!
-//! Everything here appends to a `Vec<u8>` and is read back by the parquet
-//! crate in the tests of `parquet_chunk` and `tests/generate.rs`.
+//! Everything here appends to a `Vec<u8>`. The tests of `parquet_chunk` read
+//! it back with the parquet crate, `tests/generate.rs` with pyarrow too.
 
 /// Unsigned LEB128, as Parquet's run headers and delta headers use.
 #[inline]
