@@ -30,7 +30,7 @@ use parquet::file::writer::{SerializedPageWriter, SerializedRowGroupWriter, Trac
 use parquet::schema::types::ColumnDescPtr;
 use rustc_hash::FxHashMap;
 
-use super::columns::{Categories, Floats, Ints, write_user_id};
+use super::columns::{Categories, Floats, Ints, Validity, write_user_id};
 use super::encodings;
 
 const FLOAT_ZSTD_LEVEL: i32 = 1;
@@ -42,10 +42,6 @@ pub struct ColumnChunk {
 }
 
 impl ColumnChunk {
-    pub fn rows(&self) -> u64 {
-        self.close.rows_written
-    }
-
     /// Appends the chunk as the next column of `row_group`.
     pub fn append_to(self, row_group: &mut SerializedRowGroupWriter<'_, File>) -> Result<()> {
         row_group.append_column(&self.bytes, self.close).context("appending a column chunk")
@@ -61,15 +57,16 @@ struct DataPage {
     compression: Compression,
 }
 
-/// Definition levels for an optional column; none for a required one, which
-/// must then have every row.
-fn levels(buf: &mut Vec<u8>, descr: &ColumnDescPtr, rows: usize, bitmap: Option<&[u64]>) -> Result<()> {
+/// A data page's buffer, begun with the definition levels of an optional
+/// column; none for a required one, which must then have every row.
+fn start_page(descr: &ColumnDescPtr, validity: &Validity) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
     if descr.max_def_level() > 0 {
-        encodings::definition_levels(buf, rows, bitmap);
+        encodings::definition_levels(&mut buf, validity.len(), validity.bitmap());
     } else {
-        ensure!(bitmap.is_none(), "column {} is required but has missing values", descr.name());
+        ensure!(validity.bitmap().is_none(), "column {} is required but has missing values", descr.name());
     }
-    Ok(())
+    Ok(buf)
 }
 
 /// Encodes column chunks, reusing its scratch buffers and compressor from chunk to chunk.
@@ -103,9 +100,7 @@ impl ChunkWriter {
 
     /// An integer column.
     pub fn ints(&mut self, descr: &ColumnDescPtr, column: &Ints) -> Result<ColumnChunk> {
-        let rows = column.validity.len();
-        let mut buf = Vec::new();
-        levels(&mut buf, descr, rows, column.validity.bitmap())?;
+        let (rows, mut buf) = (column.validity.len(), start_page(descr, &column.validity)?);
         encodings::delta_binary_packed(&mut buf, column.present(&mut self.present_ints));
         let page = DataPage { rows, buf, encoding: Encoding::DELTA_BINARY_PACKED, compression: Compression::UNCOMPRESSED };
         self.close(descr, None, page, None)
@@ -113,9 +108,7 @@ impl ChunkWriter {
 
     /// A double column.
     pub fn floats(&mut self, descr: &ColumnDescPtr, column: &Floats) -> Result<ColumnChunk> {
-        let rows = column.validity.len();
-        let mut buf = Vec::new();
-        levels(&mut buf, descr, rows, column.validity.bitmap())?;
+        let (rows, mut buf) = (column.validity.len(), start_page(descr, &column.validity)?);
         encodings::plain_doubles(&mut buf, column.present(&mut self.present_floats).iter().copied());
         let zstd = Compression::ZSTD(ZstdLevel::try_new(FLOAT_ZSTD_LEVEL)?);
         let page = DataPage { rows, buf, encoding: Encoding::PLAIN, compression: zstd };
@@ -141,8 +134,7 @@ impl ChunkWriter {
         }
         let mut dictionary = Vec::new();
         encodings::plain_byte_arrays(&mut dictionary, self.dictionary.iter().map(|v| v.as_bytes()));
-        let mut buf = Vec::new();
-        levels(&mut buf, descr, rows, column.validity.bitmap())?;
+        let mut buf = start_page(descr, &column.validity)?;
         encodings::dictionary_indices(&mut buf, &self.indices, self.dictionary.len());
         let page = DataPage { rows, buf, encoding: Encoding::RLE_DICTIONARY, compression: Compression::UNCOMPRESSED };
         self.close(descr, Some((dictionary, self.dictionary.len())), page, None)

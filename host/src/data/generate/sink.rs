@@ -48,7 +48,6 @@ pub struct ParquetChunk {
     writer: ChunkWriter,
     date_days: i32,
     first_user: Option<u64>,
-    rows: usize,
     features: RowColumns,
     /// Rows waiting to be turned into columns, up to [`TILE_ROWS`].
     pending: Vec<Row>,
@@ -64,7 +63,6 @@ impl ChunkEncoder {
                 writer: ChunkWriter::new()?,
                 date_days: 0,
                 first_user: None,
-                rows: 0,
                 features: RowColumns::with_capacity(rows),
                 pending: Vec::with_capacity(TILE_ROWS),
                 labels: Ints::with_capacity(rows),
@@ -79,7 +77,6 @@ impl ChunkEncoder {
             ChunkEncoder::Parquet(chunk) => {
                 chunk.date_days = super::days_since_epoch(date);
                 chunk.first_user = None;
-                chunk.rows = 0;
                 chunk.features.clear();
                 chunk.labels.clear();
             }
@@ -101,7 +98,6 @@ impl ChunkEncoder {
             }
             ChunkEncoder::Parquet(chunk) => {
                 chunk.first_user.get_or_insert(user_index);
-                chunk.rows += 1;
                 chunk.pending.push(row);
                 if chunk.pending.len() == TILE_ROWS {
                     chunk.features.push_rows(&chunk.pending);
@@ -129,7 +125,8 @@ impl ParquetChunk {
         self.features.push_rows(&self.pending);
         self.pending.clear();
         let Some(first_user) = self.first_user else { return Ok(Vec::new()) };
-        let (rows, writer) = (self.rows, &mut self.writer);
+        // Every row has a label cell, present or not.
+        let (rows, writer) = (self.labels.validity.len(), &mut self.writer);
         let [user_id, date, features @ .., label] = self.columns.as_slice() else { bail!("the snapshot schema has too few columns") };
         let mut chunks = Vec::with_capacity(self.columns.len());
         chunks.push(writer.user_ids(user_id, first_user, rows)?);
@@ -273,7 +270,8 @@ impl WeekFile {
         match (self, encoded) {
             (WeekFile::Csv { out, .. }, Encoded::Csv(text)) => out.write_all(&text)?,
             (WeekFile::Parquet { writer, .. }, Encoded::Parquet(chunks)) => {
-                if chunks.first().is_some_and(|c| c.rows() > 0) {
+                // A chunk without rows encodes to no columns: no empty row group.
+                if !chunks.is_empty() {
                     let mut row_group = writer.next_row_group()?;
                     for chunk in chunks {
                         chunk.append_to(&mut row_group)?;
