@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use engage::capabilities::storage::{LocalStorage, ObjectStore};
 use engage::capabilities::{Grants, StorageGrant};
-use engage::runtime::stage::StageRequest;
+use engage::runtime::stage::{StageOutcome, StageRequest};
 use engage::runtime::{Capabilities, FailureKind, GuestError, GuestLimits};
 use serde_json::json;
 use support::load;
@@ -35,15 +35,14 @@ fn limits() -> GuestLimits {
 }
 
 fn run(sb: &Sandbox, mode: &str, limits: GuestLimits) -> Result<String, GuestError> {
+    run_with(sb, json!({ "mode": mode }), limits).map(|o| o.summary)
+}
+
+fn run_with(sb: &Sandbox, params: serde_json::Value, limits: GuestLimits) -> Result<StageOutcome, GuestError> {
     let plugin = load("misbehave");
-    let request = StageRequest {
-        run_id: "test-run",
-        stage: &format!("misbehave-{mode}"),
-        params: json!({ "mode": mode }),
-        grants: grants(),
-        limits,
-    };
-    support::runtime().run_stage(&plugin, request, &sb.caps).map(|o| o.summary)
+    let stage = format!("misbehave-{}", params["mode"].as_str().unwrap());
+    let request = StageRequest { run_id: "test-run", stage: &stage, params, grants: grants(), limits };
+    support::runtime().run_stage(&plugin, request, &sb.caps)
 }
 
 /// The failure, then proof that the host still runs a good guest.
@@ -79,6 +78,50 @@ fn a_panic_is_reported_with_its_message() {
     assert!(text.contains("misbehave was told to panic"), "the panic message must reach the error: {text}");
     assert!(text.contains("src/lib.rs"), "the panic location must reach the error: {text}");
     assert!(!error.backtrace.is_empty(), "a trap carries a wasm backtrace");
+}
+
+#[test]
+fn a_guest_may_print_a_lot_and_its_newest_output_is_kept() {
+    let sb = sandbox();
+    let outcome = run_with(&sb, json!({ "mode": "chatty" }), limits()).expect("printing is no reason to stop a guest");
+    let summary: serde_json::Value = serde_json::from_str(&outcome.summary).unwrap();
+    let printed = summary["printed"].as_u64().unwrap();
+    assert!(printed > 3 << 20, "{printed}");
+    let output = &outcome.guest_output;
+    let (note, kept) = output.split_once('\n').unwrap();
+    assert!(note.starts_with('[') && note.ends_with(" bytes of earlier output not kept]"), "{note}");
+    assert!(kept.starts_with("chatter line "), "kept from a whole line: {}", &kept[..80]);
+    assert!(kept.trim_end().ends_with(&format!("chatter line 039999 {}", "-".repeat(60))), "the last line is kept");
+    assert!(kept.len() <= engage::runtime::output::KEPT_BYTES, "{}", kept.len());
+}
+
+#[test]
+fn a_panic_after_a_lot_of_output_is_still_reported_with_its_message() {
+    let error = expect_failure("chatty-panic", FailureKind::Trap, limits());
+    assert!(error.to_string().contains("misbehave panicked after printing a lot"), "{error}");
+    assert!(error.report().contains("chatter line 039999"), "the output before the panic is in the report");
+}
+
+#[test]
+fn a_guest_sees_no_environment_no_files_and_no_network() {
+    // Something to reach: a listener on this machine, and an environment the host does have.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    assert!(std::env::vars().count() > 0);
+    let sb = sandbox();
+    let params = json!({ "mode": "reach-out", "connect": listener.local_addr().unwrap().to_string() });
+    let outcome = run_with(&sb, params, limits()).expect("trying is allowed; getting through is not");
+    let seen: serde_json::Value = serde_json::from_str(&outcome.summary).unwrap();
+    assert_eq!(seen["env"], json!([]), "no environment variable reaches the guest: {seen}");
+    assert_eq!(seen["args"], json!(0), "{seen}");
+    for attempt in ["read_dir", "read_file", "connect"] {
+        assert!(seen[attempt].as_str().unwrap().starts_with("Err("), "{attempt} must fail: {seen}");
+    }
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no connection may reach the listener: {accepted:?}"
+    );
 }
 
 #[test]

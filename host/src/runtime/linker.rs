@@ -1,6 +1,9 @@
-//! One linker per world, holding exactly what that world may import: the
-//! capability interfaces it names plus the WASI interfaces a Rust or Python guest
-//! needs to start (stdio, clocks, random, an empty file system). No sockets.
+//! One linker per world: the capability interfaces that world names, plus WASI
+//! p2, which guests import just to start (Rust's std: stdio, environment, exit,
+//! random; a componentize-py guest also the file system, clocks and sockets).
+//! Linking an interface grants nothing: the context a guest runs with
+//! ([`GuestState`]) has no preopened directory, no environment variable, no
+//! argument, and refuses every socket (`tests/sandbox.rs` tries each).
 
 use anyhow::Result;
 use wasmtime::Engine;

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod errors;
 pub mod limits;
 mod linker;
+pub mod output;
 pub mod stage;
 pub mod state;
 pub mod transform;

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::errors::MemoryLimitExceeded;
+use super::output::GuestOutput;
 use crate::capabilities::Grants;
 use crate::capabilities::trace::Tracer;
 use crate::capabilities::llm::host::LlmHost;
@@ -17,14 +17,11 @@ use crate::capabilities::sql::host::SqlHost;
 use crate::capabilities::storage::host::StorageHost;
 use crate::runtime::{Capabilities, GuestLimits};
 
-/// How much of a guest's stdout/stderr is kept for error reports.
-const GUEST_OUTPUT_BYTES: usize = 1 << 20;
-
 pub struct GuestState {
     wasi: WasiCtx,
     wasi_table: ResourceTable,
     pub(super) limiter: MemoryLimiter,
-    pub(super) output: MemoryOutputPipe,
+    pub(super) output: GuestOutput,
     pub storage: StorageHost,
     pub sql: SqlHost,
     pub llm: LlmHost,
@@ -40,7 +37,7 @@ pub struct GuestIdentity<'a> {
 
 impl GuestState {
     pub fn new(who: &GuestIdentity, grants: Grants, caps: &Capabilities, limits: &GuestLimits) -> Self {
-        let output = MemoryOutputPipe::new(GUEST_OUTPUT_BYTES);
+        let output = GuestOutput::new();
         // No preopened directories, no environment, no arguments, no network:
         // a guest reaches the world only through its capabilities.
         let wasi = WasiCtx::builder()
@@ -66,7 +63,7 @@ impl GuestState {
 
     /// What the guest printed, as text (the tail if it printed a lot).
     pub fn guest_output(&self) -> String {
-        String::from_utf8_lossy(&self.output.contents()).into_owned()
+        self.output.text()
     }
 }
 

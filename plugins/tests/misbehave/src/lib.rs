@@ -51,11 +51,50 @@ impl Stage for Misbehave {
                 Ok(serde_json::json!({ "text": text }))
             }
             "fail" => Err("misbehave was told to fail".into()),
+            "chatty" => Ok(serde_json::json!({ "printed": chatter() })),
+            "chatty-panic" => {
+                chatter();
+                panic!("misbehave panicked after printing a lot")
+            }
+            "reach-out" => Ok(reach_out(&ctx.params)),
             "flaky" => flaky(&ctx.params),
             "hang-once" => hang_once(&ctx.params),
             other => Err(format!("unknown mode '{other}'")),
         }
     }
+}
+
+/// Prints about 3 MiB of numbered lines, alternately to stdout and stderr;
+/// returns the bytes printed.
+fn chatter() -> usize {
+    let mut printed = 0;
+    for i in 0..40_000 {
+        let line = format!("chatter line {i:06} {}\n", "-".repeat(60));
+        if i % 2 == 0 {
+            print!("{line}");
+        } else {
+            eprint!("{line}");
+        }
+        printed += line.len();
+    }
+    printed
+}
+
+/// Tries to reach past the sandbox (the environment, the arguments, the file
+/// system, the address in `params.connect`) and tells what each attempt gave.
+fn reach_out(params: &serde_json::Value) -> serde_json::Value {
+    let env: Vec<String> = std::env::vars().map(|(name, _)| name).collect();
+    let root = std::fs::read_dir("/").map(|entries| entries.count()).map_err(|e| e.to_string());
+    let file = std::fs::read("/etc/passwd").map(|bytes| bytes.len()).map_err(|e| e.to_string());
+    let address = params.get("connect").and_then(|a| a.as_str()).unwrap_or("127.0.0.1:9");
+    let connect = std::net::TcpStream::connect(address).map(|_| "connected").map_err(|e| e.to_string());
+    serde_json::json!({
+        "env": env,
+        "args": std::env::args().count(),
+        "read_dir": format!("{root:?}"),
+        "read_file": format!("{file:?}"),
+        "connect": format!("{connect:?}"),
+    })
 }
 
 /// Fails until the call counter at `bucket`/`counter` reaches `succeed_on`. Every
