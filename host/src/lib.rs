@@ -19,4 +19,5 @@ pub mod pipeline;
 pub mod plugins;
 pub mod report;
 pub mod runtime;
+pub mod temp_files;
 pub mod web;

@@ -34,8 +34,21 @@ fn a_cached_component_is_not_compiled_again() {
     assert_eq!(first.cache_stats().compiled, 1, "the second load in one process reuses the compiled component");
     assert_eq!(first.cache_stats().memory_hits, 1);
 
+    // The artifact is written whole under a temporary name, then renamed: nothing else is left.
+    let files = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    let artifact = files();
+    assert!(artifact.len() == 1 && artifact[0].ends_with(".cwasm"), "{artifact:?}");
+    // What a compiler killed mid-write left (its process is gone) is cleared by the next runtime.
+    let orphan = std::fs::File::create(cache.path().join(".tmp-999999999-0-5eed")).unwrap();
+    orphan.set_modified(std::time::SystemTime::now() - engage::temp_files::ORPHAN_AFTER * 2).unwrap();
+
     // A new process (a new runtime) finds the precompiled artifact on disk.
     let second = Runtime::new(config).unwrap();
+    assert_eq!(files(), artifact, "the orphan is removed, the artifact kept");
     let plugin = second.load_bytes("cleanup", &bytes).unwrap();
     assert_eq!(second.cache_stats().compiled, 0, "a cached component must not be recompiled");
     assert_eq!(second.cache_stats().disk_hits, 1);

@@ -59,6 +59,23 @@ fn an_unfinished_streamed_write_leaves_nothing() {
 }
 
 #[test]
+fn what_a_killed_writer_left_is_removed_when_storage_is_next_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join(".engage-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // A writer that was killed an hour and more ago (no process has this id), and one still at work.
+    let hours_ago = std::time::SystemTime::now() - engage::temp_files::ORPHAN_AFTER - std::time::Duration::from_secs(60);
+    let orphan = std::fs::File::create(tmp.join("999999999-0-5eed")).unwrap();
+    orphan.set_modified(hours_ago).unwrap();
+    std::fs::write(tmp.join("999999999-1-5eed"), b"still being written").unwrap();
+    let store = LocalStorage::new(dir.path()).unwrap();
+    assert!(!tmp.join("999999999-0-5eed").exists(), "the orphan is removed");
+    assert!(tmp.join("999999999-1-5eed").exists(), "a file still changing is left alone");
+    store.put("zone", "a.bin", b"x").unwrap();
+    assert_eq!(store.get("zone", "a.bin").unwrap(), b"x");
+}
+
+#[test]
 fn listing_pages_through_every_key_once_in_order() {
     let (_dir, store) = store();
     let mut expected = Vec::new();

@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+/// How an artifact being written is named until it is renamed into place.
+const TEMP_PREFIX: &str = ".tmp-";
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
     /// Components compiled with Cranelift.
@@ -42,6 +45,7 @@ impl ComponentCache {
     pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Result<Self> {
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating component cache {}", dir.display()))?;
+            crate::temp_files::remove_orphans(dir, TEMP_PREFIX);
         }
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -115,7 +119,8 @@ fn load_artifact(engine: &Engine, path: &Path) -> Option<Component> {
 
 fn store_artifact(component: &Component, path: &Path) -> Result<()> {
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
-    let temp = path.with_extension(format!("tmp-{}-{:x}", std::process::id(), rand::random::<u32>()));
+    let dir = path.parent().context("a cache artifact lives in a folder")?;
+    let temp = dir.join(format!("{TEMP_PREFIX}{}", crate::temp_files::unique_name()));
     std::fs::write(&temp, bytes)?;
     std::fs::rename(&temp, path)?;
     Ok(())

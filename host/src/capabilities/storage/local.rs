@@ -1,14 +1,15 @@
 //! Storage as a directory tree: `<root>/<bucket>/<key>`. Writes go to a temporary
 //! file under `<root>/.engage-tmp/` (same file system, never inside a bucket) and are
 //! renamed into place, so a reader sees the whole old object or the whole new one.
+//! What a killed writer left there is removed when storage is next opened
+//! ([`temp_files::remove_orphans`]).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::{ListPage, ObjectInfo, ObjectStore, ObjectWriter};
 use crate::capabilities::{CapResult, CapabilityError};
+use crate::temp_files;
 
 const TMP_DIR: &str = ".engage-tmp";
 
@@ -22,6 +23,7 @@ impl LocalStorage {
         // Absolute, so the local paths it hands out (the SQL engine reads files by them) do not depend on the working directory.
         let root = std::path::absolute(root.into())?;
         fs::create_dir_all(root.join(TMP_DIR))?;
+        temp_files::remove_orphans(&root.join(TMP_DIR), "");
         Ok(Self { root })
     }
 
@@ -34,9 +36,7 @@ impl LocalStorage {
     }
 
     fn temp_path(&self) -> PathBuf {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        self.root.join(TMP_DIR).join(format!("{}-{n}-{:x}", std::process::id(), rand::random::<u64>()))
+        self.root.join(TMP_DIR).join(temp_files::unique_name())
     }
 
     fn commit(&self, temp: &Path, bucket: &str, key: &str) -> CapResult<()> {
