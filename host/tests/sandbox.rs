@@ -81,6 +81,12 @@ fn a_panic_is_reported_with_its_message() {
 }
 
 #[test]
+fn a_guest_that_exits_instead_of_returning_is_reported_as_such() {
+    let error = expect_failure("exit", FailureKind::Trap, limits());
+    assert!(error.to_string().contains("the guest exited (with failure, status 1) instead of returning a result"), "{error}");
+}
+
+#[test]
 fn a_guest_may_print_a_lot_and_its_newest_output_is_kept() {
     let sb = sandbox();
     let outcome = run_with(&sb, json!({ "mode": "chatty" }), limits()).expect("printing is no reason to stop a guest");

@@ -153,6 +153,11 @@ fn classify(error: &wasmtime::Error, timeout: Duration) -> (FailureKind, String)
             return (FailureKind::PluginError, e.message.clone());
         }
     }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        // WASI's exit carries only success or failure: any non-zero code arrives as 1.
+        let how = if exit.0 == 0 { "with success" } else { "with failure" };
+        return (FailureKind::Trap, format!("the guest exited ({how}, status {}) instead of returning a result", exit.0));
+    }
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         return match trap {
             wasmtime::Trap::Interrupt => {

@@ -57,6 +57,7 @@ impl Stage for Misbehave {
                 panic!("misbehave panicked after printing a lot")
             }
             "reach-out" => Ok(reach_out(&ctx.params)),
+            "exit" => std::process::exit(3),
             "flaky" => flaky(&ctx.params),
             "hang-once" => hang_once(&ctx.params),
             other => Err(format!("unknown mode '{other}'")),
