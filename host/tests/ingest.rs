@@ -549,7 +549,9 @@ fn quarantine_ceiling_fails_cleanly_and_keeps_what_was_there() {
     let lines: Vec<String> = (0..6).map(|_| line(&bad)).collect();
     // 6 bad of 106 = 5.7% > 5%.
     let second = env.write("second.csv", csv_text(100, &lines).as_bytes());
-    env.expect_failure(&second, &env.options(), &["6 of 106 rows", "above the ceiling of 5.00%", "nothing was written"]);
+    // The error says where the first rejected rows are and why, since no quarantine table is written.
+    let needles = ["6 of 106 rows", "above the ceiling of 5.00%", "nothing was written", "second.csv line 102: seats", "second.csv line 106: seats", "… and 1 more"];
+    env.expect_failure(&second, &env.options(), &needles);
     assert_eq!(env.host.catalog.table("engage", TABLE).unwrap(), catalog_before);
     assert_eq!(env.snapshot_rows()[SUNDAY], 10);
 
@@ -703,6 +705,11 @@ fn a_folder_is_ingested_file_by_file_with_accounting_per_file() {
     assert_eq!(report.files.len(), 2);
     assert_eq!((report.files[1].rows_read, report.files[1].rows_accepted, report.files[1].rows_quarantined), (2, 1, 1));
     assert_eq!(report.reasons_by_column["active_days_7d"], 1);
+    // Where the rejected row is and why, as the error of a failed ingest would say it.
+    let first = &report.first_rejected;
+    assert_eq!(first.len(), 1);
+    assert!(first[0].file.ends_with("b.csv") && first[0].line == 3, "{first:?}");
+    assert_eq!(first[0].reasons, vec!["active_days_7d: 8 is out of range 0-7".to_string()]);
 }
 
 #[test]

@@ -30,8 +30,11 @@ pub struct IngestReport {
     pub rows_accepted: u64,
     pub rows_quarantined: u64,
     pub max_bad_fraction: f64,
-    /// How many rejected rows broke a rule on each column ("row" for field count).
+    /// How many rejected rows broke a rule on each column ("field count" for a row of the wrong width).
     pub reasons_by_column: BTreeMap<String, u64>,
+    /// The first few rejected rows (in file order): where they are and why.
+    #[serde(default)]
+    pub first_rejected: Vec<RejectedRow>,
     /// Accepted rows per snapshot date (YYYY-MM-DD).
     pub snapshots: BTreeMap<String, u64>,
     /// Snapshots that existed before and were replaced by this ingest.
@@ -40,6 +43,17 @@ pub struct IngestReport {
     pub written: Vec<String>,
     pub warnings: Vec<String>,
     pub seconds: f64,
+}
+
+/// How many rejected rows a report keeps as examples.
+const FIRST_REJECTED: usize = 5;
+
+/// A rejected row, by place (`line` as in the quarantine table's `line_number`) and reasons.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RejectedRow {
+    pub file: String,
+    pub line: u64,
+    pub reasons: Vec<String>,
 }
 
 impl IngestReport {
@@ -55,12 +69,39 @@ impl IngestReport {
             && self.snapshots.values().sum::<u64>() == self.rows_accepted
     }
 
+    /// Counts a rejected row's reasons under the column each one names, and
+    /// keeps the row's place and reasons if it is among the first few.
+    pub fn count_rejected(&mut self, file: &str, line: u64, reasons: &[String]) {
+        if self.first_rejected.len() < FIRST_REJECTED {
+            self.add_first_rejected(vec![RejectedRow { file: file.to_string(), line, reasons: reasons.to_vec() }]);
+        }
+        self.count_reasons(reasons);
+    }
+
+    /// Takes rejected rows that come after those already kept, as far as there is room.
+    pub fn add_first_rejected(&mut self, rows: Vec<RejectedRow>) {
+        self.first_rejected.extend(rows);
+        self.first_rejected.truncate(FIRST_REJECTED);
+    }
+
+    /// The first rejected rows, one per line, for messages.
+    pub fn first_rejected_text(&self) -> String {
+        let mut text = String::new();
+        for row in &self.first_rejected {
+            text.push_str(&format!("\n  {} line {}: {}", row.file, row.line, row.reasons.join("; ")));
+        }
+        if self.rows_quarantined > self.first_rejected.len() as u64 && !self.first_rejected.is_empty() {
+            text.push_str(&format!("\n  … and {} more", self.rows_quarantined - self.first_rejected.len() as u64));
+        }
+        text
+    }
+
     /// Counts a rejected row's reasons under the column each one names.
-    pub fn count_reasons(&mut self, reasons: &[String]) {
+    fn count_reasons(&mut self, reasons: &[String]) {
         for reason in reasons {
             let column = match reason.split_once(": ") {
                 Some((column, _)) if !column.contains(' ') => column,
-                _ => "row",
+                _ => "field count",
             };
             *self.reasons_by_column.entry(column.to_string()).or_default() += 1;
         }
@@ -96,6 +137,7 @@ impl fmt::Display for IngestReport {
         if !self.reasons_by_column.is_empty() {
             let reasons: Vec<String> = self.reasons_by_column.iter().map(|(c, n)| format!("{c} {n}")).collect();
             writeln!(f, "  quarantine reasons by column: {}", reasons.join(", "))?;
+            writeln!(f, "  first rejected rows:{}", self.first_rejected_text().replace("\n  ", "\n    "))?;
         }
         for warning in &self.warnings {
             writeln!(f, "  warning: {warning}")?;

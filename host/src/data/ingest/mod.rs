@@ -223,6 +223,7 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
         for (column, n) in unit.reasons.reasons_by_column {
             *report.reasons_by_column.entry(column).or_default() += n;
         }
+        report.add_first_rejected(unit.reasons.first_rejected);
         outputs.push(unit.outputs);
     }
     for account in accounts.into_values() {
@@ -256,12 +257,13 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     if report.quarantined_fraction() > options.max_bad_fraction {
         // Dropping `outputs` discards every uncommitted write.
         bail!(
-            "ingest into {table} failed: {} of {} rows ({:.2}%) were quarantined, above the ceiling of {:.2}% (--max-bad-fraction); nothing was written. Reasons by column: {}",
+            "ingest into {table} failed: {} of {} rows ({:.2}%) were quarantined, above the ceiling of {:.2}% (--max-bad-fraction); nothing was written. Reasons by column: {}. The first rejected rows:{}",
             report.rows_quarantined,
             report.rows_read,
             100.0 * report.quarantined_fraction(),
             100.0 * options.max_bad_fraction,
-            report.reasons_by_column.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", ")
+            report.reasons_by_column.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", "),
+            report.first_rejected_text()
         );
     }
     commit_outputs(store, catalog, outputs, &mut report)?;
@@ -396,7 +398,7 @@ fn read_segment(
             account.rows_accepted += 1;
         } else {
             outputs.quarantine.push(store, &shown, record.line, &record.raw()?, &reasons)?;
-            unit.reasons.count_reasons(&reasons);
+            unit.reasons.count_rejected(&shown, record.line, &reasons);
             account.rows_quarantined += 1;
         }
     }

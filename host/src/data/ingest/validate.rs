@@ -141,7 +141,8 @@ impl Validator {
     pub fn check(&self, record: &ByteRecord, row: &mut ValidRow, reasons: &mut Vec<String>, seen: &mut SeenIds) -> bool {
         reasons.clear();
         if record.len() != self.layout.field_count {
-            reasons.push(format!("the row has {} fields, the header has {}", record.len(), self.layout.field_count));
+            let fields = if record.len() == 1 { "1 field".to_string() } else { format!("{} fields", record.len()) };
+            reasons.push(format!("the row has {fields}, the header has {}", self.layout.field_count));
             return false;
         }
         let layout = &self.layout;

@@ -117,6 +117,7 @@ impl Step for Ingest {
                 "snapshots": report.snapshots,
                 "warnings": report.warnings,
                 "reasons_by_column": report.reasons_by_column,
+                "first_rejected": report.first_rejected,
             }),
         })
     }

@@ -223,6 +223,14 @@ fn data_quality(ingest: Option<&Value>, prepare: Option<&Value>) -> String {
                 }),
                 None => d += "No row was quarantined in this run.\n",
             }
+            let first = i["first_rejected"].as_array().filter(|rows| !rows.is_empty());
+            if let Some(rows) = first {
+                d += "\nThe first quarantined rows:\n\n";
+                for row in rows {
+                    let reasons: Vec<&str> = row["reasons"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
+                    let _ = writeln!(d, "- {} line {}: {}", num(&row["file"]), num(&row["line"]), reasons.join("; "));
+                }
+            }
             for w in i["warnings"].as_array().into_iter().flatten() {
                 let _ = writeln!(d, "\nWarning: {}", num(w));
             }
@@ -429,5 +437,29 @@ impl Step for Knowledge {
             outputs: keys.iter().chain([&facts_key, &chunks_key]).map(|k| format!("s3://{KNOWLEDGE_BUCKET}/{k}")).collect(),
             summary: json!({ "documents": keys, "bucket": KNOWLEDGE_BUCKET, "facts": facts_key, "chunks": chunks_key, "chunk_count": all_chunks.len() }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn data_quality_names_the_first_quarantined_rows_with_their_reasons() {
+        let ingest = json!({
+            "table": "users", "rows_read": 3, "rows_accepted": 2, "rows_quarantined": 1, "files": 1, "skipped_files": 0,
+            "reasons_by_column": { "seats": 1 },
+            "first_rejected": [{ "file": "in/users.csv", "line": 3, "reasons": ["seats: 0 is out of range >= 1", "plan: 'gold' is not one of free, basic, pro, enterprise"] }],
+        });
+        let page = data_quality(Some(&ingest), None);
+        assert!(page.contains("- `seats`: 1"), "{page}");
+        assert!(
+            page.contains("- in/users.csv line 3: seats: 0 is out of range >= 1; plan: 'gold' is not one of free, basic, pro, enterprise"),
+            "{page}"
+        );
+        let clean = json!({ "table": "users", "rows_read": 2, "rows_accepted": 2, "rows_quarantined": 0, "reasons_by_column": {}, "first_rejected": [] });
+        assert!(!data_quality(Some(&clean), None).contains("The first quarantined rows"));
     }
 }
