@@ -383,6 +383,50 @@ fn bad_snapshot_date_is_quarantined() {
 }
 
 #[test]
+fn dates_written_as_midnight_timestamps_are_dates() {
+    let env = env();
+    let times = ["2026-11-22 00:00:00", "2026-11-22T00:00:00Z", "2026-11-22T00:00:00.000", "2026-11-22T00:00:00+00:00"];
+    let mut lines: Vec<String> = Vec::new();
+    for (i, time) in times.iter().enumerate() {
+        let mut row = valid_row(&format!("t{i}"), SUNDAY);
+        set(&mut row, "snapshot_date", time);
+        lines.push(line(&row));
+    }
+    let mut afternoon = valid_row("afternoon", SUNDAY);
+    set(&mut afternoon, "snapshot_date", "2026-11-22T13:45:00");
+    lines.push(line(&afternoon));
+    let mut options = env.options();
+    options.max_bad_fraction = 0.5;
+    let report = env.ingest_with(&env.write("times.csv", csv_text(0, &lines).as_bytes()), &options).unwrap();
+    assert_eq!((report.rows_accepted, report.rows_quarantined), (4, 1));
+    assert_eq!(report.snapshots[SUNDAY], 4);
+    let reasons = &report.first_rejected[0].reasons;
+    assert_eq!(reasons, &vec!["snapshot_date: '2026-11-22T13:45:00' has a time of day; a snapshot date is a date (YYYY-MM-DD)".to_string()]);
+
+    // A Parquet file whose snapshot_date is a timestamp column (pandas writes dates so).
+    let csv = env.write("source.csv", csv_text(5, &[]).as_bytes());
+    let (schema, batches) = engage::files::read_batches(&csv, 1000).unwrap();
+    std::fs::remove_file(&csv).unwrap();
+    let batch = batches.map(Result::unwrap).next().unwrap();
+    let at = schema.index_of("snapshot_date").unwrap();
+    let midnight = chrono::NaiveDate::parse_from_str(SUNDAY, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros();
+    let timestamps: arrow::array::ArrayRef = std::sync::Arc::new(arrow::array::TimestampMicrosecondArray::from(vec![midnight; batch.num_rows()]));
+    let mut fields: Vec<arrow::datatypes::Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[at] = arrow::datatypes::Field::new("snapshot_date", timestamps.data_type().clone(), false);
+    let mut columns = batch.columns().to_vec();
+    columns[at] = timestamps;
+    let batch = RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), columns).unwrap();
+    let parquet = env.input.join("timestamps.parquet");
+    let mut writer = engage::files::ParquetFileWriter::create(&parquet, batch.schema()).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    std::fs::remove_file(env.input.join("times.csv")).unwrap();
+    let report = env.ingest_ok(&parquet);
+    assert_eq!((report.rows_accepted, report.rows_quarantined), (5, 0));
+    assert_eq!(report.snapshots[SUNDAY], 5);
+}
+
+#[test]
 fn bad_label_is_quarantined() {
     let mut row = valid_row("x", SUNDAY);
     set(&mut row, "engaged_next_7d", "2");
@@ -687,6 +731,7 @@ fn parquet_input_is_validated_like_csv() {
     assert_eq!((report.rows_accepted, report.rows_quarantined), (40, 1));
     let rows = env.quarantine_rows();
     assert_eq!(rows[0].1, 41, "Parquet rows are numbered from 1");
+    assert_eq!(report.first_rejected[0].place, "row 41", "a Parquet file has rows, not lines");
     assert!(rows[0].3.contains("csat_last: 9 is out of range 1-5"));
     assert!(rows[0].2.starts_with("bad,2026-11-22,"));
 }
@@ -708,7 +753,7 @@ fn a_folder_is_ingested_file_by_file_with_accounting_per_file() {
     // Where the rejected row is and why, as the error of a failed ingest would say it.
     let first = &report.first_rejected;
     assert_eq!(first.len(), 1);
-    assert!(first[0].file.ends_with("b.csv") && first[0].line == 3, "{first:?}");
+    assert!(first[0].file.ends_with("b.csv") && first[0].place == "line 3", "{first:?}");
     assert_eq!(first[0].reasons, vec!["active_days_7d: 8 is out of range 0-7".to_string()]);
 }
 

@@ -48,11 +48,12 @@ pub struct IngestReport {
 /// How many rejected rows a report keeps as examples.
 const FIRST_REJECTED: usize = 5;
 
-/// A rejected row, by place (`line` as in the quarantine table's `line_number`) and reasons.
+/// A rejected row: its file, its place there ("line 12" of a CSV file, "row 12"
+/// of a Parquet file, the quarantine table's `line_number`) and every reason.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RejectedRow {
     pub file: String,
-    pub line: u64,
+    pub place: String,
     pub reasons: Vec<String>,
 }
 
@@ -71,9 +72,9 @@ impl IngestReport {
 
     /// Counts a rejected row's reasons under the column each one names, and
     /// keeps the row's place and reasons if it is among the first few.
-    pub fn count_rejected(&mut self, file: &str, line: u64, reasons: &[String]) {
+    pub fn count_rejected(&mut self, file: &str, place: impl FnOnce() -> String, reasons: &[String]) {
         if self.first_rejected.len() < FIRST_REJECTED {
-            self.add_first_rejected(vec![RejectedRow { file: file.to_string(), line, reasons: reasons.to_vec() }]);
+            self.add_first_rejected(vec![RejectedRow { file: file.to_string(), place: place(), reasons: reasons.to_vec() }]);
         }
         self.count_reasons(reasons);
     }
@@ -88,7 +89,7 @@ impl IngestReport {
     pub fn first_rejected_text(&self) -> String {
         let mut text = String::new();
         for row in &self.first_rejected {
-            text.push_str(&format!("\n  {} line {}: {}", row.file, row.line, row.reasons.join("; ")));
+            text.push_str(&format!("\n  {} {}: {}", row.file, row.place, row.reasons.join("; ")));
         }
         if self.rows_quarantined > self.first_rejected.len() as u64 && !self.first_rejected.is_empty() {
             text.push_str(&format!("\n  … and {} more", self.rows_quarantined - self.first_rejected.len() as u64));

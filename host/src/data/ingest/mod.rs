@@ -398,7 +398,8 @@ fn read_segment(
             account.rows_accepted += 1;
         } else {
             outputs.quarantine.push(store, &shown, record.line, &record.raw()?, &reasons)?;
-            unit.reasons.count_rejected(&shown, record.line, &reasons);
+            let numbered = if account.format == "parquet" { "row" } else { "line" };
+            unit.reasons.count_rejected(&shown, || format!("{numbered} {}", record.line), &reasons);
             account.rows_quarantined += 1;
         }
     }

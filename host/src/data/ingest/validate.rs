@@ -199,6 +199,8 @@ impl Validator {
         reasons.is_empty()
     }
 
+    /// The snapshot date: `YYYY-MM-DD`, a Sunday; also as a timestamp at midnight UTC
+    /// (`T00:00:00`, ` 00:00:00.000`, with `Z` or `+00:00`), as a Parquet timestamp column reads.
     fn check_date(&self, raw: &[u8], reasons: &mut Vec<String>) -> Option<i32> {
         let Ok(text) = std::str::from_utf8(raw) else {
             reasons.push(format!("{SNAPSHOT_DATE}: invalid UTF-8"));
@@ -207,6 +209,13 @@ impl Validator {
         let text = text.trim();
         if text.is_empty() {
             reasons.push(format!("{SNAPSHOT_DATE}: missing (required)"));
+            return None;
+        }
+        // A date at midnight written as a timestamp (pandas and most databases
+        // write dates so) is the date; any other time of day is not a snapshot date.
+        let (text, time) = if text.len() > 10 && text.is_char_boundary(10) { text.split_at(10) } else { (text, "") };
+        if !time.is_empty() && !is_midnight(time) {
+            reasons.push(format!("{SNAPSHOT_DATE}: '{}' has a time of day; a snapshot date is a date (YYYY-MM-DD)", shown(raw)));
             return None;
         }
         let strict = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
@@ -275,4 +284,13 @@ fn check_cell(name: &str, rule: Rule, required: bool, raw: &[u8], reasons: &mut 
         Rule::Text => return Cell::Text,
     }
     Cell::Null
+}
+
+/// Whether what follows a date is midnight UTC: `T` or a space, `00:00` or
+/// `00:00:00`, any fraction of zeros, then nothing, `Z` or `+00:00`.
+fn is_midnight(time: &str) -> bool {
+    let Some(time) = time.strip_prefix('T').or_else(|| time.strip_prefix(' ')) else { return false };
+    let time = time.strip_suffix('Z').or_else(|| time.strip_suffix("+00:00")).unwrap_or(time);
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    matches!(clock, "00:00" | "00:00:00") && !fraction.is_empty() && fraction.bytes().all(|b| b == b'0')
 }

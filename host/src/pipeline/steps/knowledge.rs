@@ -228,7 +228,7 @@ fn data_quality(ingest: Option<&Value>, prepare: Option<&Value>) -> String {
                 d += "\nThe first quarantined rows:\n\n";
                 for row in rows {
                     let reasons: Vec<&str> = row["reasons"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
-                    let _ = writeln!(d, "- {} line {}: {}", num(&row["file"]), num(&row["line"]), reasons.join("; "));
+                    let _ = writeln!(d, "- {} {}: {}", num(&row["file"]), num(&row["place"]), reasons.join("; "));
                 }
             }
             for w in i["warnings"].as_array().into_iter().flatten() {
@@ -451,7 +451,7 @@ mod tests {
         let ingest = json!({
             "table": "users", "rows_read": 3, "rows_accepted": 2, "rows_quarantined": 1, "files": 1, "skipped_files": 0,
             "reasons_by_column": { "seats": 1 },
-            "first_rejected": [{ "file": "in/users.csv", "line": 3, "reasons": ["seats: 0 is out of range >= 1", "plan: 'gold' is not one of free, basic, pro, enterprise"] }],
+            "first_rejected": [{ "file": "in/users.csv", "place": "line 3", "reasons": ["seats: 0 is out of range >= 1", "plan: 'gold' is not one of free, basic, pro, enterprise"] }],
         });
         let page = data_quality(Some(&ingest), None);
         assert!(page.contains("- `seats`: 1"), "{page}");
