@@ -90,6 +90,19 @@ fn progress_counts_every_row_as_each_chunk_lands() {
 }
 
 #[test]
+fn a_week_file_that_cannot_be_written_stops_the_run_before_it_writes_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    // The newest week's file name is taken by a folder.
+    std::fs::create_dir(dir.path().join("users_2026-11-22.parquet")).unwrap();
+    let mut options = GenerateOptions::new(1000, dir.path());
+    options.weeks = 2;
+    let error = generate(&options).unwrap_err().to_string();
+    assert!(error.contains("users_2026-11-22.parquet: is a folder"), "{error}");
+    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names, vec!["users_2026-11-22.parquet"], "no other week and no partial file");
+}
+
+#[test]
 fn files_are_weekly_sundays_and_the_newest_has_no_label() {
     let dir = tempfile::tempdir().unwrap();
     let summary = run(2000, 3, 1, OutputFormat::Parquet, dir.path());

@@ -169,6 +169,10 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary> {
         .map(|w| options.last_snapshot - chrono::Duration::weeks((weeks - 1 - w) as i64))
         .collect();
     let paths: Vec<PathBuf> = dates.iter().map(|d| options.out_dir.join(snapshot_file_name(*d, options.format))).collect();
+    // Found now rather than after every row is simulated.
+    if let Some(folder) = paths.iter().find(|p| p.is_dir()) {
+        bail!("{}: is a folder, so the week's file cannot be written there", folder.display());
+    }
     let mut files = Vec::with_capacity(weeks);
     let mut spec = EncoderSpec::Csv;
     for path in &paths {

@@ -235,33 +235,44 @@ fn push_float(out: &mut Vec<u8>, v: f64) {
 
 /// One week's output file.
 pub enum WeekFile {
-    Csv { out: BufWriter<File>, temp: PathBuf, target: PathBuf },
-    Parquet { writer: Box<SerializedFileWriter<File>>, temp: PathBuf, target: PathBuf },
+    Csv { out: BufWriter<File>, temp: Partial, target: PathBuf },
+    Parquet { writer: Box<SerializedFileWriter<File>>, temp: Partial, target: PathBuf },
 }
 
-fn temp_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    target.with_file_name(format!(".{name}.partial"))
+/// A week file's hidden name while it is written (`.<name>.partial`). Removed when
+/// dropped, so a run that fails part way, or cannot move the file into place,
+/// leaves nothing behind; after the move there is nothing left to remove.
+pub struct Partial(PathBuf);
+
+impl Partial {
+    fn create(target: &Path) -> Result<(Self, File)> {
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let path = target.with_file_name(format!(".{name}.partial"));
+        let file = File::create(&path).with_context(|| format!("{}: cannot create", path.display()))?;
+        Ok((Self(path), file))
+    }
 }
 
-fn create(temp: &Path) -> Result<File> {
-    File::create(temp).with_context(|| format!("{}: cannot create", temp.display()))
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl WeekFile {
     pub fn csv(target: &Path) -> Result<Self> {
-        let temp = temp_path(target);
-        let mut out = BufWriter::with_capacity(1 << 20, create(&temp)?);
+        let (temp, file) = Partial::create(target)?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
         writeln!(out, "{}", schema::all_column_names().join(","))?;
         Ok(WeekFile::Csv { out, temp, target: target.to_path_buf() })
     }
 
     /// A Parquet week file, and the columns its chunks are encoded for.
     pub fn parquet(target: &Path) -> Result<(Self, EncoderSpec)> {
-        let temp = temp_path(target);
+        let (temp, file) = Partial::create(target)?;
         // Through `ArrowWriter` so the file carries the Arrow schema like any other;
         // the row groups come already encoded, so its writer settings play no part.
-        let (writer, _) = ArrowWriter::try_new(create(&temp)?, snapshot_schema(), None)?.into_serialized_writer()?;
+        let (writer, _) = ArrowWriter::try_new(file, snapshot_schema(), None)?.into_serialized_writer()?;
         let columns = writer.schema_descr().columns().to_vec();
         Ok((WeekFile::Parquet { writer: Box::new(writer), temp, target: target.to_path_buf() }, EncoderSpec::Parquet { columns }))
     }
@@ -290,13 +301,29 @@ impl WeekFile {
             WeekFile::Parquet { writer, temp, target } => (writer.into_inner()?, temp, target),
         };
         file.sync_all()?;
-        std::fs::rename(&temp, &target).with_context(|| format!("{}: cannot move into place", target.display()))
+        std::fs::rename(&temp.0, &target).with_context(|| format!("{}: cannot move into place", target.display()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_week_file_not_finished_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("users_2026-11-22.csv");
+        let mut file = WeekFile::csv(&target).unwrap();
+        file.append(Encoded::Csv(b"u1,2026-11-22\n".to_vec())).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the hidden partial file while writing");
+        drop(file);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing once it is dropped unfinished");
+
+        let (file, _) = WeekFile::parquet(&target.with_extension("parquet")).unwrap();
+        file.finish().unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names, vec!["users_2026-11-22.parquet"]);
+    }
 
     #[test]
     fn numbers_read_back_exactly() {
