@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -77,42 +77,108 @@ pub fn read_batches(path: &Path, batch_rows: usize) -> Result<(SchemaRef, BatchI
     }
 }
 
-/// Writes batches to a Parquet file (zstd), atomically: a temp file renamed on
-/// `finish`, and removed if the writer is dropped unfinished (a failed run leaves nothing).
+/// A file written whole or not at all: under a hidden name beside its target
+/// (`.<name>.partial`, which folder readers skip), moved into place by
+/// [`commit`](Self::commit), and removed if dropped first, so a run that fails
+/// part way, or cannot move the file into place, leaves nothing behind.
+pub struct PartialFile {
+    temp: PathBuf,
+    target: PathBuf,
+}
+
+impl PartialFile {
+    pub fn create(target: &Path) -> Result<(Self, File)> {
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let temp = target.with_file_name(format!(".{name}.partial"));
+        let file = File::create(&temp).with_context(|| format!("{}: cannot create", temp.display()))?;
+        Ok((Self { temp, target: target.to_path_buf() }, file))
+    }
+
+    /// Flushes `file` (written through this) to disk and moves it into place.
+    pub fn commit(self, file: File) -> Result<()> {
+        file.sync_all().with_context(|| format!("{}: cannot write", self.temp.display()))?;
+        std::fs::rename(&self.temp, &self.target).with_context(|| format!("{}: cannot move into place", self.target.display()))
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        // After a commit there is nothing left to remove.
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+/// Writes batches to a Parquet file (zstd), whole or not at all ([`PartialFile`]).
 pub struct ParquetFileWriter {
-    /// `None` once finished.
-    writer: Option<ArrowWriter<File>>,
-    temp: std::path::PathBuf,
-    target: std::path::PathBuf,
+    writer: ArrowWriter<File>,
+    partial: PartialFile,
 }
 
 impl ParquetFileWriter {
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
-        let temp = path.with_extension("parquet.partial");
-        let file = File::create(&temp).with_context(|| format!("{}: cannot create", temp.display()))?;
+        let (partial, file) = PartialFile::create(path)?;
         let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
         let writer = ArrowWriter::try_new(file, schema, Some(props))?;
-        Ok(Self { writer: Some(writer), temp, target: path.to_path_buf() })
+        Ok(Self { writer, partial })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        Ok(self.writer.as_mut().expect("not finished").write(batch)?)
+        Ok(self.writer.write(batch)?)
     }
 
-    pub fn finish(mut self) -> Result<()> {
-        let mut file = self.writer.take().expect("finished once").into_inner()?;
+    pub fn finish(self) -> Result<()> {
+        let mut file = self.writer.into_inner()?;
         file.seek(SeekFrom::End(0))?;
-        file.sync_all()?;
-        std::fs::rename(&self.temp, &self.target)
-            .with_context(|| format!("{}: cannot move into place", self.target.display()))?;
-        Ok(())
+        self.partial.commit(file)
     }
 }
 
-impl Drop for ParquetFileWriter {
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            let _ = std::fs::remove_file(&self.temp);
-        }
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_parquet_file_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)])),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+        )
+        .unwrap();
+        let target = dir.path().join("out.parquet");
+
+        // Dropped unfinished (a failure part way): nothing.
+        let mut writer = ParquetFileWriter::create(&target, batch.schema()).unwrap();
+        writer.write(&batch).unwrap();
+        assert_eq!(names(dir.path()), vec![".out.parquet.partial"], "hidden while written");
+        drop(writer);
+        assert!(names(dir.path()).is_empty());
+
+        // Finished, but its name is taken by a folder: an error, and still nothing else.
+        std::fs::create_dir(&target).unwrap();
+        let mut writer = ParquetFileWriter::create(&target, batch.schema()).unwrap();
+        writer.write(&batch).unwrap();
+        let error = writer.finish().unwrap_err().to_string();
+        assert!(error.contains("out.parquet: cannot move into place"), "{error}");
+        assert_eq!(names(dir.path()), vec!["out.parquet"]);
+
+        std::fs::remove_dir(&target).unwrap();
+        let mut writer = ParquetFileWriter::create(&target, batch.schema()).unwrap();
+        writer.write(&batch).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(names(dir.path()), vec!["out.parquet"]);
+        let (_, mut batches) = read_batches(&target, 10).unwrap();
+        assert_eq!(batches.next().unwrap().unwrap(), batch);
     }
 }

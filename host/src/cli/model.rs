@@ -205,10 +205,10 @@ fn write_table(path: &Path, batch: &RecordBatch) -> Result<()> {
         w.write(batch)?;
         w.finish()
     } else if name.ends_with(".csv") {
-        let temp = path.with_extension("csv.partial");
-        let file = std::fs::File::create(&temp).with_context(|| format!("{}: cannot create", temp.display()))?;
-        arrow::csv::Writer::new(file).write(batch).with_context(|| format!("{}: writing CSV", temp.display()))?;
-        std::fs::rename(&temp, path).with_context(|| format!("{}: cannot move into place", path.display()))
+        let (partial, file) = crate::files::PartialFile::create(path)?;
+        let mut writer = arrow::csv::Writer::new(file);
+        writer.write(batch).with_context(|| format!("{}: writing CSV", path.display()))?;
+        partial.commit(writer.into_inner())
     } else {
         bail!("--out {}: name it .parquet or .csv", path.display())
     }

@@ -126,12 +126,12 @@ impl ModelBundle {
         })
     }
 
-    /// Writes the model file atomically (a temp file renamed into place).
+    /// Writes the model file whole or not at all ([`PartialFile`](crate::files::PartialFile)).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let temp = path.with_extension("json.partial");
         let bytes = serde_json::to_vec(&self.to_json())?;
-        std::fs::write(&temp, bytes).with_context(|| format!("{}: cannot write", temp.display()))?;
-        std::fs::rename(&temp, path).with_context(|| format!("{}: cannot move into place", path.display()))
+        let (partial, mut file) = crate::files::PartialFile::create(path)?;
+        std::io::Write::write_all(&mut file, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+        partial.commit(file)
     }
 
     pub fn load(path: &Path) -> Result<Self> {

@@ -3,13 +3,13 @@
 //! - a [`ChunkEncoder`] turns one chunk of one week into bytes: CSV text, or
 //!   closed (compressed) Parquet column chunks forming one row group;
 //! - a [`WeekFile`] appends encoded chunks in order to the week's file, written
-//!   to a hidden temporary name and renamed when complete.
+//!   to a hidden temporary name and renamed when complete ([`PartialFile`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use parquet::arrow::ArrowWriter;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnDescPtr;
@@ -18,6 +18,7 @@ use super::columns::{self, Column, ColumnBuf, Ints};
 use super::parquet_chunk::{ChunkWriter, ColumnChunk};
 use super::process::{CellSink, Row, RowColumns};
 use crate::data::schema::{self, snapshot_schema};
+use crate::files::PartialFile;
 
 /// Rows per tile turned into columns at once (about 300 KiB of rows, which stays in cache).
 const TILE_ROWS: usize = 256;
@@ -235,46 +236,26 @@ fn push_float(out: &mut Vec<u8>, v: f64) {
 
 /// One week's output file.
 pub enum WeekFile {
-    Csv { out: BufWriter<File>, temp: Partial, target: PathBuf },
-    Parquet { writer: Box<SerializedFileWriter<File>>, temp: Partial, target: PathBuf },
-}
-
-/// A week file's hidden name while it is written (`.<name>.partial`). Removed when
-/// dropped, so a run that fails part way, or cannot move the file into place,
-/// leaves nothing behind; after the move there is nothing left to remove.
-pub struct Partial(PathBuf);
-
-impl Partial {
-    fn create(target: &Path) -> Result<(Self, File)> {
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let path = target.with_file_name(format!(".{name}.partial"));
-        let file = File::create(&path).with_context(|| format!("{}: cannot create", path.display()))?;
-        Ok((Self(path), file))
-    }
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    Csv { out: BufWriter<File>, partial: PartialFile },
+    Parquet { writer: Box<SerializedFileWriter<File>>, partial: PartialFile },
 }
 
 impl WeekFile {
     pub fn csv(target: &Path) -> Result<Self> {
-        let (temp, file) = Partial::create(target)?;
+        let (partial, file) = PartialFile::create(target)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         writeln!(out, "{}", schema::all_column_names().join(","))?;
-        Ok(WeekFile::Csv { out, temp, target: target.to_path_buf() })
+        Ok(WeekFile::Csv { out, partial })
     }
 
     /// A Parquet week file, and the columns its chunks are encoded for.
     pub fn parquet(target: &Path) -> Result<(Self, EncoderSpec)> {
-        let (temp, file) = Partial::create(target)?;
+        let (partial, file) = PartialFile::create(target)?;
         // Through `ArrowWriter` so the file carries the Arrow schema like any other;
         // the row groups come already encoded, so its writer settings play no part.
         let (writer, _) = ArrowWriter::try_new(file, snapshot_schema(), None)?.into_serialized_writer()?;
         let columns = writer.schema_descr().columns().to_vec();
-        Ok((WeekFile::Parquet { writer: Box::new(writer), temp, target: target.to_path_buf() }, EncoderSpec::Parquet { columns }))
+        Ok((WeekFile::Parquet { writer: Box::new(writer), partial }, EncoderSpec::Parquet { columns }))
     }
 
     pub fn append(&mut self, encoded: Encoded) -> Result<()> {
@@ -296,12 +277,11 @@ impl WeekFile {
     }
 
     pub fn finish(self) -> Result<()> {
-        let (file, temp, target) = match self {
-            WeekFile::Csv { out, temp, target } => (out.into_inner().map_err(|e| e.into_error())?, temp, target),
-            WeekFile::Parquet { writer, temp, target } => (writer.into_inner()?, temp, target),
+        let (file, partial) = match self {
+            WeekFile::Csv { out, partial } => (out.into_inner().map_err(|e| e.into_error())?, partial),
+            WeekFile::Parquet { writer, partial } => (writer.into_inner()?, partial),
         };
-        file.sync_all()?;
-        std::fs::rename(&temp.0, &target).with_context(|| format!("{}: cannot move into place", target.display()))
+        partial.commit(file)
     }
 }
 
