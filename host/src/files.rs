@@ -90,13 +90,14 @@ impl PartialFile {
     pub fn create(target: &Path) -> Result<(Self, File)> {
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let temp = target.with_file_name(format!(".{name}.partial"));
-        let file = File::create(&temp).with_context(|| format!("{}: cannot create", temp.display()))?;
+        // Named by its target: the hidden name means nothing to whoever asked for the file.
+        let file = File::create(&temp).with_context(|| format!("{}: cannot create", target.display()))?;
         Ok((Self { temp, target: target.to_path_buf() }, file))
     }
 
     /// Flushes `file` (written through this) to disk and moves it into place.
     pub fn commit(self, file: File) -> Result<()> {
-        file.sync_all().with_context(|| format!("{}: cannot write", self.temp.display()))?;
+        file.sync_all().with_context(|| format!("{}: cannot write", self.target.display()))?;
         std::fs::rename(&self.temp, &self.target).with_context(|| format!("{}: cannot move into place", self.target.display()))
     }
 }

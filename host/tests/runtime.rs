@@ -147,5 +147,18 @@ fn a_stage_plugin_is_not_a_transform() {
         .err()
         .unwrap();
     assert_eq!(error.kind, FailureKind::Load);
-    assert!(error.to_string().contains("is not a feature-transform plugin"), "{error}");
+    assert!(error.to_string().contains("is a stage plugin (it exports `run`), not a feature-transform plugin"), "{error}");
+    assert!(error.to_string().contains("engage plugin test <folder>"), "where it belongs: {error}");
+
+    // And the other way round.
+    let request = engage::runtime::stage::StageRequest {
+        run_id: "test-run",
+        stage: "features",
+        params: serde_json::json!({}),
+        grants: engage::capabilities::Grants::default(),
+        limits: GuestLimits::default(),
+    };
+    let error = support::runtime().run_stage(&support::load("engagement_features"), request, &caps(&dir)).unwrap_err();
+    assert_eq!(error.kind, FailureKind::Load);
+    assert!(error.to_string().contains("is a feature-transform plugin (it exports `transform`), not a stage plugin"), "{error}");
 }

@@ -192,7 +192,7 @@ impl Runtime {
             .stage_linker
             .instantiate_pre(&plugin.component)
             .and_then(bindings::stage::StagePre::new)
-            .map_err(|e| load_error(plugin, "stage", &e))?;
+            .map_err(|e| load_error(&self.engine, plugin, "stage", &e))?;
         Ok(plugin.stage_pre.get_or_init(|| pre).clone())
     }
 
@@ -201,17 +201,17 @@ impl Runtime {
             return Ok(pre.clone());
         }
         let instance_pre =
-            self.transform_linker.instantiate_pre(&plugin.component).map_err(|e| load_error(plugin, "feature-transform", &e))?;
+            self.transform_linker.instantiate_pre(&plugin.component).map_err(|e| load_error(&self.engine, plugin, "feature-transform", &e))?;
         let arrow = || bindings::transform::FeatureTransformPre::new(instance_pre.clone()).map(TransformPre::Arrow);
         let columns = || bindings::columns::ColumnTransformPre::new(instance_pre.clone()).map(TransformPre::Columns);
         let world = plugin.manifest.as_ref().map(|m| m.world_name().to_string());
         let pre = match world.as_deref() {
-            Some("column-transform") => columns().map_err(|e| load_error(plugin, "column-transform", &e))?,
-            Some("feature-transform") => arrow().map_err(|e| load_error(plugin, "feature-transform", &e))?,
+            Some("column-transform") => columns().map_err(|e| load_error(&self.engine, plugin, "column-transform", &e))?,
+            Some("feature-transform") => arrow().map_err(|e| load_error(&self.engine, plugin, "feature-transform", &e))?,
             // Without a manifest, the exports tell.
             _ => match arrow() {
                 Ok(pre) => pre,
-                Err(e) => columns().map_err(|_| load_error(plugin, "feature-transform (or column-transform)", &e))?,
+                Err(e) => columns().map_err(|_| load_error(&self.engine, plugin, "feature-transform (or column-transform)", &e))?,
             },
         };
         Ok(plugin.transform_pre.get_or_init(|| pre).clone())
@@ -244,13 +244,21 @@ fn check_wit_imports(engine: &Engine, component: &Component) -> Result<()> {
     Ok(())
 }
 
-fn load_error(plugin: &Plugin, world: &str, error: &wasmtime::Error) -> GuestError {
-    GuestError::new(
-        "",
-        &plugin.name,
-        FailureKind::Load,
-        format!("is not a {world} plugin compatible with {WIT_PACKAGE}@{}: {error:#}", crate::plugins::manifest::WIT_VERSIONS.join(", @")),
-    )
+/// Why a component can't serve as a `world` plugin. A stage plugin handed over
+/// as a transform, or the other way round, is told so with where it belongs,
+/// rather than with the first import the linker missed.
+fn load_error(engine: &Engine, plugin: &Plugin, world: &str, error: &wasmtime::Error) -> GuestError {
+    let exports: Vec<String> = plugin.component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports = |name: &str| exports.iter().any(|e| e == name);
+    let wanted_stage = world == "stage";
+    let message = if wanted_stage && exports("transform") {
+        "is a feature-transform plugin (it exports `transform`), not a stage plugin: list it in a pipeline's features step, or try it with `engage plugin test <component.wasm> --input <file>`".to_string()
+    } else if !wanted_stage && exports("run") {
+        format!("is a stage plugin (it exports `run`), not a {world} plugin: run it as a pipeline stage, or test it from its folder with `engage plugin test <folder>` against its fixtures")
+    } else {
+        format!("is not a {world} plugin compatible with {WIT_PACKAGE}@{}: {error:#}", crate::plugins::manifest::WIT_VERSIONS.join(", @"))
+    };
+    GuestError::new("", &plugin.name, FailureKind::Load, message)
 }
 
 fn build_engine(pooling: bool, profiling: bool) -> Result<Engine> {
