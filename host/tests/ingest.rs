@@ -377,9 +377,16 @@ fn bad_snapshot_date_is_quarantined() {
     set(&mut monday, "snapshot_date", "2026-11-23");
     let mut garbage = valid_row("garbage", SUNDAY);
     set(&mut garbage, "snapshot_date", "22/11/2026");
-    let (_, rows) = expect_quarantined(&[line(&monday), line(&garbage)], "snapshot_date: ");
+    let mut garbage_time = valid_row("garbage_time", SUNDAY);
+    set(&mut garbage_time, "snapshot_date", "22/11/2026 00:00");
+    let mut suffix = valid_row("suffix", SUNDAY);
+    set(&mut suffix, "snapshot_date", "2026-11-22x");
+    let bad = [line(&monday), line(&garbage), line(&garbage_time), line(&suffix)];
+    let (_, rows) = expect_quarantined(&bad, "snapshot_date: ");
     assert!(rows[0].3.contains("2026-11-23 is a Mon, not a Sunday"), "{}", rows[0].3);
     assert!(rows[1].3.contains("'22/11/2026' is not a date (YYYY-MM-DD)"));
+    assert!(rows[2].3.contains("'22/11/2026 00:00' is not a date (YYYY-MM-DD)"), "{}", rows[2].3);
+    assert!(rows[3].3.contains("'2026-11-22x' is not a date (YYYY-MM-DD)"), "{}", rows[3].3);
 }
 
 #[test]

@@ -213,19 +213,20 @@ impl Validator {
         }
         // A date at midnight written as a timestamp (pandas and most databases
         // write dates so) is the date; any other time of day is not a snapshot date.
-        let (text, time) = if text.len() > 10 && text.is_char_boundary(10) { text.split_at(10) } else { (text, "") };
-        if !time.is_empty() && !is_midnight(time) {
-            reasons.push(format!("{SNAPSHOT_DATE}: '{}' has a time of day; a snapshot date is a date (YYYY-MM-DD)", shown(raw)));
-            return None;
-        }
-        let strict = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
-        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Ok(date) if strict => {
+        let (day, time) = if text.len() > 10 && text.is_char_boundary(10) { text.split_at(10) } else { (text, "") };
+        let strict = day.len() == 10 && day.as_bytes()[4] == b'-' && day.as_bytes()[7] == b'-';
+        let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok().filter(|_| strict);
+        match date {
+            Some(date) if time.is_empty() || is_midnight(time) => {
                 if date.weekday() != Weekday::Sun {
                     reasons.push(format!("{SNAPSHOT_DATE}: {date} is a {}, not a Sunday", date.weekday()));
                     return None;
                 }
                 Some((date - self.epoch).num_days() as i32)
+            }
+            Some(_) if is_time(time) => {
+                reasons.push(format!("{SNAPSHOT_DATE}: '{}' has a time of day; a snapshot date is a date (YYYY-MM-DD)", shown(raw)));
+                None
             }
             _ => {
                 reasons.push(format!("{SNAPSHOT_DATE}: '{}' is not a date (YYYY-MM-DD)", shown(raw)));
@@ -284,6 +285,12 @@ fn check_cell(name: &str, rule: Rule, required: bool, raw: &[u8], reasons: &mut 
         Rule::Text => return Cell::Text,
     }
     Cell::Null
+}
+
+/// Whether what follows a date reads as a time of day: `T` or a space, then a digit.
+fn is_time(time: &str) -> bool {
+    let mut chars = time.chars();
+    matches!(chars.next(), Some('T' | ' ')) && chars.next().is_some_and(|c| c.is_ascii_digit())
 }
 
 /// Whether what follows a date is midnight UTC: `T` or a space, `00:00` or
