@@ -7,6 +7,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
 use super::{ListPage, ObjectInfo, ObjectStore, ObjectWriter};
 use crate::capabilities::{CapResult, CapabilityError};
 use crate::temp_files;
@@ -22,8 +23,9 @@ impl LocalStorage {
     pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
         // Absolute, so the local paths it hands out (the SQL engine reads files by them) do not depend on the working directory.
         let root = std::path::absolute(root.into())?;
-        fs::create_dir_all(root.join(TMP_DIR))?;
-        temp_files::remove_orphans(&root.join(TMP_DIR), "");
+        let tmp = root.join(TMP_DIR);
+        fs::create_dir_all(&tmp)?;
+        temp_files::remove_orphans(&tmp, "");
         Ok(Self { root })
     }
 
