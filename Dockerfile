@@ -1,11 +1,13 @@
-# The Fargate image: the static engage host (x86_64-unknown-linux-musl) and every plugin
-# component precompiled for that host's engine, so a task starts without Cranelift.
+# The Fargate image: the engage host with the shared libraries it links (glibc, libm, libgcc_s
+# and the loader, at the paths the binary asks for) and every plugin component precompiled for
+# that host's engine, so a task starts without Cranelift.
 # No base image: scripts/build-image.sh builds the binary and the components, precompiles
 # them with the same binary and stages everything under target/image/, the build context:
 #
 #   scripts/build-image.sh            # then: podman run --rm --read-only engage:latest --version
 FROM scratch
 
+COPY libs/ /
 COPY engage /usr/local/bin/engage
 COPY plugins/ /opt/engage/plugins/
 COPY cache/ /opt/engage/cache/

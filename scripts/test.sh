@@ -45,8 +45,8 @@ echo "==> plugin SDK unit tests (native)"
 (cd plugins && cargo test -p engage-plugin-sdk --features stage --lib --locked -q)
 
 if [ "${ENGAGE_TEST_IMAGE:-0}" = 1 ]; then
-  # The Fargate image, built and then run by host/tests/image.rs. Opt-in: its static musl
-  # release build takes about 45 min on 2 cores from cold (minutes once cached); CI sets it.
+  # The Fargate image, built and then run by host/tests/image.rs. Opt-in: it adds the release
+  # build of the host beside the test build (and podman); CI sets it.
   echo "==> the container image (podman)"
   IMAGE=engage:test scripts/build-image.sh
   export ENGAGE_IMAGE=engage:test
