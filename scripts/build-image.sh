@@ -35,7 +35,7 @@ echo "==> plugins (wasm32-wasip2)"
 stage="$target/image"
 rm -rf "$stage"
 mkdir -p "$stage/plugins" "$stage/cache" "$stage/etc" "$stage/libs"
-# Line tables stay in the release build for local backtraces; the image needs only the symbols (about 1 GB -> 200 MB).
+# Line tables stay in the release build for local backtraces; the image needs only the symbols (280 -> 190 MB).
 strip --strip-debug -o "$stage/engage" "$bin"
 # The shared libraries the binary links, and the loader, at the paths it asks for (FROM scratch has none).
 ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
