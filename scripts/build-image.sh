@@ -25,7 +25,8 @@ fi
 
 echo "==> engage (release)"
 start=$(date +%s)
-cargo build --release --locked -p engage
+# The workspace's feature set, as scripts/test.sh builds it: `-p engage` alone would compile wasmtime again.
+cargo build --release --locked --workspace
 echo "    release build took $(( $(date +%s) - start )) s"
 bin="$target/release/engage"
 

@@ -10,7 +10,7 @@ rustup target add wasm32-wasip2 >/dev/null
 
 echo "==> building the host and the plugins (release)"
 (cd plugins && cargo build --release --target wasm32-wasip2 --locked -q)
-cargo build --release --locked -q -p engage
+cargo build --release --locked -q --workspace
 target_dir="${CARGO_TARGET_DIR:-target}"
 export ENGAGE_PLUGIN_DIR="${CARGO_TARGET_DIR:-$PWD/plugins/target}/wasm32-wasip2/release"
 engage="$target_dir/release/engage"

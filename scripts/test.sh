@@ -35,7 +35,10 @@ echo "==> plugins (wasm32-wasip2, release)"
 export ENGAGE_PLUGIN_DIR="$plugin_target/wasm32-wasip2/release"
 
 echo "==> Python plugins (componentize-py, cached by content hash)"
-cargo build --locked -q -p engage
+# The whole workspace, not `-p engage`: the plugin SDK in the bench crate turns on features of
+# wasmtime's build-time dependencies, and building with a different set compiles wasmtime and
+# engage a second time. `cargo test --workspace` below reuses this build.
+cargo build --locked -q --workspace
 scripts/build-python-plugins.sh "${CARGO_TARGET_DIR:-$root/target}/debug/engage"
 for p in engagement_features activity_features messaging_features monetary_features support_features cleanup prepare qa_table aggregate misbehave bad_transform old_wit; do
   [ -f "$ENGAGE_PLUGIN_DIR/$p.wasm" ] || { echo "plugin build failed: $ENGAGE_PLUGIN_DIR/$p.wasm missing" >&2; exit 1; }

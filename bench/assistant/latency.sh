@@ -19,7 +19,7 @@ USERS=${USERS:-100000}
 FACTOR=${FACTOR:-100}
 BIN=${ENGAGE_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/engage}
 if [ ! -x "$BIN" ]; then
-  cargo build --release -p engage
+  cargo build --release --workspace
 fi
 work=${WORK:-$(mktemp -d)}
 small="$work/small"

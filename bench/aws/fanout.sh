@@ -17,7 +17,7 @@ results_file="${RESULTS:-bench/results/fanout.txt}"
 python="${ENGAGE_PYTHON:-.venv/bin/python}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 if [ -z "${ENGAGE_BIN:-}" ]; then
-  cargo build --release --locked -q -p engage
+  cargo build --release --locked -q --workspace
   ENGAGE_BIN="$target_dir/release/engage"
 fi
 engage="$(realpath "$ENGAGE_BIN")"

@@ -29,7 +29,7 @@ fi
 
 ENGAGE=${ENGAGE_BIN:-}
 if [ -z "$ENGAGE" ]; then
-    (cd "$ROOT" && cargo build -q --release -p engage)
+    (cd "$ROOT" && cargo build -q --release --workspace)
     ENGAGE="${CARGO_TARGET_DIR:-$ROOT/target}/release/engage"
 fi
 

@@ -26,7 +26,7 @@ scratch="${ENGAGE_BENCH_DIR:-/tmp/engage-bench-pipeline}"
 
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 (cd plugins && cargo build --release --target wasm32-wasip2 -q)
-cargo build --release -q -p engage
+cargo build --release -q --workspace
 target_dir="${CARGO_TARGET_DIR:-target}"
 export ENGAGE_PLUGIN_DIR="${CARGO_TARGET_DIR:-plugins/target}/wasm32-wasip2/release"
 engage="$PWD/$target_dir/release/engage"

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 repo="$PWD"
 target_dir="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 engage="$(realpath -m "${ENGAGE_BIN:-$target_dir/release/engage}")"
-[ -x "$engage" ] || cargo build --release -q -p engage
+[ -x "$engage" ] || cargo build --release -q --workspace
 rows="${ROWS:-1000000}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
