@@ -3,8 +3,7 @@
 # links (glibc, libm, libgcc_s, the loader), the plugin components, precompiled by that same
 # binary into a component cache, staged in $CARGO_TARGET_DIR/image/ with the pipelines and
 # example configs, then `podman build`. The binary is the ordinary release build, so the image
-# costs no second compile of the host (a musl build was one: 45 min from cold on 2 cores) and
-# runs on glibc's allocator, which keeps up with the host's worker threads.
+# costs no second compile of the host (a static musl build was one: 45 min from cold on 2 cores).
 #   IMAGE=engage:latest scripts/build-image.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
