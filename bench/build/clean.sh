@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A clean build, timed: the plugins (wasm32-wasip2) and the workspace (host, boost, bench), both
-# release, into a new empty target dir, with cargo's per-crate timing report. Needs the crates
-# already fetched (`cargo fetch --locked`) so that downloads are not timed.
+# release, into a new empty target dir, with cargo's per-crate timing report. Crates are
+# fetched first, untimed, so that downloads do not count.
 #   bench/build/clean.sh            # TARGET=/some/dir to keep the build somewhere else
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,6 +9,8 @@ target="${TARGET:-$(mktemp -d /tmp/engage-clean-build.XXXX)}"
 [ -z "$(ls -A "$target" 2>/dev/null)" ] || { echo "clean.sh: $target is not empty" >&2; exit 2; }
 export CARGO_TARGET_DIR="$target"
 rustup target add wasm32-wasip2 >/dev/null
+cargo fetch --locked -q
+(cd plugins && cargo fetch --locked -q)
 
 timed() {
   local label=$1; shift
