@@ -123,20 +123,22 @@ impl Env {
         assert_eq!(stored.rows_read, report.rows_read);
         assert_eq!(stored.rows_accepted, report.rows_accepted);
         assert_eq!(stored.rows_quarantined, report.rows_quarantined);
-        // The tables agree with the accounting.
-        assert_eq!(self.quarantine_rows().len() as u64, self.total_quarantined());
+        // The tables agree with the accounting: the quarantine holds the rows of
+        // every load whose snapshots were not loaded again since, this one's included.
+        assert_eq!(self.quarantine_rows().len() as u64, self.live_side_rows(&format!("{TABLE}_quarantine")));
+        assert!(self.live_side_rows(&format!("{TABLE}_quarantine")) >= report.rows_quarantined);
         let accepted: u64 = self.snapshot_rows().values().sum();
         assert!(accepted >= report.rows_accepted);
     }
 
-    fn total_quarantined(&self) -> u64 {
-        self.host
-            .storage
-            .list_all("processed", "_ingest/")
-            .unwrap()
+    /// The rows of a side table's parts that the catalog still lists.
+    fn live_side_rows(&self, table: &str) -> u64 {
+        let Some(table) = self.host.catalog.table("engage", table).unwrap() else { return 0 };
+        table
+            .properties
             .iter()
-            .map(|o| serde_json::from_slice::<IngestReport>(&self.host.storage.get("processed", &o.key).unwrap()).unwrap())
-            .map(|r| r.rows_quarantined)
+            .filter(|(k, _)| k.starts_with("part."))
+            .map(|(_, v)| v.strip_prefix("rows=").unwrap().split(';').next().unwrap().parse::<u64>().unwrap())
             .sum()
     }
 
@@ -678,6 +680,120 @@ fn reingesting_a_snapshot_replaces_it_without_duplicates() {
     let table = env.host.catalog.table("engage", TABLE).unwrap().unwrap();
     assert_eq!(table.partitions.len(), 2);
     assert_eq!(table.properties[&format!("rows.snapshot_date={SUNDAY}")], "20");
+}
+
+#[test]
+fn reingesting_a_snapshot_replaces_its_quarantined_and_extra_rows_too() {
+    let env = env();
+    let mut bad = valid_row("bad", SUNDAY);
+    set(&mut bad, "active_days_7d", "8");
+    let with_extra = |n: usize, date: &str, bad: &[Vec<(&'static str, String)>]| {
+        let mut text = format!("{},loyalty_tier\n", header());
+        for i in 0..n {
+            text += &format!("{},gold\n", line(&valid_row(&format!("u{i}"), date)));
+        }
+        for row in bad {
+            text += &format!("{},gold\n", line(row));
+        }
+        text
+    };
+    let mut options = env.options();
+    options.max_bad_fraction = 0.5;
+    // Two weeks in one folder, one file each; then the newest week alone, three times.
+    let mut old_bad = valid_row("old_bad", "2026-11-15");
+    set(&mut old_bad, "age", "5");
+    std::fs::create_dir_all(env.input.join("weeks")).unwrap();
+    std::fs::write(env.input.join("weeks/a.csv"), with_extra(10, SUNDAY, &[bad.clone()])).unwrap();
+    std::fs::write(env.input.join("weeks/b.csv"), with_extra(4, "2026-11-15", &[old_bad])).unwrap();
+    let first = env.ingest_with(&env.input.join("weeks"), &options).unwrap();
+    env.check_accounting(&first);
+    let newest = env.write("newest.csv", with_extra(8, SUNDAY, &[bad.clone(), bad]).as_bytes());
+    for _ in 0..3 {
+        let report = env.ingest_with(&newest, &options).unwrap();
+        env.check_accounting(&report);
+        assert_eq!(report.replaced_snapshots, vec![SUNDAY.to_string()]);
+    }
+    // The newest week's two rejected rows and the other week's one, not every load's.
+    let rows = env.quarantine_rows();
+    let mut files: Vec<&str> = rows.iter().map(|(file, ..)| file.rsplit('/').next().unwrap()).collect();
+    files.sort();
+    assert_eq!(files, vec!["b.csv", "newest.csv", "newest.csv"], "{rows:?}");
+    let extra_rows: usize = env.read_parquet("processed", &format!("{TABLE}_extra_columns/")).iter().map(|b| b.num_rows()).sum();
+    assert_eq!(extra_rows, 8 + 4, "one extra-column row per accepted row of the current loads");
+    assert_eq!(env.live_side_rows(&format!("{TABLE}_extra_columns")), 12);
+    // The first load's partition keeps only the other week's file.
+    let quarantine = env.host.catalog.table("engage", &format!("{TABLE}_quarantine")).unwrap().unwrap();
+    assert_eq!(quarantine.partitions.len(), 2, "{:?}", quarantine.partitions);
+}
+
+#[test]
+fn ingest_refuses_a_table_it_did_not_make() {
+    let env = env();
+    let path = env.write("snap.csv", csv_text(5, &[]).as_bytes());
+    // A table made with SQL, under the name an ingest would use.
+    let other = engage::catalog::TableDef {
+        database: "engage".into(),
+        name: TABLE.into(),
+        location: "s3://scratch/users/".into(),
+        format: engage::catalog::TableFormat::Parquet,
+        columns: vec![engage::catalog::Column { name: "a".into(), data_type: "bigint".into(), comment: None }],
+        partition_keys: Vec::new(),
+        partitions: Vec::new(),
+        properties: BTreeMap::new(),
+    };
+    env.host.catalog.put_table(&other).unwrap();
+    env.expect_failure(&path, &env.options(), &["table engage.users exists and was not made by engage ingest", "DROP TABLE engage.users"]);
+    assert_eq!(env.host.catalog.table("engage", TABLE).unwrap().unwrap(), other);
+
+    // An ingested table named like another table's quarantine is not taken over as one.
+    let env = self::env();
+    let mut options = env.options();
+    options.table = "t_quarantine".into();
+    env.ingest_with(&path, &options).unwrap();
+    let mut bad = valid_row("bad", SUNDAY);
+    set(&mut bad, "age", "5");
+    let path = env.write("bad.csv", csv_text(30, &[line(&bad)]).as_bytes());
+    options.table = "t".into();
+    env.expect_failure(&path, &options, &["table engage.t_quarantine holds the snapshots of an ingest", "another table name"]);
+}
+
+#[test]
+fn concurrent_ingests_of_different_snapshots_keep_every_partition() {
+    let env = env();
+    let weeks = ["2026-11-01", "2026-11-08", "2026-11-15", "2026-11-22"];
+    let files: Vec<PathBuf> = weeks
+        .iter()
+        .map(|week| env.write(&format!("{week}.csv"), csv_text(0, &(0..50).map(|i| line(&valid_row(&format!("u{i}"), week))).collect::<Vec<_>>()).as_bytes()))
+        .collect();
+    // Separate hosts over one root: as separate processes would open it.
+    std::thread::scope(|scope| {
+        for file in &files {
+            let root = env.host.root.clone();
+            scope.spawn(move || {
+                let host = LocalHost::open(&root).unwrap();
+                ingest(host.storage.as_ref(), host.catalog.as_ref(), file, &IngestOptions::new(TABLE)).unwrap();
+            });
+        }
+    });
+    let expected: BTreeMap<String, u64> = weeks.iter().map(|w| (w.to_string(), 50)).collect();
+    assert_eq!(env.snapshot_rows(), expected);
+}
+
+#[test]
+fn user_ids_are_trimmed_and_a_blank_one_is_missing() {
+    let mut padded = valid_row(" u5 ", SUNDAY);
+    set(&mut padded, "age", "40");
+    let blank = valid_row("   ", SUNDAY);
+    let (env, rows) = expect_quarantined(&[line(&padded), line(&blank)], "user_id");
+    assert!(rows[0].3.contains("user_id: 'u5' appears more than once"), "{:?}", rows[0].3);
+    assert!(rows[1].3.contains("user_id: missing (required)"), "{:?}", rows[1].3);
+    // Stored without the padding.
+    let ids: Vec<String> = env
+        .read_parquet("processed", &format!("{TABLE}/"))
+        .iter()
+        .flat_map(|b| b.column_by_name("user_id").unwrap().as_string::<i32>().iter().map(|v| v.unwrap().to_string()).collect::<Vec<_>>())
+        .collect();
+    assert!(ids.iter().all(|id| id.trim() == id), "{ids:?}");
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! A catalog kept in object storage: `catalog/<database>/<table>.json`, one
 //! object per table so each update is a single atomic put.
 
+use std::path::Path;
 use std::sync::Arc;
+
+use anyhow::Context;
 
 use super::{Catalog, TableDef};
 use crate::capabilities::storage::{ObjectStore, validate_key};
@@ -9,6 +12,8 @@ use crate::capabilities::{CapResult, CapabilityError};
 
 pub const CATALOG_BUCKET: &str = "catalog";
 const DATABASE_MARKER: &str = "_database.json";
+/// Held (an OS file lock) while a table is read, changed and put back.
+const UPDATE_LOCK: &str = "_update.lock";
 
 pub struct StorageCatalog {
     store: Arc<dyn ObjectStore>,
@@ -93,9 +98,41 @@ impl Catalog for StorageCatalog {
         self.store.put(CATALOG_BUCKET, &key, &bytes)
     }
 
+    /// Serialised across processes with a lock file when the store is a local folder;
+    /// the lock goes with the process, so a crashed update never blocks the next.
+    fn update_table(
+        &self,
+        database: &str,
+        name: &str,
+        change: &mut dyn FnMut(Option<TableDef>) -> anyhow::Result<TableDef>,
+    ) -> anyhow::Result<TableDef> {
+        let _lock = match self.store.local_path(CATALOG_BUCKET, UPDATE_LOCK) {
+            Some(path) => Some(lock_file(&path)?),
+            None => None,
+        };
+        let table = change(self.table(database, name)?)?;
+        self.put_table(&table)?;
+        Ok(table)
+    }
+
     fn drop_table(&self, database: &str, name: &str) -> CapResult<bool> {
         let existed = self.table(database, name)?.is_some();
         self.store.delete(CATALOG_BUCKET, &format!("{database}/{name}.json"))?;
         Ok(existed)
     }
+}
+
+/// Opens (creating it if needed) and exclusively locks `path`; unlocked when the file is dropped.
+fn lock_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).with_context(|| format!("{}: cannot create the catalog folder", folder.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("{}: cannot open the catalog's update lock", path.display()))?;
+    file.lock().with_context(|| format!("{}: cannot lock the catalog for an update", path.display()))?;
+    Ok(file)
 }

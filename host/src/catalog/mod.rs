@@ -66,6 +66,21 @@ pub trait Catalog: Send + Sync {
     fn put_table(&self, table: &TableDef) -> CapResult<()>;
     /// Returns whether a table was there to drop.
     fn drop_table(&self, database: &str, name: &str) -> CapResult<bool>;
+
+    /// Reads a table, lets `change` turn it (or `None`, when there is none) into the new
+    /// definition, and puts that. A backend that can serialise updates does so here, so
+    /// that two processes updating one table (two ingests of different snapshots) do not
+    /// lose each other's partitions; without that it is a plain read and put.
+    fn update_table(
+        &self,
+        database: &str,
+        name: &str,
+        change: &mut dyn FnMut(Option<TableDef>) -> anyhow::Result<TableDef>,
+    ) -> anyhow::Result<TableDef> {
+        let table = change(self.table(database, name)?)?;
+        self.put_table(&table)?;
+        Ok(table)
+    }
 }
 
 /// Splits `s3://bucket/prefix/` into bucket and prefix.

@@ -11,7 +11,13 @@
 //! - Above the quarantine ceiling the run fails and nothing becomes visible:
 //!   every output is an uncommitted object write until the end.
 //! - Re-ingesting a snapshot replaces it: new files under a fresh prefix, the
-//!   catalog switched to them, the old files deleted (see [`commit`]).
+//!   catalog switched to them, the old files deleted (see [`commit`]). Its side
+//!   rows go with it: an earlier load's quarantine and extra-column file, one per
+//!   input file, is retired once every snapshot that input loaded is loaded again.
+//! - Ingest writes only tables it made (a table property records which of the
+//!   three kinds): a same-named table from SQL or another ingest is refused
+//!   before any row is read. Catalog updates hold the catalog's update lock, so
+//!   ingests of different snapshots into one table may run at once.
 //!
 //! Files are read in segments (Parquet: runs of row groups of about 2M rows;
 //! CSV: whole files), one per core at a time, each into part files of its own.
@@ -27,7 +33,7 @@ pub mod source;
 pub mod staging;
 pub mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -38,7 +44,9 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 
 pub use self::accounting::{FileAccount, IngestReport};
-use self::commit::{PROCESSED_BUCKET, PartitionUpdate, delete_location, register, snapshot_columns};
+use self::commit::{
+    PROCESSED_BUCKET, PartitionUpdate, TableKind, check_owner, delete_location, register, retire_superseded_parts, snapshot_columns,
+};
 use self::partition::PartitionWriter;
 use self::quarantine::{ExtraColumnsWriter, QuarantineWriter, extra_columns, quarantine_columns};
 use self::source::Source;
@@ -191,6 +199,11 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     }
 
     let table = options.table.as_str();
+    // Found before any row is read: a table of that name that ingest did not make.
+    for (name, kind, columns) in target_tables(table) {
+        let existing = catalog.table(&options.database, &name).with_context(|| format!("reading catalog entry {}.{name}", options.database))?;
+        check_owner(existing.as_ref(), kind, &columns)?;
+    }
     let ingest_id = new_ingest_id();
     let mut report = IngestReport {
         ingest_id: ingest_id.clone(),
@@ -273,6 +286,15 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
         .put(PROCESSED_BUCKET, &format!("_ingest/{table}/{ingest_id}.json"), &json)
         .with_context(|| format!("storing the accounting of ingest {ingest_id}"))?;
     Ok(report)
+}
+
+/// The tables an ingest into `table` writes: the snapshots and the two side tables.
+fn target_tables(table: &str) -> [(String, TableKind, Vec<Column>); 3] {
+    [
+        (table.to_string(), TableKind::Snapshots, snapshot_columns()),
+        (quarantine_table(table), TableKind::Quarantine, quarantine_columns()),
+        (extra_columns_table(table), TableKind::ExtraColumns, extra_columns()),
+    ]
 }
 
 /// Reads the units on up to one thread per core; the first error (in unit order) wins
@@ -416,6 +438,8 @@ fn commit_outputs(store: &dyn ObjectStore, catalog: &dyn Catalog, units: Vec<Out
     let mut committed: Vec<String> = Vec::new();
     // One catalog partition per snapshot date (or side table), however many part files it has.
     let folder = |key: &str| key.rsplit_once('/').map_or(key.to_string(), |(dir, _)| dir.to_string());
+    // Each unit's side-table part files, with its rows and the snapshots its input loaded.
+    let (mut quarantine_parts, mut extra_parts) = (Vec::new(), Vec::new());
     let result = (|| -> Result<_> {
         let mut partitions: BTreeMap<i32, (String, u64)> = BTreeMap::new();
         let (mut quarantine, mut extras): (Option<(String, u64)>, Option<(String, u64)>) = (None, None);
@@ -423,6 +447,7 @@ fn commit_outputs(store: &dyn ObjectStore, catalog: &dyn Catalog, units: Vec<Out
             total.get_or_insert_with(|| (folder(key), 0)).1 += rows;
         };
         for outputs in units {
+            let snapshots: Vec<String> = outputs.partitions.keys().map(|d| date_text(*d)).collect();
             for (date, writer) in outputs.partitions {
                 let (key, rows) = (writer.key.clone(), writer.rows);
                 writer.commit()?;
@@ -432,10 +457,12 @@ fn commit_outputs(store: &dyn ObjectStore, catalog: &dyn Catalog, units: Vec<Out
             if let Some((key, rows, _)) = outputs.quarantine.commit(store)? {
                 committed.push(key.clone());
                 add(&mut quarantine, &key, rows);
+                quarantine_parts.push((key, rows, snapshots.clone()));
             }
             if let Some((key, rows, _)) = outputs.extras.commit(store)? {
                 committed.push(key.clone());
                 add(&mut extras, &key, rows);
+                extra_parts.push((key, rows, snapshots.clone()));
             }
         }
         let partitions: Vec<_> =
@@ -451,36 +478,53 @@ fn commit_outputs(store: &dyn ObjectStore, catalog: &dyn Catalog, units: Vec<Out
             return Err(error);
         }
     };
-    let side_table = |name: String, columns: Vec<Column>, committed: Option<(String, u64)>, comment: &str| {
-        committed.map(|(prefix, rows)| {
-            PartitionUpdate {
-                table: name,
-                columns,
-                key: Column { name: "ingest".into(), data_type: "string".into(), comment: Some("the ingest id".into()) },
-                partitions: vec![(ingest_id.clone(), format!("s3://{PROCESSED_BUCKET}/{prefix}/"), rows)],
-                comment: comment.to_string(),
-            }
+    let snapshots: BTreeSet<String> = partitions.iter().map(|(date, _, _)| date.clone()).collect();
+    let side_table = |name: String, kind, columns, committed: Option<(String, u64)>, parts, comment: &str| {
+        committed.map(|(prefix, rows)| PartitionUpdate {
+            table: name,
+            kind,
+            columns,
+            key: Column { name: "ingest".into(), data_type: "string".into(), comment: Some("the ingest id".into()) },
+            partitions: vec![(ingest_id.clone(), format!("s3://{PROCESSED_BUCKET}/{prefix}/"), rows)],
+            parts,
+            comment: comment.to_string(),
         })
     };
+    let quarantine_comment = "rows rejected by ingest, verbatim, with every reason";
     let side_tables = [
-        side_table(quarantine_table(&table), quarantine_columns(), quarantine, "rows rejected by ingest, verbatim, with every reason"),
-        side_table(extra_columns_table(&table), extra_columns(), extras, "values of columns the contract does not know"),
+        side_table(quarantine_table(&table), TableKind::Quarantine, quarantine_columns(), quarantine, quarantine_parts, quarantine_comment),
+        side_table(extra_columns_table(&table), TableKind::ExtraColumns, extra_columns(), extras, extra_parts, "values of columns the contract does not know"),
     ];
-    for update in side_tables.into_iter().flatten() {
-        register(catalog, &database, &ingest_id, update)?;
+    let main = PartitionUpdate {
+        table: table.clone(),
+        kind: TableKind::Snapshots,
+        columns: snapshot_columns(),
+        key: Column { name: "snapshot_date".into(), data_type: "date".into(), comment: Some("the Sunday of the snapshot".into()) },
+        partitions,
+        parts: Vec::new(),
+        comment: "weekly user snapshots (DATA.md), validated by engage ingest".into(),
+    };
+    let registered = (|| -> Result<_> {
+        for update in side_tables.into_iter().flatten() {
+            register(catalog, &database, &ingest_id, update)?;
+        }
+        register(catalog, &database, &ingest_id, main)
+    })();
+    let replaced = match registered {
+        Ok(replaced) => replaced,
+        Err(error) => {
+            // Not in the catalog (a side table may be, pointing at its files): nothing may stay behind.
+            for key in &committed {
+                let _ = store.delete(PROCESSED_BUCKET, key);
+            }
+            return Err(error);
+        }
+    };
+    // The snapshots are switched: side rows that earlier loads of them left go too.
+    for side in [quarantine_table(&table), extra_columns_table(&table)] {
+        retire_superseded_parts(catalog, store, &database, &side, &ingest_id, &snapshots)
+            .with_context(|| format!("removing {side} rows of the snapshots this ingest replaced"))?;
     }
-    let replaced = register(
-        catalog,
-        &database,
-        &ingest_id,
-        PartitionUpdate {
-            table: table.clone(),
-            columns: snapshot_columns(),
-            key: Column { name: "snapshot_date".into(), data_type: "date".into(), comment: Some("the Sunday of the snapshot".into()) },
-            partitions,
-            comment: "weekly user snapshots (DATA.md), validated by engage ingest".into(),
-        },
-    )?;
     for (date, location) in replaced {
         delete_location(store, &location).with_context(|| format!("removing the replaced snapshot {date} at {location}"))?;
         report.replaced_snapshots.push(date);

@@ -148,7 +148,8 @@ impl Validator {
         let layout = &self.layout;
         let field = |i: usize| record.get(i).unwrap_or(b"");
 
-        let user_id = field(layout.user_id);
+        // Trimmed like every other field, so " u1" is neither blank nor a second u1.
+        let user_id = trimmed(field(layout.user_id));
         let user_id_ok = match std::str::from_utf8(user_id) {
             Err(_) => {
                 reasons.push("user_id: invalid UTF-8".to_string());
