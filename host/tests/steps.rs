@@ -332,6 +332,10 @@ fn ingest_reads_s3_sources_from_the_storage_root_or_copies_them_from_the_store()
     assert_eq!((again.summary["rows_read"].as_u64(), again.summary["skipped_files"].as_u64()), (Some(0), Some(2)));
     let forced = h.run_step("ingest", "ingest", 3, None, json!({"source": "s3://raw/weekly/", "only_new": false})).unwrap();
     assert_eq!(forced.summary["rows_read"], 600);
+    // A table dropped since has taken in nothing: every landed file is read again.
+    assert!(h.services.catalog.drop_table("engage", "users").unwrap());
+    let after_drop = h.run_step("ingest", "ingest", 3, None, json!({"source": "s3://raw/weekly/"})).unwrap();
+    assert_eq!((after_drop.summary["rows_read"].as_u64(), after_drop.summary["skipped_files"].as_u64()), (Some(600), Some(0)));
 
     // Without a root (S3) the files are copied in through the storage capability,
     // into a table of their own so that nothing the path runs took in is skipped.

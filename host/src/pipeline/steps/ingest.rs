@@ -62,6 +62,11 @@ impl Step for Ingest {
             Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
             Some(other) => return Err(config(ctx, format!("param 'only_new' must be true or false, not {other}"))),
         };
+        // A table dropped since (or never made) has taken in nothing, whatever the markers say.
+        let table_exists = ctx.services.catalog.table(&options.database, &options.table).map_err(|e| {
+            StepError::failed(format!("stage '{}': reading catalog entry {}.{}: {e}", ctx.stage, options.database, options.table))
+        })?;
+        let only_new = only_new && table_exists.is_some();
         let progress = ctx.progress.clone();
         options.progress = RowProgress::new(move |rows| progress.add_rows(rows));
         ctx.check_cancelled()?;
