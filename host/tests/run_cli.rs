@@ -49,6 +49,22 @@ fn a_relative_storage_root_works_for_ingest_and_sql() {
 }
 
 #[test]
+fn log_lines_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = engage(dir.path(), &["data", "generate", "--users", "20", "--weeks", "1", "--format", "csv", "--out", &dir.path().join("g").display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // An unknown extra column: ingest warns about it.
+    let file = std::fs::read_dir(dir.path().join("g")).unwrap().next().unwrap().unwrap().path();
+    let with_extra: String = std::fs::read_to_string(&file).unwrap().lines().map(|l| format!("{l},x\n")).collect();
+    std::fs::write(&file, with_extra).unwrap();
+    let out = engage(dir.path(), &["ingest", &file.display().to_string(), "--table", "users"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert!(log.contains("WARN"), "the warning is logged: {log:?}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escapes when stderr is not a terminal: {log:?}");
+}
+
+#[test]
 fn run_prints_a_summary_and_the_history_can_be_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("smoke.toml");
