@@ -46,6 +46,11 @@ fn a_relative_storage_root_works_for_ingest_and_sql() {
     in_dir(&["ingest", "landing", "--table", "users"]);
     let csv = in_dir(&["sql", "--format", "csv", "SELECT count(*) AS n, count(DISTINCT snapshot_date) AS weeks FROM engage.users"]);
     assert_eq!(csv.trim(), "n,weeks\n80,2", "{csv}");
+    // JSON keeps the columns' order, and an untyped NULL is null like any other.
+    let json = in_dir(&["sql", "--format", "json", "SELECT 2 AS x, 'a' AS s, NULL AS d"]);
+    assert_eq!(json.trim(), r#"{"x":"2","s":"a","d":null}"#);
+    let csv = in_dir(&["sql", "--format", "csv", "SELECT NULL AS d, 1 AS n"]);
+    assert_eq!(csv.trim(), "d,n\n,1");
 }
 
 #[test]

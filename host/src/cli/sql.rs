@@ -84,17 +84,14 @@ fn csv(result: &QueryResult) -> Result<String> {
     Ok(String::from_utf8(writer.into_inner()?)?)
 }
 
+/// One object per row, its keys in the columns' order (a JSON map would sort them).
 fn json(result: &QueryResult) -> String {
-    let headers = headers(result);
+    let keys: Vec<String> = headers(result).iter().map(|h| serde_json::Value::from(h.as_str()).to_string()).collect();
     let mut out = String::new();
     for row in render::rows(&result.batches) {
-        let object: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .cloned()
-            .zip(row.into_iter().map(|c| c.map(serde_json::Value::String).unwrap_or(serde_json::Value::Null)))
-            .collect();
-        out += &serde_json::Value::Object(object).to_string();
-        out.push('\n');
+        let fields: Vec<String> =
+            keys.iter().zip(row).map(|(key, cell)| format!("{key}:{}", cell.map_or(serde_json::Value::Null, serde_json::Value::String))).collect();
+        out += &format!("{{{}}}\n", fields.join(","));
     }
     out
 }

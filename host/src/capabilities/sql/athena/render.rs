@@ -46,7 +46,8 @@ fn list_text(values: &ArrayRef) -> String {
 
 /// One cell of a column.
 pub fn cell(column: &ArrayRef, row: usize) -> Option<String> {
-    if column.is_null(row) {
+    // Logical nulls: a NULL-typed column (`SELECT NULL AS x`) has no validity buffer.
+    if column.is_null(row) || column.data_type().is_null() {
         return None;
     }
     let value = ScalarValue::try_from_array(column, row).ok()?;
