@@ -193,6 +193,7 @@ impl Env {
     fn expect_failure(&self, path: &Path, options: &IngestOptions, needles: &[&str]) {
         let before = self.everything_written();
         let error = format!("{:#}", self.ingest_with(path, options).expect_err("ingest should fail"));
+        assert!(!error.contains('\n'), "an error is one line: {error:?}");
         for needle in needles {
             assert!(error.contains(needle), "error {error:?} should mention {needle:?}");
         }
@@ -316,6 +317,22 @@ fn wrong_field_count_is_quarantined() {
     let short = line(&valid_row("short", SUNDAY)).rsplit_once(',').unwrap().0.to_string();
     let long = line(&valid_row("long", SUNDAY)) + ",extra";
     expect_quarantined(&[short, long], "fields, the header has 75");
+}
+
+#[test]
+fn a_quote_left_open_is_named_as_the_likely_cause() {
+    let env = env();
+    let mut open_quote = valid_row("open", SUNDAY);
+    set(&mut open_quote, "region", "\"US-R1");
+    let text = csv_text(60, &[line(&open_quote), line(&valid_row("next1", SUNDAY)), line(&valid_row("next2", SUNDAY))]);
+    let path = env.write("quote.csv", text.as_bytes());
+    let mut options = env.options();
+    options.max_bad_fraction = 0.5;
+    let report = env.ingest_with(&path, &options).unwrap();
+    env.check_accounting(&report);
+    assert_eq!(report.rows_quarantined, 1, "the open quote swallows the two lines after it into one record");
+    let reasons = &env.quarantine_rows()[0].3;
+    assert!(reasons.contains("field 6 opens a quote that runs over the next 2 line(s)"), "{reasons}");
 }
 
 #[test]

@@ -86,13 +86,14 @@ impl IngestReport {
     }
 
     /// The first rejected rows, each on a new line after `indent`, for messages.
-    pub fn first_rejected_text(&self, indent: &str) -> String {
+    /// The first rejected rows (file, place, reasons), each after `separator`.
+    pub fn first_rejected_text(&self, separator: &str) -> String {
         let mut text = String::new();
         for row in &self.first_rejected {
-            text.push_str(&format!("\n{indent}{} {}: {}", row.file, row.place, row.reasons.join("; ")));
+            text.push_str(&format!("{separator}{} {}: {}", row.file, row.place, row.reasons.join("; ")));
         }
         if self.rows_quarantined > self.first_rejected.len() as u64 && !self.first_rejected.is_empty() {
-            text.push_str(&format!("\n{indent}… and {} more", self.rows_quarantined - self.first_rejected.len() as u64));
+            text.push_str(&format!("{separator}… and {} more", self.rows_quarantined - self.first_rejected.len() as u64));
         }
         text
     }
@@ -138,7 +139,7 @@ impl fmt::Display for IngestReport {
         if !self.reasons_by_column.is_empty() {
             let reasons: Vec<String> = self.reasons_by_column.iter().map(|(c, n)| format!("{c} {n}")).collect();
             writeln!(f, "  quarantine reasons by column: {}", reasons.join(", "))?;
-            writeln!(f, "  first rejected rows:{}", self.first_rejected_text("    "))?;
+            writeln!(f, "  first rejected rows:{}", self.first_rejected_text("\n    "))?;
         }
         for warning in &self.warnings {
             writeln!(f, "  warning: {warning}")?;

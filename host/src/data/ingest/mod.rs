@@ -276,7 +276,8 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
             100.0 * report.quarantined_fraction(),
             100.0 * options.max_bad_fraction,
             report.reasons_by_column.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", "),
-            report.first_rejected_text("  ")
+            // One line, as every error: the rows follow each other after " | ".
+            report.first_rejected_text(" | ")
         );
     }
     commit_outputs(store, catalog, outputs, &mut report)?;

@@ -142,7 +142,13 @@ impl Validator {
         reasons.clear();
         if record.len() != self.layout.field_count {
             let fields = if record.len() == 1 { "1 field".to_string() } else { format!("{} fields", record.len()) };
-            reasons.push(format!("the row has {fields}, the header has {}", self.layout.field_count));
+            let mut reason = format!("the row has {fields}, the header has {}", self.layout.field_count);
+            // A quote left open runs on over the following lines, into one long field.
+            if let Some((i, field)) = record.iter().enumerate().find(|(_, f)| f.contains(&b'\n')) {
+                let taken = field.trim_ascii_end().iter().filter(|b| **b == b'\n').count();
+                reason += &format!(" (field {} opens a quote that runs over the next {taken} line(s): a quote left open takes in the lines after it)", i + 1);
+            }
+            reasons.push(reason);
             return false;
         }
         let layout = &self.layout;
