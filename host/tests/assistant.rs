@@ -183,6 +183,13 @@ fn answers_summed_from_the_results_cube_equal_the_sql_scan() {
         "What is the average probability of pro users in Canada?",
         "Which country has the highest average probability of engaging?",
         "Which plan has the fewest users?",
+        "How many users are high-engagement in Japan?",
+        "Which country has the highest share of high-engagement users?",
+        "Which plan has the lowest share of low-engagement users in Germany?",
+        "Which plan has the most low-engagement users in Germany?",
+        "How many users are in each segment?",
+        "How many users by country?",
+        "What is the average probability by plan?",
     ] {
         let (cube, scan) = (with_cube.ask(q), scanning.ask(q));
         assert_eq!(cube.status, Status::Answered, "{q}: {}", cube.text);
@@ -190,6 +197,72 @@ fn answers_summed_from_the_results_cube_equal_the_sql_scan() {
         assert!(cube.evidence[0].contains("summed from the run's results cube"), "{q}: {}", cube.evidence[0]);
         assert_eq!(cube.citations[0].key(), "table:engagement_results");
     }
+}
+
+fn sql_number(statement: &str) -> f64 {
+    sql_value(statement).parse().unwrap()
+}
+
+/// Questions that used to be answered with a different question's number: every filter the question
+/// names is applied, a breakdown is a breakdown, a share per group is a share per group.
+#[test]
+fn every_recognised_filter_and_grouping_is_applied_or_declined() {
+    let a = assistant();
+    let db = &a.kb.run_db;
+    let count = |filter: &str| sql_number(&format!("SELECT count(*) FROM {db}.engagement_results WHERE {filter}"));
+    for (q, filter) in [
+        ("How many users are high-engagement in Japan?", "segment = 'high' AND country = 'JP'"),
+        ("How many high engagement users are in Japan?", "segment = 'high' AND country = 'JP'"),
+        ("How many highly engaged users are there?", "segment = 'high'"),
+        ("How many low-engagement users are in the US?", "segment = 'low' AND country = 'US'"),
+        ("How many medium-engagement users are on the pro plan?", "segment = 'medium' AND plan = 'pro'"),
+    ] {
+        let answer = a.ask(q);
+        assert_eq!(answer.status, Status::Answered, "{q}: {}", answer.text);
+        assert_eq!(answer.value, Some(count(filter)), "{q}: {}", answer.text);
+    }
+
+    // The share of a segment per country, over countries of at least 30 users; never the country with the most users.
+    let q = "Which country has the highest share of high-engagement users?";
+    let answer = a.ask(q);
+    let best = sql_value(&format!(
+        "SELECT country FROM {db}.engagement_results GROUP BY country HAVING count(*) >= 30 ORDER BY count_if(segment = 'high') * 1.0 / count(*) DESC, country LIMIT 1"
+    ));
+    let percent = sql_number(&format!(
+        "SELECT round(100.0 * count_if(segment = 'high') / count(*), 1) FROM {db}.engagement_results WHERE country = '{best}'"
+    ));
+    assert_eq!(answer.status, Status::Answered, "{q}: {}", answer.text);
+    assert_eq!(answer.value, Some(percent), "{q}: {}", answer.text);
+    assert!(answer.text.contains(&format!("{best} has the highest share")) && answer.text.contains("at least 30 users"), "{}", answer.text);
+    let answer = a.ask("Which country has the highest share of users?");
+    assert_eq!(answer.status, Status::Declined, "a share of no segment: {}", answer.text);
+
+    // Breakdowns.
+    let answer = a.ask("How many users are in each segment?");
+    for s in ["high", "medium", "low"] {
+        assert!(answer.text.contains(&format!("{s} {} (", count(&format!("segment = '{s}'")))), "{}", answer.text);
+    }
+    let answer = a.ask("How many users are in each plan?");
+    for p in ["free", "basic", "pro", "enterprise"] {
+        assert!(answer.text.contains(&format!("{p} {} (", count(&format!("plan = '{p}'")))), "{}", answer.text);
+    }
+    let answer = a.ask("How many users by country?");
+    assert!(answer.text.contains(&format!("US {} (", count("country = 'US'"))), "{}", answer.text);
+
+    // Definitions and data-quality checks come from their own sections.
+    let answer = a.ask("How are the segments defined?");
+    assert_eq!(answer.status, Status::Answered, "{}", answer.text);
+    assert_eq!(answer.citations[0].key(), "segments#segment-definitions");
+    let high = a.kb.facts["thresholds"]["high"].as_f64().unwrap();
+    assert!(answer.text.contains(&format!("high at {high}")), "{}", answer.text);
+    let answer = a.ask("What were the data quality check results?");
+    assert_eq!(answer.citations[0].key(), "data-quality#data-quality-checks");
+    let rows = count("1 = 1");
+    assert!(answer.text.contains(&format!("scoring_rows {rows} ")) && answer.text.contains("label_rate"), "{}", answer.text);
+
+    // A filter a figure can't be narrowed to is said, not dropped.
+    let answer = a.ask("What is the AUC for pro users in Germany?");
+    assert!(answer.text.contains("not narrowed to the pro plan, country DE"), "{}", answer.text);
 }
 
 // ---- The web app (engage serve) in headless Chromium ----
