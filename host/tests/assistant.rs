@@ -281,9 +281,13 @@ impl Drop for Server {
 }
 
 fn serve(extra: &[&str]) -> Server {
+    serve_root(sample_root(), extra)
+}
+
+fn serve_root(root: &Path, extra: &[&str]) -> Server {
     use std::io::BufRead;
     let mut child =
-        engage(sample_root()).args(["serve", "--addr", "127.0.0.1:0"]).args(extra).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        engage(root).args(["serve", "--addr", "127.0.0.1:0"]).args(extra).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let base = line.trim().rsplit(" on ").next().unwrap().trim_end_matches('/').to_string();
@@ -404,4 +408,48 @@ fn serving_beyond_loopback_needs_a_token_and_every_request_must_carry_it() {
     let ok = http_get(&server.base, &format!("/?token={token}"));
     assert!(ok.starts_with("HTTP/1.1 200") && ok.to_lowercase().contains("set-cookie: engage_token="), "{ok}");
     assert!(http_get(&server.base, "/?token=wrong-token-wrong-token").starts_with("HTTP/1.1 401"));
+}
+
+/// A failed run has no results: the runs list offers no links to them, and their URLs get a 404 page
+/// saying where the run failed (not a raw engine error). Unknown paths get a small HTML 404 page, and
+/// a filter given twice a styled 400 naming it.
+#[test]
+fn a_failed_run_offers_no_results_and_bad_urls_get_pages_that_say_why() {
+    let root = tempfile::tempdir().unwrap();
+    let failed = "20260101-000000-dead";
+    let record = std::fs::read_dir(sample_root().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("run.json"))
+        .find(|p| p.exists())
+        .unwrap();
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+    record["run_id"] = failed.into();
+    record["run_db"] = "run_20260101_000000_dead".into();
+    record["status"] = "failed".into();
+    record["error"] = serde_json::json!({"stage": "features", "kind": "config", "message": "transform 'x': no plugin"});
+    std::fs::create_dir_all(root.path().join(format!("runs/{failed}"))).unwrap();
+    std::fs::write(root.path().join(format!("runs/{failed}/run.json")), serde_json::to_vec(&record).unwrap()).unwrap();
+    let server = serve_root(root.path(), &[]);
+
+    let runs = http_get(&server.base, "/");
+    assert!(runs.starts_with("HTTP/1.1 200"), "{runs}");
+    assert!(runs.contains("failed at stage features") && !runs.contains(&format!("/runs/{failed}/results")), "{runs}");
+    assert!(!runs.contains(&format!("/runs/{failed}/knowledge")), "{runs}");
+    for path in ["results", "results.csv", "knowledge"] {
+        let page = http_get(&server.base, &format!("/runs/{failed}/{path}"));
+        assert!(page.starts_with("HTTP/1.1 404"), "{path}: {page}");
+        assert!(page.contains(&format!("run {failed} failed at stage &#39;features&#39;; it has no results")), "{path}: {page}");
+        assert!(page.contains("<h1>Not found</h1>") && !page.contains("planning"), "{path}: {page}");
+    }
+    let page = http_get(&server.base, "/no/such/page");
+    assert!(page.starts_with("HTTP/1.1 404") && page.contains("<!doctype html>") && page.contains("there is no page at /no/such/page"), "{page}");
+
+    // On the sample run: a filter given twice is a styled 400 naming it; one value is fine.
+    let server = serve(&[]);
+    let run = assistant().kb.run_id.clone();
+    let page = http_get(&server.base, &format!("/runs/{run}/results?segment=high&segment=low"));
+    assert!(page.starts_with("HTTP/1.1 400"), "{page}");
+    assert!(page.contains("<!doctype html>") && page.contains("the parameter &#39;segment&#39; is given more than once"), "{page}");
+    assert!(http_get(&server.base, &format!("/runs/{run}/results?segment=high")).starts_with("HTTP/1.1 200"));
+    assert!(http_get(&server.base, &format!("/runs/{run}/results.csv?plan=pro&plan=free")).starts_with("HTTP/1.1 400"));
 }
