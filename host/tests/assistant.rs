@@ -183,6 +183,13 @@ fn answers_summed_from_the_results_cube_equal_the_sql_scan() {
         "What is the average probability of pro users in Canada?",
         "Which country has the highest average probability of engaging?",
         "Which plan has the fewest users?",
+        "How many users are high-engagement in Japan?",
+        "Which country has the highest share of high-engagement users?",
+        "Which plan has the lowest share of low-engagement users in Germany?",
+        "Which plan has the most low-engagement users in Germany?",
+        "How many users are in each segment?",
+        "How many users by country?",
+        "What is the average probability by plan?",
     ] {
         let (cube, scan) = (with_cube.ask(q), scanning.ask(q));
         assert_eq!(cube.status, Status::Answered, "{q}: {}", cube.text);
@@ -190,6 +197,72 @@ fn answers_summed_from_the_results_cube_equal_the_sql_scan() {
         assert!(cube.evidence[0].contains("summed from the run's results cube"), "{q}: {}", cube.evidence[0]);
         assert_eq!(cube.citations[0].key(), "table:engagement_results");
     }
+}
+
+fn sql_number(statement: &str) -> f64 {
+    sql_value(statement).parse().unwrap()
+}
+
+/// Questions that used to be answered with a different question's number: every filter the question
+/// names is applied, a breakdown is a breakdown, a share per group is a share per group.
+#[test]
+fn every_recognised_filter_and_grouping_is_applied_or_declined() {
+    let a = assistant();
+    let db = &a.kb.run_db;
+    let count = |filter: &str| sql_number(&format!("SELECT count(*) FROM {db}.engagement_results WHERE {filter}"));
+    for (q, filter) in [
+        ("How many users are high-engagement in Japan?", "segment = 'high' AND country = 'JP'"),
+        ("How many high engagement users are in Japan?", "segment = 'high' AND country = 'JP'"),
+        ("How many highly engaged users are there?", "segment = 'high'"),
+        ("How many low-engagement users are in the US?", "segment = 'low' AND country = 'US'"),
+        ("How many medium-engagement users are on the pro plan?", "segment = 'medium' AND plan = 'pro'"),
+    ] {
+        let answer = a.ask(q);
+        assert_eq!(answer.status, Status::Answered, "{q}: {}", answer.text);
+        assert_eq!(answer.value, Some(count(filter)), "{q}: {}", answer.text);
+    }
+
+    // The share of a segment per country, over countries of at least 30 users; never the country with the most users.
+    let q = "Which country has the highest share of high-engagement users?";
+    let answer = a.ask(q);
+    let best = sql_value(&format!(
+        "SELECT country FROM {db}.engagement_results GROUP BY country HAVING count(*) >= 30 ORDER BY count_if(segment = 'high') * 1.0 / count(*) DESC, country LIMIT 1"
+    ));
+    let percent = sql_number(&format!(
+        "SELECT round(100.0 * count_if(segment = 'high') / count(*), 1) FROM {db}.engagement_results WHERE country = '{best}'"
+    ));
+    assert_eq!(answer.status, Status::Answered, "{q}: {}", answer.text);
+    assert_eq!(answer.value, Some(percent), "{q}: {}", answer.text);
+    assert!(answer.text.contains(&format!("{best} has the highest share")) && answer.text.contains("at least 30 users"), "{}", answer.text);
+    let answer = a.ask("Which country has the highest share of users?");
+    assert_eq!(answer.status, Status::Declined, "a share of no segment: {}", answer.text);
+
+    // Breakdowns.
+    let answer = a.ask("How many users are in each segment?");
+    for s in ["high", "medium", "low"] {
+        assert!(answer.text.contains(&format!("{s} {} (", count(&format!("segment = '{s}'")))), "{}", answer.text);
+    }
+    let answer = a.ask("How many users are in each plan?");
+    for p in ["free", "basic", "pro", "enterprise"] {
+        assert!(answer.text.contains(&format!("{p} {} (", count(&format!("plan = '{p}'")))), "{}", answer.text);
+    }
+    let answer = a.ask("How many users by country?");
+    assert!(answer.text.contains(&format!("US {} (", count("country = 'US'"))), "{}", answer.text);
+
+    // Definitions and data-quality checks come from their own sections.
+    let answer = a.ask("How are the segments defined?");
+    assert_eq!(answer.status, Status::Answered, "{}", answer.text);
+    assert_eq!(answer.citations[0].key(), "segments#segment-definitions");
+    let high = a.kb.facts["thresholds"]["high"].as_f64().unwrap();
+    assert!(answer.text.contains(&format!("high at {high}")), "{}", answer.text);
+    let answer = a.ask("What were the data quality check results?");
+    assert_eq!(answer.citations[0].key(), "data-quality#data-quality-checks");
+    let rows = count("1 = 1");
+    assert!(answer.text.contains(&format!("scoring_rows {rows} ")) && answer.text.contains("label_rate"), "{}", answer.text);
+
+    // A filter a figure can't be narrowed to is said, not dropped.
+    let answer = a.ask("What is the AUC for pro users in Germany?");
+    assert!(answer.text.contains("not narrowed to the pro plan, country DE"), "{}", answer.text);
 }
 
 // ---- The web app (engage serve) in headless Chromium ----
@@ -208,9 +281,13 @@ impl Drop for Server {
 }
 
 fn serve(extra: &[&str]) -> Server {
+    serve_root(sample_root(), extra)
+}
+
+fn serve_root(root: &Path, extra: &[&str]) -> Server {
     use std::io::BufRead;
     let mut child =
-        engage(sample_root()).args(["serve", "--addr", "127.0.0.1:0"]).args(extra).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        engage(root).args(["serve", "--addr", "127.0.0.1:0"]).args(extra).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let base = line.trim().rsplit(" on ").next().unwrap().trim_end_matches('/').to_string();
@@ -331,4 +408,48 @@ fn serving_beyond_loopback_needs_a_token_and_every_request_must_carry_it() {
     let ok = http_get(&server.base, &format!("/?token={token}"));
     assert!(ok.starts_with("HTTP/1.1 200") && ok.to_lowercase().contains("set-cookie: engage_token="), "{ok}");
     assert!(http_get(&server.base, "/?token=wrong-token-wrong-token").starts_with("HTTP/1.1 401"));
+}
+
+/// A failed run has no results: the runs list offers no links to them, and their URLs get a 404 page
+/// saying where the run failed (not a raw engine error). Unknown paths get a small HTML 404 page, and
+/// a filter given twice a styled 400 naming it.
+#[test]
+fn a_failed_run_offers_no_results_and_bad_urls_get_pages_that_say_why() {
+    let root = tempfile::tempdir().unwrap();
+    let failed = "20260101-000000-dead";
+    let record = std::fs::read_dir(sample_root().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("run.json"))
+        .find(|p| p.exists())
+        .unwrap();
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+    record["run_id"] = failed.into();
+    record["run_db"] = "run_20260101_000000_dead".into();
+    record["status"] = "failed".into();
+    record["error"] = serde_json::json!({"stage": "features", "kind": "config", "message": "transform 'x': no plugin"});
+    std::fs::create_dir_all(root.path().join(format!("runs/{failed}"))).unwrap();
+    std::fs::write(root.path().join(format!("runs/{failed}/run.json")), serde_json::to_vec(&record).unwrap()).unwrap();
+    let server = serve_root(root.path(), &[]);
+
+    let runs = http_get(&server.base, "/");
+    assert!(runs.starts_with("HTTP/1.1 200"), "{runs}");
+    assert!(runs.contains("failed at stage features") && !runs.contains(&format!("/runs/{failed}/results")), "{runs}");
+    assert!(!runs.contains(&format!("/runs/{failed}/knowledge")), "{runs}");
+    for path in ["results", "results.csv", "knowledge"] {
+        let page = http_get(&server.base, &format!("/runs/{failed}/{path}"));
+        assert!(page.starts_with("HTTP/1.1 404"), "{path}: {page}");
+        assert!(page.contains(&format!("run {failed} failed at stage &#39;features&#39;; it has no results")), "{path}: {page}");
+        assert!(page.contains("<h1>Not found</h1>") && !page.contains("planning"), "{path}: {page}");
+    }
+    let page = http_get(&server.base, "/no/such/page");
+    assert!(page.starts_with("HTTP/1.1 404") && page.contains("<!doctype html>") && page.contains("there is no page at /no/such/page"), "{page}");
+
+    // On the sample run: a filter given twice is a styled 400 naming it; one value is fine.
+    let server = serve(&[]);
+    let run = assistant().kb.run_id.clone();
+    let page = http_get(&server.base, &format!("/runs/{run}/results?segment=high&segment=low"));
+    assert!(page.starts_with("HTTP/1.1 400"), "{page}");
+    assert!(page.contains("<!doctype html>") && page.contains("the parameter &#39;segment&#39; is given more than once"), "{page}");
+    assert!(http_get(&server.base, &format!("/runs/{run}/results?segment=high")).starts_with("HTTP/1.1 200"));
+    assert!(http_get(&server.base, &format!("/runs/{run}/results.csv?plan=pro&plan=free")).starts_with("HTTP/1.1 400"));
 }

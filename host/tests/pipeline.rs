@@ -171,11 +171,12 @@ memory = "lots"
         "pipelines/x.toml:10: stage 'prepare': timeout: bad duration '10 minutes'",
         "pipelines/x.toml:17: stage 'train': unknown field `colour`",
         "pipelines/x.toml:22: stage 'predict': params: unknown variable '${missing}'",
-        "pipelines/x.toml:23: stage 'predict': catch.next names unknown stage 'train'",
         "pipelines/x.toml:24: stage 'predict': memory: bad size 'lots'",
     ] {
         assert!(errors.iter().any(|e| e.starts_with(expected)), "missing {expected:?} in:\n{joined}");
     }
+    // `train` exists, it just could not be read: naming it is no second mistake.
+    assert!(!joined.contains("unknown stage 'train'"), "a follow-on error of the unreadable stage:\n{joined}");
 
     let text = text.replace("colour = \"blue\"\n", "");
     let errors = errors_of(&text, &options);
@@ -220,6 +221,81 @@ fn a_missing_plugin_file_is_reported() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].starts_with("pipelines/x.toml:6: stage 'b': plugin 'prepare' not found:"), "{errors:?}");
     assert!(errors[0].contains("prepare.wasm"), "{errors:?}");
+}
+
+/// An error quotes what the file says: a grant with a variable is quoted as written, not with the sample
+/// values it was checked with; a misspelt key in one stage does not make the stages that name it fail too.
+#[test]
+fn errors_quote_the_file_and_an_unreadable_stage_causes_no_follow_on_errors() {
+    let options = LoadOptions { native_steps: ["s".to_string()].into(), ..Default::default() };
+    let text = r#"[[stage]]
+name = "train"
+native = "s"
+grants = { storage = ["writ:work/${scratch}", "read:processed/"] }
+afer = ["prep"]
+
+[[stage]]
+name = "predict"
+native = "s"
+after = ["train"]
+catch = { next = "train" }
+
+[[stage]]
+name = "report"
+native = "s"
+after = ["predcit"]
+"#;
+    let errors = errors_of(text, &options);
+    let joined = errors.join("\n");
+    assert_eq!(errors.len(), 2, "{joined}");
+    assert!(errors[0].starts_with("pipelines/x.toml:5: stage 'train': unknown field `afer`"), "{joined}");
+    // A real unknown name is still reported.
+    assert_eq!(errors[1], "pipelines/x.toml:16: stage 'report': after names unknown stage 'predcit'", "{joined}");
+
+    let text = text.replace("afer = [\"prep\"]\n", "");
+    let errors = errors_of(&text, &options);
+    let joined = errors.join("\n");
+    assert!(
+        errors.iter().any(|e| e.starts_with("pipelines/x.toml:4: stage 'train': bad grant: storage grant 'writ:work/${scratch}'")),
+        "{joined}"
+    );
+    assert!(!joined.contains("20260101"), "a sample value in an error:\n{joined}");
+}
+
+/// A feature step's transforms are plugins too: a missing one is reported before anything runs, at its line.
+#[test]
+fn a_missing_transform_plugin_file_is_reported_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("activity_features.wasm"), b"").unwrap();
+    let options = LoadOptions { plugin_dir: Some(dir.path().to_path_buf()), native_steps: ["features".to_string()].into(), ..Default::default() };
+    let text = r#"[[stage]]
+name = "features"
+native = "features"
+params = { transforms = [
+  "activity-features",
+  "activity-featurez",
+  "team-features@0.1.x",
+  "bad@ref@",
+] }
+"#;
+    let errors = errors_of(text, &options);
+    let joined = errors.join("\n");
+    assert_eq!(errors.len(), 2, "{joined}");
+    assert!(errors[0].starts_with("pipelines/x.toml:6: stage 'features': transform 'activity-featurez' not found:"), "{joined}");
+    assert!(errors[0].contains("activity_featurez.wasm"), "{joined}");
+    assert!(errors[1].starts_with("pipelines/x.toml:8: stage 'features': transform "), "{joined}");
+    // The weekly pipeline with one transform misspelt: the same error, from the real file.
+    let weekly = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/weekly-engagement.toml")).unwrap();
+    let line = weekly.lines().position(|l| l.contains("\"activity-features\"")).unwrap() + 1;
+    let options = LoadOptions { plugin_dir: Some(support::plugin_dir()), ..LoadOptions::default() };
+    let errors = match spec::parse(&weekly.replace("\"activity-features\"", "\"activity-featurez\""), "weekly.toml", &options) {
+        Ok(_) => vec![],
+        Err(e) => e.0,
+    };
+    assert!(
+        errors.iter().any(|e| e.starts_with(&format!("weekly.toml:{line}: stage 'features': transform 'activity-featurez' not found"))),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -150,6 +150,63 @@ fn generate(root: &Path, dir: &Path) -> PathBuf {
     data
 }
 
+/// `plugin new --lang rust` finds the SDK at run time (never a path compiled into the binary): --sdk,
+/// $ENGAGE_REPO, or an Engage checkout above the current folder (or the executable); not found, it fails
+/// at once, naming where it looked and how to point at the SDK, and writes nothing.
+#[test]
+fn a_rust_scaffold_finds_the_sdk_at_run_time_or_says_how_to_point_at_it() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
+    let sdk = repo.join("plugins/sdk");
+    let work = tempfile::tempdir().unwrap();
+    let elsewhere = work.path().canonicalize().unwrap();
+    let root = elsewhere.join("data");
+    let new = |cwd: &Path, name: &str, extra: &[&str], repo_env: Option<&Path>| {
+        let mut command = support::engage_command(&root, "kit");
+        command.env_remove("ENGAGE_REPO").current_dir(cwd).args(["plugin", "new", name, "--lang", "rust", "--dir"]).arg(&elsewhere).args(extra);
+        if let Some(r) = repo_env {
+            command.env("ENGAGE_REPO", r);
+        }
+        command.output().unwrap()
+    };
+    let dependency = |name: &str| {
+        let cargo = std::fs::read_to_string(elsewhere.join(name).join("Cargo.toml")).unwrap();
+        cargo.lines().find(|l| l.starts_with("engage-plugin-sdk")).unwrap().to_string()
+    };
+    let expected = format!("engage-plugin-sdk = {{ path = \"{}\", features = [\"transform\"] }}", sdk.display());
+
+    // --sdk, from a folder outside any checkout.
+    ok(new(&elsewhere, "by-flag", &["--sdk", sdk.to_str().unwrap()], None), "plugin new --sdk");
+    assert_eq!(dependency("by-flag"), expected);
+    // $ENGAGE_REPO.
+    ok(new(&elsewhere, "by-env", &[], Some(&repo)), "plugin new with ENGAGE_REPO");
+    assert_eq!(dependency("by-env"), expected);
+    // Inside a checkout: found above the current folder.
+    ok(new(&repo.join("host/src"), "by-cwd", &[], None), "plugin new inside the checkout");
+    assert_eq!(dependency("by-cwd"), expected);
+
+    // ENGAGE_REPO or --sdk naming something else: a one-line error saying how to point at the SDK, nothing written.
+    let out = new(&elsewhere, "bad-env", &[], Some(&elsewhere));
+    assert!(!out.status.success() && text(&out).contains("ENGAGE_REPO is") && text(&out).contains("--sdk"), "{}", text(&out));
+    assert!(!elsewhere.join("bad-env").exists());
+    let out = new(&elsewhere, "bad-flag", &["--sdk", elsewhere.to_str().unwrap()], None);
+    assert!(!out.status.success() && text(&out).contains("is not the Engage plugin SDK"), "{}", text(&out));
+    assert!(!elsewhere.join("bad-flag").exists());
+
+    // Nowhere to be found: the error names every folder it looked above.
+    let error = engage::plugins::build::find_repo_from(None, &[elsewhere.clone()]).unwrap_err().to_string();
+    assert!(error.contains(&elsewhere.display().to_string()) && error.contains("--sdk") && error.contains("ENGAGE_REPO"), "{error}");
+    let exe = Path::new(env!("CARGO_BIN_EXE_engage")).canonicalize().unwrap();
+    if !exe.starts_with(&repo) {
+        // This build's executable sits outside the checkout (a CARGO_TARGET_DIR elsewhere): the CLI can't find it either.
+        let out = new(&elsewhere, "nowhere", &[], None);
+        let said = text(&out);
+        assert!(!out.status.success(), "{said}");
+        assert!(said.contains(&elsewhere.display().to_string()) && said.contains(&exe.parent().unwrap().display().to_string()), "{said}");
+        assert!(said.contains("--sdk") && said.contains("ENGAGE_REPO"), "{said}");
+        assert!(!elsewhere.join("nowhere").exists());
+    }
+}
+
 /// new → build → test → a fixture that differs → publish → run in a pipeline, for one language.
 fn author_a_plugin(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
     let work = tempfile::tempdir().unwrap();

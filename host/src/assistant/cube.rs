@@ -105,23 +105,60 @@ impl Cube {
         (users > 0).then(|| (round(sum / users as f64, 3), users))
     }
 
-    /// Up to 5 groups of `dimension`: (value, users, average probability), best first by `measure`, ties by value.
-    pub fn rank(&self, dimension: Dimension, measure: Measure, highest: bool) -> Vec<(Option<String>, u64, f64)> {
-        let mut groups: Vec<(Option<String>, u64, f64)> = Vec::new();
-        for r in &self.rows {
+    /// Every group of `dimension` among the users matching `f`: (value, users, probability sum, users matching `segment`).
+    fn groups(&self, dimension: Dimension, f: &Filters, segment: Option<Segment>) -> Vec<(Option<String>, u64, f64, u64)> {
+        let mut groups: Vec<(Option<String>, u64, f64, u64)> = Vec::new();
+        for r in self.matching(f) {
             let key = match dimension {
                 Dimension::Segment => &r.segment,
                 Dimension::Plan => &r.plan,
                 Dimension::Country => &r.country,
             };
+            let in_segment = if segment.is_some_and(|s| r.segment.as_deref() == Some(s.name())) { r.users } else { 0 };
             match groups.iter_mut().find(|g| &g.0 == key) {
                 Some(g) => {
                     g.1 += r.users;
                     g.2 += r.probability_sum;
+                    g.3 += in_segment;
                 }
-                None => groups.push((key.clone(), r.users, r.probability_sum)),
+                None => groups.push((key.clone(), r.users, r.probability_sum, in_segment)),
             }
         }
+        groups.retain(|g| g.1 > 0);
+        groups
+    }
+
+    /// Every group of `dimension` among the users matching `f`: (value, users, average probability), ordered by value (NULL last).
+    pub fn breakdown(&self, dimension: Dimension, f: &Filters) -> Vec<(Option<String>, u64, f64)> {
+        let mut groups: Vec<(Option<String>, u64, f64)> =
+            self.groups(dimension, f, None).into_iter().map(|(k, users, sum, _)| (k, users, round(sum / users as f64, 3))).collect();
+        groups.sort_by(|a, b| by_value(&a.0, &b.0));
+        groups
+    }
+
+    /// The share of `segment` in each group of `dimension` with at least `min_users` users matching `f`:
+    /// (value, users in the segment, users, percent with one decimal), highest share first (or lowest), ties by value.
+    pub fn group_shares(&self, segment: Segment, dimension: Dimension, f: &Filters, min_users: u64, highest: bool) -> Vec<(Option<String>, u64, u64, f64)> {
+        let mut groups: Vec<(Option<String>, u64, u64, f64)> = self
+            .groups(dimension, f, Some(segment))
+            .into_iter()
+            .filter(|g| g.1 >= min_users)
+            .map(|(k, users, _, in_segment)| (k, in_segment, users, round(100.0 * in_segment as f64 / users as f64, 1)))
+            .collect();
+        groups.sort_by(|a, b| {
+            let by = a.3.total_cmp(&b.3);
+            if highest { by.reverse() } else { by }.then_with(|| by_value(&a.0, &b.0))
+        });
+        groups
+    }
+
+    /// Up to 5 groups of `dimension` among the users matching `f`: (value, users, average probability), best first by `measure`, ties by value.
+    pub fn rank(&self, dimension: Dimension, measure: Measure, highest: bool, f: &Filters) -> Vec<(Option<String>, u64, f64)> {
+        let groups: Vec<(Option<String>, u64, f64)> = self.groups(dimension, f, None).into_iter().map(|(k, users, sum, _)| (k, users, sum)).collect();
+        Self::ranked(groups, measure, highest)
+    }
+
+    fn ranked(groups: Vec<(Option<String>, u64, f64)>, measure: Measure, highest: bool) -> Vec<(Option<String>, u64, f64)> {
         let mut groups: Vec<(Option<String>, u64, f64)> =
             groups.into_iter().filter(|g| g.1 > 0).map(|(k, users, sum)| (k, users, round(sum / users as f64, 3))).collect();
         groups.sort_by(|a, b| {
@@ -130,16 +167,20 @@ impl Cube {
                 Measure::AvgProbability => a.2.total_cmp(&b.2),
             };
             let by = if highest { by.reverse() } else { by };
-            // NULL groups last, as in SQL's ascending order.
-            by.then_with(|| match (&a.0, &b.0) {
-                (Some(x), Some(y)) => x.cmp(y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            })
+            by.then_with(|| by_value(&a.0, &b.0))
         });
         groups.truncate(5);
         groups
+    }
+}
+
+/// Groups by value, NULL last, as in SQL's ascending order.
+fn by_value(a: &Option<String>, b: &Option<String>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
     }
 }
 
@@ -163,9 +204,18 @@ mod tests {
         assert_eq!(c.share(Segment::High, &Filters::default()), Some((5, 10, 50.0)));
         assert_eq!(c.average(&Filters { plan: Some("pro"), ..Default::default() }), Some((0.625, 4)));
         assert_eq!(c.average(&Filters { country: Some("FR".into()), ..Default::default() }), None);
-        let by_users = c.rank(Dimension::Plan, Measure::Users, true);
+        let by_users = c.rank(Dimension::Plan, Measure::Users, true, &Filters::default());
         assert_eq!(by_users, vec![(Some("free".into()), 6, 0.583), (Some("pro".into()), 4, 0.625)]);
-        assert_eq!(c.rank(Dimension::Country, Measure::Users, false)[0].0, Some("US".into()));
-        assert_eq!(c.rank(Dimension::Country, Measure::Users, true).last().unwrap().0, Some("US".into()));
+        assert_eq!(c.rank(Dimension::Country, Measure::Users, false, &Filters::default())[0].0, Some("US".into()));
+        assert_eq!(c.rank(Dimension::Country, Measure::Users, true, &Filters::default()).last().unwrap().0, Some("US".into()));
+        let high = Filters { segment: Some(Segment::High), ..Default::default() };
+        assert_eq!(c.rank(Dimension::Plan, Measure::Users, true, &high)[0], (Some("pro".into()), 3, 0.8));
+        assert_eq!(c.breakdown(Dimension::Segment, &Filters::default())[0], (Some("high".into()), 5, 0.78));
+        // pro: 3 of 4 high; free: 2 of 6.
+        assert_eq!(c.group_shares(Segment::High, Dimension::Plan, &Filters::default(), 1, true), vec![
+            (Some("pro".into()), 3, 4, 75.0),
+            (Some("free".into()), 2, 6, 33.3)
+        ]);
+        assert!(c.group_shares(Segment::High, Dimension::Plan, &Filters::default(), 5, true).iter().all(|g| g.2 >= 5));
     }
 }

@@ -51,6 +51,21 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// The dimension a filter already fixes, if `f` fixes it.
+    pub fn fixed_by(self, f: &Filters) -> bool {
+        match self {
+            Dimension::Segment => f.segment.is_some(),
+            Dimension::Plan => f.plan.is_some(),
+            Dimension::Country => f.country.is_some(),
+        }
+    }
+    pub fn plural(self) -> &'static str {
+        match self {
+            Dimension::Segment => "segments",
+            Dimension::Plan => "plans",
+            Dimension::Country => "countries",
+        }
+    }
     pub fn column(self) -> &'static str {
         match self {
             Dimension::Segment => "segment",
@@ -91,10 +106,24 @@ pub enum Intent {
         filters: Filters,
     },
     AvgProbability(Filters),
-    /// The plan/country/segment with the highest (or lowest) measure.
+    /// The plan/country/segment with the highest (or lowest) measure, among the users `filters` keeps.
     Rank {
         dimension: Dimension,
         measure: Measure,
+        highest: bool,
+        filters: Filters,
+    },
+    /// Every plan/country/segment with its users (or average probability), among the users `filters` keeps.
+    Breakdown {
+        dimension: Dimension,
+        measure: Measure,
+        filters: Filters,
+    },
+    /// The share of `segment` in each plan/country (groups of at least `MIN_GROUP` users), highest (or lowest) first.
+    GroupShare {
+        segment: Segment,
+        dimension: Dimension,
+        filters: Filters,
         highest: bool,
     },
     User(String),
@@ -105,6 +134,10 @@ pub enum Intent {
     },
     TopDrivers(usize),
     Threshold(Segment),
+    /// How the three segments are defined: all thresholds.
+    SegmentDefinitions,
+    /// The prepare stage's data-quality checks with their values.
+    DataQuality,
     Ingest(IngestFigure),
     Model(ModelFigure),
     /// What changed since the previous week.
@@ -128,6 +161,13 @@ static OTHER_PERIOD: LazyLock<Regex> = LazyLock::new(|| {
 static PERSONAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(e-?mail address|phone|password|home address|full name|real name|credit card|birthday|date of birth)\b").unwrap()
 });
+/// "in each segment", "by country", "per plan": a breakdown over a dimension.
+static GROUPING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(each|every|per|by|across)\s+(the\s+)?(segment|segments|plan|plans|country|countries)\b").unwrap()
+});
+/// "which country", "what plan": the dimension a ranking is over.
+static WHICH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(which|what)\s+(segment|segments|plan|plans|country|countries)\b").unwrap());
 static TOP_N: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\btop\s+(\d{1,2})\b").unwrap());
 
 /// Country names people type, for the countries most users come from.
@@ -158,6 +198,28 @@ fn has_word(words: &[&str], any: &[&str]) -> bool {
     words.iter().any(|w| any.contains(w))
 }
 
+fn dimension_word(word: &str) -> Option<Dimension> {
+    match word {
+        "segment" | "segments" => Some(Dimension::Segment),
+        "plan" | "plans" => Some(Dimension::Plan),
+        "country" | "countries" => Some(Dimension::Country),
+        _ => None,
+    }
+}
+
+/// The dimension a question groups by ("in each segment", "by country"), if any.
+pub fn grouping(q: &str) -> Option<Dimension> {
+    let q = q.to_lowercase();
+    GROUPING.captures(&q).and_then(|c| dimension_word(&c[3])).or_else(|| {
+        (q.contains("breakdown") || q.contains("broken down") || q.contains("break down") || q.contains("split"))
+            .then(|| WHICH.captures(&q).and_then(|c| dimension_word(&c[2])))
+            .flatten()
+    })
+}
+
+/// Users in groups smaller than this are left out of a comparison of shares, so a handful of users can't top it.
+pub const MIN_GROUP: u64 = 30;
+
 fn segment_of(q: &str, words: &[&str]) -> Option<Segment> {
     if q.contains("disengage")
         || q.contains("not engage")
@@ -168,7 +230,13 @@ fn segment_of(q: &str, words: &[&str]) -> Option<Segment> {
     {
         return Some(Segment::Low);
     }
-    let named = Segment::ALL.into_iter().find(|s| words.contains(&s.name()));
+    // "high", "high-engagement", "highly engaged", "low-engagement", "medium", "moderately engaged": a word or a hyphenated part.
+    let named = words.iter().flat_map(|w| w.split('-')).find_map(|w| match w {
+        "high" | "highly" => Some(Segment::High),
+        "medium" | "moderately" | "moderate" => Some(Segment::Medium),
+        "low" | "lowly" => Some(Segment::Low),
+        _ => None,
+    });
     if named.is_some() {
         return named;
     }
@@ -198,6 +266,37 @@ fn country_of(original: &str, q: &str) -> Option<String> {
         .find(|w| !matches!(*w, "IS" | "IT" | "AT" | "BY" | "TO" | "NO" | "ME" | "AS" | "AN" | "AM" | "DO" | "SO" | "OR" | "IF"))
         .map(str::to_string)
         .filter(|_| q.contains("countr") || q.contains(" in ") || q.contains(" from "))
+}
+
+/// What a question names that `intent`'s answer is not narrowed to: a plan, a country, a segment or a
+/// breakdown. The answer says so rather than drop it silently.
+pub fn unapplied(question: &str, intent: &Intent) -> Vec<String> {
+    let q = question.to_lowercase();
+    let words: Vec<&str> = q.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-')).filter(|w| !w.is_empty()).collect();
+    let grouped = grouping(&q);
+    let mut out = Vec::new();
+    let (filters_apply, segment_matters, grouping_applies) = match intent {
+        Intent::Refuse(_) | Intent::Unsupported(_) | Intent::User(_) => return out,
+        Intent::Count(_) | Intent::Share { .. } | Intent::AvgProbability(_) | Intent::Breakdown { .. } => (true, false, true),
+        Intent::Rank { dimension, .. } | Intent::GroupShare { dimension, .. } => (true, false, grouped.is_none_or(|g| g == *dimension)),
+        Intent::Metric { .. } | Intent::Ingest(_) | Intent::Model(_) | Intent::DataQuality => (false, true, false),
+        Intent::TopDrivers(_) | Intent::Threshold(_) | Intent::SegmentDefinitions | Intent::Changes | Intent::Search => (false, false, false),
+    };
+    if !filters_apply {
+        if let Some(p) = plan_of(&words) {
+            out.push(format!("the {p} plan"));
+        }
+        if let Some(c) = country_of(question, &q) {
+            out.push(format!("country {c}"));
+        }
+        if segment_matters && let Some(s) = segment_of(&q, &words) {
+            out.push(format!("the {} segment", s.name()));
+        }
+    }
+    if !grouping_applies && let Some(d) = grouped {
+        out.push(format!("a breakdown by {}", d.column()));
+    }
+    out
 }
 
 /// Reads a question.
@@ -241,6 +340,11 @@ pub fn parse(question: &str) -> Intent {
         && (q.contains("ingest") || q.contains("read") || q.contains("accepted") || q.contains("loaded"))
     {
         return Intent::Ingest(if q.contains("accepted") || q.contains("loaded") { IngestFigure::Accepted } else { IngestFigure::Read });
+    }
+    if q.contains("quality")
+        && has_word(&words, &["check", "checks", "result", "results", "pass", "passed", "fail", "failed", "tests", "test"])
+    {
+        return Intent::DataQuality;
     }
     if asks_count && has_word(&words, &["trees"]) {
         return Intent::Model(ModelFigure::Trees);
@@ -286,17 +390,28 @@ pub fn parse(question: &str) -> Intent {
             .unwrap_or(if q.contains("most important") || q.contains("biggest driver") || q.contains("main driver") { 1 } else { 5 });
         return Intent::TopDrivers(n);
     }
+    let defines = has_word(&words, &["threshold", "thresholds", "cutoff", "cutoffs", "cut-off", "cut-offs"])
+        || q.contains("defin")
+        || q.contains("segmented")
+        || q.contains("what probability")
+        || q.contains("which probability")
+        || q.contains("puts a user");
     if let Some(segment) = filters.segment
-        && (has_word(&words, &["threshold", "cutoff", "cut-off"])
-            || q.contains("what probability")
-            || q.contains("which probability")
-            || q.contains("puts a user"))
+        && defines
     {
         return Intent::Threshold(segment);
     }
+    if filters.segment.is_none() && q.contains("segment") && (defines || q.contains("what are the segments") || q.contains("what segments"))
+    {
+        return Intent::SegmentDefinitions;
+    }
     let ranks = has_word(&words, &["which", "what"])
         && has_word(&words, &["highest", "lowest", "most", "fewest", "largest", "smallest", "best", "worst", "least"]);
-    let dimension = if has_word(&words, &["plan", "plans"]) {
+    let asks_rate = asks_share || has_word(&words, &["rate", "ratio"]);
+    let grouped = grouping(&q);
+    let dimension = if let Some(c) = WHICH.captures(&q) {
+        dimension_word(&c[2])
+    } else if has_word(&words, &["plan", "plans"]) {
         Some(Dimension::Plan)
     } else if has_word(&words, &["country", "countries"]) {
         Some(Dimension::Country)
@@ -305,10 +420,47 @@ pub fn parse(question: &str) -> Intent {
     } else {
         None
     };
+    let lowest = has_word(&words, &["lowest", "fewest", "smallest", "worst", "least"]);
     if ranks && let Some(dimension) = dimension {
-        let by_probability = has_word(&words, &["probability", "score", "scores", "likely", "engagement", "engaged", "engage"]);
-        let highest = !has_word(&words, &["lowest", "fewest", "smallest", "worst", "least"]);
-        return Intent::Rank { dimension, measure: if by_probability { Measure::AvgProbability } else { Measure::Users }, highest };
+        // "the highest share of high-engagement users": a segment's share per group, never another measure.
+        if asks_rate && dimension != Dimension::Segment {
+            return match filters.segment {
+                Some(segment) => {
+                    Intent::GroupShare { segment, dimension, filters: Filters { segment: None, ..filters }, highest: !lowest }
+                }
+                None => Intent::Unsupported(format!(
+                    "a share of which users? Name a segment (high, medium or low) to compare its share across {}",
+                    dimension.plural()
+                )),
+            };
+        }
+        // "most likely to engage/disengage": the average probability, not a count of a segment.
+        let likely = q.contains("most likely") || q.contains("least likely") || q.contains("more likely") || q.contains("less likely");
+        if likely {
+            // Most likely to engage: highest first; to disengage (the low segment's words): lowest first; "least" turns it round.
+            let least = q.contains("least likely") || q.contains("less likely");
+            let highest = (filters.segment != Some(Segment::Low)) != least;
+            let filters = Filters { segment: None, ..filters };
+            return Intent::Rank { dimension, measure: Measure::AvgProbability, highest, filters };
+        }
+        // A named segment ("the most high-engagement users") is a filter on a count; otherwise engagement words ask for the probability.
+        let by_probability = has_word(&words, &["probability", "score", "scores", "likelihood", "average", "avg", "mean"])
+            || (filters.segment.is_none() && has_word(&words, &["likely", "engagement", "engaged", "engage", "engaging"]));
+        let measure = if by_probability { Measure::AvgProbability } else { Measure::Users };
+        return Intent::Rank { dimension, measure, highest: !lowest, filters };
+    }
+    if let Some(dimension) = grouped {
+        let average = has_word(&words, &["average", "mean", "avg"]) && has_word(&words, &["probability", "score", "likelihood"]);
+        if asks_rate && dimension != Dimension::Segment && let Some(segment) = filters.segment {
+            return Intent::GroupShare { segment, dimension, filters: Filters { segment: None, ..filters }, highest: true };
+        }
+        if average {
+            return Intent::Breakdown { dimension, measure: Measure::AvgProbability, filters };
+        }
+        if asks_count || has_word(&words, &["users", "user", "customers", "people", "accounts", "breakdown", "distribution", "sizes", "size"])
+        {
+            return Intent::Breakdown { dimension, measure: Measure::Users, filters };
+        }
     }
     let about_users = has_word(&words, &["users", "user", "customers", "people", "accounts", "scored"]) || q.contains("segment");
     if has_word(&words, &["average", "mean", "avg"]) && has_word(&words, &["probability", "score", "likelihood"]) {
@@ -342,9 +494,56 @@ mod tests {
         assert_eq!(parse("What is the score of user u000000042?"), Intent::User("u000000042".into()));
         assert_eq!(
             parse("Which plan has the highest average probability?"),
-            Intent::Rank { dimension: Dimension::Plan, measure: Measure::AvgProbability, highest: true }
+            Intent::Rank { dimension: Dimension::Plan, measure: Measure::AvgProbability, highest: true, filters: Filters::default() }
         );
         assert_eq!(parse("What does avg_session_minutes_30d mean?"), Intent::Search);
+    }
+
+    #[test]
+    fn reads_every_segment_form_and_keeps_every_filter() {
+        let high_jp = Filters { segment: Some(Segment::High), country: Some("JP".into()), ..Default::default() };
+        assert_eq!(parse("How many users are high-engagement in Japan?"), Intent::Count(high_jp.clone()));
+        assert_eq!(parse("How many high engagement users are in Japan?"), Intent::Count(high_jp));
+        assert_eq!(
+            parse("How many highly engaged users are there?"),
+            Intent::Count(Filters { segment: Some(Segment::High), ..Default::default() })
+        );
+        assert_eq!(
+            parse("How many low-engagement users are in the US?"),
+            Intent::Count(Filters { segment: Some(Segment::Low), country: Some("US".into()), ..Default::default() })
+        );
+        assert_eq!(
+            parse("How many medium-engagement users are on the pro plan?"),
+            Intent::Count(Filters { segment: Some(Segment::Medium), plan: Some("pro"), ..Default::default() })
+        );
+        assert_eq!(
+            parse("Which country has the highest share of high-engagement users?"),
+            Intent::GroupShare { segment: Segment::High, dimension: Dimension::Country, filters: Filters::default(), highest: true }
+        );
+        assert!(matches!(parse("Which country has the highest share of users?"), Intent::Unsupported(_)));
+        assert_eq!(
+            parse("Which plan has the most low-engagement users in Germany?"),
+            Intent::Rank {
+                dimension: Dimension::Plan,
+                measure: Measure::Users,
+                highest: true,
+                filters: Filters { segment: Some(Segment::Low), country: Some("DE".into()), ..Default::default() }
+            }
+        );
+        for (q, dimension) in [
+            ("How many users are in each segment?", Dimension::Segment),
+            ("How many users are in each plan?", Dimension::Plan),
+            ("How many users by country?", Dimension::Country),
+        ] {
+            assert_eq!(parse(q), Intent::Breakdown { dimension, measure: Measure::Users, filters: Filters::default() }, "{q}");
+        }
+        assert_eq!(parse("How are the segments defined?"), Intent::SegmentDefinitions);
+        assert_eq!(parse("What were the data quality check results?"), Intent::DataQuality);
+        assert_eq!(unapplied("What is the AUC for pro users in Germany?", &parse("What is the AUC for pro users in Germany?")), [
+            "the pro plan",
+            "country DE"
+        ]);
+        assert!(unapplied("How many users are high-engagement in Japan?", &parse("How many users are high-engagement in Japan?")).is_empty());
     }
 
     #[test]

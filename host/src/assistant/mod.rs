@@ -35,6 +35,8 @@ use crate::pipeline::steps::knowledge::short;
 
 /// Chunks offered as the closest sources when declining, and the recall cut-off.
 const RETRIEVED: usize = 5;
+/// Groups a breakdown lists by name; the rest are summed.
+const BREAKDOWN_SHOWN: usize = 12;
 /// Share of a question's subject words a chunk must hold to answer from it.
 const MIN_COVERAGE: f64 = 0.6;
 
@@ -69,7 +71,12 @@ impl Assistant {
         let hits = self.index.search(question, RETRIEVED);
         let closest = self.closest(&hits);
         let outcome = self.outcome(&intent, question, &hits);
-        let (status, draft) = finish(outcome, &closest);
+        let (status, mut draft) = finish(outcome, &closest);
+        // A plan, country, segment or breakdown the question names that this answer is not narrowed to: said, never dropped silently.
+        let unapplied = intent::unapplied(question, &intent);
+        if status == answer::Status::Answered && !unapplied.is_empty() {
+            draft.text += &format!(" Note: this answer is not narrowed to {}; the run records it for all users only.", unapplied.join(", "));
+        }
         Answer {
             question: question.to_string(),
             run_id: self.kb.run_id.clone(),
@@ -96,7 +103,11 @@ impl Assistant {
             Intent::Count(f) => self.count(f),
             Intent::Share { segment, filters } => self.share(*segment, filters),
             Intent::AvgProbability(f) => self.average(f),
-            Intent::Rank { dimension, measure, highest } => self.rank(*dimension, *measure, *highest),
+            Intent::Rank { dimension, measure, highest, filters } => self.rank(*dimension, *measure, *highest, filters),
+            Intent::Breakdown { dimension, measure, filters } => self.breakdown(*dimension, *measure, filters),
+            Intent::GroupShare { segment, dimension, filters, highest } => self.group_share(*segment, *dimension, filters, *highest),
+            Intent::SegmentDefinitions => self.segment_definitions(),
+            Intent::DataQuality => self.data_quality(),
             Intent::User(id) => self.user(id),
             Intent::Metric { name, baseline } => self.metric(name, *baseline),
             Intent::TopDrivers(n) => self.drivers(*n),
@@ -225,27 +236,28 @@ impl Assistant {
         Ok(Outcome::Draft(Draft::new(text).value(avg.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
     }
 
-    fn rank(&self, dimension: Dimension, measure: Measure, highest: bool) -> Result<Outcome, String> {
+    fn rank(&self, dimension: Dimension, measure: Measure, highest: bool, f: &Filters) -> Result<Outcome, String> {
         let (rows, citation, evidence) = match &self.cube {
             Some(c) => {
                 let column = dimension.column();
                 let rows: Vec<Vec<Option<String>>> =
-                    c.rank(dimension, measure, highest).into_iter().map(|(k, users, avg)| vec![k, Some(users.to_string()), Some(avg.to_string())]).collect();
+                    c.rank(dimension, measure, highest, f).into_iter().map(|(k, users, avg)| vec![k, Some(users.to_string()), Some(avg.to_string())]).collect();
                 let figures = rows
                     .iter()
                     .map(|r| format!("{column}={} users={} avg_probability={}", r[0].as_deref().unwrap_or("NULL"), r[1].as_deref().unwrap_or(""), r[2].as_deref().unwrap_or("")))
                     .collect::<Vec<_>>()
                     .join("\n");
-                let (citation, evidence) = Self::from_cube(c, &format!("users and average probability by {column}"), figures);
+                let (citation, evidence) =
+                    Self::from_cube(c, &format!("users {} and their average probability by {column}", Self::who(f)), figures);
                 (rows, citation, evidence)
             }
             None => {
-                let q = query::rank(&self.kb.run_db, dimension, measure, highest)?;
+                let q = query::rank(&self.kb.run_db, dimension, measure, highest, f)?;
                 let (_, rows, evidence) = self.run(&q)?;
                 (rows, Self::sql_citation(&q), evidence)
             }
         };
-        let top = rows.first().ok_or("no groups")?;
+        let top = rows.first().ok_or_else(|| format!("no users {}", Self::who(f)))?;
         let cell = |r: &Vec<Option<String>>, i: usize| r[i].clone().unwrap_or_else(|| "(missing)".into());
         let (what, value) = match measure {
             Measure::Users => ("most users", cell(top, 1)),
@@ -257,14 +269,160 @@ impl Assistant {
             .skip(1)
             .map(|r| format!("{} {}", cell(r, 0), if measure == Measure::Users { cell(r, 1) } else { cell(r, 2) }))
             .collect();
+        let among = if f.is_empty() { String::new() } else { format!("Among users {}, t", Self::who(f)) };
         let text = format!(
-            "The {} with the {what} is {} ({value}; {} users). Next: {}.",
+            "{}he {} with the {what} is {} ({value}; {} users). Next: {}.",
+            if among.is_empty() { "T" } else { &among },
             dimension.column(),
             cell(top, 0),
             cell(top, 1),
             if others.is_empty() { "none".into() } else { others.join(", ") }
         );
         Ok(Outcome::Draft(Draft::new(text).value(value.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
+    }
+
+    /// Every group of `dimension` among the users `f` keeps: users (with their share of the total) or the average probability.
+    fn breakdown(&self, dimension: Dimension, measure: Measure, f: &Filters) -> Result<Outcome, String> {
+        let column = dimension.column();
+        let (mut groups, citation, figures): (Vec<(Option<String>, u64, f64)>, Citation, Option<String>) = match &self.cube {
+            Some(c) => (c.breakdown(dimension, f), Citation::Query { table: c.table.clone(), sql: c.sql.clone() }, None),
+            None => {
+                let q = query::breakdown(&self.kb.run_db, dimension, f)?;
+                let (_, rows, evidence) = self.run(&q)?;
+                let groups = rows
+                    .iter()
+                    .map(|r| {
+                        let n = |i: usize| r[i].as_deref().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                        (r[0].clone(), n(1) as u64, n(2))
+                    })
+                    .collect();
+                (groups, Self::sql_citation(&q), Some(evidence))
+            }
+        };
+        if groups.is_empty() {
+            return Err(format!("no users {}", Self::who(f)));
+        }
+        // Segments from high to low; plans and countries by size.
+        if dimension == Dimension::Segment {
+            groups.sort_by_key(|g| Segment::ALL.iter().position(|s| g.0.as_deref() == Some(s.name())).unwrap_or(usize::MAX));
+        } else {
+            groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        }
+        let total: u64 = groups.iter().map(|g| g.1).sum();
+        let name = |g: &(Option<String>, u64, f64)| g.0.clone().unwrap_or_else(|| "(missing)".into());
+        let percent = |g: &(Option<String>, u64, f64)| format!("{:.1}", 100.0 * g.1 as f64 / total as f64);
+        let lines: Vec<String> = groups
+            .iter()
+            .map(|g| format!("{column}={} users={} percent_of_total={} avg_probability={}", name(g), g.1, percent(g), g.2))
+            .collect();
+        // The largest groups by name; the rest (countries with a handful of users) summed.
+        let shown = groups.len().min(BREAKDOWN_SHOWN);
+        let (rest_groups, rest_users) = (groups.len() - shown, groups[shown..].iter().map(|g| g.1).sum::<u64>());
+        let rest = if rest_groups == 0 { String::new() } else { format!("\nother_groups={rest_groups} other_users={rest_users}") };
+        let figures =
+            figures.map_or_else(|| lines.join("\n") + &format!("\ntotal={total}{rest}"), |e| format!("{e}\n{}\ntotal={total}{rest}", lines.join("\n")));
+        let rest = if rest_groups == 0 { String::new() } else { format!(", and {rest_groups} more with {rest_users} users") };
+        let groups = &groups[..shown];
+        let evidence = match &self.cube {
+            Some(c) => Self::from_cube(c, &format!("users {} by {column}", Self::who(f)), figures).1,
+            None => figures,
+        };
+        let text = match measure {
+            Measure::Users => format!(
+                "Users {} by {column}: {}{rest}; {total} in total.",
+                Self::who(f),
+                groups.iter().map(|g| format!("{} {} ({}%)", name(g), g.1, percent(g))).collect::<Vec<_>>().join(", ")
+            ),
+            Measure::AvgProbability => format!(
+                "Average probability of engaging next week, users {} by {column}: {}{rest}.",
+                Self::who(f),
+                groups.iter().map(|g| format!("{} {} ({} users)", name(g), g.2, g.1)).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        Ok(Outcome::Draft(Draft::new(text).value(total as f64).cite(citation, evidence)))
+    }
+
+    /// The share of `segment` in each plan/country of at least `intent::MIN_GROUP` users, best (or worst) first.
+    fn group_share(&self, segment: Segment, dimension: Dimension, f: &Filters, highest: bool) -> Result<Outcome, String> {
+        let min = intent::MIN_GROUP;
+        let plural = dimension.plural();
+        let (groups, citation, evidence): (Vec<(Option<String>, u64, u64, f64)>, Citation, String) = match &self.cube {
+            Some(c) => {
+                let groups = c.group_shares(segment, dimension, f, min, highest);
+                let figures = groups
+                    .iter()
+                    .map(|g| format!("{}={} segment_users={} users={} percent={}", dimension.column(), g.0.as_deref().unwrap_or("NULL"), g.1, g.2, g.3))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let (citation, evidence) = Self::from_cube(
+                    c,
+                    &format!("the {} segment's share of users {} by {}, groups of at least {min} users", segment.name(), Self::who(f), dimension.column()),
+                    figures,
+                );
+                (groups, citation, evidence)
+            }
+            None => {
+                let q = query::group_shares(&self.kb.run_db, segment, dimension, f, min, highest)?;
+                let (_, rows, evidence) = self.run(&q)?;
+                let groups = rows
+                    .iter()
+                    .map(|r| {
+                        let n = |i: usize| r[i].as_deref().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                        (r[0].clone(), n(1) as u64, n(2) as u64, n(3))
+                    })
+                    .collect();
+                (groups, Self::sql_citation(&q), format!("groups of at least {min} users:\n{evidence}"))
+            }
+        };
+        let name = |g: &(Option<String>, u64, u64, f64)| g.0.clone().unwrap_or_else(|| "(missing)".into());
+        let Some(top) = groups.first() else {
+            return Err(format!("no {} has at least {min} users {}", dimension.column(), Self::who(f)));
+        };
+        let among = if f.is_empty() { String::new() } else { format!(" (users {})", Self::who(f)) };
+        let next: Vec<String> = groups.iter().skip(1).take(4).map(|g| format!("{} {}% ({} of {})", name(g), g.3, g.1, g.2)).collect();
+        let text = format!(
+            "Among {plural} with at least {min} users{among}, {} has the {} share of users in the {} segment: {}% ({} of {}). Next: {}.",
+            name(top),
+            if highest { "highest" } else { "lowest" },
+            segment.name(),
+            top.3,
+            top.1,
+            top.2,
+            if next.is_empty() { "none".into() } else { next.join(", ") }
+        );
+        Ok(Outcome::Draft(Draft::new(text).value(top.3).cite(citation, evidence)))
+    }
+
+    fn segment_definitions(&self) -> Result<Outcome, String> {
+        let (citation, evidence) = self.chunk_citation("segments#segment-definitions")?;
+        let t = &self.kb.facts["thresholds"];
+        let high = fact_text(&t["high"]).ok_or("this run recorded no thresholds")?;
+        let medium = fact_text(&t["medium"]).ok_or("this run recorded no thresholds")?;
+        let text = format!(
+            "Users are segmented by their predicted probability of engaging next week: high at {high} or above, medium at {medium} or above \
+             (below {high}), low below {medium}. The low segment holds the users likely to disengage."
+        );
+        Ok(Outcome::Draft(Draft::new(text).cite(citation, evidence)))
+    }
+
+    /// The prepare stage's data-quality checks, read from the knowledge base's table of them.
+    fn data_quality(&self) -> Result<Outcome, String> {
+        let (citation, evidence) = self.chunk_citation("data-quality#data-quality-checks")?;
+        let checks: Vec<Vec<String>> = evidence
+            .lines()
+            .filter(|l| l.trim_start().starts_with('|'))
+            .map(|l| l.trim().trim_matches('|').split('|').map(|c| c.trim().to_string()).collect::<Vec<_>>())
+            .filter(|c| c.len() == 4 && c[0] != "check" && !c[0].starts_with("---"))
+            .collect();
+        if checks.is_empty() {
+            return Err("this run's prepare stage reported no data-quality checks".into());
+        }
+        let failed: Vec<&str> = checks.iter().filter(|c| c[3] != "yes").map(|c| c[0].as_str()).collect();
+        let listed: Vec<String> =
+            checks.iter().map(|c| format!("{} {} (limit {}, {})", c[0], c[1], c[2], if c[3] == "yes" { "passed" } else { "FAILED" })).collect();
+        let verdict = if failed.is_empty() { "every check passed".to_string() } else { format!("failed: {}", failed.join(", ")) };
+        let text = format!("The data-quality checks of this run ({verdict}): {}.", listed.join("; "));
+        Ok(Outcome::Draft(Draft::new(text).cite(citation, evidence)))
     }
 
     fn user(&self, id: &str) -> Result<Outcome, String> {
@@ -419,7 +577,19 @@ impl Assistant {
         let words = lower.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
         let named = words.into_iter().find_map(|t| self.kb.chunks.iter().position(|c| c.id == format!("data-dictionary#{t}")));
         let named = named.map(|chunk| Hit { chunk, score: f64::INFINITY, coverage: 1.0 });
-        let chosen = named.as_ref().or_else(|| hits.first().filter(|h| h.coverage >= MIN_COVERAGE));
+        let best = hits.first().filter(|h| h.coverage >= MIN_COVERAGE);
+        // A document's overview only says what the document holds: a section of it that covers the question as
+        // well, and whose heading names one of its words, answers it.
+        let best = best.map(|b| {
+            let id = &self.kb.chunks[b.chunk].id;
+            let Some(doc) = id.strip_suffix("#overview") else { return b };
+            let terms = self.index.tokenizer().tokens(question);
+            hits.iter()
+                .filter(|h| h.coverage >= b.coverage && self.kb.chunks[h.chunk].id.starts_with(&format!("{doc}#")) && h.chunk != b.chunk)
+                .find(|h| self.index.tokenizer().tokens(&self.kb.chunks[h.chunk].heading).iter().any(|t| terms.contains(t)))
+                .unwrap_or(b)
+        });
+        let chosen = named.as_ref().or(best);
         let Some(hit) = chosen else {
             return Outcome::Decline("the knowledge base has nothing that answers this".into());
         };

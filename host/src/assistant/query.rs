@@ -97,7 +97,7 @@ pub fn avg_probability(run_db: &str, filters: &Filters) -> Result<Query, String>
 }
 
 /// Every group of a dimension with its users and average probability, best first by `measure`.
-pub fn rank(run_db: &str, dimension: Dimension, measure: Measure, highest: bool) -> Result<Query, String> {
+pub fn rank(run_db: &str, dimension: Dimension, measure: Measure, highest: bool, filters: &Filters) -> Result<Query, String> {
     let table = results(run_db)?;
     let column = dimension.column();
     let order = match measure {
@@ -107,7 +107,36 @@ pub fn rank(run_db: &str, dimension: Dimension, measure: Measure, highest: bool)
     let direction = if highest { "DESC" } else { "ASC" };
     Ok(Query {
         sql: format!(
-            "SELECT {column}, count(*) AS users, round(avg(probability), 3) AS avg_probability FROM {table} GROUP BY {column} ORDER BY {order} {direction}, {column} LIMIT 5"
+            "SELECT {column}, count(*) AS users, round(avg(probability), 3) AS avg_probability FROM {table}{} GROUP BY {column} ORDER BY {order} {direction}, {column} LIMIT 5",
+            where_clause(filters)?
+        ),
+        table,
+    })
+}
+
+/// Every group of a dimension with its users and average probability, by value.
+pub fn breakdown(run_db: &str, dimension: Dimension, filters: &Filters) -> Result<Query, String> {
+    let table = results(run_db)?;
+    let column = dimension.column();
+    Ok(Query {
+        sql: format!(
+            "SELECT {column}, count(*) AS users, round(avg(probability), 3) AS avg_probability FROM {table}{} GROUP BY {column} ORDER BY {column}",
+            where_clause(filters)?
+        ),
+        table,
+    })
+}
+
+/// The share of `segment` in every group of a dimension with at least `min_users` users, highest (or lowest) first.
+pub fn group_shares(run_db: &str, segment: Segment, dimension: Dimension, filters: &Filters, min_users: u64, highest: bool) -> Result<Query, String> {
+    let table = results(run_db)?;
+    let column = dimension.column();
+    let s = segment.name();
+    let direction = if highest { "DESC" } else { "ASC" };
+    Ok(Query {
+        sql: format!(
+            "SELECT {column}, count_if(segment = '{s}') AS segment_users, count(*) AS users, round(100.0 * count_if(segment = '{s}') / count(*), 1) AS percent FROM {table}{} GROUP BY {column} HAVING count(*) >= {min_users} ORDER BY percent {direction}, {column}",
+            where_clause(filters)?
         ),
         table,
     })

@@ -52,10 +52,20 @@ impl Tokenizer {
                     }
                 }
             } else if !STOPWORDS.contains(&word.as_str()) {
-                out.push(self.stemmer.stem(&word).into_owned());
+                out.push(Self::same_root(self.stemmer.stem(&word).into_owned()));
             }
         }
         out
+    }
+}
+
+impl Tokenizer {
+    /// Stems Snowball keeps apart though a question means the same: "defined" (defin) and "definitions" (definit).
+    fn same_root(stem: String) -> String {
+        match stem.as_str() {
+            "definit" => "defin".into(),
+            _ => stem,
+        }
     }
 }
 

@@ -44,6 +44,10 @@ pub enum PluginCommand {
         /// The folder to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The Rust plugin SDK (plugins/sdk of an Engage checkout) a Rust plugin depends on; by default
+        /// $ENGAGE_REPO/plugins/sdk, else found above the current folder or above this executable.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
     },
     /// Build a plugin folder into <folder>/build/<name>.wasm (cargo or componentize-py).
     Build {
@@ -108,7 +112,7 @@ pub enum PluginCommand {
 
 pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
     match command {
-        PluginCommand::New { name, lang, kind, dir } => {
+        PluginCommand::New { name, lang, kind, dir, sdk } => {
             let language = match lang {
                 Lang::Rust => Language::Rust,
                 Lang::Python => Language::Python,
@@ -117,7 +121,7 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
                 PluginKind::Transform => Kind::Transform,
                 PluginKind::Stage => Kind::Stage,
             };
-            let folder = crate::plugins::scaffold::scaffold(&dir, &name, language, kind)?;
+            let folder = crate::plugins::scaffold::scaffold(&dir, &name, language, kind, sdk.as_deref())?;
             println!("created {}", folder.display());
             println!("next: engage plugin build {0} && engage plugin test {0}", folder.display());
             Ok(())

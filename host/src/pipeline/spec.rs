@@ -292,6 +292,16 @@ impl Report<'_> {
         self.text[..end].matches('\n').count() + 1
     }
 
+    /// Where `"value"` (quoted as written) first appears inside `within`, else `within` itself.
+    fn quoted(&self, within: &Range<usize>, value: &str) -> Range<usize> {
+        let end = within.end.min(self.text.len());
+        let start = within.start.min(end);
+        ["\"", "'"]
+            .iter()
+            .find_map(|q| self.text[start..end].find(&format!("{q}{value}{q}")))
+            .map_or_else(|| within.clone(), |at| start + at..start + at + value.len() + 2)
+    }
+
     fn at(&mut self, span: &Range<usize>, stage: Option<&str>, message: impl fmt::Display) {
         let line = self.line(span);
         let message = match stage {
@@ -342,12 +352,17 @@ pub fn parse(text: &str, file: &str, options: &LoadOptions) -> Result<Pipeline, 
         }
     };
     let mut raw_stages = Vec::new();
+    // Stages named in the file but unreadable: references to them are not reported again as unknown.
+    let mut unreadable = Vec::new();
     for value in stage_values {
         let span = value.span();
         let name = stage_name(value.get_ref());
         match RawStage::deserialize(ValueDeserializer::from(value)) {
             Ok(stage) => raw_stages.push(stage),
-            Err(e) => report.toml(&e, &span, name.as_deref()),
+            Err(e) => {
+                report.toml(&e, &span, name.as_deref());
+                unreadable.extend(name);
+            }
         }
     }
     if raw_stages.is_empty() && report.errors.is_empty() {
@@ -403,7 +418,7 @@ pub fn parse(text: &str, file: &str, options: &LoadOptions) -> Result<Pipeline, 
             stages.push(stage);
         }
     }
-    check_graph(&raw_stages, &mut report);
+    check_graph(&raw_stages, &unreadable, &mut report);
 
     let mut publish = Vec::new();
     for (published, target) in &top.publish {
@@ -552,13 +567,35 @@ fn read_stage(
     let mut grants = GrantTemplate::default();
     if let Some(raw_grants) = &raw.grants {
         for entry in &raw_grants.storage {
-            match sample(entry.get_ref()).and_then(|resolved| StorageGrant::parse(&resolved)) {
-                Ok(_) => grants.storage.push(entry.get_ref().clone()),
+            // Checked with sample values for its variables, but quoted as written: the sample run id is no one's.
+            let written = entry.get_ref();
+            match sample(written).and_then(|resolved| StorageGrant::parse(&resolved).map_err(|e| e.replace(&resolved, written))) {
+                Ok(_) => grants.storage.push(written.clone()),
                 Err(e) => report.at(&entry.span(), at, format!("bad grant: {e}")),
             }
         }
         grants.sql = raw_grants.sql;
         grants.llm = raw_grants.llm;
+    }
+    // A native step's `transforms` (the features step) are plugins too: each is checked here, at its
+    // own line, as a stage's `plugin` is, not when the stage gets to run.
+    if raw.native.is_some()
+        && let Some(params) = &raw.params
+        && let Some(toml::Value::Array(names)) = params.get_ref().get("transforms")
+    {
+        for name in names.iter().filter_map(|n| n.as_str()).filter(|n| !n.contains("${")) {
+            let span = report.quoted(&params.span(), name);
+            if crate::plugins::registry::is_reference(name) {
+                if let Err(e) = crate::plugins::registry::PluginRef::parse(name) {
+                    report.at(&span, at, format!("transform {e}"));
+                }
+            } else if let Some(dir) = &options.plugin_dir {
+                let path = plugin_file(dir, name);
+                if !path.exists() {
+                    report.at(&span, at, format!("transform '{name}' not found: {} does not exist", path.display()));
+                }
+            }
+        }
     }
     let params = match &raw.params {
         None => serde_json::Value::Object(Default::default()),
@@ -755,8 +792,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Names, `after` edges, cycles and `catch.next` targets, across stages.
-fn check_graph(stages: &[RawStage], report: &mut Report) {
+/// Names, `after` edges, cycles and `catch.next` targets, across stages. A name in `unreadable` (a stage
+/// whose own error is reported already) is not reported again as unknown, nor checked further.
+fn check_graph(stages: &[RawStage], unreadable: &[String], report: &mut Report) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, stage) in stages.iter().enumerate() {
         if let Some(&first) = seen.get(stage.name.get_ref().as_str()) {
@@ -777,6 +815,7 @@ fn check_graph(stages: &[RawStage], report: &mut Report) {
         }
         for after in &stage.after {
             match index(after.get_ref()) {
+                None if unreadable.contains(after.get_ref()) => {}
                 None => report.at(&after.span(), at, format!("after names unknown stage '{}'", after.get_ref())),
                 Some(j) if stages[j].fallback_only => report.at(
                     &after.span(),
@@ -789,6 +828,7 @@ fn check_graph(stages: &[RawStage], report: &mut Report) {
         }
         if let Some(next) = stage.catch.as_ref().and_then(|c| c.get_ref().next.as_ref()) {
             match index(next.get_ref()) {
+                None if unreadable.contains(next.get_ref()) => {}
                 None => report.at(&next.span(), at, format!("catch.next names unknown stage '{}'", next.get_ref())),
                 Some(j) if !stages[j].fallback_only => report.at(
                     &next.span(),

@@ -9,22 +9,81 @@ use anyhow::{Context, Result, bail};
 
 use super::manifest::{Kind, Language, MANIFEST_FILE, Manifest};
 
-/// The Engage source tree the SDKs and WIT come from: `$ENGAGE_REPO`, else the
-/// tree this binary was built from.
-pub fn repo_dir() -> PathBuf {
-    std::env::var_os("ENGAGE_REPO").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+/// Where the Rust plugin SDK's manifest sits in the Engage source tree.
+const SDK_MANIFEST: &str = "plugins/sdk/Cargo.toml";
+
+/// `dir/Cargo.toml` is the Engage plugin SDK's.
+pub fn is_rust_sdk(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.lines().any(|l| l.trim() == "name = \"engage-plugin-sdk\""))
 }
 
-pub fn wit_dir() -> PathBuf {
-    repo_dir().join("wit")
+fn is_engage_repo(dir: &Path) -> bool {
+    is_rust_sdk(&dir.join("plugins/sdk"))
 }
 
-pub fn python_sdk_dir() -> PathBuf {
-    repo_dir().join("plugins").join("python-sdk")
+const POINT_AT_IT: &str = "point at it with `engage plugin new <name> --lang rust --sdk <engage checkout>/plugins/sdk`, \
+     or set ENGAGE_REPO=<engage checkout> (the folder holding plugins/sdk and wit)";
+
+/// The Engage source tree the SDKs and WIT come from: `env` (`$ENGAGE_REPO`) when set, else the
+/// first folder at or above one of `starts` holding plugins/sdk/Cargo.toml of the Engage plugin SDK.
+/// Found at run time, so a binary works wherever the source tree is; the error names where it looked.
+pub fn find_repo_from(env: Option<PathBuf>, starts: &[PathBuf]) -> Result<PathBuf> {
+    if let Some(repo) = env {
+        if is_engage_repo(&repo) {
+            return Ok(repo);
+        }
+        bail!(
+            "ENGAGE_REPO is {} but {} is not the Engage plugin SDK's manifest: {POINT_AT_IT}",
+            repo.display(),
+            repo.join(SDK_MANIFEST).display()
+        );
+    }
+    for start in starts {
+        if let Some(found) = start.ancestors().find(|d| is_engage_repo(d)) {
+            return Ok(found.to_path_buf());
+        }
+    }
+    let looked: Vec<String> = starts.iter().map(|s| format!("{} and the folders above it", s.display())).collect();
+    bail!(
+        "the Engage plugin SDK ({SDK_MANIFEST} of an Engage checkout) was not found: ENGAGE_REPO is not set, and it is in none of {}; {POINT_AT_IT}",
+        if looked.is_empty() { "(no folder to look in)".to_string() } else { looked.join(", ") }
+    )
 }
 
-pub fn rust_sdk_dir() -> PathBuf {
-    repo_dir().join("plugins").join("sdk")
+/// The Engage source tree: `$ENGAGE_REPO`, else looked for above the current folder, then above this executable.
+pub fn repo_dir() -> Result<PathBuf> {
+    let mut starts = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        starts.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.canonicalize().unwrap_or(exe).parent()
+    {
+        starts.push(dir.to_path_buf());
+    }
+    find_repo_from(std::env::var_os("ENGAGE_REPO").filter(|v| !v.is_empty()).map(PathBuf::from), &starts)
+}
+
+pub fn wit_dir() -> Result<PathBuf> {
+    Ok(repo_dir()?.join("wit"))
+}
+
+pub fn python_sdk_dir() -> Result<PathBuf> {
+    Ok(repo_dir()?.join("plugins").join("python-sdk"))
+}
+
+/// The Rust plugin SDK (plugins/sdk): `sdk` when given (it must be the SDK's folder), else in the Engage source tree.
+pub fn rust_sdk_dir(sdk: Option<&Path>) -> Result<PathBuf> {
+    let dir = match sdk {
+        Some(sdk) => {
+            if !is_rust_sdk(sdk) {
+                bail!("--sdk {}: {} is not the Engage plugin SDK's manifest (name = \"engage-plugin-sdk\"); {POINT_AT_IT}", sdk.display(), sdk.join("Cargo.toml").display());
+            }
+            sdk.to_path_buf()
+        }
+        None => repo_dir()?.join("plugins").join("sdk"),
+    };
+    Ok(dir.canonicalize().unwrap_or(dir))
 }
 
 /// Where `plugin build` puts a folder's component.
@@ -89,7 +148,9 @@ fn componentize_py() -> Result<PathBuf> {
     if let Some(python) = std::env::var_os("ENGAGE_PYTHON") {
         candidates.push(Path::new(&python).with_file_name("componentize-py"));
     }
-    candidates.push(repo_dir().join(".venv/bin/componentize-py"));
+    if let Ok(repo) = repo_dir() {
+        candidates.push(repo.join(".venv/bin/componentize-py"));
+    }
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join("componentize-py")));
     }
@@ -109,10 +170,10 @@ fn build_python(dir: &Path, manifest: &Manifest, out: &Path) -> Result<()> {
     let tool = componentize_py()?;
     let output = Command::new(&tool)
         .arg("-d")
-        .arg(wit_dir())
+        .arg(wit_dir()?)
         .args(["-w", manifest.world_name(), "componentize", "app", "--stub-wasi", "-p", "."])
         .arg("-p")
-        .arg(python_sdk_dir())
+        .arg(python_sdk_dir()?)
         .arg("-o")
         .arg(out)
         .current_dir(dir)

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::build::{repo_dir, rust_sdk_dir};
+use super::build::rust_sdk_dir;
 use super::manifest::{Kind, Language, MANIFEST_FILE, WIT_PACKAGE, WIT_VERSIONS, valid_name};
 
 const FIXTURE_INPUT: &str = "user_id,sessions_7d,active_days_7d\nu1,6,3\nu2,0,0\nu3,5,\nu4,7,7\n";
@@ -182,7 +182,7 @@ The full guide is docs/plugin-guide.md in the Engage repository.
     )
 }
 
-fn rust_cargo(name: &str, kind: Kind) -> String {
+fn rust_cargo(name: &str, kind: Kind, sdk: &Path) -> String {
     let (feature, serde) = match kind {
         Kind::Transform => ("transform", ""),
         Kind::Stage => ("stage", "serde = { version = \"1\", features = [\"derive\"] }\n"),
@@ -211,7 +211,7 @@ lto = true
 debug = "line-tables-only"
 strip = "none"
 "#,
-        sdk = rust_sdk_dir().canonicalize().unwrap_or_else(|_| rust_sdk_dir()).display()
+        sdk = sdk.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
     )
 }
 
@@ -299,8 +299,10 @@ releases are immutable. The full guide is docs/plugin-guide.md in the Engage rep
     )
 }
 
-/// Creates `<parent>/<name>/` and returns its path.
-pub fn scaffold(parent: &Path, name: &str, language: Language, kind: Kind) -> Result<PathBuf> {
+/// Creates `<parent>/<name>/` and returns its path. A Rust plugin depends on the plugin SDK by path:
+/// `sdk` (its plugins/sdk folder) when given, else found at run time (`build::repo_dir`); not found, it
+/// fails before writing anything, naming where it looked.
+pub fn scaffold(parent: &Path, name: &str, language: Language, kind: Kind, sdk: Option<&Path>) -> Result<PathBuf> {
     if !valid_name(name) {
         bail!("plugin name '{name}' must be lowercase letters, digits and '-', starting with a letter");
     }
@@ -311,6 +313,7 @@ pub fn scaffold(parent: &Path, name: &str, language: Language, kind: Kind) -> Re
     if dir.exists() {
         bail!("{} already exists", dir.display());
     }
+    let sdk = if language == Language::Rust { Some(rust_sdk_dir(sdk)?) } else { None };
     let mut files: Vec<(PathBuf, String)> = vec![(PathBuf::from(".gitignore"), "/build\n/target\n__pycache__/\n".to_string())];
     match kind {
         Kind::Transform => files.extend([
@@ -326,11 +329,11 @@ pub fn scaffold(parent: &Path, name: &str, language: Language, kind: Kind) -> Re
     }
     match (language, kind) {
         (Language::Rust, Kind::Transform) => {
-            files.push((PathBuf::from("Cargo.toml"), rust_cargo(name, kind)));
+            files.push((PathBuf::from("Cargo.toml"), rust_cargo(name, kind, sdk.as_deref().expect("found above"))));
             files.push((PathBuf::from("src/lib.rs"), rust_lib(name)));
         }
         (Language::Rust, Kind::Stage) => {
-            files.push((PathBuf::from("Cargo.toml"), rust_cargo(name, kind)));
+            files.push((PathBuf::from("Cargo.toml"), rust_cargo(name, kind, sdk.as_deref().expect("found above"))));
             files.push((PathBuf::from("src/lib.rs"), stage_lib(name)));
         }
         (Language::Python, _) => files.push((PathBuf::from("app.py"), python_app(name))),
@@ -341,8 +344,8 @@ pub fn scaffold(parent: &Path, name: &str, language: Language, kind: Kind) -> Re
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     // The versions the Engage plugins build with, so a shared target folder is reused.
-    if language == Language::Rust {
-        let lock = repo_dir().join("plugins/Cargo.lock");
+    if let Some(sdk) = &sdk {
+        let lock = sdk.join("../Cargo.lock");
         if lock.exists() {
             std::fs::copy(&lock, dir.join("Cargo.lock")).with_context(|| format!("copying {}", lock.display()))?;
         }

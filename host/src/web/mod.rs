@@ -65,6 +65,7 @@ pub fn router(root: PathBuf, token: Option<String>) -> Router {
         .route("/runs/{id}/knowledge", get(knowledge_page))
         .route("/users", get(user_page))
         .route("/ask", get(ask_page))
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -122,6 +123,7 @@ where
     .await;
     match result {
         Ok(Ok(response)) => response,
+        Ok(Err((status, message))) if status == StatusCode::NOT_FOUND => (status, Html(pages::not_found(&message))).into_response(),
         Ok(Err((status, message))) => (status, Html(pages::error(&message))).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Html(pages::error(&format!("the request failed: {e}")))).into_response(),
     }
@@ -129,6 +131,52 @@ where
 
 fn checked_run(id: &str) -> Result<String, (StatusCode, String)> {
     if is_run_id(id) { Ok(id.to_string()) } else { Err((StatusCode::NOT_FOUND, format!("'{id}' is not a run id"))) }
+}
+
+/// Any path the app does not serve: a small page, not an empty body.
+async fn not_found(request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    (StatusCode::NOT_FOUND, Html(pages::not_found(&format!("there is no page at {path}")))).into_response()
+}
+
+/// A run whose results and knowledge base exist: a run that failed, or is still running, has none (404, saying why).
+fn finished_run(host: &LocalHost, id: &str) -> Result<String, (StatusCode, String)> {
+    let id = checked_run(id)?;
+    let record = RunStore::new(host.object_store()).load(&id).map_err(|e| (StatusCode::NOT_FOUND, format!("{e:#}")))?;
+    match record.status {
+        crate::pipeline::record::RunStatus::Succeeded => Ok(id),
+        crate::pipeline::record::RunStatus::Failed => Err((
+            StatusCode::NOT_FOUND,
+            match &record.error {
+                Some(e) => format!("run {id} failed at stage '{}'; it has no results", e.stage),
+                None => format!("run {id} failed; it has no results"),
+            },
+        )),
+        crate::pipeline::record::RunStatus::Running => Err((StatusCode::NOT_FOUND, format!("run {id} is still running; it has no results yet"))),
+    }
+}
+
+/// The results filters from the query string. A parameter given twice, or one that does not parse, is a 400 naming it.
+fn filter_params(query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>) -> Result<FilterParams, (StatusCode, String)> {
+    let Query(pairs) = query.map_err(|e| (StatusCode::BAD_REQUEST, format!("the query string could not be read: {}", e.body_text())))?;
+    let mut params = FilterParams::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, value) in &pairs {
+        let slot = match key.as_str() {
+            "segment" => &mut params.segment,
+            "plan" => &mut params.plan,
+            "country" => &mut params.country,
+            "min" => &mut params.min,
+            "max" => &mut params.max,
+            _ => continue,
+        };
+        if seen.contains(&key.as_str()) {
+            return Err((StatusCode::BAD_REQUEST, format!("the parameter '{key}' is given more than once: choose one {key}")));
+        }
+        seen.push(key);
+        *slot = value.clone();
+    }
+    Ok(params)
 }
 
 fn internal(e: impl std::fmt::Display) -> (StatusCode, String) {
@@ -157,10 +205,15 @@ async fn report_page(State(state): State<Shared>, Path(id): Path<String>) -> Res
     .await
 }
 
-async fn results_page(State(state): State<Shared>, Path(id): Path<String>, Query(params): Query<FilterParams>) -> Response {
+async fn results_page(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     blocking(&state, move |host| {
-        let id = checked_run(&id)?;
+        let params = filter_params(query)?;
         let filters = params.check().map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        let id = finished_run(host, &id)?;
         let sql = host.sql().map_err(|e| internal(format!("{e:#}")))?;
         let db = run_db(&id);
         let total = results::rows(&*sql, &results::count(&db, &filters)).map_err(internal)?;
@@ -171,10 +224,15 @@ async fn results_page(State(state): State<Shared>, Path(id): Path<String>, Query
     .await
 }
 
-async fn results_csv(State(state): State<Shared>, Path(id): Path<String>, Query(params): Query<FilterParams>) -> Response {
+async fn results_csv(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     blocking(&state, move |host| {
-        let id = checked_run(&id)?;
+        let params = filter_params(query)?;
         let filters = params.check().map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        let id = finished_run(host, &id)?;
         let sql = host.sql().map_err(|e| internal(format!("{e:#}")))?;
         let rows = results::rows(&*sql, &results::select(&run_db(&id), &filters, None)).map_err(internal)?;
         let body = results::csv(&rows).map_err(internal)?;
@@ -187,7 +245,7 @@ async fn results_csv(State(state): State<Shared>, Path(id): Path<String>, Query(
 
 async fn knowledge_page(State(state): State<Shared>, Path(id): Path<String>) -> Response {
     blocking(&state, move |host| {
-        let id = checked_run(&id)?;
+        let id = finished_run(host, &id)?;
         let kb = KnowledgeBase::load(host.object_store(), Some(&id)).map_err(|e| (StatusCode::NOT_FOUND, format!("{e:#}")))?;
         Ok(Html(pages::knowledge(&id, &kb.chunks)).into_response())
     })

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::assistant::answer::{Answer, Citation, Status};
 use crate::assistant::chunks::Chunk;
-use crate::pipeline::record::RunRecord;
+use crate::pipeline::record::{RunRecord, RunStatus};
 
 use super::results::{COLUMNS, FilterParams, PAGE_ROWS};
 
@@ -35,6 +35,11 @@ pub fn error(message: &str) -> String {
     layout("Error", &format!("<p class=\"error\" id=\"error\">{}</p>", escape(message)))
 }
 
+/// A 404: what is missing, and the way back.
+pub fn not_found(message: &str) -> String {
+    layout("Not found", &format!("<p class=\"error\" id=\"error\">{}</p><p><a href=\"/\">Back to the runs</a></p>", escape(message)))
+}
+
 fn ask_form(run_id: &str, question: &str) -> String {
     format!(
         "<form action=\"/ask\" method=\"get\" id=\"ask-form\"><input type=\"hidden\" name=\"run\" value=\"{}\">\
@@ -52,12 +57,19 @@ pub fn runs(records: &[RunRecord], latest: Option<&str>) -> String {
         let id = escape(&r.run_id);
         let _ = write!(
             b,
-            "<tr class=\"run\"><td><a href=\"/runs/{id}\">{id}</a>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/runs/{id}/results\">results</a> · <a href=\"/runs/{id}/knowledge\">knowledge base</a></td></tr>",
+            "<tr class=\"run\"><td><a href=\"/runs/{id}\">{id}</a>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if latest == Some(r.run_id.as_str()) { " (latest)" } else { "" },
             escape(&r.pipeline),
             r.status.name(),
             escape(&r.started),
-            r.elapsed_secs().map_or("-".into(), |s| format!("{s:.1}"))
+            r.elapsed_secs().map_or("-".into(), |s| format!("{s:.1}")),
+            // Only a run that succeeded has results and a knowledge base to link to.
+            match (&r.status, &r.error) {
+                (RunStatus::Succeeded, _) => format!("<a href=\"/runs/{id}/results\">results</a> · <a href=\"/runs/{id}/knowledge\">knowledge base</a>"),
+                (RunStatus::Failed, Some(e)) => format!("failed at stage {}: no results", escape(&e.stage)),
+                (RunStatus::Failed, None) => "failed: no results".into(),
+                (RunStatus::Running, _) => "running".into(),
+            }
         );
     }
     b += "</table>";

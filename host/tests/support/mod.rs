@@ -46,6 +46,8 @@ pub fn engage_command(root: &Path, cache: &str) -> Command {
         .arg("--root")
         .arg(root)
         .env("ENGAGE_PLUGIN_DIR", plugin_dir())
+        // The source tree `plugin new`/`plugin build` take the SDKs and WIT from: the test binary's own.
+        .env("ENGAGE_REPO", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
         .env("ENGAGE_CACHE_DIR", std::env::temp_dir().join(format!("engage-test-{cache}-cache")));
     command
 }
