@@ -8,11 +8,11 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
+    CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
     ObjectNamePart, Query, Select, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut,
 };
 
-use super::functions::{ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR};
+use super::functions::{CAST_NAMED, CAST_SIZED_TEXT, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR};
 use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
@@ -191,21 +191,20 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             idents.iter().try_for_each(hidden_column)?;
             Ok(None)
         }
-        // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
-        Expr::Cast { kind: CastKind::Cast | CastKind::TryCast | CastKind::SafeCast, expr: inner, data_type, format, array }
-            if is_integral(data_type) && !is_rounded(inner) =>
+        Expr::Cast { kind: kind @ (CastKind::Cast | CastKind::TryCast | CastKind::SafeCast), expr: inner, data_type, format, array }
+            if !is_named_cast(inner) =>
         {
-            let rounded = parse_expr(&format!("{ROUND_FOR_INTEGER_CAST}({inner})"))?;
-            Ok(Some(Expr::Cast {
-                kind: match expr {
-                    Expr::Cast { kind, .. } => kind.clone(),
-                    _ => unreachable!(),
-                },
-                expr: Box::new(rounded),
-                data_type: data_type.clone(),
-                format: format.clone(),
-                array: *array,
-            }))
+            // Trino truncates a string cast to varchar(n) or char(n) (and pads char(n)); DataFusion ignores n.
+            if let Some((length, padded)) = sized_text(data_type) {
+                let is_try = !matches!(kind, CastKind::Cast);
+                return Ok(Some(parse_expr(&format!("{CAST_SIZED_TEXT}({inner}, {length}, {padded}, {is_try})"))?));
+            }
+            // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
+            let value = if is_integral(data_type) { format!("{ROUND_FOR_INTEGER_CAST}({inner})") } else { inner.to_string() };
+            // DataFusion names a cast after its operand alone; the identity function names it after the cast.
+            let type_name = data_type.to_string().replace('\'', "''");
+            let named = parse_expr(&format!("{CAST_NAMED}({value}, '{type_name}')"))?;
+            Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
         }
         Expr::Function(function) => rewrite_function(function),
         // Trino's substr counts a negative start from the end of the string.
@@ -218,8 +217,24 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
     }
 }
 
-fn is_rounded(expr: &Expr) -> bool {
-    matches!(expr, Expr::Function(f) if function_name(f) == Some(ROUND_FOR_INTEGER_CAST))
+fn is_named_cast(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(f) if function_name(f) == Some(CAST_NAMED))
+}
+
+/// The length of a `varchar(n)` / `char(n)` cast target (plain `char` is `char(1)`), and whether it pads.
+fn sized_text(data_type: &DataType) -> Option<(u64, bool)> {
+    let length = |size: &Option<CharacterLength>| match size {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+        _ => None,
+    };
+    match data_type {
+        DataType::Varchar(size) | DataType::CharacterVarying(size) => length(size).map(|n| (n, false)),
+        DataType::Char(size) | DataType::Character(size) => match size {
+            None => Some((1, true)),
+            Some(_) => length(size).map(|n| (n, true)),
+        },
+        _ => None,
+    }
 }
 
 fn hidden_column(ident: &Ident) -> Result<(), String> {
@@ -318,7 +333,15 @@ mod tests {
     fn integer_casts_round_and_other_casts_do_not() {
         assert_eq!(
             rewritten("SELECT CAST(x AS integer), TRY_CAST(y AS BIGINT), CAST(z AS double) FROM t").unwrap(),
-            format!("SELECT CAST({ROUND_FOR_INTEGER_CAST}(x) AS INTEGER) AS _col0, TRY_CAST({ROUND_FOR_INTEGER_CAST}(y) AS BIGINT) AS _col1, CAST(z AS DOUBLE) AS _col2 FROM t")
+            format!("SELECT CAST({CAST_NAMED}({ROUND_FOR_INTEGER_CAST}(x), 'INTEGER') AS INTEGER) AS _col0, TRY_CAST({CAST_NAMED}({ROUND_FOR_INTEGER_CAST}(y), 'BIGINT') AS BIGINT) AS _col1, CAST({CAST_NAMED}(z, 'DOUBLE') AS DOUBLE) AS _col2 FROM t")
+        );
+    }
+
+    #[test]
+    fn sized_text_casts_truncate() {
+        assert_eq!(
+            rewritten("SELECT CAST(a AS varchar(2)), TRY_CAST(b AS char(3)), CAST(c AS char), CAST(d AS varchar) FROM t").unwrap(),
+            format!("SELECT {CAST_SIZED_TEXT}(a, 2, false, false) AS _col0, {CAST_SIZED_TEXT}(b, 3, true, true) AS _col1, {CAST_SIZED_TEXT}(c, 1, true, false) AS _col2, CAST({CAST_NAMED}(d, 'VARCHAR') AS VARCHAR) AS _col3 FROM t")
         );
     }
 

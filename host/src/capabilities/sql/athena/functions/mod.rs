@@ -5,6 +5,7 @@
 
 mod aggregates;
 mod binary;
+mod casts;
 mod collections;
 mod dates;
 mod formats;
@@ -24,6 +25,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+pub use casts::{CAST_NAMED, CAST_SIZED_TEXT};
 pub use numbers::ROUND_FOR_INTEGER_CAST;
 pub use strings::TRINO_SUBSTR;
 
@@ -38,10 +40,12 @@ pub fn register(ctx: &SessionContext) {
         .chain(json::functions())
         .chain(formats::functions())
         .chain(strings::functions())
+        .chain(casts::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(numbers::RoundForIntegerCast::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(casts::CastNamed::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
 }
 
