@@ -9,7 +9,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
-    ObjectNamePart, Query, Select, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut,
+    ObjectNamePart, Query, Select, SelectItem, SetExpr, TableAlias, TableFactor, TableSampleKind, TableSampleMethod, TableSampleUnit,
+    Value, VisitMut, VisitorMut,
 };
 
 use super::functions::{CAST_NAMED, CAST_SIZED_TEXT, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR};
@@ -17,6 +18,9 @@ use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
 pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
+    if let ControlFlow::Break(message) = query.visit(&mut TableSamples) {
+        return Err(message);
+    }
     if let ControlFlow::Break(message) = query.visit(&mut UnnestJoins) {
         return Err(message);
     }
@@ -24,6 +28,60 @@ pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
     }
+}
+
+/// `FROM t [AS a] TABLESAMPLE BERNOULLI (p)`, which DataFusion ignores, becomes
+/// `FROM (SELECT * FROM t WHERE random() < (p) / 100.0) AS a`: each row kept with
+/// probability p%. SYSTEM (Trino samples whole splits) is sampled the same way.
+struct TableSamples;
+
+impl VisitorMut for TableSamples {
+    type Break = String;
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<String> {
+        match sample_table(factor) {
+            Ok(Some(replacement)) => {
+                *factor = replacement;
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(message) => ControlFlow::Break(message),
+        }
+    }
+}
+
+fn sample_table(factor: &TableFactor) -> Result<Option<TableFactor>, String> {
+    let TableFactor::Table { name, alias, sample: Some(kind), .. } = factor else { return Ok(None) };
+    let (TableSampleKind::BeforeTableAlias(sample) | TableSampleKind::AfterTableAlias(sample)) = kind;
+    let rewrite = format!("filter the rows yourself, e.g. FROM {name} WHERE random() < 0.1 for a 10% sample");
+    let percentage = match (&sample.name, &sample.quantity) {
+        (Some(TableSampleMethod::Bernoulli | TableSampleMethod::System), Some(quantity))
+            if matches!(quantity.unit, None | Some(TableSampleUnit::Percent))
+                && sample.seed.is_none()
+                && sample.bucket.is_none()
+                && sample.offset.is_none() =>
+        {
+            &quantity.value
+        }
+        _ => return Err(format!("TABLESAMPLE is supported locally as BERNOULLI (percentage) or SYSTEM (percentage) only, not '{sample}': {rewrite}")),
+    };
+    if let Expr::Value(v) = percentage
+        && let Value::Number(n, _) = &v.value
+        && !n.parse::<f64>().is_ok_and(|p| (0.0..=100.0).contains(&p))
+    {
+        return Err(format!("TABLESAMPLE percentage must be between 0 and 100, got {n}"));
+    }
+    let alias = match alias {
+        Some(alias) => TableAlias { explicit: false, ..alias.clone() }.to_string(),
+        None => match name.0.last() {
+            Some(ObjectNamePart::Identifier(ident)) => Ident::with_quote('"', &ident.value).to_string(),
+            _ => return Err(format!("TABLESAMPLE on {name}: {rewrite}")),
+        },
+    };
+    let sampled = format!("SELECT * FROM (SELECT * FROM {name} WHERE random() < ({percentage}) / 100.0) AS {alias}");
+    let mut parsed = parser(&sampled)?.parse_query().map_err(|e| format!("internal rewrite of TABLESAMPLE: {e}"))?;
+    let SetExpr::Select(select) = parsed.body.as_mut() else { unreachable!("a SELECT was parsed") };
+    Ok(Some(select.from.remove(0).relation))
 }
 
 /// `FROM t CROSS JOIN UNNEST(t.items) AS u(x)`, which DataFusion rejects, becomes
@@ -367,6 +425,22 @@ mod tests {
             rewritten("SELECT t.id, u.x FROM t CROSS JOIN UNNEST(t.items) AS u(x)").unwrap(),
             "SELECT t.id, \"t\".x FROM (SELECT \"t\".*, unnest(t.items) AS x FROM t) AS \"t\""
         );
+    }
+
+    #[test]
+    fn tablesample_becomes_a_random_filter() {
+        assert_eq!(
+            rewritten("SELECT count(*) FROM users AS u TABLESAMPLE BERNOULLI (10) WHERE u.age > 3").unwrap(),
+            "SELECT count(*) AS _col0 FROM (SELECT * FROM users WHERE random() < (10) / 100.0) AS u WHERE u.age > 3"
+        );
+        assert_eq!(
+            rewritten("SELECT x FROM db.t TABLESAMPLE SYSTEM (50)").unwrap(),
+            "SELECT x FROM (SELECT * FROM db.t WHERE random() < (50) / 100.0) AS \"t\""
+        );
+        let e = rewritten("SELECT x FROM t TABLESAMPLE BERNOULLI (150)").unwrap_err();
+        assert!(e.contains("between 0 and 100"), "{e}");
+        let e = rewritten("SELECT x FROM t TABLESAMPLE (10 ROWS)").unwrap_err();
+        assert!(e.contains("TABLESAMPLE") && e.contains("random() < 0.1"), "{e}");
     }
 
     #[test]
