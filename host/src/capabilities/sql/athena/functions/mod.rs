@@ -6,6 +6,7 @@
 mod aggregates;
 mod binary;
 mod casts;
+mod checked;
 mod collections;
 mod dates;
 mod formats;
@@ -47,6 +48,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(numbers::RoundForIntegerCast::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(casts::CastNamed::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
+    // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
+    ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
 }
 
 type Coerce = fn(&[DataType]) -> std::result::Result<Vec<DataType>, String>;
