@@ -193,3 +193,31 @@ params = { mode = "hang-once", bucket = "work", marker = "run=${run_id}/hung" }
     assert_eq!(second[1]["attempt"], 2);
     assert_eq!(record["stages"][1]["output"]["summary"]["hung_before"], true);
 }
+
+/// `engage ... | head -1`: the reader closes the pipe early; engage stops quietly with
+/// status 0 instead of panicking with "failed printing to stdout: Broken pipe".
+#[test]
+fn a_closed_stdout_pipe_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let engage = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_engage"));
+        command.current_dir(dir.path()).args(["--root", "data"]);
+        command
+    };
+    for args in [&["data", "generate", "--users", "300", "--weeks", "2", "--format", "parquet", "--out", "landing"][..], &["ingest", "landing", "--table", "users"]] {
+        let out = engage().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    // 600 wide rows are far more than a pipe buffers, so printing them must meet the closed pipe.
+    for args in [&["sql", "SELECT * FROM users"][..], &["sql", "--format", "csv", "SELECT * FROM users"], &["catalog", "describe", "users"]] {
+        let mut child = engage().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!first.is_empty(), "{args:?} printed nothing: {stderr}");
+        assert!(out.status.success() && !stderr.contains("panicked"), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

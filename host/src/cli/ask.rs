@@ -91,7 +91,7 @@ pub fn run(args: AskArgs, root: &Path) -> Result<()> {
         let questions = eval::load(&text, &path.display().to_string())?;
         let report = eval::evaluate(assistant, &questions, &|q: &str| ask(q).map(|g| g.answer))?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            outln!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             print_report(&report);
         }
@@ -100,7 +100,7 @@ pub fn run(args: AskArgs, root: &Path) -> Result<()> {
     let Some(question) = args.question.as_deref() else { bail!("ask: give a question or --eval FILE") };
     let grounded = ask(question).map_err(anyhow::Error::msg)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&grounded)?);
+        outln!("{}", serde_json::to_string_pretty(&grounded)?);
     } else {
         print_answer(&grounded.answer);
     }
@@ -108,37 +108,37 @@ pub fn run(args: AskArgs, root: &Path) -> Result<()> {
 }
 
 fn print_answer(answer: &Answer) {
-    println!("{}", answer.text);
+    outln!("{}", answer.text);
     if answer.status == Status::Answered {
-        println!();
+        outln!();
         for (i, c) in answer.citations.iter().enumerate() {
             match c {
-                Citation::Chunk { id, source, heading } => println!("[{}] {id}: {heading} ({source})", i + 1),
-                Citation::Query { table, sql } => println!("[{}] {table}: {sql}", i + 1),
+                Citation::Chunk { id, source, heading } => outln!("[{}] {id}: {heading} ({source})", i + 1),
+                Citation::Query { table, sql } => outln!("[{}] {table}: {sql}", i + 1),
             }
         }
     }
 }
 
 fn print_report(r: &eval::Report) {
-    println!("run {}: {} questions", r.run_id, r.questions);
-    println!("  correct                 {} ({:.1}%)", r.correct, 100.0 * r.accuracy);
-    println!("  answerable correct      {} of {}", r.answerable_correct, r.answerable);
-    println!(
+    outln!("run {}: {} questions", r.run_id, r.questions);
+    outln!("  correct                 {} ({:.1}%)", r.correct, 100.0 * r.accuracy);
+    outln!("  answerable correct      {} of {}", r.answerable_correct, r.answerable);
+    outln!(
         "  declined when they must {} of {} ({:.1}%); false declines {}",
         r.declined,
         r.must_decline,
         100.0 * r.abstention_accuracy,
         r.false_declines
     );
-    println!("  citation precision      {:.1}%, recall {:.1}%", 100.0 * r.citation_precision, 100.0 * r.citation_recall);
-    println!("  retrieval recall@5      {:.1}% ({} questions)", 100.0 * r.retrieval_recall_at_5, r.retrieval_questions);
-    println!("  numbers backed          {:.1}% of {} answers", 100.0 * r.numbers_backed, r.answered);
-    println!(
+    outln!("  citation precision      {:.1}%, recall {:.1}%", 100.0 * r.citation_precision, 100.0 * r.citation_recall);
+    outln!("  retrieval recall@5      {:.1}% ({} questions)", 100.0 * r.retrieval_recall_at_5, r.retrieval_questions);
+    outln!("  numbers backed          {:.1}% of {} answers", 100.0 * r.numbers_backed, r.answered);
+    outln!(
         "  latency ms              mean {:.1}, p50 {:.1}, p95 {:.1}, max {:.1}",
         r.latency_ms.mean, r.latency_ms.p50, r.latency_ms.p95, r.latency_ms.max
     );
     for f in &r.failures {
-        println!("  wrong {}: {} (expected {}; got: {})", f.id, f.question, f.expected, f.answer);
+        outln!("  wrong {}: {} (expected {}; got: {})", f.id, f.question, f.expected, f.answer);
     }
 }

@@ -31,7 +31,7 @@ pub fn run(command: CatalogCommand, root: &Path) -> Result<()> {
         CatalogCommand::List { database } => {
             for name in catalog.tables(&database)? {
                 let partitions = catalog.table(&database, &name)?.map_or(0, |t| t.partitions.len());
-                println!("{database}.{name}\t{partitions} partition{}", if partitions == 1 { "" } else { "s" });
+                outln!("{database}.{name}\t{partitions} partition{}", if partitions == 1 { "" } else { "s" });
             }
             Ok(())
         }
@@ -43,24 +43,24 @@ fn describe(catalog: &dyn Catalog, database: &str, name: &str) -> Result<()> {
     let Some(table) = catalog.table(database, name)? else {
         bail!("no table {database}.{name} in the catalog (see `engage catalog list`)");
     };
-    println!("table     {}.{}", table.database, table.name);
-    println!("location  {}", table.location);
-    println!("format    {:?}", table.format);
-    println!("columns   {}", table.columns.len());
+    outln!("table     {}.{}", table.database, table.name);
+    outln!("location  {}", table.location);
+    outln!("format    {:?}", table.format);
+    outln!("columns   {}", table.columns.len());
     let width = table.columns.iter().chain(&table.partition_keys).map(|c| c.name.len()).max().unwrap_or(0);
     for column in &table.columns {
-        println!("  {:width$}  {}", column.name, column.data_type);
+        outln!("  {:width$}  {}", column.name, column.data_type);
     }
     for key in &table.partition_keys {
-        println!("  {:width$}  {}  (partition key)", key.name, key.data_type);
+        outln!("  {:width$}  {}  (partition key)", key.name, key.data_type);
     }
-    println!("partitions {}", table.partitions.len());
+    outln!("partitions {}", table.partitions.len());
     for partition in &table.partitions {
         let label: Vec<String> =
             table.partition_keys.iter().zip(&partition.values).map(|(k, v)| format!("{}={v}", k.name)).collect();
         let label = label.join("/");
         let rows = table.properties.get(&format!("{ROWS_PROPERTY_PREFIX}{label}")).map_or("?".to_string(), |r| r.clone());
-        println!("  {label}  rows {rows}  {}", partition.location);
+        outln!("  {label}  rows {rows}  {}", partition.location);
     }
     let others: Vec<String> = table
         .properties
@@ -69,7 +69,7 @@ fn describe(catalog: &dyn Catalog, database: &str, name: &str) -> Result<()> {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     if !others.is_empty() {
-        println!("properties {}", others.join(", "));
+        outln!("properties {}", others.join(", "));
     }
     Ok(())
 }

@@ -58,9 +58,9 @@ pub fn run(command: DataCommand) -> Result<()> {
             bar.finish_and_clear();
             let summary = summary?;
             for file in &summary.files {
-                println!("{}", file.display());
+                outln!("{}", file.display());
             }
-            println!(
+            outln!(
                 "generated {} rows ({} users x {} weeks) in {:.2}s: {:.0} rows/s",
                 summary.rows,
                 users,

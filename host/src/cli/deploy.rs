@@ -133,7 +133,7 @@ fn write_json(json: &serde_json::Value, out: Option<&Path>) -> Result<()> {
     match out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display())),
         None => {
-            print!("{text}");
+            out!("{text}");
             Ok(())
         }
     }

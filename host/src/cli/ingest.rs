@@ -39,9 +39,9 @@ pub fn run(args: IngestArgs, root: &Path) -> Result<()> {
         tracing::warn!("{warning}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{report}");
+        out!("{report}");
     }
     Ok(())
 }

@@ -1,6 +1,20 @@
 //! The `engage` command line: parsing and presentation only. The work lives in
 //! library modules that tests call directly.
 
+/// `print!` that exits quietly when stdout is a closed pipe (`engage ... | head -1`), as a
+/// process killed by SIGPIPE would, instead of panicking. (The default SIGPIPE action is not
+/// restored instead: sockets written with `writev`, as hyper does, would then kill `engage serve`
+/// whenever a browser goes away mid-response.)
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` that exits quietly when stdout is a closed pipe; see [`out!`].
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod ask;
 mod catalog;
 mod data;
@@ -105,6 +119,20 @@ pub fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes to stdout. A reader that has gone away (`BrokenPipe`) ends the process with
+/// status 0 and no message; any other failure is reported on stderr with status 1.
+pub(crate) fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -136,14 +136,14 @@ fn train_cmd(args: TrainArgs, root: &Path) -> Result<()> {
     let outcome = outcome?;
     outcome.bundle.save(&args.out)?;
     let enc = &outcome.bundle.encoding;
-    println!("model        {}", args.out.display());
-    println!("rows         {} training, {} validation", outcome.training_rows, outcome.validation_rows);
-    println!("features     {} ({} categorical: {})", enc.features.len(), enc.categories.len(), enc.categories.keys().cloned().collect::<Vec<_>>().join(", "));
+    outln!("model        {}", args.out.display());
+    outln!("rows         {} training, {} validation", outcome.training_rows, outcome.validation_rows);
+    outln!("features     {} ({} categorical: {})", enc.features.len(), enc.categories.len(), enc.categories.keys().cloned().collect::<Vec<_>>().join(", "));
     if !outcome.skipped.is_empty() {
-        println!("left out     {}", outcome.skipped.join(", "));
+        outln!("left out     {}", outcome.skipped.join(", "));
     }
-    println!("trees        {} (best round {})", outcome.trees, outcome.best_round.map_or("-".into(), |r| r.to_string()));
-    println!();
+    outln!("trees        {} (best round {})", outcome.trees, outcome.best_round.map_or("-".into(), |r| r.to_string()));
+    outln!();
     print_metrics(&outcome.model, Some(&outcome.baseline), "validation");
     Ok(())
 }
@@ -153,10 +153,10 @@ fn show(v: Option<f64>) -> String {
 }
 
 fn print_metrics(model: &Evaluation, baseline: Option<&Evaluation>, on: &str) {
-    println!("{:<20} {:>10} {:>10}   ({on}: {} rows, {} positive)", "metric", "model", "baseline", model.rows, model.positives);
+    outln!("{:<20} {:>10} {:>10}   ({on}: {} rows, {} positive)", "metric", "model", "baseline", model.rows, model.positives);
     let base = baseline.map(Evaluation::headline);
     for (i, (name, value)) in model.headline().into_iter().enumerate() {
-        println!("{name:<20} {:>10} {:>10}", show(value), show(base.and_then(|b| b[i].1)));
+        outln!("{name:<20} {:>10} {:>10}", show(value), show(base.and_then(|b| b[i].1)));
     }
 }
 
@@ -193,7 +193,7 @@ fn predict_cmd(args: PredictArgs, root: &Path) -> Result<()> {
     }
     let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
     write_table(&args.out, &out)?;
-    println!("{} rows scored into {}", out.num_rows(), args.out.display());
+    outln!("{} rows scored into {}", out.num_rows(), args.out.display());
     Ok(())
 }
 
@@ -228,16 +228,16 @@ fn eval_cmd(args: EvalArgs, root: &Path) -> Result<()> {
         None => None,
     };
     print_metrics(&model, baseline.as_ref(), &args.data);
-    println!("\ncalibration");
-    println!("{:<12} {:>9} {:>11} {:>10}", "predicted", "rows", "mean score", "observed");
+    outln!("\ncalibration");
+    outln!("{:<12} {:>9} {:>11} {:>10}", "predicted", "rows", "mean score", "observed");
     for b in model.calibration.iter().filter(|b| b.count > 0) {
-        println!("{:<12} {:>9} {:>11.4} {:>10.4}", format!("{:.1}-{:.1}", b.lower, b.upper), b.count, b.mean_predicted, b.observed_rate);
+        outln!("{:<12} {:>9} {:>11.4} {:>10.4}", format!("{:.1}-{:.1}", b.lower, b.upper), b.count, b.mean_predicted, b.observed_rate);
     }
-    println!("\nlift by decile (1 = highest scores)");
-    println!("{:<7} {:>9} {:>10} {:>8} {:>7} {:>9} {:>14}", "decile", "rows", "positives", "rate", "lift", "gain", "baseline lift");
+    outln!("\nlift by decile (1 = highest scores)");
+    outln!("{:<7} {:>9} {:>10} {:>8} {:>7} {:>9} {:>14}", "decile", "rows", "positives", "rate", "lift", "gain", "baseline lift");
     for (i, d) in model.deciles.iter().enumerate() {
         let base = baseline.as_ref().and_then(|b| b.deciles.get(i)).map(|b| format!("{:.2}", b.lift)).unwrap_or("-".into());
-        println!("{:<7} {:>9} {:>10} {:>8.4} {:>7.2} {:>8.1}% {:>14}", d.decile, d.rows, d.positives, d.rate, d.lift, d.cumulative_gain * 100.0, base);
+        outln!("{:<7} {:>9} {:>10} {:>8.4} {:>7.2} {:>8.1}% {:>14}", d.decile, d.rows, d.positives, d.rate, d.lift, d.cumulative_gain * 100.0, base);
     }
     let bar = rows_bar(x.num_rows(), "SHAP summary");
     let shap = importance(&bundle.model, &x, |n| bar.inc(n as u64))?;
@@ -252,7 +252,7 @@ fn eval_cmd(args: EvalArgs, root: &Path) -> Result<()> {
         shap: &shap,
     });
     std::fs::write(&html, page).with_context(|| format!("{}: cannot write", html.display()))?;
-    println!("\nreport       {}", html.display());
+    outln!("\nreport       {}", html.display());
     Ok(())
 }
 
@@ -267,13 +267,13 @@ fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
             let seconds = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
             let top = shap.first().map_or(0.0, |s| s.mean_abs).max(1e-12);
-            println!(
+            outln!(
                 "global importance: mean |SHAP| over {} rows (log-odds); TreeSHAP took {seconds:.2} s, {:.0} rows/s",
                 x.num_rows(),
                 x.num_rows() as f64 / seconds.max(1e-9)
             );
             for s in &shap {
-                println!("{:<32} {:>9.4}  {}", s.feature, s.mean_abs, "#".repeat((s.mean_abs / top * 40.0).round() as usize));
+                outln!("{:<32} {:>9.4}  {}", s.feature, s.mean_abs, "#".repeat((s.mean_abs / top * 40.0).round() as usize));
             }
         }
         Some(user) => {
@@ -289,14 +289,14 @@ fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
             let c = bundle.model.contributions(&row)?;
             let values: Vec<f32> = row.columns().iter().map(|a| a.as_primitive::<Float32Type>().value(0)).collect();
             let margin = c.margin(0);
-            println!("{id} {user}: probability {:.4} (log-odds {margin:.4} = bias {:.4} + contributions)", 1.0 / (1.0 + (-margin).exp()), c.bias(0));
-            println!("reasons: {}", reasons_text(&c, 0, 3, &values, &bundle.reference()));
-            println!("{:<32} {:>16} {:>12}", "feature", "value", "contribution");
+            outln!("{id} {user}: probability {:.4} (log-odds {margin:.4} = bias {:.4} + contributions)", 1.0 / (1.0 + (-margin).exp()), c.bias(0));
+            outln!("reasons: {}", reasons_text(&c, 0, 3, &values, &bundle.reference()));
+            outln!("{:<32} {:>16} {:>12}", "feature", "value", "contribution");
             let mut order: Vec<usize> = (0..c.n_features).collect();
             order.sort_by(|&a, &b| c.row(0)[b].abs().total_cmp(&c.row(0)[a].abs()));
             for f in order {
                 let name = &c.feature_names[f];
-                println!("{:<32} {:>16} {:>+12.4}", name, bundle.encoding.show_value(name, values[f]), c.row(0)[f]);
+                outln!("{:<32} {:>16} {:>+12.4}", name, bundle.encoding.show_value(name, values[f]), c.row(0)[f]);
             }
         }
     }

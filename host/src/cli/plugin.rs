@@ -122,15 +122,15 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
                 PluginKind::Stage => Kind::Stage,
             };
             let folder = crate::plugins::scaffold::scaffold(&dir, &name, language, kind, sdk.as_deref())?;
-            println!("created {}", folder.display());
-            println!("next: engage plugin build {0} && engage plugin test {0}", folder.display());
+            outln!("created {}", folder.display());
+            outln!("next: engage plugin build {0} && engage plugin test {0}", folder.display());
             Ok(())
         }
         PluginCommand::Build { folder } => {
             let started = Instant::now();
             let out = build(&folder)?;
             let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-            println!("built {} ({:.1} MB) in {:.1} s", out.display(), size as f64 / 1e6, started.elapsed().as_secs_f64());
+            outln!("built {} ({:.1} MB) in {:.1} s", out.display(), size as f64 / 1e6, started.elapsed().as_secs_f64());
             Ok(())
         }
         PluginCommand::Test { plugin, input, output, tolerance, watch, batch_rows, memory_mib, timeout_s, trace } => {
@@ -174,7 +174,7 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root)?);
             let (release, new) = Registry::new(store).publish(&manifest_text, &bytes)?;
             let verb = if new { "published" } else { "already published (same contents)" };
-            println!("{verb} {}@{} sha256:{}", release.name, release.version, release.component);
+            outln!("{verb} {}@{} sha256:{}", release.name, release.version, release.component);
             Ok(())
         }
         PluginCommand::List => {
@@ -182,11 +182,11 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             let registry = Registry::new(store);
             let names = registry.names()?;
             if names.is_empty() {
-                println!("no plugins published in {}", root.join(crate::plugins::registry::PLUGINS_BUCKET).display());
+                outln!("no plugins published in {}", root.join(crate::plugins::registry::PLUGINS_BUCKET).display());
             }
             for name in names {
                 let versions: Vec<String> = registry.versions(&name)?.iter().map(|v| v.to_string()).collect();
-                println!("{name:<32} {}", versions.join(", "));
+                outln!("{name:<32} {}", versions.join(", "));
             }
             Ok(())
         }
@@ -194,9 +194,9 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             let cache_dir = cache_dir.or_else(crate::runtime::default_cache_dir).context("no cache folder: pass --cache-dir")?;
             let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir.clone()), pooling: true })?;
             for (name, compiled) in runtime.precompile_dir(&plugins)? {
-                println!("{name}: {}", if compiled { "compiled" } else { "already in the cache" });
+                outln!("{name}: {}", if compiled { "compiled" } else { "already in the cache" });
             }
-            println!("cache: {}", cache_dir.display());
+            outln!("cache: {}", cache_dir.display());
             Ok(())
         }
     }
@@ -223,7 +223,7 @@ fn test_folder(runtime: &Runtime, caps: &Capabilities, dir: &Path, limits: Guest
     let differences = compare(&found, &fixtures.expected, tolerance)?;
     let shown = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     if differences.is_empty() {
-        println!(
+        outln!(
             "ok  {} {}: {} rows of {} match {} ({} columns checked, row count and keys kept)",
             manifest.name,
             manifest.version,
@@ -234,12 +234,12 @@ fn test_folder(runtime: &Runtime, caps: &Capabilities, dir: &Path, limits: Guest
         );
         return Ok(());
     }
-    println!("FAIL {} {}: {} difference(s) from {}", manifest.name, manifest.version, differences.len(), shown(&fixtures.expected));
+    outln!("FAIL {} {}: {} difference(s) from {}", manifest.name, manifest.version, differences.len(), shown(&fixtures.expected));
     for d in differences.iter().take(50) {
-        println!("  {d}");
+        outln!("  {d}");
     }
     if differences.len() > 50 {
-        println!("  ... and {} more", differences.len() - 50);
+        outln!("  ... and {} more", differences.len() - 50);
     }
     bail!("{}: the output differs from {} ({} differences; first: {})", manifest.name, shown(&fixtures.expected), differences.len(), differences[0])
 }
@@ -256,7 +256,7 @@ fn test_stage_folder(
 ) -> Result<()> {
     let report = stage_fixtures::run(runtime, plugin, dir, manifest, limits, tolerance, trace)?.map_err(|e| anyhow::anyhow!(e.report()))?;
     if report.differences.is_empty() {
-        println!(
+        outln!(
             "ok  {} {}: summary and {} written object(s) match fixtures/expected ({})",
             manifest.name,
             manifest.version,
@@ -265,14 +265,14 @@ fn test_stage_folder(
         );
         return Ok(());
     }
-    println!("FAIL {} {}: {} difference(s) from fixtures/expected", manifest.name, manifest.version, report.differences.len());
+    outln!("FAIL {} {}: {} difference(s) from fixtures/expected", manifest.name, manifest.version, report.differences.len());
     for d in report.differences.iter().take(50) {
-        println!("  {d}");
+        outln!("  {d}");
     }
     if report.differences.len() > 50 {
-        println!("  ... and {} more", report.differences.len() - 50);
+        outln!("  ... and {} more", report.differences.len() - 50);
     }
-    println!("summary: {}", report.summary);
+    outln!("summary: {}", report.summary);
     bail!("{}: what the stage wrote differs from fixtures/expected ({} differences; first: {})", manifest.name, report.differences.len(), report.differences[0])
 }
 
@@ -304,10 +304,10 @@ fn watch_folder(runtime: &Runtime, caps: &Capabilities, dir: &Path, limits: Gues
         let now = newest_change(dir);
         if seen != Some(now) {
             seen = Some(now);
-            println!("--- {} changed: building and testing (Ctrl-C to stop)", dir.display());
+            outln!("--- {} changed: building and testing (Ctrl-C to stop)", dir.display());
             let outcome = build(dir).and_then(|_| test_folder(runtime, caps, dir, limits, tolerance, batch_rows));
             if let Err(e) = outcome {
-                println!("error: {e:#}");
+                outln!("error: {e:#}");
             }
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -354,21 +354,21 @@ fn test_component(
         writer.map_or_else(|| ParquetFileWriter::create(path, schema), Ok)?.finish()?;
     }
     let info = instance.info();
-    println!("plugin      {} {} ({})", info.name, info.version, &plugin.hash[..12]);
-    println!("reads       {} columns: {}", info.inputs.len(), info.inputs.join(", "));
-    println!("writes      {} columns: {}", info.outputs.len(), info.outputs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
-    println!("rows in     {rows}");
-    println!("rows out    {rows}");
-    println!("load        {:.1} ms (compiled: {})", loaded.as_secs_f64() * 1e3, runtime.cache_stats().compiled > 0);
-    println!("instantiate {:.2} ms (a fresh instance, describe() called)", instantiated.as_secs_f64() * 1e3);
-    println!(
+    outln!("plugin      {} {} ({})", info.name, info.version, &plugin.hash[..12]);
+    outln!("reads       {} columns: {}", info.inputs.len(), info.inputs.join(", "));
+    outln!("writes      {} columns: {}", info.outputs.len(), info.outputs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    outln!("rows in     {rows}");
+    outln!("rows out    {rows}");
+    outln!("load        {:.1} ms (compiled: {})", loaded.as_secs_f64() * 1e3, runtime.cache_stats().compiled > 0);
+    outln!("instantiate {:.2} ms (a fresh instance, describe() called)", instantiated.as_secs_f64() * 1e3);
+    outln!(
         "transform   {:.1} ms ({:.0} rows/s in the plugin)",
         in_guest.as_secs_f64() * 1e3,
         rows as f64 / in_guest.as_secs_f64().max(1e-9)
     );
-    println!("total       {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+    outln!("total       {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     if let Some(path) = output {
-        println!("output      {}", path.display());
+        outln!("output      {}", path.display());
     }
     Ok(())
 }

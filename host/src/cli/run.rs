@@ -106,9 +106,9 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
     print_metrics(args.metrics, &record);
     let summary = RunSummary::of(&record);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{summary}");
+        out!("{summary}");
     }
     match (&record.status, &record.error) {
         (RunStatus::Succeeded, _) => Ok(()),
@@ -129,7 +129,7 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
 pub(super) fn print_metrics(metrics: Metrics, record: &RunRecord) {
     if metrics == Metrics::Emf {
         for document in emf_documents(record, chrono::Utc::now().timestamp_millis()) {
-            println!("{document}");
+            outln!("{document}");
         }
     }
 }

@@ -46,7 +46,7 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
     match command {
         RunsCommand::Report { run_id } => {
             let written = crate::report::write_report(host.storage.as_ref(), Some(&host.root), &run_id)?;
-            println!("{}", written.path.as_ref().map_or(written.uri.clone(), |p| p.display().to_string()));
+            outln!("{}", written.path.as_ref().map_or(written.uri.clone(), |p| p.display().to_string()));
             Ok(())
         }
         RunsCommand::Compare { a, b, json } => {
@@ -56,7 +56,7 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
             let sql = host.sql()?;
             let report = compare(sql.as_ref(), &RunTables::of(&previous), &RunTables::of(&current), &labels, &Thresholds::default())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+                outln!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
                 print_drift(&report);
             }
@@ -74,18 +74,18 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(());
             }
             if runs.is_empty() {
-                println!("no runs yet in {}", root.display());
+                outln!("no runs yet in {}", root.display());
                 return Ok(());
             }
             let latest = store.latest()?;
-            println!("{:<20}  {:<24}  {:<9}  {:<24}  {:>8}", "run", "pipeline", "status", "started", "duration");
+            outln!("{:<20}  {:<24}  {:<9}  {:<24}  {:>8}", "run", "pipeline", "status", "started", "duration");
             for r in &runs {
                 let mark = if latest.as_deref() == Some(r.run_id.as_str()) { "  (latest)" } else { "" };
-                println!(
+                outln!(
                     "{:<20}  {:<24}  {:<9}  {:<24}  {:>8}{mark}",
                     r.run_id,
                     r.pipeline,
@@ -99,9 +99,9 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
         RunsCommand::Show { run_id, json } => {
             let record = store.load(&run_id)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&record)?);
+                outln!("{}", serde_json::to_string_pretty(&record)?);
             } else {
-                print!("{}", describe(&record));
+                out!("{}", describe(&record));
             }
             Ok(())
         }
@@ -198,35 +198,35 @@ fn plugins_used(r: &RunRecord) -> Vec<(String, crate::plugins::resolve::PluginUs
 }
 
 fn print_drift(r: &DriftReport) {
-    println!("run {} against {}", r.current_run, r.previous_run.as_deref().unwrap_or("-"));
-    println!("\n{:<32} {:>8} {:>14} {:>14}  ", "feature", "PSI", "missing before", "missing now");
+    outln!("run {} against {}", r.current_run, r.previous_run.as_deref().unwrap_or("-"));
+    outln!("\n{:<32} {:>8} {:>14} {:>14}  ", "feature", "PSI", "missing before", "missing now");
     for f in &r.features {
         let flag = if f.warning { "  WARNING" } else { "" };
-        println!("{:<32} {:>8.4} {:>13.1}% {:>13.1}%{flag}", f.name, f.psi, f.missing_rate_previous * 100.0, f.missing_rate_current * 100.0);
+        outln!("{:<32} {:>8.4} {:>13.1}% {:>13.1}%{flag}", f.name, f.psi, f.missing_rate_previous * 100.0, f.missing_rate_current * 100.0);
     }
     if let Some(s) = &r.score_shift {
-        println!("\nscores: mean {:.4} -> {:.4}, PSI {:.4}{}", s.mean_previous, s.mean_current, s.psi, if s.warning { "  WARNING" } else { "" });
+        outln!("\nscores: mean {:.4} -> {:.4}, PSI {:.4}{}", s.mean_previous, s.mean_current, s.psi, if s.warning { "  WARNING" } else { "" });
     }
-    println!("\nsegment migration (rows: before, columns: now; users scored in both runs)");
-    println!("{:<8} {}", "", SEGMENTS.iter().map(|s| format!("{s:>9}")).collect::<String>());
+    outln!("\nsegment migration (rows: before, columns: now; users scored in both runs)");
+    outln!("{:<8} {}", "", SEGMENTS.iter().map(|s| format!("{s:>9}")).collect::<String>());
     for from in SEGMENTS {
         let row = r.segment_migration.get(from);
         let cells: String = SEGMENTS.iter().map(|to| format!("{:>9}", row.and_then(|m| m.get(*to)).copied().unwrap_or(0))).collect();
-        println!("{from:<8} {cells}");
+        outln!("{from:<8} {cells}");
     }
     match r.realized_auc {
-        Some(auc) => println!(
+        Some(auc) => outln!(
             "\nrealized AUC of {}'s model: {auc:.4} on {} users whose labels arrived (validation AUC {})",
             r.previous_run.as_deref().unwrap_or("-"),
             r.realized_auc_rows,
             r.validation_auc_previous.map_or("-".into(), |v| format!("{v:.4}"))
         ),
-        None => println!("\nrealized AUC: not yet (no labels for the earlier run's scoring week)"),
+        None => outln!("\nrealized AUC: not yet (no labels for the earlier run's scoring week)"),
     }
     if r.warnings.is_empty() {
-        println!("no warnings");
+        outln!("no warnings");
     }
     for w in &r.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
 }

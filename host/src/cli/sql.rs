@@ -38,7 +38,7 @@ pub fn run(args: SqlArgs, root: &Path) -> Result<()> {
         OutputFormat::Csv => csv(&result)?,
         OutputFormat::Json => json(&result),
     };
-    print!("{text}");
+    out!("{text}");
     Ok(())
 }
 

@@ -124,7 +124,7 @@ pub fn run(command: StageCommand, root: &Path) -> Result<()> {
             match (&part.status, part.attempts.last().and_then(|a| a.error.as_ref())) {
                 (StageStatus::Committed, _) => {
                     let rows = part.output.as_ref().map_or(0, |o| o.rows_out);
-                    println!("run {} stage {}{shard}: committed ({rows} rows out)", loaded.run.run_id, task.stage);
+                    outln!("run {} stage {}{shard}: committed ({rows} rows out)", loaded.run.run_id, task.stage);
                     Ok(())
                 }
                 (_, Some(error)) => bail!(
@@ -144,7 +144,7 @@ pub fn run(command: StageCommand, root: &Path) -> Result<()> {
             print_metrics(args.metrics, &record);
             match (&record.status, &record.error) {
                 (RunStatus::Succeeded, _) => {
-                    println!("run {} succeeded; published {}", record.run_id, record.published.join(", "));
+                    outln!("run {} succeeded; published {}", record.run_id, record.published.join(", "));
                     Ok(())
                 }
                 (_, Some(e)) => bail!("run {} failed at stage '{}' ({}): {}", record.run_id, e.stage, e.kind, e.message),

@@ -75,7 +75,7 @@ pub async fn serve(root: PathBuf, options: ServeOptions) -> Result<()> {
     check_options(&options)?;
     let listener = tokio::net::TcpListener::bind(options.addr).await.with_context(|| format!("serve: binding {}", options.addr))?;
     let addr = listener.local_addr()?;
-    println!("serving {} on http://{addr}/", root.display());
+    crate::cli::write_stdout(format_args!("serving {} on http://{addr}/\n", root.display()));
     axum::serve(listener, router(root, options.token)).await.context("serve")
 }
 

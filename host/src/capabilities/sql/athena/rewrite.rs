@@ -8,15 +8,19 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
-    ObjectNamePart, Query, Select, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut,
+    CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
+    ObjectNamePart, Query, Select, SelectItem, SetExpr, TableAlias, TableFactor, TableSampleKind, TableSampleMethod, TableSampleUnit,
+    Value, VisitMut, VisitorMut,
 };
 
-use super::functions::{ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR};
+use super::functions::{CAST_NAMED, CAST_SIZED_TEXT, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR};
 use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
 pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
+    if let ControlFlow::Break(message) = query.visit(&mut TableSamples) {
+        return Err(message);
+    }
     if let ControlFlow::Break(message) = query.visit(&mut UnnestJoins) {
         return Err(message);
     }
@@ -24,6 +28,60 @@ pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
     }
+}
+
+/// `FROM t [AS a] TABLESAMPLE BERNOULLI (p)`, which DataFusion ignores, becomes
+/// `FROM (SELECT * FROM t WHERE random() < (p) / 100.0) AS a`: each row kept with
+/// probability p%. SYSTEM (Trino samples whole splits) is sampled the same way.
+struct TableSamples;
+
+impl VisitorMut for TableSamples {
+    type Break = String;
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<String> {
+        match sample_table(factor) {
+            Ok(Some(replacement)) => {
+                *factor = replacement;
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(message) => ControlFlow::Break(message),
+        }
+    }
+}
+
+fn sample_table(factor: &TableFactor) -> Result<Option<TableFactor>, String> {
+    let TableFactor::Table { name, alias, sample: Some(kind), .. } = factor else { return Ok(None) };
+    let (TableSampleKind::BeforeTableAlias(sample) | TableSampleKind::AfterTableAlias(sample)) = kind;
+    let rewrite = format!("filter the rows yourself, e.g. FROM {name} WHERE random() < 0.1 for a 10% sample");
+    let percentage = match (&sample.name, &sample.quantity) {
+        (Some(TableSampleMethod::Bernoulli | TableSampleMethod::System), Some(quantity))
+            if matches!(quantity.unit, None | Some(TableSampleUnit::Percent))
+                && sample.seed.is_none()
+                && sample.bucket.is_none()
+                && sample.offset.is_none() =>
+        {
+            &quantity.value
+        }
+        _ => return Err(format!("TABLESAMPLE is supported locally as BERNOULLI (percentage) or SYSTEM (percentage) only, not '{sample}': {rewrite}")),
+    };
+    if let Expr::Value(v) = percentage
+        && let Value::Number(n, _) = &v.value
+        && !n.parse::<f64>().is_ok_and(|p| (0.0..=100.0).contains(&p))
+    {
+        return Err(format!("TABLESAMPLE percentage must be between 0 and 100, got {n}"));
+    }
+    let alias = match alias {
+        Some(alias) => TableAlias { explicit: false, ..alias.clone() }.to_string(),
+        None => match name.0.last() {
+            Some(ObjectNamePart::Identifier(ident)) => Ident::with_quote('"', &ident.value).to_string(),
+            _ => return Err(format!("TABLESAMPLE on {name}: {rewrite}")),
+        },
+    };
+    let sampled = format!("SELECT * FROM (SELECT * FROM {name} WHERE random() < ({percentage}) / 100.0) AS {alias}");
+    let mut parsed = parser(&sampled)?.parse_query().map_err(|e| format!("internal rewrite of TABLESAMPLE: {e}"))?;
+    let SetExpr::Select(select) = parsed.body.as_mut() else { unreachable!("a SELECT was parsed") };
+    Ok(Some(select.from.remove(0).relation))
 }
 
 /// `FROM t CROSS JOIN UNNEST(t.items) AS u(x)`, which DataFusion rejects, becomes
@@ -191,21 +249,20 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             idents.iter().try_for_each(hidden_column)?;
             Ok(None)
         }
-        // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
-        Expr::Cast { kind: CastKind::Cast | CastKind::TryCast | CastKind::SafeCast, expr: inner, data_type, format, array }
-            if is_integral(data_type) && !is_rounded(inner) =>
+        Expr::Cast { kind: kind @ (CastKind::Cast | CastKind::TryCast | CastKind::SafeCast), expr: inner, data_type, format, array }
+            if !is_named_cast(inner) =>
         {
-            let rounded = parse_expr(&format!("{ROUND_FOR_INTEGER_CAST}({inner})"))?;
-            Ok(Some(Expr::Cast {
-                kind: match expr {
-                    Expr::Cast { kind, .. } => kind.clone(),
-                    _ => unreachable!(),
-                },
-                expr: Box::new(rounded),
-                data_type: data_type.clone(),
-                format: format.clone(),
-                array: *array,
-            }))
+            // Trino truncates a string cast to varchar(n) or char(n) (and pads char(n)); DataFusion ignores n.
+            if let Some((length, padded)) = sized_text(data_type) {
+                let is_try = !matches!(kind, CastKind::Cast);
+                return Ok(Some(parse_expr(&format!("{CAST_SIZED_TEXT}({inner}, {length}, {padded}, {is_try})"))?));
+            }
+            // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
+            let value = if is_integral(data_type) { format!("{ROUND_FOR_INTEGER_CAST}({inner})") } else { inner.to_string() };
+            // DataFusion names a cast after its operand alone; the identity function names it after the cast.
+            let type_name = data_type.to_string().replace('\'', "''");
+            let named = parse_expr(&format!("{CAST_NAMED}({value}, '{type_name}')"))?;
+            Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
         }
         Expr::Function(function) => rewrite_function(function),
         // Trino's substr counts a negative start from the end of the string.
@@ -218,8 +275,24 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
     }
 }
 
-fn is_rounded(expr: &Expr) -> bool {
-    matches!(expr, Expr::Function(f) if function_name(f) == Some(ROUND_FOR_INTEGER_CAST))
+fn is_named_cast(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(f) if function_name(f) == Some(CAST_NAMED))
+}
+
+/// The length of a `varchar(n)` / `char(n)` cast target (plain `char` is `char(1)`), and whether it pads.
+fn sized_text(data_type: &DataType) -> Option<(u64, bool)> {
+    let length = |size: &Option<CharacterLength>| match size {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+        _ => None,
+    };
+    match data_type {
+        DataType::Varchar(size) | DataType::CharacterVarying(size) => length(size).map(|n| (n, false)),
+        DataType::Char(size) | DataType::Character(size) => match size {
+            None => Some((1, true)),
+            Some(_) => length(size).map(|n| (n, true)),
+        },
+        _ => None,
+    }
 }
 
 fn hidden_column(ident: &Ident) -> Result<(), String> {
@@ -318,7 +391,15 @@ mod tests {
     fn integer_casts_round_and_other_casts_do_not() {
         assert_eq!(
             rewritten("SELECT CAST(x AS integer), TRY_CAST(y AS BIGINT), CAST(z AS double) FROM t").unwrap(),
-            format!("SELECT CAST({ROUND_FOR_INTEGER_CAST}(x) AS INTEGER) AS _col0, TRY_CAST({ROUND_FOR_INTEGER_CAST}(y) AS BIGINT) AS _col1, CAST(z AS DOUBLE) AS _col2 FROM t")
+            format!("SELECT CAST({CAST_NAMED}({ROUND_FOR_INTEGER_CAST}(x), 'INTEGER') AS INTEGER) AS _col0, TRY_CAST({CAST_NAMED}({ROUND_FOR_INTEGER_CAST}(y), 'BIGINT') AS BIGINT) AS _col1, CAST({CAST_NAMED}(z, 'DOUBLE') AS DOUBLE) AS _col2 FROM t")
+        );
+    }
+
+    #[test]
+    fn sized_text_casts_truncate() {
+        assert_eq!(
+            rewritten("SELECT CAST(a AS varchar(2)), TRY_CAST(b AS char(3)), CAST(c AS char), CAST(d AS varchar) FROM t").unwrap(),
+            format!("SELECT {CAST_SIZED_TEXT}(a, 2, false, false) AS _col0, {CAST_SIZED_TEXT}(b, 3, true, true) AS _col1, {CAST_SIZED_TEXT}(c, 1, true, false) AS _col2, CAST({CAST_NAMED}(d, 'VARCHAR') AS VARCHAR) AS _col3 FROM t")
         );
     }
 
@@ -344,6 +425,22 @@ mod tests {
             rewritten("SELECT t.id, u.x FROM t CROSS JOIN UNNEST(t.items) AS u(x)").unwrap(),
             "SELECT t.id, \"t\".x FROM (SELECT \"t\".*, unnest(t.items) AS x FROM t) AS \"t\""
         );
+    }
+
+    #[test]
+    fn tablesample_becomes_a_random_filter() {
+        assert_eq!(
+            rewritten("SELECT count(*) FROM users AS u TABLESAMPLE BERNOULLI (10) WHERE u.age > 3").unwrap(),
+            "SELECT count(*) AS _col0 FROM (SELECT * FROM users WHERE random() < (10) / 100.0) AS u WHERE u.age > 3"
+        );
+        assert_eq!(
+            rewritten("SELECT x FROM db.t TABLESAMPLE SYSTEM (50)").unwrap(),
+            "SELECT x FROM (SELECT * FROM db.t WHERE random() < (50) / 100.0) AS \"t\""
+        );
+        let e = rewritten("SELECT x FROM t TABLESAMPLE BERNOULLI (150)").unwrap_err();
+        assert!(e.contains("between 0 and 100"), "{e}");
+        let e = rewritten("SELECT x FROM t TABLESAMPLE (10 ROWS)").unwrap_err();
+        assert!(e.contains("TABLESAMPLE") && e.contains("random() < 0.1"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 mod aggregates;
 mod binary;
+mod casts;
+mod checked;
 mod collections;
 mod dates;
 mod formats;
@@ -24,6 +26,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+pub use casts::{CAST_NAMED, CAST_SIZED_TEXT};
 pub use numbers::ROUND_FOR_INTEGER_CAST;
 pub use strings::TRINO_SUBSTR;
 
@@ -38,11 +41,15 @@ pub fn register(ctx: &SessionContext) {
         .chain(json::functions())
         .chain(formats::functions())
         .chain(strings::functions())
+        .chain(casts::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(numbers::RoundForIntegerCast::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(casts::CastNamed::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
+    // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
+    ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
 }
 
 type Coerce = fn(&[DataType]) -> std::result::Result<Vec<DataType>, String>;
