@@ -121,7 +121,7 @@ fn the_weekly_run_on_s3_glue_and_athena_scores_every_user_as_the_local_run_does(
     }
     let athena_store: Arc<dyn ObjectStore> = Arc::new(S3Storage::new(aws.clone(), athena_zones(), 5 << 20));
     let glue = Arc::new(GlueCatalog::new(aws.clone(), None, athena_zones()));
-    let athena_sql: Arc<dyn SqlEngine> = Arc::new(LocalSql::new(athena_store.clone(), glue).unwrap());
+    let athena_sql: Arc<dyn SqlEngine> = Arc::new(LocalSql::new(athena_store.clone(), glue.clone()).unwrap());
     let athena = AthenaStandIn::start(athena_sql.clone(), athena_store);
 
     let shards = match std::env::var("ENGAGE_IMAGE").ok().filter(|s| !s.is_empty()) {
@@ -181,6 +181,7 @@ fn the_weekly_run_on_s3_glue_and_athena_scores_every_user_as_the_local_run_does(
             zones: host_zones(),
             endpoint_url: Some(athena.endpoint()),
         },
+        glue.clone(),
     );
     let statement = format!("SELECT user_id, probability FROM {hosted_db}.predictions ORDER BY user_id");
     let mut stream = hosted_athena.query_stream(&statement).unwrap();

@@ -172,14 +172,32 @@ params = { mode = "hang-once", bucket = "work", marker = "run=${run_id}/hung" }
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
+    // While it runs, a second process may not resume it, and the record says running.
+    let out = engage(&root, &["run", file.to_str().unwrap(), "--resume", &run_id, "--no-progress"]);
+    assert!(!out.status.success(), "a run being executed must not be resumed beside it");
+    let stderr = text(&out.stderr);
+    let host = text(&Command::new("hostname").output().unwrap().stdout).trim().to_string();
+    let refusal = format!("run {run_id} is being run by pid {} on host {host}; wait for it or stop it", child.id());
+    assert!(stderr.contains(&refusal), "expected `{refusal}` in: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let out = engage(&root, &["runs", "show", &run_id, "--json"]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["status"], "running");
+    assert_eq!(record["stages"][1]["attempts"].as_array().unwrap().len(), 1, "the refused resume touched nothing");
+
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
 
     let out = engage(&root, &["runs", "show", &run_id, "--json"]);
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(record["status"], "running", "a killed run's record says how far it got");
-    assert_eq!(record["stages"][0]["status"], "committed");
+    assert_eq!(record["status"], "interrupted", "a killed run's process is gone: {record}");
+    assert_eq!(record["stages"][0]["status"], "committed", "its record says how far it got");
     assert_eq!(record["stages"][1]["status"], "running");
+    let out = engage(&root, &["runs", "show", &run_id]);
+    assert!(text(&out.stdout).lines().any(|l| l.starts_with("status") && l.ends_with("interrupted")), "{}", text(&out.stdout));
+    let out = engage(&root, &["runs", "list"]);
+    let listed = text(&out.stdout);
+    assert!(listed.lines().any(|l| l.starts_with(run_id.as_str()) && l.contains("interrupted")), "{listed}");
 
     let out = engage(&root, &["run", file.to_str().unwrap(), "--resume", &run_id, "--json", "--no-progress"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));

@@ -117,6 +117,7 @@ fn athena(endpoint: &str, attempts: u32) -> AthenaSql {
             zones: zones(),
             endpoint_url: None,
         },
+        Arc::new(GlueCatalog::new(Moto::context_for(endpoint, attempts), None, zones())),
     )
 }
 

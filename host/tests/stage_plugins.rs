@@ -349,6 +349,145 @@ fn a_stage_without_the_sql_grant_is_denied() {
     assert!(rows(&env, "SHOW DATABASES").iter().all(|r| r[0] != DB), "nothing was created");
 }
 
+/// Every file under `bucket` of the env's storage root.
+fn files_in(env: &Env, bucket: &str) -> Vec<String> {
+    let root = env._dir.path().join("root").join(bucket);
+    let mut out = Vec::new();
+    let mut todo = vec![root.clone()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                todo.push(entry.path());
+            } else {
+                out.push(entry.path().strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sql_reading_a_table_outside_the_storage_grants_is_denied() {
+    let env = env(4);
+    // `sql` and its own scratch, but not `read:processed/` where engage.users lives.
+    let grants = Grants { storage: vec![StorageGrant::parse(&format!("write:work/run={RUN_ID}/")).unwrap()], sql: true, llm: false };
+    let params = json!({ "source": "engage.users", "database": DB, "location": scratch("prepare", 1) });
+    let error = run(&env, "prepare", params, grants).expect_err("engage.users is not readable with these grants");
+    assert_eq!(error.kind, FailureKind::Denied, "{}", error.report());
+    let text = error.to_string();
+    assert!(text.contains("stage 'prepare'") && text.contains("denied sql:"), "{text}");
+    assert!(text.contains("reading table engage.users needs read:processed/"), "{text}");
+    assert!(text.contains(&format!("granted: write:work/run={RUN_ID}/")), "{text}");
+    assert!(files_in(&env, "work").is_empty(), "nothing was written: {:?}", files_in(&env, "work"));
+}
+
+#[test]
+fn sql_writing_outside_the_storage_grants_is_denied_and_writes_nothing() {
+    let env = env(4);
+    // The repro of the escape: prepare told to build its tables under models/, granted only its scratch.
+    let params = json!({ "source": "engage.users", "database": DB, "location": "s3://models/evil/" });
+    let error = run(&env, "prepare", params, sql_grants()).expect_err("models/ is not writable with these grants");
+    assert_eq!(error.kind, FailureKind::Denied, "{}", error.report());
+    let text = error.to_string();
+    assert!(text.contains("stage 'prepare'") && text.contains("denied sql:"), "{text}");
+    assert!(text.contains(&format!("creating table {DB}.training_set needs write:models/evil/training_set/")), "{text}");
+    assert!(files_in(&env, "models").is_empty(), "nothing was written: {:?}", files_in(&env, "models"));
+    assert!(rows(&env, &format!("SHOW TABLES IN {DB}")).is_empty(), "no table was catalogued");
+}
+
+/// The sql capability as a guest calls it, for statements no shipped plugin issues.
+mod sql_capability {
+    use super::*;
+    use engage::capabilities::sql::host::SqlHost;
+    use engage::runtime::HostError;
+    use engage::runtime::bindings::sql::Host;
+
+    fn host(env: &Env, storage: &[&str]) -> SqlHost {
+        let storage = storage.iter().map(|g| StorageGrant::parse(g).unwrap()).collect();
+        SqlHost::new("probe", Arc::new(Grants { storage, sql: true, llm: false }), env.sql.clone(), 4 << 20)
+    }
+
+    fn denial<T>(result: Result<T, HostError>) -> String {
+        match result {
+            Ok(_) => panic!("the statement ran"),
+            Err(HostError::Trap(e)) => e.to_string(),
+            Err(HostError::Capability(e)) => panic!("an error for the guest, not a denial: {e}"),
+        }
+    }
+
+    fn ok<T>(result: Result<T, HostError>) -> T {
+        match result {
+            Ok(value) => value,
+            Err(HostError::Trap(e)) => panic!("stopped: {e}"),
+            Err(HostError::Capability(e)) => panic!("failed: {e}"),
+        }
+    }
+
+    #[test]
+    fn reads_need_a_read_grant_over_the_table_and_its_partitions() {
+        let env = env(2);
+        let mut none = host(&env, &[]);
+        let text = denial(none.query("SELECT count(*) FROM engage.users".into()));
+        assert!(text.contains("stage 'probe' was denied sql: reading table engage.users needs read:processed/"), "{text}");
+        assert!(text.contains("(granted: none)"), "{text}");
+        // Through a CTE, a subquery or query-batches alike.
+        let text = denial(none.query_batches("WITH u AS (SELECT * FROM users) SELECT * FROM (SELECT user_id FROM u) x".into()));
+        assert!(text.contains("reading table engage.users"), "{text}");
+        // Catalog-only statements need only sql.
+        ok(none.query("SHOW TABLES IN engage".into()));
+        ok(none.query("DESCRIBE engage.users".into()));
+        ok(none.query("SELECT 1 AS one".into()));
+        // A grant over one partition's prefix is not a grant over the table.
+        let partition = env.sql.catalog().unwrap().table("engage", "users").unwrap().unwrap().partitions[0].location.clone();
+        let one = partition.strip_prefix("s3://").unwrap();
+        let text = denial(host(&env, &[&format!("read:{one}")]).query("SELECT count(*) FROM engage.users".into()));
+        assert!(text.contains("reading table engage.users needs read:processed/"), "{text}");
+
+        let mut granted = host(&env, &["read:processed/"]);
+        assert!(!ok(granted.query("SELECT count(*) FROM engage.users".into())).is_empty());
+    }
+
+    #[test]
+    fn writes_need_a_write_grant_over_the_target_and_write_nothing_otherwise() {
+        let env = env(2);
+        let scratch = format!("work/run={RUN_ID}/probe/");
+        let mut sql = host(&env, &["read:processed/", &format!("write:{scratch}")]);
+        ok(sql.execute(format!("CREATE DATABASE IF NOT EXISTS {DB}")));
+
+        // CTAS outside the write grant, with the read granted.
+        let ctas = |location: &str| {
+            format!("CREATE TABLE {DB}.t WITH (format = 'PARQUET', external_location = '{location}') AS SELECT user_id FROM engage.users")
+        };
+        let text = denial(sql.execute(ctas("s3://models/evil/")));
+        assert!(text.contains(&format!("creating table {DB}.t needs write:models/evil/")), "{text}");
+        // A read grant is not a write grant, and `..` does not climb out of a granted prefix.
+        assert!(denial(sql.execute(ctas("s3://processed/t/"))).contains("needs write:processed/t/"));
+        let text = denial(sql.execute(ctas(&format!("s3://{scratch}../../../models/evil/"))));
+        assert!(text.contains("'.' and '..' segments are not allowed"), "{text}");
+        // No location: the default table root, not granted either.
+        let text = denial(sql.execute(format!("CREATE TABLE {DB}.t AS SELECT 1 AS one")));
+        assert!(text.contains("needs write:warehouse/tables/"), "{text}");
+        // An external table over someone else's location.
+        let text = denial(sql.execute(format!("CREATE EXTERNAL TABLE {DB}.x (user_id string) STORED AS PARQUET LOCATION 's3://models/evil/'")));
+        assert!(text.contains(&format!("creating table {DB}.x needs write:models/evil/")), "{text}");
+        assert!(files_in(&env, "models").is_empty() && files_in(&env, "warehouse").is_empty());
+        assert!(rows(&env, &format!("SHOW TABLES IN {DB}")).is_empty(), "no table was catalogued");
+
+        // The granted case: CTAS into the scratch, then INSERT into it.
+        let rows_written = ok(sql.execute(ctas(&format!("s3://{scratch}t/"))));
+        assert!(rows_written > 0);
+        assert!(ok(sql.execute(format!("INSERT INTO {DB}.t SELECT user_id FROM engage.users"))) > 0);
+
+        // The same table, reached by a stage that may only read it: no INSERT, no reading engage.users.
+        let mut reader = host(&env, &[&format!("read:{scratch}")]);
+        ok(reader.query(format!("SELECT count(*) FROM {DB}.t")));
+        let before = files_in(&env, "work").len();
+        let text = denial(reader.execute(format!("INSERT INTO {DB}.t SELECT user_id FROM {DB}.t")));
+        assert!(text.contains(&format!("inserting into table {DB}.t needs write:{scratch}t/")), "{text}");
+        assert_eq!(files_in(&env, "work").len(), before, "the INSERT wrote nothing");
+    }
+}
+
 #[test]
 fn no_labelled_week_fails_prepare_with_data_quality() {
     let env = env(1);

@@ -91,16 +91,35 @@ impl Grants {
             return Ok(());
         }
         let verb = if write { "write" } else { "read" };
-        let granted = if self.storage.is_empty() {
-            "none".to_string()
-        } else {
-            self.storage.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ")
-        };
+        let granted = self.storage_list();
         Err(Denied {
             stage: stage.to_string(),
             capability: "storage",
             detail: format!("{verb} of bucket '{bucket}' key '{key_or_prefix}' is outside its grants (granted: {granted})"),
         })
+    }
+
+    /// A SQL statement reads (or writes) the storage under `bucket/prefix`, a table's or a
+    /// partition's location, for `what` it does (`reading table engage.users`). SQL reaches
+    /// storage only as far as the storage grants reach.
+    pub fn check_sql_location(&self, stage: &str, what: &str, bucket: &str, prefix: &str, write: bool) -> Result<(), Denied> {
+        if self.storage.iter().any(|g| g.covers(bucket, prefix, write)) {
+            return Ok(());
+        }
+        let verb = if write { "write" } else { "read" };
+        Err(Denied {
+            stage: stage.to_string(),
+            capability: "sql",
+            detail: format!("{what} needs {verb}:{bucket}/{prefix}, outside its storage grants (granted: {})", self.storage_list()),
+        })
+    }
+
+    fn storage_list(&self) -> String {
+        if self.storage.is_empty() {
+            "none".to_string()
+        } else {
+            self.storage.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ")
+        }
     }
 
     pub fn check_sql(&self, stage: &str) -> Result<(), Denied> {

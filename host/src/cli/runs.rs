@@ -82,11 +82,11 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
                 return Ok(());
             }
             let latest = store.latest()?;
-            outln!("{:<20}  {:<24}  {:<9}  {:<24}  {:>8}", "run", "pipeline", "status", "started", "duration");
+            outln!("{:<20}  {:<24}  {:<11}  {:<24}  {:>8}", "run", "pipeline", "status", "started", "duration");
             for r in &runs {
                 let mark = if latest.as_deref() == Some(r.run_id.as_str()) { "  (latest)" } else { "" };
                 outln!(
-                    "{:<20}  {:<24}  {:<9}  {:<24}  {:>8}{mark}",
+                    "{:<20}  {:<24}  {:<11}  {:<24}  {:>8}{mark}",
                     r.run_id,
                     r.pipeline,
                     r.status.name(),

@@ -63,7 +63,7 @@ impl Backends {
                     CatalogBackend::Glue => Arc::new(GlueCatalog::new(need_aws()?, config.catalog.catalog_id.clone(), zones.clone())),
                 };
                 let sql: Arc<dyn SqlEngine> = match config.sql.backend {
-                    SqlBackend::Athena => Arc::new(AthenaSql::new(need_aws()?, athena_settings(config, zones)?)),
+                    SqlBackend::Athena => Arc::new(AthenaSql::new(need_aws()?, athena_settings(config, zones)?, catalog.clone())),
                     SqlBackend::Local => bail!("sql.backend = \"local\" needs storage.backend = \"local\""),
                 };
                 Ok(Self { llm: llm(config, aws.as_ref(), &storage, &sql)?, storage, catalog, sql, local_root: None, aws })

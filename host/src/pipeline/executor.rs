@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use super::fanout::{FanOut, ShardTask};
 use super::plugin_step::PluginStep;
 use super::record::{
-    AttemptError, AttemptRecord, RunError, RunRecord, RunStatus, RunStore, StageRecord, StageStatus, now,
+    AttemptError, AttemptRecord, RunError, RunLock, RunRecord, RunStatus, RunStore, StageRecord, StageStatus, now,
 };
 use super::spec::{CatchAction, Jitter, Pipeline, Runs, StageSpec};
 use super::step::{ErrorKind, Progress, Services, Shard, Step, StepContext, StepError, StepOutput};
@@ -103,6 +103,7 @@ impl Executor {
     /// record whether the run succeeded or failed; `Err` means the record could not be kept.
     pub fn run(&self, pipeline: &Pipeline) -> Result<RunRecord> {
         let run_id = self.store.allocate_id()?;
+        let lock = self.store.lock(&run_id)?;
         let record = RunRecord {
             run_db: vars::run_db(&run_id),
             run_id,
@@ -117,12 +118,16 @@ impl Executor {
             published: Vec::new(),
             superseded: Vec::new(),
         };
-        self.execute(pipeline, record)
+        self.execute(pipeline, record, lock)
     }
 
     /// Reruns every stage of `run_id` that did not commit (a failed run, or one
     /// whose process died while its record said `running`), with new attempt numbers.
     pub fn resume(&self, pipeline: &Pipeline, run_id: &str) -> Result<RunRecord> {
+        // Load first so that a wrong id is reported as such; read again once the lock is
+        // ours, since the run may have moved on while another process held it.
+        self.store.load(run_id)?;
+        let lock = self.store.lock(run_id)?;
         let mut record = self.store.load(run_id)?;
         if record.status == RunStatus::Succeeded {
             bail!("run {run_id} already succeeded; there is nothing to resume");
@@ -158,10 +163,11 @@ impl Executor {
         record.ended = None;
         record.error = None;
         record.vars = pipeline.vars.clone();
-        self.execute(pipeline, record)
+        self.execute(pipeline, record, lock)
     }
 
-    fn execute(&self, pipeline: &Pipeline, record: RunRecord) -> Result<RunRecord> {
+    /// Runs `record` to the end, holding the run's `_lock` throughout.
+    fn execute(&self, pipeline: &Pipeline, record: RunRecord, _lock: RunLock) -> Result<RunRecord> {
         let run = RunState::new(self, pipeline, record)?;
         self.observer.run_started(&run.snapshot());
         let failure = self.schedule(&run);

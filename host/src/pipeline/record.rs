@@ -1,8 +1,18 @@
 //! The run record (`runs/<id>/run.json`, docs/pipeline.md): what ran, when, how
 //! often and with what result. Rewritten whole (an atomic put) after every event,
 //! so a killed run leaves a record that says how far it got.
+//!
+//! A process executing a run holds an exclusive advisory lock (flock) on
+//! `runs/<id>/run.lock`, which names its pid and host: a second `--resume` of
+//! the run is refused while it is held, and a record that says `running` whose
+//! lock nobody holds (the process died, even by SIGKILL: the OS releases the lock)
+//! is shown as `interrupted`. Only where the runs bucket is a local folder; on
+//! other storage runs are not locked.
 
 use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -23,6 +33,8 @@ pub enum RunStatus {
     Running,
     Succeeded,
     Failed,
+    /// Never stored: a `running` record whose process is gone (its run lock is free).
+    Interrupted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +56,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -204,6 +217,56 @@ impl RunStore {
         format!("{run_id}/run.json")
     }
 
+    /// `runs/<id>/run.lock` when the runs bucket is a local folder.
+    fn lock_path(&self, run_id: &str) -> Option<PathBuf> {
+        self.storage.local_path(RUNS_BUCKET, &format!("{run_id}/run.lock"))
+    }
+
+    /// Takes the run's lock for as long as the returned value lives; refuses, in
+    /// one line naming the holder, while another process holds it.
+    pub fn lock(&self, run_id: &str) -> Result<RunLock> {
+        if !is_run_id(run_id) {
+            bail!("'{run_id}' is not a run id (expected YYYYMMDD-HHMMSS-xxxx)");
+        }
+        let Some(path) = self.lock_path(run_id) else { return Ok(RunLock { _file: None }) };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let mut words = holder.split_whitespace();
+                let (pid, host) = (words.next().unwrap_or("?"), words.next().unwrap_or("?"));
+                bail!("run {run_id} is being run by pid {pid} on host {host}; wait for it or stop it");
+            }
+            Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
+        }
+        let holder = format!("{} {}\n", std::process::id(), host_name());
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(RunLock { _file: Some(file) })
+    }
+
+    /// Whether the record of a `running` run lies: its lock file is there and nobody holds it.
+    fn interrupted(&self, run_id: &str) -> bool {
+        let Some(path) = self.lock_path(run_id) else { return false };
+        // No lock file: a run of an older engage, or stage tasks run one by one; leave it be.
+        let Ok(file) = File::open(&path) else { return false };
+        // Taken (and dropped, so released) means its holder is gone.
+        file.try_lock().is_ok()
+    }
+
     /// A fresh id no other record uses.
     pub fn allocate_id(&self) -> Result<String> {
         for _ in 0..32 {
@@ -239,7 +302,11 @@ impl RunStore {
             ErrorCode::NotFound => anyhow::anyhow!("no run '{run_id}' (runs/{key} does not exist)"),
             _ => anyhow::anyhow!("reading runs/{key}: {e}"),
         })?;
-        serde_json::from_slice(&bytes).with_context(|| format!("runs/{key} is not a valid run record"))
+        let mut record: RunRecord = serde_json::from_slice(&bytes).with_context(|| format!("runs/{key} is not a valid run record"))?;
+        if record.status == RunStatus::Running && self.interrupted(run_id) {
+            record.status = RunStatus::Interrupted;
+        }
+        Ok(record)
     }
 
     /// Every run, oldest first (ids sort by time).
@@ -271,6 +338,20 @@ impl RunStore {
             Err(e) => Err(anyhow::anyhow!("reading runs/{LATEST_KEY}: {e}")),
         }
     }
+}
+
+/// A run's lock (`RunStore::lock`), released when dropped or when the process dies.
+pub struct RunLock {
+    _file: Option<File>,
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or truncates.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    if ok && !name.is_empty() { name } else { "unknown".into() }
 }
 
 #[cfg(test)]

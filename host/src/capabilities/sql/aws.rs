@@ -19,7 +19,7 @@ use super::{BatchStream, QueryResult, SqlEngine};
 use crate::aws::{AwsContext, service_error};
 use crate::capabilities::storage::{S3Location, S3Storage, ZoneMap};
 use crate::capabilities::{CapResult, CapabilityError, ErrorCode};
-use crate::catalog::{DEFAULT_DATABASE, parse_location};
+use crate::catalog::{Catalog, DEFAULT_DATABASE, parse_location};
 
 /// Longest wait between two polls of a running query.
 const MAX_POLL: Duration = Duration::from_secs(5);
@@ -42,6 +42,8 @@ pub struct AthenaSql {
     aws: Arc<AwsContext>,
     client: Client,
     settings: AthenaSettings,
+    /// Where Athena finds the tables statements name (Glue), for checking grants.
+    catalog: Arc<dyn Catalog>,
 }
 
 /// How a query ended, as Athena reports it.
@@ -53,13 +55,15 @@ struct Finished {
 }
 
 impl AthenaSql {
-    pub fn new(aws: Arc<AwsContext>, settings: AthenaSettings) -> Self {
+    /// `catalog` is the one Athena resolves table names in: the host checks every
+    /// statement's reads and writes against a stage's grants through it.
+    pub fn new(aws: Arc<AwsContext>, settings: AthenaSettings, catalog: Arc<dyn Catalog>) -> Self {
         let mut config = aws_sdk_athena::config::Builder::from(aws.sdk());
         if let Some(url) = &settings.endpoint_url {
             config = config.endpoint_url(url);
         }
         let client = Client::from_conf(config.build());
-        Self { aws, client, settings }
+        Self { aws, client, settings, catalog }
     }
 
     /// Starts `statement` and waits until it ends.
@@ -278,5 +282,9 @@ impl SqlEngine for AthenaSql {
             })
         });
         Ok(written.unwrap_or(0))
+    }
+
+    fn catalog(&self) -> Option<Arc<dyn Catalog>> {
+        Some(self.catalog.clone())
     }
 }

@@ -90,6 +90,11 @@ impl SqlEngine for FixtureSql {
             None => Ok(0),
         }
     }
+
+    /// Fixture answers come from files beside the plugin: no storage is reached.
+    fn catalog(&self) -> Option<std::sync::Arc<dyn crate::catalog::Catalog>> {
+        None
+    }
 }
 
 struct Batches {

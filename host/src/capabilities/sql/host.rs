@@ -1,4 +1,5 @@
-//! The WIT `sql` interface for one guest: check the grant, run the statement on
+//! The WIT `sql` interface for one guest: check the grants (`sql`, and the storage
+//! grants for what the statement reads and writes: `access`), run the statement on
 //! the backend, hand results back as Arrow IPC bytes within the output limit.
 
 use std::sync::Arc;
@@ -43,6 +44,12 @@ impl SqlHost {
         self
     }
 
+    /// The `sql` grant, and the storage grants for every location the statement reads or writes.
+    fn authorize(&self, statement: &str) -> Result<(), HostError> {
+        let catalog = self.engine.catalog();
+        super::access::authorize(&self.stage, &self.grants, catalog.as_deref(), statement)
+    }
+
     fn encode(&self, schema: &arrow::datatypes::SchemaRef, batches: &[arrow::array::RecordBatch]) -> Result<Vec<u8>, HostError> {
         let bytes = crate::ipc::encode(schema, batches)
             .map_err(|e| CapabilityError::internal(format!("encoding the query result: {e}")))?;
@@ -68,7 +75,7 @@ impl sql::Host for SqlHost {
     fn query(&mut self, statement: String) -> Result<Vec<u8>, HostError> {
         let tracer = self.tracer.clone();
         trace::call(tracer.as_ref(), "sql.query", Size::bytes(statement.len()), || {
-            self.grants.check_sql(&self.stage)?;
+            self.authorize(&statement)?;
             let result = self.engine.query(&statement)?;
             let bytes = self.encode(&result.schema, &result.batches)?;
             let size = Size::table(result.num_rows(), bytes.len());
@@ -79,7 +86,7 @@ impl sql::Host for SqlHost {
     fn query_batches(&mut self, statement: String) -> Result<Resource<BatchesHandle>, HostError> {
         let tracer = self.tracer.clone();
         trace::call(tracer.as_ref(), "sql.query-batches", Size::bytes(statement.len()), || {
-            self.grants.check_sql(&self.stage)?;
+            self.authorize(&statement)?;
             let stream = self.engine.query_stream(&statement)?;
             let handle = self.table.push(BatchesHandle { stream }).map_err(|e| HostError::Trap(wasmtime::Error::new(e)))?;
             Ok((handle, Size::default()))
@@ -89,7 +96,7 @@ impl sql::Host for SqlHost {
     fn execute(&mut self, statement: String) -> Result<u64, HostError> {
         let tracer = self.tracer.clone();
         trace::call(tracer.as_ref(), "sql.execute", Size::bytes(statement.len()), || {
-            self.grants.check_sql(&self.stage)?;
+            self.authorize(&statement)?;
             let rows = self.engine.execute(&statement)?;
             Ok((rows, Size::table(rows as usize, 8)))
         })

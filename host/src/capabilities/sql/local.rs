@@ -387,6 +387,10 @@ impl SqlEngine for LocalSql {
         }
         Ok(self.run(statement)?.rows_written)
     }
+
+    fn catalog(&self) -> Option<Arc<dyn Catalog>> {
+        Some(self.catalog.clone())
+    }
 }
 
 struct DataFusionBatches {

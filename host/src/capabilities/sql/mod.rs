@@ -2,6 +2,7 @@
 //! Arrow IPC bytes for guests. Backends: `local` (DataFusion over the storage
 //! root, translating Athena SQL) now, `aws` (Athena) later.
 
+pub mod access;
 pub mod athena;
 mod athena_csv;
 pub mod aws;
@@ -10,10 +11,13 @@ pub mod host;
 pub mod local;
 pub mod storage_bridge;
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::CapResult;
+use crate::catalog::Catalog;
 
 /// A whole query result.
 #[derive(Debug, Clone)]
@@ -41,6 +45,10 @@ pub trait SqlEngine: Send + Sync {
     fn query_stream(&self, statement: &str) -> CapResult<Box<dyn BatchStream>>;
     /// Runs DDL or DML and returns the number of rows written (0 for DDL).
     fn execute(&self, statement: &str) -> CapResult<u64>;
+    /// The catalog the engine resolves table names in, so that the host can check
+    /// the storage a statement reads and writes against the stage's grants
+    /// ([`access`]). `None` only for engines that reach no storage at all (fixtures).
+    fn catalog(&self) -> Option<Arc<dyn Catalog>>;
 }
 
 /// A sql backend that refuses everything: for hosts and tests with no engine configured.
@@ -55,5 +63,8 @@ impl SqlEngine for NoSql {
     }
     fn execute(&self, _: &str) -> CapResult<u64> {
         Err(crate::capabilities::CapabilityError::unavailable("no sql backend is configured"))
+    }
+    fn catalog(&self) -> Option<Arc<dyn Catalog>> {
+        None
     }
 }
