@@ -485,6 +485,15 @@ mod sql_capability {
         let text = denial(reader.execute(format!("INSERT INTO {DB}.t SELECT user_id FROM {DB}.t")));
         assert!(text.contains(&format!("inserting into table {DB}.t needs write:{scratch}t/")), "{text}");
         assert_eq!(files_in(&env, "work").len(), before, "the INSERT wrote nothing");
+
+        // Dropping a table (or its partitions) it may only read: the table a later step trusts stays.
+        let text = denial(sql.execute("DROP TABLE engage.users".to_string()));
+        assert!(text.contains("dropping table engage.users needs write:processed/users/"), "{text}");
+        let text = denial(sql.execute("ALTER TABLE engage.users DROP PARTITION (snapshot_date = DATE '2026-11-22')".to_string()));
+        assert!(text.contains("dropping partitions of table engage.users needs write:processed/users/"), "{text}");
+        assert!(!rows(&env, "SHOW TABLES IN engage").is_empty(), "engage.users is still catalogued");
+        // Its own table it may drop.
+        ok(sql.execute(format!("DROP TABLE {DB}.t")));
     }
 }
 

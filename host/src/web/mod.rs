@@ -153,6 +153,9 @@ fn finished_run(host: &LocalHost, id: &str) -> Result<String, (StatusCode, Strin
             },
         )),
         crate::pipeline::record::RunStatus::Running => Err((StatusCode::NOT_FOUND, format!("run {id} is still running; it has no results yet"))),
+        crate::pipeline::record::RunStatus::Interrupted => {
+            Err((StatusCode::NOT_FOUND, format!("run {id} was interrupted; resume it (engage run --resume {id}) to get results")))
+        }
     }
 }
 

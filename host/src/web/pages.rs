@@ -69,6 +69,7 @@ pub fn runs(records: &[RunRecord], latest: Option<&str>) -> String {
                 (RunStatus::Failed, Some(e)) => format!("failed at stage {}: no results", escape(&e.stage)),
                 (RunStatus::Failed, None) => "failed: no results".into(),
                 (RunStatus::Running, _) => "running".into(),
+                (RunStatus::Interrupted, _) => "interrupted: resume it with engage run --resume".into(),
             }
         );
     }

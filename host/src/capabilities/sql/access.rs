@@ -9,8 +9,10 @@
 //!   INSERT INTO under the table's location and its partitions' locations;
 //!   CREATE EXTERNAL TABLE and ADD PARTITION bind a location to a table, which
 //!   needs a write grant covering it; MSCK REPAIR lists the table's location (read);
-//! - catalog-only statements (SHOW, DESCRIBE, CREATE DATABASE, DROP TABLE and DROP
-//!   PARTITION, which keep the data) need only `sql`.
+//! - DROP TABLE and DROP PARTITION keep the data but change what every reader of
+//!   the table sees (and let a stage re-create a trusted table over its own
+//!   files): they need a write grant covering the table's location;
+//! - catalog-only statements (SHOW, DESCRIBE, CREATE DATABASE) need only `sql`.
 //!
 //! A statement the check cannot read is refused rather than passed on (Athena
 //! would otherwise run what the local parser does not understand), and a location
@@ -96,9 +98,17 @@ fn reaches(catalog: &dyn Catalog, statement: &AthenaStatement) -> Result<Vec<Rea
                 out.push(Reach { what: format!("repairing table {table}"), location: def.location, write: false });
             }
         }
-        AthenaStatement::DropTable { .. }
-        | AthenaStatement::CreateDatabase { .. }
-        | AthenaStatement::DropPartitions { .. }
+        AthenaStatement::DropTable { name, .. } => {
+            if let Some(def) = catalog.table(&name.database, &name.table)? {
+                table_locations(&def, &format!("dropping table {name}"), true, &mut out);
+            }
+        }
+        AthenaStatement::DropPartitions { table, .. } => {
+            if let Some(def) = catalog.table(&table.database, &table.table)? {
+                out.push(Reach { what: format!("dropping partitions of table {table}"), location: def.location, write: true });
+            }
+        }
+        AthenaStatement::CreateDatabase { .. }
         | AthenaStatement::ShowTables { .. }
         | AthenaStatement::ShowDatabases { .. }
         | AthenaStatement::ShowPartitions(_)
