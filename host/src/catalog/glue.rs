@@ -19,6 +19,10 @@ const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetH
 const TEXT_INPUT: &str = "org.apache.hadoop.mapred.TextInputFormat";
 const TEXT_OUTPUT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
 const CSV_SERDE: &str = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
+/// Table properties that are the text SerDe's own parameters in Glue.
+const SERDE_PARAMETERS: [&str; 6] = ["field.delim", "escape.delim", "serialization.null.format", "separatorChar", "quoteChar", "escapeChar"];
+/// The table property naming the SerDe (kept in Glue as the SerDeInfo's library).
+const SERDE_PROPERTY: &str = "serialization.lib";
 /// BatchCreatePartition takes at most 100 partitions, BatchDeletePartition 25.
 const CREATE_BATCH: usize = 100;
 const DELETE_BATCH: usize = 25;
@@ -47,10 +51,19 @@ impl GlueCatalog {
             TableFormat::Parquet => (PARQUET_INPUT, PARQUET_OUTPUT, PARQUET_SERDE),
             TableFormat::Csv => (TEXT_INPUT, TEXT_OUTPUT, CSV_SERDE),
         };
+        let serde = match def.format {
+            TableFormat::Csv => def.properties.get(SERDE_PROPERTY).map_or(serde, String::as_str),
+            TableFormat::Parquet => serde,
+        };
         let mut serde_info = SerDeInfo::builder().serialization_library(serde);
         if def.format == TableFormat::Csv {
-            let delimiter = def.properties.get("field.delim").cloned().unwrap_or_else(|| ",".into());
-            serde_info = serde_info.parameters("field.delim", delimiter);
+            if serde == CSV_SERDE {
+                let delimiter = def.properties.get("field.delim").cloned().unwrap_or_else(|| ",".into());
+                serde_info = serde_info.parameters("field.delim", delimiter);
+            }
+            for (key, value) in def.properties.iter().filter(|(k, _)| SERDE_PARAMETERS.contains(&k.as_str()) && k.as_str() != "field.delim") {
+                serde_info = serde_info.parameters(key, value);
+            }
         }
         StorageDescriptor::builder()
             .set_columns(Some(Self::glue_columns(&def.columns)))
@@ -63,6 +76,7 @@ impl GlueCatalog {
 
     fn table_input(&self, def: &TableDef) -> TableInput {
         let mut parameters: BTreeMap<String, String> = def.properties.clone();
+        parameters.remove(SERDE_PROPERTY);
         let classification = match def.format {
             TableFormat::Parquet => "parquet",
             TableFormat::Csv => "csv",
@@ -267,8 +281,16 @@ impl Catalog for GlueCatalog {
         let mut properties: BTreeMap<String, String> =
             table.parameters().map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
         properties.remove("classification");
-        if let Some(delimiter) = descriptor.and_then(|s| s.serde_info()).and_then(|s| s.parameters()).and_then(|p| p.get("field.delim")) {
-            properties.insert("field.delim".into(), delimiter.clone());
+        let serde_info = descriptor.and_then(|s| s.serde_info());
+        for (key, value) in serde_info.and_then(|s| s.parameters()).into_iter().flatten() {
+            if SERDE_PARAMETERS.contains(&key.as_str()) {
+                properties.insert(key.clone(), value.clone());
+            }
+        }
+        if format == TableFormat::Csv
+            && let Some(library) = serde_info.and_then(|s| s.serialization_library())
+        {
+            properties.insert(SERDE_PROPERTY.into(), library.to_string());
         }
         let mut def = TableDef {
             database: database.to_string(),

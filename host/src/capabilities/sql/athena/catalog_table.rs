@@ -9,11 +9,9 @@ use arrow::array::Array;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
-use datafusion::common::config::CsvOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Result as DfResult, ScalarValue, Statistics};
 use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
@@ -26,6 +24,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
+use super::text_table::{TextFile, TextLayout, TextScanExec};
 use super::types::arrow_type;
 use crate::capabilities::sql::storage_bridge::{bridge_path, bridge_url};
 use crate::capabilities::storage::ObjectStore;
@@ -40,9 +39,8 @@ pub struct CatalogTable {
     file_schema: SchemaRef,
     partition_fields: Vec<FieldRef>,
     files: Vec<(String, u64, Vec<ScalarValue>)>,
-    format: TableFormat,
-    has_header: bool,
-    delimiter: u8,
+    /// How a text table's lines become rows.
+    text: Option<TextLayout>,
     url: ObjectStoreUrl,
 }
 
@@ -144,16 +142,16 @@ impl CatalogTable {
                 }
             }
         }
-        let header_lines = def.properties.get("skip.header.line.count").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-        let delimiter = def.properties.get("field.delim").and_then(|d| d.bytes().next()).unwrap_or(b',');
+        let text = match def.format {
+            TableFormat::Csv => Some(TextLayout::from_properties(&def.properties).map_err(|e| format!("{}.{}: {e}", def.database, def.name))?),
+            TableFormat::Parquet => None,
+        };
         Ok(Self {
             schema,
             file_schema,
             partition_fields: keys.into_iter().map(Arc::new).collect(),
             files,
-            format: def.format,
-            has_header: header_lines > 0,
-            delimiter,
+            text,
             url: store_url(store),
         })
     }
@@ -208,18 +206,29 @@ impl TableProvider for CatalogTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        let table_schema = TableSchema::builder(self.file_schema.clone()).with_table_partition_cols(self.partition_fields.clone()).build();
-        let format: Arc<dyn FileFormat> = match self.format {
-            TableFormat::Parquet => Arc::new(ParquetFormat::default()),
-            TableFormat::Csv => Arc::new(CsvFormat::default().with_options(CsvOptions {
-                has_header: Some(self.has_header),
-                delimiter: self.delimiter,
-                ..Default::default()
-            })),
-        };
-        let source = format.file_source(table_schema);
         let statistics = estimated_statistics(&files, &self.schema, projection.map_or(self.schema.fields().len(), Vec::len));
         let target = state.config().target_partitions().max(1);
+        if let Some(layout) = &self.text {
+            let mut groups: Vec<Vec<TextFile>> = vec![Vec::new(); target.min(files.len())];
+            for (i, (path, size, values)) in files.into_iter().enumerate() {
+                let location = PartitionedFile::new(path.clone(), *size).object_meta.location;
+                let n = groups.len();
+                groups[i % n].push(TextFile { location, size: *size, partition_values: values.clone() });
+            }
+            let exec = TextScanExec::new(
+                layout.clone(),
+                self.schema.clone(),
+                self.file_schema.fields().len(),
+                projection,
+                groups,
+                self.url.clone(),
+                statistics,
+            )?;
+            return Ok(Arc::new(exec));
+        }
+        let table_schema = TableSchema::builder(self.file_schema.clone()).with_table_partition_cols(self.partition_fields.clone()).build();
+        let format: Arc<dyn FileFormat> = Arc::new(ParquetFormat::default());
+        let source = format.file_source(table_schema);
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
         for (i, (path, size, values)) in files.into_iter().enumerate() {
             let mut file = PartitionedFile::new(path.clone(), *size);

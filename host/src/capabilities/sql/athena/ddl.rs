@@ -10,6 +10,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 
 use super::catalog_table::NULL_PARTITION;
 use super::statement::{ExternalTable, PartitionSpec, TableName};
+use super::text_table::{OPEN_CSV_SERDE, SERDE_PROPERTY, TextLayout, check_column_type};
 use super::types::arrow_type;
 use crate::capabilities::sql::QueryResult;
 use crate::capabilities::storage::ObjectStore;
@@ -93,7 +94,10 @@ pub fn create_external_table(catalog: &dyn Catalog, spec: ExternalTable) -> DdlR
     }
     let mut columns = Vec::new();
     for c in spec.columns.iter().chain(&spec.partition_keys) {
-        arrow_type(&c.athena_type).map_err(|e| format!("column {}: {e}", c.name))?;
+        let data_type = arrow_type(&c.athena_type).map_err(|e| format!("column {}: {e}", c.name))?;
+        if spec.csv.is_some() && spec.columns.iter().any(|d| d.name == c.name) {
+            check_column_type(&c.name, &data_type)?;
+        }
         if columns.iter().any(|seen: &Column| seen.name == c.name) {
             return Err(format!("column {} is defined twice in {name}", c.name));
         }
@@ -103,7 +107,14 @@ pub fn create_external_table(catalog: &dyn Catalog, spec: ExternalTable) -> DdlR
     parse_location(&spec.location)?;
     let mut properties: BTreeMap<String, String> = spec.properties.into_iter().collect();
     if let Some(csv) = &spec.csv {
-        properties.insert("field.delim".into(), csv.delimiter.to_string());
+        properties.insert(SERDE_PROPERTY.into(), csv.serde.clone());
+        if csv.serde == OPEN_CSV_SERDE {
+            properties.retain(|k, _| !k.eq_ignore_ascii_case("separatorChar"));
+            properties.insert("separatorChar".into(), csv.delimiter.to_string());
+        } else {
+            properties.insert("field.delim".into(), csv.delimiter.to_string());
+        }
+        TextLayout::from_properties(&properties).map_err(|e| format!("{name}: {e}"))?;
     }
     catalog.create_database(&name.database).map_err(cap)?;
     catalog

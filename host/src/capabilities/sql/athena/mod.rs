@@ -10,5 +10,6 @@ pub mod functions;
 pub mod render;
 pub mod rewrite;
 pub mod statement;
+pub mod text_table;
 pub mod types;
 pub mod write;

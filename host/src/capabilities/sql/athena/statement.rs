@@ -14,6 +14,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+use super::text_table::{LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE, hive_char};
 use crate::catalog::DEFAULT_DATABASE;
 
 /// `database.table`, with the default database filled in.
@@ -69,6 +70,8 @@ pub struct ExternalTable {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CsvLayout {
     pub delimiter: char,
+    /// The SerDe class: LazySimpleSerDe or OpenCSVSerde.
+    pub serde: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -320,16 +323,21 @@ fn external_table(create: ast::CreateTable) -> Result<AthenaStatement, String> {
         .clone()
         .or(formats.location.clone())
         .ok_or_else(|| format!("CREATE EXTERNAL TABLE {name} needs LOCATION 's3://bucket/prefix/'"))?;
+    // The SerDe and its delimiter; ROW FORMAT DELIMITED's other clauses become SerDe properties.
+    let mut row_properties = Vec::new();
     let delimited = match &formats.row_format {
-        Some(HiveRowFormat::DELIMITED { delimiters }) => Some(
-            delimiters
-                .iter()
-                .find(|d| d.delimiter == HiveDelimiter::FieldsTerminatedBy)
-                .and_then(|d| d.char.value.chars().next())
-                .unwrap_or('\u{1}'),
-        ),
-        Some(HiveRowFormat::SERDE { class }) if class.to_lowercase().contains("opencsvserde") => Some(','),
-        Some(HiveRowFormat::SERDE { class }) if class.to_lowercase().contains("lazysimpleserde") => Some('\u{1}'),
+        Some(HiveRowFormat::DELIMITED { delimiters }) => {
+            let clause = |kind: HiveDelimiter| delimiters.iter().find(|d| d.delimiter == kind).map(|d| d.char.value.clone());
+            if let Some(escape) = clause(HiveDelimiter::FieldsEscapedBy) {
+                row_properties.push(("escape.delim".to_string(), escape));
+            }
+            if let Some(null) = clause(HiveDelimiter::NullDefinedAs) {
+                row_properties.push(("serialization.null.format".to_string(), null));
+            }
+            Some((LAZY_SIMPLE_SERDE, clause(HiveDelimiter::FieldsTerminatedBy).as_deref().and_then(hive_char).unwrap_or('\u{1}')))
+        }
+        Some(HiveRowFormat::SERDE { class }) if class.to_lowercase().contains("opencsvserde") => Some((OPEN_CSV_SERDE, ',')),
+        Some(HiveRowFormat::SERDE { class }) if class.to_lowercase().contains("lazysimpleserde") => Some((LAZY_SIMPLE_SERDE, '\u{1}')),
         Some(HiveRowFormat::SERDE { class }) if class.to_lowercase().contains("parquet") => None,
         Some(HiveRowFormat::SERDE { class }) => {
             return Err(format!("ROW FORMAT SERDE '{class}' is not supported: use STORED AS PARQUET or a delimited text table"));
@@ -340,22 +348,23 @@ fn external_table(create: ast::CreateTable) -> Result<AthenaStatement, String> {
         CreateTableOptions::TableProperties(options) | CreateTableOptions::With(options) => options_text(options)?,
         _ => Vec::new(),
     };
+    properties.extend(row_properties);
     if let Some(serde) = &formats.serde_properties {
-        let serde = options_text(serde)?;
-        // OpenCSVSerde's separatorChar overrides the delimiter.
-        properties.extend(serde);
+        // SerDe properties (OpenCSVSerde's separatorChar, quoteChar, escapeChar, ...) sit with the table's.
+        properties.extend(options_text(serde)?);
     }
     let csv = match (create.file_format, delimited) {
         (Some(FileFormat::PARQUET), _) => None,
-        (Some(FileFormat::TEXTFILE) | None, Some(delimiter)) => {
+        (Some(FileFormat::TEXTFILE) | None, Some((serde, delimiter))) => {
+            let key = if serde == OPEN_CSV_SERDE { "separatorchar" } else { "field.delim" };
             let delimiter = properties
                 .iter()
-                .find(|(k, _)| k == "separatorchar" || k == "field.delim")
-                .and_then(|(_, v)| v.chars().next())
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .and_then(|(_, v)| hive_char(v))
                 .unwrap_or(delimiter);
-            Some(CsvLayout { delimiter })
+            Some(CsvLayout { delimiter, serde: serde.to_string() })
         }
-        (Some(FileFormat::TEXTFILE), None) => Some(CsvLayout { delimiter: '\u{1}' }),
+        (Some(FileFormat::TEXTFILE), None) => Some(CsvLayout { delimiter: '\u{1}', serde: LAZY_SIMPLE_SERDE.to_string() }),
         (None, None) if formats.storage.is_none() => {
             return Err(format!("CREATE EXTERNAL TABLE {name} needs STORED AS PARQUET or ROW FORMAT DELIMITED ... STORED AS TEXTFILE"));
         }
