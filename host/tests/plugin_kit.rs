@@ -467,7 +467,7 @@ fn a_stage_plugin_is_tested_with_faked_capabilities() {
         format!(
             "name = \"stage\"\n[defaults]\ntimeout = \"120s\"\n\n[[stage]]\nname = \"ingest\"\nnative = \"ingest\"\nparams = {{ source = \"{}\", table = \"users\" }}\n\n\
              [[stage]]\nname = \"plans\"\nplugin = \"{name}@0.1.x\"\nafter = [\"ingest\"]\n\
-             grants = {{ sql = true, storage = [\"read:reference/\", \"write:work/run=${{run_id}}/\"] }}\n\
+             grants = {{ sql = true, storage = [\"read:reference/\", \"read:processed/\", \"write:work/run=${{run_id}}/\"] }}\n\
              params = {{ table = \"engage.users\", output = \"work/${{scratch}}\" }}\n",
             data.display()
         ),

@@ -64,7 +64,8 @@ language = "rust"
 description = "Users per plan, labelled, as a CSV under the stage's scratch prefix"
 
 [grants]
-storage = ["read:reference/", "write:work/run=${{run_id}}/"]
+# SQL reads a table only as far as these reach: engage.users lives under processed/.
+storage = ["read:reference/", "read:processed/", "write:work/run=${{run_id}}/"]
 sql = true
 llm = false
 "#,
