@@ -386,6 +386,47 @@ fn the_state_machine_run_task_by_task_scores_like_engage_run() {
         let q = actual[user];
         assert!((p - q).abs() < 1e-12, "user {user}: engage run {p}, state machine {q}");
     }
+
+    // The run succeeded and published: a late task is refused, a retried finish answers the same.
+    let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
+    let out = engage(&root).args(["stage", "run"]).arg(weekly()).args(["--run", &run_id, "--stage", "cleanup", "--attempt", "3"]).output().unwrap();
+    assert!(!out.status.success() && text(&out.stderr).contains("already succeeded"), "{}", text(&out.stderr));
+    ok(engage(&root).args(["stage", "finish"]).arg(weekly()).args(["--run", &run_id]).output().unwrap(), "a second stage finish");
+    let show: Value = serde_json::from_str(&ok(engage(&root).args(["runs", "show", &run_id, "--json"]).output().unwrap(), "runs show")).unwrap();
+    assert_eq!(show["status"], "succeeded");
+}
+
+#[test]
+fn stage_tasks_keep_the_run_record_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = "20261129-030000-beef";
+    let task = |pipeline: &Path, args: &[&str]| engage(dir.path()).args(["stage", "run"]).arg(pipeline).args(["--run", run]).args(args).output().unwrap();
+
+    // Finishing a run nothing ran for is an error, not a failed run.
+    let out = engage(dir.path()).args(["stage", "finish"]).arg(weekly()).args(["--run", run]).output().unwrap();
+    assert!(!out.status.success() && text(&out.stderr).contains(&format!("no run '{run}'")), "{}", text(&out.stderr));
+    assert!(!dir.path().join("runs").join(run).join("run.json").exists());
+
+    // Only a stage's catch.next fallback may stand in for it.
+    let out = task(&weekly(), &["--stage", "cleanup", "--replaces", "ingest"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("is not the catch.next fallback of stage 'ingest'"), "{}", text(&out.stderr));
+
+    // The record shows a task's outcome as soon as it ends.
+    ok(task(&weekly(), &["--stage", "cleanup"]), "stage run cleanup");
+    let show: Value = serde_json::from_str(&ok(engage(dir.path()).args(["runs", "show", run, "--json"]).output().unwrap(), "runs show")).unwrap();
+    let cleanup = show["stages"].as_array().unwrap().iter().find(|s| s["name"] == "cleanup").unwrap();
+    assert_eq!(cleanup["status"], "committed", "{cleanup}");
+
+    // A task of another pipeline does not join this run.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, std::fs::read_to_string(weekly()).unwrap().replacen("name = \"weekly-engagement\"", "name = \"other\"", 1)).unwrap();
+    let out = task(&other, &["--stage", "cleanup", "--attempt", "2"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("is a run of pipeline 'weekly-engagement', not 'other'"), "{}", text(&out.stderr));
+
+    // Ending the run early names every stage that never ran.
+    let out = engage(dir.path()).args(["stage", "finish"]).arg(weekly()).args(["--run", run]).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("the run was ended before stage(s) ingest, prepare"), "{err}");
 }
 
 #[test]

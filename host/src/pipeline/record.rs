@@ -293,6 +293,15 @@ impl RunStore {
             .map_err(|e| anyhow::anyhow!("writing runs/{}: {e}", Self::key(&record.run_id)))
     }
 
+    /// The run's record, or `None` when there is none.
+    pub fn try_load(&self, run_id: &str) -> Result<Option<RunRecord>> {
+        match self.storage.head(RUNS_BUCKET, &Self::key(run_id)) {
+            Ok(_) => self.load(run_id).map(Some),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => bail!("reading runs/{}: {e}", Self::key(run_id)),
+        }
+    }
+
     pub fn load(&self, run_id: &str) -> Result<RunRecord> {
         if !is_run_id(run_id) {
             bail!("'{run_id}' is not a run id (expected YYYYMMDD-HHMMSS-xxxx)");

@@ -18,7 +18,7 @@ use twox_hash::XxHash64;
 
 use super::executor::{Executor, RunIdentity, attempt_input, merge_outputs};
 use super::record::{AttemptError, AttemptRecord, RunError, RunRecord, RunStatus, StageRecord, StageStatus, is_run_id, now};
-use super::spec::{Pipeline, StageSpec};
+use super::spec::{CatchAction, Pipeline, StageSpec};
 use super::step::{Progress, RUNS_BUCKET, Services, Shard, StepOutput};
 use super::vars;
 use crate::capabilities::ErrorCode;
@@ -195,19 +195,44 @@ pub fn run_task(executor: &Executor, pipeline: &Pipeline, run: &TaskRun, task: &
     if task.attempt == 0 {
         bail!("--attempt counts from 1");
     }
-    if let Some(replaced) = &task.replaces
-        && pipeline.stage(replaced).is_none()
-    {
-        bail!("--replaces '{replaced}': pipeline '{}' has no such stage", pipeline.name);
+    if let Some(replaced) = &task.replaces {
+        let Some(failed) = pipeline.stage(replaced) else {
+            bail!("--replaces '{replaced}': pipeline '{}' has no such stage", pipeline.name);
+        };
+        // Only the fallback the pipeline names may stand in for a stage.
+        let fallback = failed.catch.as_ref().and_then(|c| match &c.action {
+            CatchAction::Next(next) => Some(next.as_str()),
+            CatchAction::FailRun => None,
+        });
+        if fallback != Some(task.stage.as_str()) {
+            bail!("--replaces '{replaced}': stage '{}' is not the catch.next fallback of stage '{replaced}'", task.stage);
+        }
     }
+    check_same_run(executor, pipeline, run)?;
     let stages = assemble_stages(services, pipeline, &run.run_id)?;
     check_after(spec, &run.run_id, &stages)?;
 
     // `run.json` as of now, so `engage runs show` (and a report stage) see the run going on.
     // Tasks side by side may each write one; every copy is true when written, and
     // `finish` writes the final one.
-    executor.store().save(&run.record(pipeline, stages.clone()))?;
-    run_part(executor, spec, task, shard, &run.identity(pipeline), &upstream_of(&stages))
+    executor.store().save(&run.record(pipeline, stages))?;
+    let part = run_part(executor, spec, task, shard, &run.identity(pipeline), &upstream_of(&assemble_stages(services, pipeline, &run.run_id)?))?;
+    // And again with this attempt's outcome, so the record does not lag a task behind.
+    executor.store().save(&run.record(pipeline, assemble_stages(services, pipeline, &run.run_id)?))?;
+    Ok(part)
+}
+
+/// A task belongs to the run its record describes: the same pipeline, and not a run
+/// that already succeeded (its tables are published; a failed run may be re-driven).
+fn check_same_run(executor: &Executor, pipeline: &Pipeline, run: &TaskRun) -> Result<()> {
+    let Some(record) = executor.store().try_load(&run.run_id)? else { return Ok(()) };
+    if record.pipeline != pipeline.name {
+        bail!("run {} is a run of pipeline '{}', not '{}' ({})", run.run_id, record.pipeline, pipeline.name, pipeline.file);
+    }
+    if record.status == RunStatus::Succeeded {
+        bail!("run {} already succeeded and published its tables; a finished run is not run again (start a new execution)", run.run_id);
+    }
+    Ok(())
 }
 
 /// Runs one attempt of one shard of a run that an `engage run` process drives
@@ -292,6 +317,15 @@ fn run_part(
 pub fn finish(executor: &Executor, pipeline: &Pipeline, run: &TaskRun) -> Result<RunRecord> {
     let services = executor.services();
     let stages = assemble_stages(services, pipeline, &run.run_id)?;
+    match executor.store().try_load(&run.run_id)? {
+        None if stages.iter().all(|s| s.status == StageStatus::Pending) => bail!("no run '{}': no stage of it has run", run.run_id),
+        Some(record) if record.pipeline != pipeline.name => {
+            bail!("run {} is a run of pipeline '{}', not '{}' ({})", run.run_id, record.pipeline, pipeline.name, pipeline.file)
+        }
+        // A scheduler retrying the last task after it published gets the same answer.
+        Some(record) if record.status == RunStatus::Succeeded => return Ok(record),
+        _ => {}
+    }
     let complete = pipeline.stages.iter().filter(|s| !s.fallback_only).all(|s| is_done(&stages, &s.name));
     let mut record = run.record(pipeline, stages);
     record.ended = Some(now());
@@ -314,7 +348,7 @@ pub fn finish(executor: &Executor, pipeline: &Pipeline, run: &TaskRun) -> Result
         }
     } else {
         record.status = RunStatus::Failed;
-        record.error = Some(first_failure(&record));
+        record.error = Some(first_failure(&record, pipeline));
     }
     executor.store().save(&record)?;
     if record.status == RunStatus::Succeeded {
@@ -325,17 +359,31 @@ pub fn finish(executor: &Executor, pipeline: &Pipeline, run: &TaskRun) -> Result
 }
 
 /// Why an unfinished run stopped: its first failed stage's last error, or the first stage never run.
-fn first_failure(record: &RunRecord) -> RunError {
+fn first_failure(record: &RunRecord, pipeline: &Pipeline) -> RunError {
     let failed = record.stages.iter().find(|s| s.status == StageStatus::Failed);
     if let Some(stage) = failed
         && let Some(error) = stage.attempts.iter().rev().find_map(|a| a.error.clone())
     {
         return RunError { stage: stage.name.clone(), kind: error.kind, message: error.message };
     }
-    let stage = failed.or_else(|| record.stages.iter().find(|s| s.status != StageStatus::Committed)).map(|s| s.name.clone());
+    if let Some(stage) = failed {
+        return RunError {
+            stage: stage.name.clone(),
+            kind: super::step::ErrorKind::Failed,
+            message: format!("stage '{}' did not finish before the run ended", stage.name),
+        };
+    }
+    // Nothing failed: the run was ended before these ran (fallback-only stages nobody routed to aside).
+    let unfinished: Vec<&str> = record
+        .stages
+        .iter()
+        .filter(|s| !matches!(s.status, StageStatus::Committed | StageStatus::Caught))
+        .filter(|s| pipeline.stage(&s.name).is_none_or(|spec| !spec.fallback_only))
+        .map(|s| s.name.as_str())
+        .collect();
     RunError {
-        stage: stage.clone().unwrap_or_default(),
+        stage: unfinished.first().map(|s| s.to_string()).unwrap_or_default(),
         kind: super::step::ErrorKind::Failed,
-        message: format!("stage '{}' did not finish before the run ended", stage.unwrap_or_default()),
+        message: format!("the run was ended before stage(s) {} committed", unfinished.join(", ")),
     }
 }
