@@ -145,6 +145,14 @@ fn train_cmd(args: TrainArgs, root: &Path) -> Result<()> {
     if !outcome.skipped.is_empty() {
         outln!("left out     {}", outcome.skipped.join(", "));
     }
+    if !outcome.uninformative.is_empty() {
+        let list = outcome.uninformative.join(", ");
+        if outcome.uninformative.len() == enc.features.len() {
+            eprintln!("warning: no feature carries information in the training rows ({list}); the model gives every row the same score");
+        } else {
+            eprintln!("warning: features that carry no information in the training rows: {list}");
+        }
+    }
     outln!("trees        {} (best round {})", outcome.trees, outcome.best_round.map_or("-".into(), |r| r.to_string()));
     outln!();
     print_metrics(&outcome.model, Some(&outcome.baseline), "validation");
@@ -268,6 +276,18 @@ fn eval_cmd(args: EvalArgs, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A feature value as a person reads it: categories by name, dates and times as such (not their day count).
+fn show_value(bundle: &ModelBundle, batch: &RecordBatch, row: usize, name: &str, value: f32) -> String {
+    if !value.is_nan()
+        && let Some(col) = batch.column_by_name(name)
+        && matches!(col.data_type(), DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _))
+        && let Ok(text) = arrow::compute::cast(&col.slice(row, 1), &DataType::Utf8)
+    {
+        return text.as_string::<i32>().value(0).to_string();
+    }
+    bundle.encoding.show_value(name, value)
+}
+
 fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
     let bundle = ModelBundle::load(&args.model)?;
     let (batch, x) = inputs(&bundle, &args.data, root)?;
@@ -337,7 +357,7 @@ fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
             order.sort_by(|&a, &b| c.row(0)[b].abs().total_cmp(&c.row(0)[a].abs()));
             for f in order {
                 let name = &c.feature_names[f];
-                outln!("{:<32} {:>16} {:>+12.4}", name, bundle.encoding.show_value(name, values[f]), c.row(0)[f]);
+                outln!("{:<32} {:>16} {:>+12.4}", name, show_value(&bundle, &batch, r, name, values[f]), c.row(0)[f]);
             }
         }
     }
