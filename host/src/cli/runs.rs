@@ -231,7 +231,8 @@ fn print_drift(r: &DriftReport) {
     outln!("\n{:<32} {:>8} {:>14} {:>14}  ", "feature", "PSI", "missing before", "missing now");
     for f in &r.features {
         let flag = if f.warning { "  WARNING" } else { "" };
-        outln!("{:<32} {:>8.4} {:>13.1}% {:>13.1}%{flag}", f.name, f.psi, f.missing_rate_previous * 100.0, f.missing_rate_current * 100.0);
+        let psi = f.psi.map_or("n/a (all missing)".to_string(), |p| format!("{p:.4}"));
+        outln!("{:<32} {:>8} {:>13.1}% {:>13.1}%{flag}", f.name, psi, f.missing_rate_previous * 100.0, f.missing_rate_current * 100.0);
     }
     if let Some(s) = &r.score_shift {
         outln!("\nscores: mean {:.4} -> {:.4}, PSI {:.4}{}", s.mean_previous, s.mean_current, s.psi, if s.warning { "  WARNING" } else { "" });
