@@ -334,7 +334,11 @@ fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
                     let dates = batch
                         .column_by_name(crate::data::schema::SNAPSHOT_DATE)
                         .and_then(|c| arrow::compute::cast(c, &DataType::Utf8).ok())
-                        .map(|c| rows.iter().map(|&r| c.as_string::<i32>().value(r).to_string()).collect::<Vec<_>>());
+                        .map(|c| {
+                            let mut d: Vec<String> = rows.iter().map(|&r| c.as_string::<i32>().value(r).to_string()).collect();
+                            d.sort();
+                            d
+                        });
                     let hint = match &dates {
                         Some(d) => format!(" (snapshot_date {}); pick one with --where snapshot_date={}", d.join(", "), d.last().expect("several rows")),
                         None => "; pick one with --where column=value".to_string(),
