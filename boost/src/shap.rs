@@ -175,12 +175,13 @@ impl fmt::Display for Reason {
 }
 
 /// What "low" and "high" mean per feature: a weighted sample of reference
-/// values. A value is low when its mid-rank in the reference is below one
-/// half, high when above, typical at exactly one half:
-/// `rank(v) = (W(ref < v) + W(ref == v) / 2) / W(all)`. With the training
-/// data as reference this is "below / above the training median", with ties
-/// split half and half, so a value most users share (0 sessions, where most
-/// of the distribution is 0 and the rest above) is called low, not typical.
+/// values. A value is low when it is below the reference median (more than
+/// half of the weight lies above it), high when above it (more than half
+/// lies below), typical otherwise: at the median, or between the two middle
+/// values of an even reference. With the training data as reference this is
+/// "below / above the training median"; a value most users share (0 sessions
+/// where 60% of users have 0) is the median and reads as typical, so "low X"
+/// always means X is below what is typical.
 ///
 /// - [`FeatureReference::from_batches`] / [`FeatureReference::from_columns`]:
 ///   the training (or any reference) data; the preferred choice.
@@ -278,11 +279,11 @@ impl FeatureReference {
         let hi = vals.partition_point(|&x| x <= v);
         let below = if lo == 0 { 0.0 } else { cum[lo - 1] };
         let upto = if hi == 0 { 0.0 } else { cum[hi - 1] };
-        // Compare 2 * rank with the total to stay exact for integer weights.
-        let twice = below + upto;
-        if twice < total {
+        // Weight strictly above / below v against half the total (2x: exact for integer weights).
+        let above = total - upto;
+        if 2.0 * above > total {
             Level::Low
-        } else if twice > total {
+        } else if 2.0 * below > total {
             Level::High
         } else {
             Level::Typical

@@ -276,12 +276,20 @@ fn top_reasons_name_the_largest_contributions_low_or_high() {
     assert_eq!(r1[0].to_string(), "high x0: +1.00");
     let r1 = c.top_reasons(1, 2, &[9.0, f32::NAN, 3.0], &reference);
     assert_eq!(r1[1].to_string(), "missing x1: \u{2212}0.20");
-    // Ties split half and half: 0 is low where 60% of the reference is 0.
+    // A value equal to the median is typical, however many share it: 0 where 60% of the reference is 0.
     let skewed = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0];
     let r = FeatureReference::from_columns(&[&skewed]);
-    assert_eq!(r.level(0, 0.0), Level::Low);
+    assert_eq!(r.level(0, 0.0), Level::Typical);
+    assert_eq!(r.level(0, -1.0), Level::Low);
     assert_eq!(r.level(0, 1.0), Level::High);
+    // ... and where 60% are above it (3 is the median of 1,2,3,3,3,3,3,4,5,6 tied with 5 others).
+    let tied = [1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 4.0, 5.0, 6.0];
+    let r = FeatureReference::from_columns(&[&tied]);
+    assert_eq!((r.level(0, 2.0), r.level(0, 3.0), r.level(0, 4.0)), (Level::Low, Level::Typical, Level::High));
     assert_eq!(FeatureReference::from_columns(&[&[1.0, 2.0, 3.0]]).level(0, 2.0), Level::Typical);
+    // An even reference: between (and at) the two middle values is typical.
+    let even = FeatureReference::from_columns(&[&[1.0, 2.0, 3.0, 4.0]]);
+    assert_eq!([1.0, 2.0, 2.5, 3.0, 4.0].map(|v| even.level(0, v)), [Level::Low, Level::Typical, Level::Typical, Level::Typical, Level::High]);
     // Without data, the model's cover-weighted thresholds: x0 splits at 5.
     let from_model = FeatureReference::from_model(&m);
     assert_eq!(from_model.level(0, 1.0), Level::Low);

@@ -59,15 +59,16 @@ fn ids() -> ArrayRef {
 }
 
 /// One week's scoring features (sessions, tenure, spend; spend 10% missing)
-/// and predictions; `shift` moves sessions by that many standard deviations.
-fn week(host: &LocalHost, db: &str, day: i32, seed: u64, shift: f64) -> Vec<f64> {
+/// and predictions; `shift` moves sessions by that many standard deviations,
+/// `spend_missing` is spend's missing share (0.1 usually).
+fn week(host: &LocalHost, db: &str, day: i32, seed: u64, shift: f64, spend_missing: f64) -> Vec<f64> {
     let mut rng = Rng(seed);
     let mut cols: [Vec<Option<f64>>; 3] = Default::default();
     let mut probs = Vec::with_capacity(USERS);
     for _ in 0..USERS {
         let sessions = 10.0 + 3.0 * (rng.normal() + shift);
         let tenure = 400.0 * rng.next();
-        let spend = (rng.next() >= 0.1).then(|| 50.0 * rng.next());
+        let spend = (rng.next() >= spend_missing).then(|| 50.0 * rng.next());
         cols[0].push(Some(sessions));
         cols[1].push(Some(tenure));
         cols[2].push(spend);
@@ -127,15 +128,15 @@ fn labels_arrive(host: &LocalHost, previous_probs: &[f64]) -> Vec<f32> {
 fn a_shifted_feature_is_flagged_and_only_it() {
     let dir = tempfile::tempdir().unwrap();
     let host = LocalHost::open(dir.path()).unwrap();
-    week(&host, "run_a", PREVIOUS_WEEK, 1, 0.0);
-    week(&host, "run_b", CURRENT_WEEK, 2, 1.0);
+    week(&host, "run_a", PREVIOUS_WEEK, 1, 0.0, 0.1);
+    week(&host, "run_b", CURRENT_WEEK, 2, 1.0, 0.1);
     labels_arrive(&host, &vec![0.5; USERS]);
     let sql = host.sql().unwrap();
     let labels = Labels { table: "engage.users".into(), label: "engaged_next_7d".into() };
     let r = compare(sql.as_ref(), &tables("A", "run_a"), &tables("B", "run_b"), &labels, &Thresholds::default()).unwrap();
     let flagged: Vec<&str> = r.features.iter().filter(|f| f.warning).map(|f| f.name.as_str()).collect();
     assert_eq!(flagged, ["sessions"], "{:#?}", r.features);
-    let psi: BTreeMap<&str, f64> = r.features.iter().map(|f| (f.name.as_str(), f.psi)).collect();
+    let psi: BTreeMap<&str, f64> = r.features.iter().map(|f| (f.name.as_str(), f.psi.unwrap())).collect();
     assert!(psi["sessions"] > 0.5 && psi["tenure"] < 0.05 && psi["spend"] < 0.05, "{psi:?}");
     let spend = r.features.iter().find(|f| f.name == "spend").unwrap();
     assert!((spend.missing_rate_previous - 0.1).abs() < 0.02 && (spend.missing_rate_current - 0.1).abs() < 0.02);
@@ -154,15 +155,15 @@ fn a_shifted_feature_is_flagged_and_only_it() {
     let mut same = tables("A", "run_a");
     same.validation_auc = None;
     let r = compare(sql.as_ref(), &same, &same, &labels, &Thresholds::default()).unwrap();
-    assert!(r.features.iter().all(|f| f.psi < 1e-9) && r.warnings.is_empty(), "{:?}", r.warnings);
+    assert!(r.features.iter().all(|f| f.psi.unwrap() < 1e-9) && r.warnings.is_empty(), "{:?}", r.warnings);
 }
 
 #[test]
 fn realized_auc_comes_from_the_following_weeks_labels() {
     let dir = tempfile::tempdir().unwrap();
     let host = LocalHost::open(dir.path()).unwrap();
-    let previous = week(&host, "run_a", PREVIOUS_WEEK, 1, 0.0);
-    week(&host, "run_b", CURRENT_WEEK, 2, 0.0);
+    let previous = week(&host, "run_a", PREVIOUS_WEEK, 1, 0.0, 0.1);
+    week(&host, "run_b", CURRENT_WEEK, 2, 0.0, 0.1);
     let labels = labels_arrive(&host, &previous);
     let probs: Vec<f32> = previous.iter().map(|&p| p as f32).collect();
     let expected = engage_boost::metrics::auc(&labels, &probs).unwrap();
@@ -176,4 +177,21 @@ fn realized_auc_comes_from_the_following_weeks_labels() {
     optimistic.validation_auc = Some(expected + 0.1);
     let r = compare(sql.as_ref(), &optimistic, &tables("B", "run_b"), &source, &Thresholds::default()).unwrap();
     assert!(r.warnings.iter().any(|w| w.starts_with("model: realized AUC")), "{:?}", r.warnings);
+}
+
+#[test]
+fn a_feature_missing_in_every_row_has_no_psi() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = LocalHost::open(dir.path()).unwrap();
+    week(&host, "run_a", PREVIOUS_WEEK, 1, 0.0, 0.1);
+    week(&host, "run_b", CURRENT_WEEK, 2, 0.0, 1.0);
+    labels_arrive(&host, &vec![0.5; USERS]);
+    let sql = host.sql().unwrap();
+    let labels = Labels { table: "engage.users".into(), label: "engaged_next_7d".into() };
+    let r = compare(sql.as_ref(), &tables("A", "run_a"), &tables("B", "run_b"), &labels, &Thresholds::default()).unwrap();
+    let spend = r.features.iter().find(|f| f.name == "spend").unwrap();
+    assert_eq!(spend.psi, None, "all missing this week: no distribution, not the same one");
+    assert_eq!(spend.missing_rate_current, 1.0);
+    assert!(spend.warning && r.warnings.iter().any(|w| w.starts_with("feature spend: missing rate")), "{:?}", r.warnings);
+    assert!(r.to_json()["features"].as_array().unwrap().iter().any(|f| f["name"] == "spend" && f["psi"].is_null()));
 }

@@ -924,6 +924,10 @@ fn the_cli_generates_ingests_and_describes() {
     assert!(ok);
     assert!(stdout.contains("snapshot_date=2026-11-15  rows 500"), "{stdout}");
     assert!(stdout.contains("tenure_days") && stdout.contains("bigint"), "{stdout}");
+    // The name as `catalog list` prints it works too.
+    let (ok, qualified, stderr) = run(&["catalog", "describe", "engage.users"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(qualified, stdout);
 
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();

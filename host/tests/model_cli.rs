@@ -139,3 +139,59 @@ fn a_label_other_than_0_or_1_is_a_clear_error() {
     let err = train_error("x,churned\n1,0\n2,1\n3,2\n", &[]);
     assert!(err.contains("must be 0 or 1, but row 3 holds 2"), "{err}");
 }
+
+/// `churn_csv` with the monthly_fee column emptied: CSV inference types it Null.
+fn without_fees(csv: &str) -> String {
+    csv.lines()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            if !l.starts_with("customer_id") {
+                cells[4] = "";
+            }
+            cells.join(",") + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn an_all_empty_feature_column_is_all_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = churn_csv(1500);
+    std::fs::write(dir.path().join("churn.csv"), &csv).unwrap();
+    std::fs::write(dir.path().join("nofee.csv"), without_fees(&csv)).unwrap();
+    let o = engage(dir.path(), &["model", "train", "churn.csv", "--label", "churned", "--id", "customer_id", "--params", "rounds=30,depth=3", "--out", "m.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for args in [
+        vec!["model", "predict", "m.json", "nofee.csv", "--out", "s.csv"],
+        vec!["model", "eval", "m.json", "nofee.csv", "--html", "e.html"],
+        vec!["model", "explain", "m.json", "nofee.csv", "--user", "c00007"],
+    ] {
+        let o = engage(dir.path(), &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("warning: nofee.csv: column 'monthly_fee' is empty (type Null); every value is missing"), "{}", stderr(&o));
+    }
+    let o = engage(dir.path(), &["model", "explain", "m.json", "nofee.csv", "--user", "c00007"]);
+    let row = stdout(&o).lines().find(|l| l.starts_with("monthly_fee")).unwrap().to_string();
+    assert!(row.contains("missing"), "{row}");
+}
+
+#[test]
+fn features_without_information_are_named_and_dates_read_as_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("customer_id,sdate,flat,empty,x,churned\n");
+    for i in 0..400 {
+        csv += &format!("c{i:04},2026-11-{:02},7,,{},{}\n", 1 + i % 28, i % 10, (i % 10 >= 5) as u8);
+    }
+    std::fs::write(dir.path().join("d.csv"), csv).unwrap();
+    let o = engage(dir.path(), &["model", "train", "d.csv", "--label", "churned", "--features", "flat,empty", "--out", "flat.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: no feature carries information in the training rows (flat (always 7), empty (all missing))"), "{err}");
+    let o = engage(dir.path(), &["model", "train", "d.csv", "--label", "churned", "--features", "sdate,x,flat", "--id", "customer_id", "--params", "rounds=20,depth=2", "--out", "m.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: features that carry no information in the training rows: flat (always 7)"), "{}", stderr(&o));
+    let o = engage(dir.path(), &["model", "explain", "m.json", "d.csv", "--user", "c0003"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let row = stdout(&o).lines().find(|l| l.starts_with("sdate")).unwrap().to_string();
+    assert!(row.contains("2026-11-04"), "{row}");
+}

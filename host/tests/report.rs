@@ -138,6 +138,7 @@ fn successful_run() -> Value {
                 "features": [
                     { "name": "session_recency", "psi": 0.31, "missing_rate_previous": 0.0, "missing_rate_current": 0.0, "warning": true },
                     { "name": "session_trend", "psi": 0.02, "missing_rate_previous": 0.0, "missing_rate_current": 0.0, "warning": false },
+                    { "name": "nps_score", "psi": null, "missing_rate_previous": 0.3, "missing_rate_current": 1.0, "warning": true },
                 ],
                 "realized_auc": 0.751, "warnings": ["session_recency: PSI 0.31 above 0.2"],
             })),
@@ -219,6 +220,11 @@ fn successful_run_shows_headline_numbers_and_every_chart() {
     assert!(page.contains("<h2>Stages</h2>") && page.contains("3 (1 failed)"), "predict's retry is counted");
     assert!(page.contains("<h2>Data-quality checks</h2>") && page.contains("2 of 2 passed"));
     assert!(page.contains("<h2>Summary statistics</h2>") && page.contains("mean_probability"));
+    // Two of engagement_summary's 124 rows are shown, and the page says so.
+    assert!(page.contains("<p class=\"note\">first 2 of 124 rows</p>"), "the statistics say they are a part");
+    // A feature missing in every row this week has no PSI: named as such, not drawn as 0.
+    let drift = panel(&page, "chart-drift");
+    assert!(drift.contains("PSI n/a (all missing): nps_score.") && !drift.contains("nps_score: 0"), "{drift}");
 }
 
 #[test]

@@ -101,6 +101,19 @@ fn run_prints_a_summary_and_the_history_can_be_read_back() {
     assert!(stderr.contains("failed at stage 'second' (failed)") && stderr.contains("call 2 fails"), "{stderr}");
     let failed_id = stderr.split("--resume ").nth(1).unwrap().trim().trim_end_matches('`').to_string();
 
+    // A failed run has nothing to compare, and compare takes the earlier run first.
+    let out = engage(&root, &["runs", "compare", &run_id, &failed_id]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("run {failed_id} failed at stage 'second'; it has no predictions to compare")), "{err}");
+    let out = engage(&root, &["runs", "compare", &failed_id, &run_id]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("run {failed_id} (started ")) && err.contains(&format!("is later than run {run_id}")), "{err}");
+    let out = engage(&root, &["runs", "compare", &run_id, &run_id]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("has no predictions to compare: its predict stage did not run"), "{err}");
+
     // Resuming reruns only `second`, in a new attempt, and succeeds on its third call.
     let out = engage(&root, &["run", file.to_str().unwrap(), "--resume", &failed_id, "--json", "--no-progress"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));

@@ -271,3 +271,51 @@ fn the_next_week_compares_itself_with_the_last() {
     let printed = text(&out.stdout);
     assert!(printed.contains("segment migration") && printed.contains(&format!("realized AUC of {}", first.summary["run_id"].as_str().unwrap())), "{printed}");
 }
+
+#[test]
+fn the_pipelines_model_keys_predictions_and_explanations_to_users() {
+    let Baseline { root, summary, .. } = baseline();
+    let run_id = summary["run_id"].as_str().unwrap();
+    let model = root.join("models/engagement").join(format!("run={run_id}")).join("model.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    let attrs = &json["learner"]["attributes"];
+    let keys: Vec<&String> = attrs.as_object().unwrap().keys().collect();
+    assert_eq!(attrs["engage_id_column"], "user_id", "{keys:?}");
+    assert_eq!(attrs["engage_label"], "engaged_next_7d");
+    assert!(attrs["engage_encoding"].as_str().unwrap().contains("session_recency") && attrs["engage_baseline"].is_string(), "{keys:?}");
+
+    let scoring = format!("run_{}.scoring_features", run_id.replace('-', "_"));
+    let dir = tempfile::tempdir().unwrap();
+    let out_csv = dir.path().join("pp.csv");
+    let out = engage(root).args(["model", "predict"]).arg(&model).arg(&scoring).arg("--out").arg(&out_csv).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&out_csv).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some("user_id,probability,confidence,reasons"));
+    let user = lines.next().unwrap().split(',').next().unwrap().to_string();
+    assert!(user.starts_with('u'), "{user}");
+
+    let out = engage(root).args(["model", "explain"]).arg(&model).args([&scoring, "--user", &user]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.starts_with(&format!("user_id {user}: probability")) && shown.contains("reasons: "), "{shown}");
+
+    // The training table holds a row per user and labelled week: explain --user names the weeks instead of picking one.
+    let training = format!("run_{}.training_features", run_id.replace('-', "_"));
+    let host = LocalHost::open(root).unwrap();
+    let result = host
+        .sql()
+        .unwrap()
+        .query(&format!("SELECT user_id, count(*) AS n FROM {training} GROUP BY user_id HAVING count(*) > 1 ORDER BY user_id LIMIT 1"))
+        .unwrap();
+    let user = result.batches[0].column(0).as_string::<i32>().value(0).to_string();
+    let n = result.batches[0].column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0);
+    let out = engage(root).args(["model", "explain"]).arg(&model).args([&training, "--user", &user]).output().unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{n} rows have user_id = '{user}' (snapshot_date 20")) && err.contains("--where snapshot_date="), "{err}");
+    let date = err.split("--where snapshot_date=").nth(1).unwrap().split([',', ' ']).next().unwrap().to_string();
+    let out = engage(root).args(["model", "explain"]).arg(&model).args([&training, "--user", &user, "--where", &format!("snapshot_date={date}")]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("reasons: "));
+}

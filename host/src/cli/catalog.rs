@@ -18,6 +18,7 @@ pub enum CatalogCommand {
     },
     /// Shows a table: location, format, columns with types, partitions with row counts.
     Describe {
+        /// `table` in --database, or `db.table` as `catalog list` prints it.
         table: String,
         #[arg(long, default_value = DEFAULT_DATABASE)]
         database: String,
@@ -35,7 +36,10 @@ pub fn run(command: CatalogCommand, root: &Path) -> Result<()> {
             }
             Ok(())
         }
-        CatalogCommand::Describe { table, database } => describe(catalog.as_ref(), &database, &table),
+        CatalogCommand::Describe { table, database } => match table.split_once('.') {
+            Some((db, name)) => describe(catalog.as_ref(), db, name),
+            None => describe(catalog.as_ref(), &database, &table),
+        },
     }
 }
 

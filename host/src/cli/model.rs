@@ -82,9 +82,12 @@ pub struct EvalArgs {
 pub struct ExplainArgs {
     pub model: PathBuf,
     pub data: String,
-    /// Show this row's contributions (looked up in the model's id column).
+    /// Show this row's contributions (looked up in the model's id column, else user_id).
     #[arg(long)]
     pub user: Option<String>,
+    /// With --user: keep only rows where column = value (e.g. snapshot_date=2026-11-22), when the id has several rows.
+    #[arg(long = "where", value_name = "COLUMN=VALUE", requires = "user")]
+    pub filter: Option<String>,
 }
 
 pub fn run(command: ModelCommand, root: &Path) -> Result<()> {
@@ -142,6 +145,14 @@ fn train_cmd(args: TrainArgs, root: &Path) -> Result<()> {
     if !outcome.skipped.is_empty() {
         outln!("left out     {}", outcome.skipped.join(", "));
     }
+    if !outcome.uninformative.is_empty() {
+        let list = outcome.uninformative.join(", ");
+        if outcome.uninformative.len() == enc.features.len() {
+            eprintln!("warning: no feature carries information in the training rows ({list}); the model gives every row the same score");
+        } else {
+            eprintln!("warning: features that carry no information in the training rows: {list}");
+        }
+    }
     outln!("trees        {} (best round {})", outcome.trees, outcome.best_round.map_or("-".into(), |r| r.to_string()));
     outln!();
     print_metrics(&outcome.model, Some(&outcome.baseline), "validation");
@@ -167,13 +178,22 @@ fn inputs(bundle: &ModelBundle, data: &str, root: &Path) -> Result<(RecordBatch,
     Ok((batch, encoded))
 }
 
+/// The id column of `batch` for this model: the model's own, else `user_id` when the data has it
+/// (a model that names none, such as a plain XGBoost model, still keys its rows back to users).
+fn id_column<'a>(bundle: &'a ModelBundle, batch: &RecordBatch) -> Option<&'a str> {
+    match bundle.id_column.as_deref() {
+        Some(id) => Some(id),
+        None => batch.column_by_name(crate::data::schema::USER_ID).map(|_| crate::data::schema::USER_ID),
+    }
+}
+
 fn predict_cmd(args: PredictArgs, root: &Path) -> Result<()> {
     let bundle = ModelBundle::load(&args.model)?;
     let (batch, x) = inputs(&bundle, &args.data, root)?;
     let predictions = bundle.model.predict_batch(&x)?;
     let mut fields = Vec::new();
     let mut cols: Vec<ArrayRef> = Vec::new();
-    if let Some(id) = bundle.id_column.as_deref().and_then(|c| batch.column_by_name(c).map(|a| (c, a))) {
+    if let Some(id) = id_column(&bundle, &batch).and_then(|c| batch.column_by_name(c).map(|a| (c, a))) {
         fields.push(Field::new(id.0, DataType::Utf8, true));
         cols.push(arrow::compute::cast(id.1, &DataType::Utf8)?);
     }
@@ -256,6 +276,18 @@ fn eval_cmd(args: EvalArgs, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A feature value as a person reads it: categories by name, dates and times as such (not their day count).
+fn show_value(bundle: &ModelBundle, batch: &RecordBatch, row: usize, name: &str, value: f32) -> String {
+    if !value.is_nan()
+        && let Some(col) = batch.column_by_name(name)
+        && matches!(col.data_type(), DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _))
+        && let Ok(text) = arrow::compute::cast(&col.slice(row, 1), &DataType::Utf8)
+    {
+        return text.as_string::<i32>().value(0).to_string();
+    }
+    bundle.encoding.show_value(name, value)
+}
+
 fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
     let bundle = ModelBundle::load(&args.model)?;
     let (batch, x) = inputs(&bundle, &args.data, root)?;
@@ -277,13 +309,46 @@ fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
             }
         }
         Some(user) => {
-            let Some(id) = bundle.id_column.as_deref() else {
-                bail!("{}: the model has no id column to look '{user}' up in (train with --id)", args.model.display());
+            let Some(id) = id_column(&bundle, &batch) else {
+                bail!("{}: the model has no id column to look '{user}' up in, and {} has no user_id column (train with --id)", args.model.display(), args.data);
             };
             let ids = arrow::compute::cast(batch.column_by_name(id).with_context(|| format!("{}: id column '{id}' is missing", args.data))?, &DataType::Utf8)?;
             let ids = ids.as_string::<i32>();
-            let Some(r) = (0..ids.len()).find(|&r| ids.is_valid(r) && ids.value(r) == user) else {
-                bail!("{}: no row with {id} = '{user}'", args.data);
+            let mut rows: Vec<usize> = (0..ids.len()).filter(|&r| ids.is_valid(r) && ids.value(r) == user).collect();
+            let mut looked_up = format!("{id} = '{user}'");
+            if let Some(filter) = &args.filter {
+                let Some((column, value)) = filter.split_once('=') else {
+                    bail!("--where {filter}: write it as column=value");
+                };
+                let (column, value) = (column.trim(), value.trim());
+                let col = batch.column_by_name(column).with_context(|| format!("{}: --where column '{column}' is missing", args.data))?;
+                let text = arrow::compute::cast(col, &DataType::Utf8)?;
+                let text = text.as_string::<i32>();
+                rows.retain(|&r| text.is_valid(r) && text.value(r) == value);
+                looked_up += &format!(" and {column} = '{value}'");
+            }
+            let r = match rows.as_slice() {
+                [] => bail!("{}: no row with {looked_up}", args.data),
+                [r] => *r,
+                _ => {
+                    let dates = batch
+                        .column_by_name(crate::data::schema::SNAPSHOT_DATE)
+                        .and_then(|c| arrow::compute::cast(c, &DataType::Utf8).ok())
+                        .map(|c| {
+                            let mut d: Vec<String> = rows.iter().map(|&r| c.as_string::<i32>().value(r).to_string()).collect();
+                            d.sort();
+                            d
+                        });
+                    let hint = match &dates {
+                        Some(d) => format!(" (snapshot_date {}); pick one with --where snapshot_date={}", d.join(", "), d.last().expect("several rows")),
+                        None => "; pick one with --where column=value".to_string(),
+                    };
+                    bail!(
+                        "{}: {} rows have {looked_up}{hint}, or explain a table with one row per user (e.g. a CREATE TABLE ... AS SELECT ... WHERE in engage sql)",
+                        args.data,
+                        rows.len()
+                    )
+                }
             };
             let row = x.slice(r, 1);
             let c = bundle.model.contributions(&row)?;
@@ -296,7 +361,7 @@ fn explain_cmd(args: ExplainArgs, root: &Path) -> Result<()> {
             order.sort_by(|&a, &b| c.row(0)[b].abs().total_cmp(&c.row(0)[a].abs()));
             for f in order {
                 let name = &c.feature_names[f];
-                outln!("{:<32} {:>16} {:>+12.4}", name, bundle.encoding.show_value(name, values[f]), c.row(0)[f]);
+                outln!("{:<32} {:>16} {:>+12.4}", name, show_value(&bundle, &batch, r, name, values[f]), c.row(0)[f]);
             }
         }
     }

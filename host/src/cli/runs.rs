@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use crate::drift::{DriftReport, Labels, RunTables, SEGMENTS, Thresholds, compare};
 use crate::local_host::LocalHost;
-use crate::pipeline::record::{RunRecord, RunStore};
+use crate::pipeline::record::{RunRecord, RunStatus, RunStore};
 use crate::pipeline::summary::{seconds, thousands};
 
 #[derive(Subcommand)]
@@ -51,6 +51,7 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
         }
         RunsCommand::Compare { a, b, json } => {
             let (previous, current) = (store.load(&a)?, store.load(&b)?);
+            comparable(&previous, &current)?;
             let source = current.vars.get("source_table").map_or("users", String::as_str);
             let labels = Labels { table: format!("engage.{source}"), label: crate::data::schema::LABEL.into() };
             let sql = host.sql()?;
@@ -106,6 +107,34 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Whether `runs compare A B` can compare these runs: A no later than B, and both with predictions.
+fn comparable(a: &RunRecord, b: &RunRecord) -> Result<()> {
+    if a.started > b.started {
+        anyhow::bail!(
+            "run {} (started {}) is later than run {} (started {}): compare takes the earlier run first: engage runs compare {} {}",
+            a.run_id,
+            a.started,
+            b.run_id,
+            b.started,
+            b.run_id,
+            a.run_id
+        );
+    }
+    let has_predictions = |r: &RunRecord| r.stage("predict").is_some_and(|s| s.output.is_some());
+    for r in [a, b] {
+        if r.status == RunStatus::Failed && !has_predictions(r) {
+            let stage = r.error.as_ref().map_or("?".to_string(), |e| e.stage.clone());
+            anyhow::bail!("run {} failed at stage '{stage}'; it has no predictions to compare", r.run_id);
+        }
+    }
+    for r in [a, b] {
+        if !has_predictions(r) {
+            anyhow::bail!("run {} ({}) has no predictions to compare: its predict stage did not run", r.run_id, r.status.name());
+        }
+    }
+    Ok(())
 }
 
 fn describe(r: &RunRecord) -> String {
@@ -202,7 +231,8 @@ fn print_drift(r: &DriftReport) {
     outln!("\n{:<32} {:>8} {:>14} {:>14}  ", "feature", "PSI", "missing before", "missing now");
     for f in &r.features {
         let flag = if f.warning { "  WARNING" } else { "" };
-        outln!("{:<32} {:>8.4} {:>13.1}% {:>13.1}%{flag}", f.name, f.psi, f.missing_rate_previous * 100.0, f.missing_rate_current * 100.0);
+        let psi = f.psi.map_or("n/a (all missing)".to_string(), |p| format!("{p:.4}"));
+        outln!("{:<32} {:>8} {:>13.1}% {:>13.1}%{flag}", f.name, psi, f.missing_rate_previous * 100.0, f.missing_rate_current * 100.0);
     }
     if let Some(s) = &r.score_shift {
         outln!("\nscores: mean {:.4} -> {:.4}, PSI {:.4}{}", s.mean_previous, s.mean_current, s.psi, if s.warning { "  WARNING" } else { "" });

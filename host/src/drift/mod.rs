@@ -96,7 +96,8 @@ pub struct Labels {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FeatureDrift {
     pub name: String,
-    pub psi: f64,
+    /// None when the feature is missing in every row of either run (no distribution to compare).
+    pub psi: Option<f64>,
     pub missing_rate_previous: f64,
     pub missing_rate_current: f64,
     pub warning: bool,
@@ -188,7 +189,7 @@ fn feature_drift(sql: &dyn SqlEngine, previous: &RunTables, current: &RunTables,
         .map(|(i, name)| {
             let psi = psi::psi(&p.columns[i], &c.columns[i]);
             let (mp, mc) = (p.missing_rate(i), c.missing_rate(i));
-            FeatureDrift { name, psi, missing_rate_previous: mp, missing_rate_current: mc, warning: psi > t.psi || (mc - mp).abs() > t.missing_rate }
+            FeatureDrift { name, psi, missing_rate_previous: mp, missing_rate_current: mc, warning: psi.is_some_and(|p| p > t.psi) || (mc - mp).abs() > t.missing_rate }
         })
         .collect())
 }
@@ -277,8 +278,8 @@ pub fn compare(sql: &dyn SqlEngine, previous: &RunTables, current: &RunTables, l
     let mut warnings = Vec::new();
     for f in features.iter().filter(|f| f.warning) {
         let mut why = Vec::new();
-        if f.psi > t.psi {
-            why.push(format!("PSI {:.3} above {}", f.psi, t.psi));
+        if let Some(psi) = f.psi.filter(|&p| p > t.psi) {
+            why.push(format!("PSI {psi:.3} above {}", t.psi));
         }
         if (f.missing_rate_current - f.missing_rate_previous).abs() > t.missing_rate {
             why.push(format!("missing rate {:.1}% → {:.1}%", f.missing_rate_previous * 100.0, f.missing_rate_current * 100.0));

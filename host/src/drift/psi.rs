@@ -82,13 +82,14 @@ pub fn psi_of_shares(previous: &[f64], current: &[f64]) -> f64 {
     }).sum()
 }
 
-/// PSI of `current` against `previous` on the previous values' deciles; 0 when either is empty.
-pub fn psi(previous: &[f32], current: &[f32]) -> f64 {
+/// PSI of `current` against `previous` on the previous values' deciles; None when either has no
+/// values (a feature missing in every row has no distribution to compare, not the same one).
+pub fn psi(previous: &[f32], current: &[f32]) -> Option<f64> {
     if previous.is_empty() || current.is_empty() {
-        return 0.0;
+        return None;
     }
     let cuts = decile_cuts(previous);
-    psi_of_shares(&shares(previous, &cuts), &shares(current, &cuts))
+    Some(psi_of_shares(&shares(previous, &cuts), &shares(current, &cuts)))
 }
 
 #[cfg(test)]
@@ -99,9 +100,10 @@ mod tests {
     fn the_same_distribution_is_stable_and_a_moved_one_is_not() {
         let a: Vec<f32> = (0..10_000).map(|i| (i % 1000) as f32).collect();
         let b: Vec<f32> = (0..10_000).map(|i| ((i * 7) % 1000) as f32).collect();
-        assert!(psi(&a, &b) < 0.01, "{}", psi(&a, &b));
+        assert!(psi(&a, &b).unwrap() < 0.01, "{:?}", psi(&a, &b));
         let shifted: Vec<f32> = a.iter().map(|v| v + 300.0).collect();
-        assert!(psi(&a, &shifted) > 0.5, "{}", psi(&a, &shifted));
+        assert!(psi(&a, &shifted).unwrap() > 0.5, "{:?}", psi(&a, &shifted));
+        assert_eq!(psi(&a, &[]), None, "all missing now: no PSI, not 0");
     }
 
     #[test]

@@ -138,6 +138,8 @@ pub fn pick_features(batch: &RecordBatch, explicit: Option<&[String]>, exclude: 
                 bail!("{source}: column '{name}' is the label, the id or the time-split column and cannot be a feature");
             }
             match kind(col.data_type()) {
+                // An all-empty CSV column: every value missing (the model learns nothing from it).
+                None if col.data_type() == &DataType::Null => {}
                 None => bail!("{source}: column '{name}' has type {}, which is neither numeric nor text", col.data_type()),
                 Some(Kind::Text) if distinct_text(col)? > MAX_CATEGORIES => {
                     bail!("{source}: column '{name}' has more than {MAX_CATEGORIES} distinct values: an identifier, not a category")
@@ -209,6 +211,11 @@ impl Encoding {
                     text(col)?.iter().map(|v| v.and_then(|v| codes.get(v).copied()).unwrap_or(f32::NAN)).collect()
                 }
                 None if kind(col.data_type()) == Some(Kind::Numeric) => numeric(col)?,
+                // An all-empty CSV column infers as Null: every value missing, as a typed all-null column would be.
+                None if col.data_type() == &DataType::Null => {
+                    eprintln!("warning: {source}: column '{name}' is empty (type Null); every value is missing");
+                    vec![f32::NAN; col.len()]
+                }
                 None => bail!("{source}: column '{name}' must be numeric for this model, but it is {}", col.data_type()),
             };
             fields.push(Field::new(name, DataType::Float32, true));
@@ -253,6 +260,18 @@ mod tests {
         assert_eq!(plan.values().to_vec(), vec![2.0, 0.0, 2.0, 1.0, 0.0, 2.0]);
         assert!(x.column(1).as_primitive::<Float32Type>().value(1).is_nan());
         assert_eq!(enc.show_value("plan", 1.0), "basic");
+    }
+
+    #[test]
+    fn an_all_null_column_is_all_missing() {
+        let b = batch();
+        let y = labels(&b, "y", "t").unwrap();
+        let enc = Encoding::fit(&b, &["n".into()], &y, &[true; 6]).unwrap();
+        let empty: ArrayRef = Arc::new(arrow::array::NullArray::new(6));
+        let nulls = RecordBatch::try_from_iter([("n", empty)]).unwrap();
+        let x = enc.apply(&nulls, "t").unwrap();
+        assert_eq!(x.column(0).data_type(), &DataType::Float32);
+        assert!(x.column(0).as_primitive::<Float32Type>().values().iter().all(|v| v.is_nan()));
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct TrainOutcome {
     pub validation_rows: usize,
     /// Columns not used as features, and why.
     pub skipped: Vec<String>,
+    /// Features that carry no information in the training rows: all missing, or one value throughout.
+    pub uninformative: Vec<String>,
     pub trees: usize,
     pub best_round: Option<usize>,
     pub model: Evaluation,
@@ -142,6 +144,17 @@ pub fn train(batch: &RecordBatch, source: &str, opts: &TrainOptions) -> Result<T
 
     let train_cols: Vec<Vec<f32>> = (0..features.len()).map(|f| column_values(&train_rows, f)).collect();
     let refs: Vec<&[f32]> = train_cols.iter().map(Vec::as_slice).collect();
+    let uninformative = features
+        .iter()
+        .zip(&train_cols)
+        .filter_map(|(name, col)| {
+            let mut present = col.iter().filter(|v| !v.is_nan());
+            match present.next() {
+                None => Some(format!("{name} (all missing)")),
+                Some(first) => present.all(|v| v == first).then(|| format!("{name} (always {first})")),
+            }
+        })
+        .collect();
     let bundle = ModelBundle {
         reference_values: reference_quantiles(&refs),
         label: Some(opts.label.clone()),
@@ -154,6 +167,7 @@ pub fn train(batch: &RecordBatch, source: &str, opts: &TrainOptions) -> Result<T
         training_rows,
         validation_rows,
         skipped,
+        uninformative,
         trees: bundle.model.n_trees(),
         best_round: trained.best_round,
         model: evaluate(&valid_y, &model_probs),

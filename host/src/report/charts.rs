@@ -110,6 +110,7 @@ pub fn drift(run: &Run) -> Panel {
             return Err("this is the first run: there is no previous run to compare with".to_string());
         }
         let items = d.get("features").and_then(Value::as_array).ok_or("the drift summary lists no features")?;
+        // A feature missing in every row of a run has no PSI (null): no bar, named in the note instead.
         let features: Vec<(String, f64)> = items.iter().filter_map(|f| Some((text(f, "name")?.to_string(), num_field(f, "psi")?))).collect();
         let threshold = d.pointer("/thresholds/psi").and_then(Value::as_f64);
         Ok(feature_bars("drift", "Population stability index per feature", &features, "PSI against the previous run", threshold))
@@ -117,7 +118,13 @@ pub fn drift(run: &Run) -> Panel {
     let note = run.summary("drift").ok().map(|d| {
         let warnings: Vec<&str> = d.get("warnings").and_then(Value::as_array).map(|w| w.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
         let auc = d.get("realized_auc").and_then(Value::as_f64).map(|a| format!("Realized AUC of last week's model: {}. ", metric(a))).unwrap_or_default();
-        if warnings.is_empty() { format!("{auc}No drift warnings.") } else { format!("{auc}Warnings: {}", warnings.join("; ")) }
+        let no_psi: Vec<&str> = d
+            .get("features")
+            .and_then(Value::as_array)
+            .map(|f| f.iter().filter(|f| f.get("psi").is_some_and(Value::is_null)).filter_map(|f| text(f, "name")).collect())
+            .unwrap_or_default();
+        let no_psi = if no_psi.is_empty() { String::new() } else { format!("PSI n/a (all missing): {}. ", no_psi.join(", ")) };
+        if warnings.is_empty() { format!("{auc}{no_psi}No drift warnings.") } else { format!("{auc}{no_psi}Warnings: {}", warnings.join("; ")) }
     });
     Panel {
         id: "chart-drift",

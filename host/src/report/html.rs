@@ -413,17 +413,36 @@ fn checks_table(out: &mut String, run: &Run) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+/// "first 10 of 147 rows" when a stage's `statistics` are part of a larger table: its total is
+/// `statistics_rows`, else the row count of the one `*_summary` table in `tables`.
+fn statistics_caption(summary: &Value, shown: usize) -> Option<String> {
+    let total = summary.get("statistics_rows").and_then(Value::as_u64).or_else(|| {
+        let tables = summary.get("tables")?.as_object()?;
+        let mut summaries = tables.iter().filter(|(name, _)| name.ends_with("_summary"));
+        match (summaries.next(), summaries.next()) {
+            (Some((_, n)), None) => n.as_u64(),
+            _ => None,
+        }
+    })?;
+    if total <= shown as u64 {
+        return None;
+    }
+    let how = summary.get("statistics_note").and_then(Value::as_str).map(|n| format!(" ({n})")).unwrap_or_default();
+    Some(format!("first {shown} of {total} rows{how}"))
+}
+
 /// Summary statistics when a stage reports them as `statistics` (rows of
 /// objects, e.g. by segment, plan, country), and the tables the run built.
 fn statistics(out: &mut String, run: &Run) {
-    let mut tables: Vec<(String, Vec<&serde_json::Map<String, Value>>)> = Vec::new();
+    let mut tables: Vec<(String, Vec<&serde_json::Map<String, Value>>, Option<String>)> = Vec::new();
     let mut built: Vec<(String, String, u64)> = Vec::new();
     for stage in run.stages() {
         let Some(summary) = stage.summary() else { continue };
         if let Some(rows) = summary.get("statistics").and_then(Value::as_array) {
             let rows: Vec<_> = rows.iter().filter_map(Value::as_object).collect();
             if !rows.is_empty() {
-                tables.push((stage.name().to_string(), rows));
+                let caption = statistics_caption(summary, rows.len());
+                tables.push((stage.name().to_string(), rows, caption));
             }
         }
         if let Some(made) = summary.get("tables").and_then(Value::as_object) {
@@ -438,7 +457,7 @@ fn statistics(out: &mut String, run: &Run) {
         return;
     }
     out.push_str("<section class=\"panel\" id=\"statistics\">\n<h2>Summary statistics</h2>\n");
-    for (stage, rows) in tables {
+    for (stage, rows, caption) in tables {
         let mut columns: Vec<&String> = Vec::new();
         for row in &rows {
             for key in row.keys() {
@@ -447,7 +466,11 @@ fn statistics(out: &mut String, run: &Run) {
                 }
             }
         }
-        let _ = write!(out, "<h3>From stage <code>{}</code></h3>\n<table>\n<thead><tr>", escape(&stage));
+        let _ = write!(out, "<h3>From stage <code>{}</code></h3>\n", escape(&stage));
+        if let Some(caption) = caption {
+            let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&caption));
+        }
+        out.push_str("<table>\n<thead><tr>");
         for c in &columns {
             let _ = write!(out, "<th>{}</th>", escape(c));
         }

@@ -89,6 +89,8 @@ impl Stage for Aggregate {
             "outputs": [results, format!("{database}.engagement_summary")],
             "segments": segments,
             "statistics": statistics,
+            "statistics_rows": summary_rows,
+            "statistics_note": "the 10 largest values of each dimension, by users",
             "users": results_rows,
             "checks": checks,
             "rows_in": scoring_rows,

@@ -34,7 +34,9 @@ use serde_json::{Value, json};
 
 use super::{FEATURES_PROPERTY, config, f32_column, lookup_table, param_f64, param_list, param_str, param_u64, stream_columns, string_column, table_name, user_hash};
 use crate::data::schema::{LABEL, SNAPSHOT_DATE, USER_ID};
-use crate::model::bundle::{reference_quantiles, set_reference};
+use crate::model::ModelBundle;
+use crate::model::bundle::reference_quantiles;
+use crate::model::encoding::Encoding;
 use crate::model::evaluate::deciles;
 use crate::pipeline::step::{MODELS_BUCKET, Step, StepContext, StepError, StepOutput};
 
@@ -329,8 +331,18 @@ impl Step for Train {
             store.put(MODELS_BUCKET, &key, &bytes).map_err(|e| StepError::io(format!("stage '{}': writing s3://{MODELS_BUCKET}/{key}: {e}", ctx.stage)))?;
             Ok(format!("s3://{MODELS_BUCKET}/{key}"))
         };
-        let mut model_json = trained.model.to_xgboost_json();
-        set_reference(&mut model_json, &features, &reference);
+        // The same attributes `engage model train` records (label, id column, encoding,
+        // baseline, reference), so `engage model predict|explain --user` work on it.
+        let bundle = ModelBundle {
+            model: trained.model,
+            encoding: Encoding { features: features.clone(), categories: Default::default() },
+            label: Some(label.clone()),
+            id_column: Some(USER_ID.into()),
+            baseline: Some(baseline),
+            reference_values: reference,
+        };
+        let model_json = bundle.to_json();
+        let (trained_model, baseline) = (bundle.model, bundle.baseline.expect("set above"));
         let model_uri = put("model.json", &model_json)?;
         let label_rate = y.iter().filter(|&&v| v > 0.5).count() as f64 / y.len() as f64;
         let metrics_doc = json!({
@@ -367,7 +379,7 @@ impl Step for Train {
                 "model_uri": model_uri,
                 "model": model_name,
                 "rounds": trained.history.len(),
-                "trees": trained.model.n_trees(),
+                "trees": trained_model.n_trees(),
                 "best_iteration": trained.best_round,
                 "stopped_early": trained.stopped_early,
                 "metrics": metrics,
