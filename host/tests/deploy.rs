@@ -151,7 +151,7 @@ fn a_task_definition_is_fargate_ready_and_refuses_sizes_fargate_lacks() {
     let container = &d["containerDefinitions"][0];
     assert_eq!(d["requiresCompatibilities"], json!(["FARGATE"]));
     assert_eq!(container["readonlyRootFilesystem"], true);
-    assert_ne!(container["user"].as_str().unwrap().split(':').next(), Some("0"), "runs as non-root");
+    assert_eq!(container["user"], "65532:65532", "the image's user (Dockerfile USER), not root");
     assert_eq!(container["logConfiguration"]["logDriver"], "awslogs");
     let bad = run(&["--cpu", "1024", "--memory", "16384"]);
     assert!(!bad.status.success());

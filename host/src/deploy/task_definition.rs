@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-/// The uid:gid the image runs as (its Dockerfile creates it).
-pub const IMAGE_USER: &str = "10001:10001";
+/// The uid:gid the image runs as (the Dockerfile's `USER`, its etc/passwd entry).
+pub const IMAGE_USER: &str = "65532:65532";
 
 #[derive(Debug, Clone)]
 pub struct TaskSettings {
