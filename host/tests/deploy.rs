@@ -42,7 +42,7 @@ fn asl(pipeline: &Path, extra: &[&str]) -> Value {
     let out = engage(dir.path())
         .args(["deploy", "asl"])
         .arg(pipeline)
-        .args(["--cluster", "engage-weekly", "--subnet", "subnet-0a", "--security-group", "sg-0b"])
+        .args(["--cluster", "engage-weekly", "--subnet", "subnet-0a1b2c3d", "--security-group", "sg-0c2d3e4f"])
         .args(extra)
         .output()
         .unwrap();
@@ -113,7 +113,7 @@ after = ["score"]
 "#,
     )
     .unwrap();
-    let d = asl(&file, &["--config-path", "/app/config/hosted.toml"]);
+    let d = asl(&file, &["--config-path", "/opt/engage/config/other.toml"]);
     validate(&d).unwrap();
     let score = &d["States"]["score"];
     assert_eq!(score["Retry"][0]["ErrorEquals"], json!(["States.TaskFailed"]));
@@ -124,7 +124,17 @@ after = ["score"]
     assert_eq!(fallback["Next"], "after", "the fallback continues where the stage it replaces would");
     let command = fallback["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command.$"].as_str().unwrap();
     assert!(command.contains("'--replaces', 'score'"), "{command}");
-    assert!(command.contains("'--config', '/app/config/hosted.toml'"), "{command}");
+    assert!(command.contains("'--config', '/opt/engage/config/other.toml'"), "{command}");
+}
+
+#[test]
+fn by_default_every_task_reads_the_pipeline_and_the_hosted_config_where_the_image_has_them() {
+    let d = asl(&weekly(), &[]);
+    let command = d["States"]["prepare"]["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command.$"].as_str().unwrap();
+    assert!(command.contains("'/opt/engage/pipelines/weekly-engagement.toml'"), "{command}");
+    assert!(command.contains("'--config', '/opt/engage/config/hosted.toml'"), "{command}");
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY pipelines/ /opt/engage/pipelines/") && dockerfile.contains("COPY config/ /opt/engage/config/"));
 }
 
 #[test]
@@ -138,11 +148,11 @@ fn the_validator_rejects_a_broken_definition() {
 #[test]
 fn a_task_definition_is_fargate_ready_and_refuses_sizes_fargate_lacks() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ["deploy", "task-definition", "--image", "engage:test", "--execution-role-arn", "arn:aws:iam::1:role/e"];
+    let base = ["deploy", "task-definition", "--image", "engage:test", "--execution-role-arn", "arn:aws:iam::123456789012:role/e"];
     let run = |extra: &[&str]| {
         engage(dir.path())
             .args(base)
-            .args(["--task-role-arn", "arn:aws:iam::1:role/t", "--region", "eu-west-1"])
+            .args(["--task-role-arn", "arn:aws:iam::123456789012:role/t", "--region", "eu-west-1"])
             .args(extra)
             .output()
             .unwrap()
@@ -349,7 +359,10 @@ fn the_state_machine_run_task_by_task_scores_like_engage_run() {
     assert_eq!(predict["Rows"].as_u64().unwrap(), reference.len() as u64);
 
     let root = root_with_sample(&dir.path().join("stepfunctions"));
-    let definition = asl(&weekly(), &["--pipeline-path", weekly().to_str().unwrap()]);
+    // Run here rather than in the image: this checkout's pipeline, and the local config (every
+    // task on the one storage root `--root` names) in place of the image's hosted one.
+    let local_config = repo().join("config/local.toml");
+    let definition = asl(&weekly(), &["--pipeline-path", weekly().to_str().unwrap(), "--config-path", local_config.to_str().unwrap()]);
     let mut machine = Machine {
         root: &root,
         execution_id: "arn:aws:states:eu-west-1:1:execution:weekly:week-48",

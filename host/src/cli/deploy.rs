@@ -42,12 +42,13 @@ pub struct AslArgs {
     /// Give tasks a public IP (needed in a public subnet without a NAT gateway).
     #[arg(long)]
     pub assign_public_ip: bool,
-    /// The pipeline file's path inside the image (default: /app/pipelines/<file name>).
+    /// The pipeline file's path inside the image [default: /opt/engage/pipelines/<file name>].
     #[arg(long)]
     pub pipeline_path: Option<String>,
-    /// The runtime config's path inside the image, passed to every task as --config.
-    #[arg(long)]
-    pub config_path: Option<String>,
+    /// The runtime config's path inside the image, passed to every task as --config; the stages
+    /// share their outputs through the storage it names.
+    #[arg(long, default_value = crate::deploy::IMAGE_CONFIG_PATH)]
+    pub config_path: String,
     /// Plugin directory used to check the pipeline's plugin stages exist.
     #[arg(long, value_name = "DIR", env = "ENGAGE_PLUGIN_DIR")]
     pub plugins: Option<PathBuf>,
@@ -104,7 +105,7 @@ pub fn run(command: DeployCommand) -> Result<()> {
                 subnets: args.subnets,
                 security_groups: args.security_groups,
                 assign_public_ip: args.assign_public_ip,
-                pipeline_path: args.pipeline_path.unwrap_or_else(|| format!("/app/pipelines/{file_name}")),
+                pipeline_path: args.pipeline_path.unwrap_or_else(|| format!("{}/{file_name}", crate::deploy::IMAGE_PIPELINE_DIR)),
                 config_path: args.config_path,
             };
             (asl::definition(&pipeline, &target), args.out)

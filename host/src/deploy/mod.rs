@@ -3,3 +3,8 @@
 
 pub mod asl;
 pub mod task_definition;
+
+/// Where the image (Dockerfile) puts the pipeline files.
+pub const IMAGE_PIPELINE_DIR: &str = "/opt/engage/pipelines";
+/// The hosted runtime config the image carries (config/hosted.toml, copied by the Dockerfile).
+pub const IMAGE_CONFIG_PATH: &str = "/opt/engage/config/hosted.toml";
