@@ -45,7 +45,7 @@ impl AwsSettings {
             crate::pipeline::spec::parse_duration(text).map_err(|e| format!("aws.attempt_timeout: {e}"))?;
         }
         if let Some(region) = &self.region
-            && (region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+            && !crate::deploy::validate::region_name(region)
         {
             return Err(format!("aws.region '{region}' is not a region name (e.g. eu-west-1)"));
         }

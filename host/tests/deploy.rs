@@ -138,6 +138,60 @@ fn by_default_every_task_reads_the_pipeline_and_the_hosted_config_where_the_imag
 }
 
 #[test]
+fn invalid_identifiers_are_refused_naming_the_flag_and_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    // The good flags with one of them replaced by the case's value.
+    let with = |good: &[&'static str], (flag, value): (&'static str, &'static str)| -> Vec<&'static str> {
+        let mut args: Vec<&str> = good.to_vec();
+        match args.iter().position(|a| *a == flag) {
+            Some(i) => args[i + 1] = value,
+            None => args.extend([flag, value]),
+        }
+        args
+    };
+    let good_asl = ["--cluster", "engage", "--subnet", "subnet-0a1b2c3d", "--task-definition", "engage:3", "--container", "engage"];
+    let asl_cases = [
+        (("--cluster", ""), "--cluster ''"),
+        (("--subnet", ""), "--subnet ''"),
+        (("--task-definition", ""), "--task-definition ''"),
+        (("--container", ""), "--container ''"),
+        (("--subnet", "not-a-subnet"), "--subnet 'not-a-subnet'"),
+        (("--security-group", "foo"), "--security-group 'foo'"),
+        (("--task-definition", "arn:bad"), "--task-definition 'arn:bad'"),
+        (("--cluster", "bad cluster!"), "--cluster 'bad cluster!'"),
+    ];
+    for (case, expected) in asl_cases {
+        let extra = with(&good_asl, case);
+        let out = engage(dir.path()).args(["deploy", "asl"]).arg(weekly()).args(&extra).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{extra:?} was accepted: {}", text(&out.stdout));
+        assert!(stderr.contains(expected), "{extra:?}: expected {expected:?} in {stderr}");
+        assert!(out.stdout.is_empty(), "nothing written");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    let good_td = [
+        "--image", "engage:test", "--execution-role-arn", "arn:aws:iam::123456789012:role/e",
+        "--task-role-arn", "arn:aws:iam::123456789012:role/t", "--region", "eu-west-1",
+    ];
+    let td_cases = [
+        (("--execution-role-arn", "notanarn"), "--execution-role-arn 'notanarn'"),
+        (("--task-role-arn", "arn:aws:s3:::bucket"), "--task-role-arn 'arn:aws:s3:::bucket'"),
+        (("--region", "EU WEST"), "--region 'EU WEST'"),
+        (("--image", "bad image with spaces"), "--image 'bad image with spaces'"),
+        (("--log-group", "bad group!"), "--log-group 'bad group!'"),
+    ];
+    for (case, expected) in td_cases {
+        let extra = with(&good_td, case);
+        let out = engage(dir.path()).args(["deploy", "task-definition"]).args(&extra).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{extra:?} was accepted: {}", text(&out.stdout));
+        assert!(stderr.contains(expected), "{extra:?}: expected {expected:?} in {stderr}");
+        assert!(out.stdout.is_empty(), "nothing written");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+}
+
+#[test]
 fn the_validator_rejects_a_broken_definition() {
     // The check above is only worth something if the validator says no.
     let mut d = asl(&weekly(), &[]);

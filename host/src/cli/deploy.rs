@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::run::plugin_dir;
 use crate::deploy::asl::{self, EcsTarget};
+use crate::deploy::validate;
 use crate::deploy::task_definition::{self, TaskSettings};
 use crate::pipeline::setup::{load_options, native_registry};
 use crate::pipeline::spec;
@@ -93,6 +94,19 @@ pub struct TaskDefinitionArgs {
 pub fn run(command: DeployCommand) -> Result<()> {
     let (json, out) = match command {
         DeployCommand::Asl(args) => {
+            validate::cluster("--cluster", &args.cluster)?;
+            validate::task_definition("--task-definition", &args.task_definition)?;
+            validate::name("--container", &args.container)?;
+            for subnet in &args.subnets {
+                validate::subnet("--subnet", subnet)?;
+            }
+            for group in &args.security_groups {
+                validate::security_group("--security-group", group)?;
+            }
+            if let Some(path) = &args.pipeline_path {
+                validate::image_path("--pipeline-path", path)?;
+            }
+            validate::image_path("--config-path", &args.config_path)?;
             let plugin_dir = plugin_dir(args.plugins.as_deref())?;
             let registry = native_registry();
             let options = load_options(&registry, &plugin_dir, Default::default());
@@ -111,6 +125,13 @@ pub fn run(command: DeployCommand) -> Result<()> {
             (asl::definition(&pipeline, &target), args.out)
         }
         DeployCommand::TaskDefinition(args) => {
+            validate::image("--image", &args.image)?;
+            validate::name("--family", &args.family)?;
+            validate::name("--container", &args.container)?;
+            validate::role_arn("--execution-role-arn", &args.execution_role_arn)?;
+            validate::role_arn("--task-role-arn", &args.task_role_arn)?;
+            validate::log_group("--log-group", &args.log_group)?;
+            validate::region("--region", &args.region)?;
             let settings = TaskSettings {
                 family: args.family,
                 image: args.image,

@@ -3,6 +3,7 @@
 
 pub mod asl;
 pub mod task_definition;
+pub mod validate;
 
 /// Where the image (Dockerfile) puts the pipeline files.
 pub const IMAGE_PIPELINE_DIR: &str = "/opt/engage/pipelines";
