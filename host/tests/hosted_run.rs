@@ -59,6 +59,11 @@ fn a_wrong_runtime_config_stops_before_the_first_stage_naming_the_key() {
         ("[storage]\nbackend = \"s3\"\n", "storage.bucket is required"),
         ("[storage]\nbackend = \"s3\"\nbucket = \"acme\"\n", "set sql.backend = \"athena\""),
         ("[sql]\nbackend = \"athena\"\nworkgroup = \"engage\"\n", "sql.output_location is required"),
+        // Athena and Glue with local storage would quietly run everything locally.
+        (
+            "[aws]\nregion = \"eu-west-1\"\n[sql]\nbackend = \"athena\"\nworkgroup = \"w\"\noutput_location = \"s3://acme-x/r/\"\n[catalog]\nbackend = \"glue\"\n",
+            "sql.backend = \"athena\" needs storage.backend = \"s3\"",
+        ),
         ("[storage]\nbackend = \"local\"\nbukcet = \"acme\"\n", "line 3: unknown field `bukcet`"),
         // Every zone the host and the pipeline's grants use needs a place: `scratch` has none here.
         (&hosted_config("http://127.0.0.1:9", "[storage.buckets]\nprocessed = \"p-zone\"\nwork = \"w-zone\"\nmodels = \"m-zone\"\nruns = \"r-zone\"\nknowledge = \"k-zone\"\ncatalog = \"c-zone\"\nwarehouse = \"h-zone\""), "bucket 'scratch' has no S3 location: add storage.buckets.scratch"),

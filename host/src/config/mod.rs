@@ -286,6 +286,15 @@ impl HostConfig {
             }
         }
 
+        // Athena and Glue describe tables on S3: with local storage they would read nothing the run wrote.
+        if storage.backend == StorageBackend::Local {
+            if sql.backend == SqlBackend::Athena {
+                return Err("sql.backend = \"athena\" needs storage.backend = \"s3\" (Athena queries tables on S3; with local storage use sql.backend = \"local\")".into());
+            }
+            if self.catalog.backend == CatalogBackend::Glue {
+                return Err("catalog.backend = \"glue\" needs storage.backend = \"s3\" (Glue tables point at S3; with local storage use catalog.backend = \"local\")".into());
+            }
+        }
         if self.catalog.backend == CatalogBackend::Local && self.catalog.catalog_id.is_some() {
             return Err("catalog.catalog_id is a glue setting, but catalog.backend is \"local\"".into());
         }
@@ -476,6 +485,11 @@ mod tests {
             ("[shards]\nexecutor = \"ecs\"\ncluster = \"c\"\ntask_definition = \"t\"\ncontainer = \"engage\"\n", "shards.subnets is required"),
             ("[shards]\nexecutor = \"podman\"\n", "shards.image is required when shards.executor = \"podman\""),
             ("[shards]\ncluster = \"c\"\n", "shards.cluster does not apply: shards.executor is \"threads\""),
+            (
+                "[aws]\nregion = \"eu-west-1\"\n[sql]\nbackend = \"athena\"\nworkgroup = \"w\"\noutput_location = \"s3://acme-x/r/\"\n[catalog]\nbackend = \"glue\"\n",
+                "sql.backend = \"athena\" needs storage.backend = \"s3\"",
+            ),
+            ("[catalog]\nbackend = \"glue\"\n", "catalog.backend = \"glue\" needs storage.backend = \"s3\""),
         ];
         for (text, expected) in cases {
             let error = HostConfig::parse(text).unwrap_err();
