@@ -476,3 +476,13 @@ fn a_stage_task_refuses_to_run_before_the_stages_it_needs() {
         .unwrap();
     assert!(text(&out.stderr).contains("mapped over 4 shards: pass --shard"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_usage_line_lists_only_the_required_flags_even_with_env_set_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = engage(dir.path()).env("ENGAGE_ROOT", dir.path()).args(["deploy", "asl"]).arg(weekly()).args(["--cluster", "c"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    let usage = stderr.lines().find(|l| l.starts_with("Usage:")).unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(usage, "Usage: engage deploy asl [OPTIONS] --cluster <CLUSTER> --subnet <SUBNET>... <PIPELINE>");
+}

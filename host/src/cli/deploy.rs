@@ -16,6 +16,8 @@ use crate::pipeline::spec;
 #[derive(Subcommand)]
 pub enum DeployCommand {
     /// Write the pipeline as an Amazon States Language definition: one ECS task per stage.
+    // A fixed usage line: clap's own lists every flag given, env-set `--plugins` and `--root` too, as if required.
+    #[command(override_usage = "engage deploy asl [OPTIONS] --cluster <CLUSTER> --subnet <SUBNET>... <PIPELINE>")]
     Asl(AslArgs),
     /// Write the ECS task definition (Fargate) that runs the Engage image.
     TaskDefinition(TaskDefinitionArgs),
@@ -35,10 +37,10 @@ pub struct AslArgs {
     #[arg(long, default_value = "engage")]
     pub container: String,
     /// Subnet for the tasks (repeatable).
-    #[arg(long = "subnet", required = true)]
+    #[arg(long = "subnet", value_name = "SUBNET", required = true)]
     pub subnets: Vec<String>,
     /// Security group for the tasks (repeatable).
-    #[arg(long = "security-group")]
+    #[arg(long = "security-group", value_name = "GROUP")]
     pub security_groups: Vec<String>,
     /// Give tasks a public IP (needed in a public subnet without a NAT gateway).
     #[arg(long)]

@@ -490,6 +490,9 @@ mod tests {
                 "sql.backend = \"athena\" needs storage.backend = \"s3\"",
             ),
             ("[catalog]\nbackend = \"glue\"\n", "catalog.backend = \"glue\" needs storage.backend = \"s3\""),
+            ("[storage]\nbackend = \"s3\"\nbucket = \"192.168.1.1\"\n", "storage.bucket: invalid bucket name '192.168.1.1'"),
+            ("[storage]\nbackend = \"s3\"\nbucket = \"xn--engage\"\n", "storage.bucket: invalid bucket name 'xn--engage'"),
+            ("[storage]\nbackend = \"s3\"\nbucket = \"engage-s3alias\"\n", "storage.bucket: invalid bucket name 'engage-s3alias'"),
         ];
         for (text, expected) in cases {
             let error = HostConfig::parse(text).unwrap_err();
@@ -522,6 +525,10 @@ mod tests {
             map.rewrite_locations("CREATE TABLE t WITH (external_location = 's3://work/run=1/t/') AS SELECT 's3 text'"),
             "CREATE TABLE t WITH (external_location = 's3://acme-engage/prod/work/run=1/t/') AS SELECT 's3 text'"
         );
+
+        // An s3:// in front is dropped: the bucket is the name after it.
+        let prefixed = HostConfig::parse(&text.replace("bucket = \"acme-engage/prod\"", "bucket = \"s3://acme-engage-prod\"")).unwrap();
+        assert_eq!(prefixed.zone_map().unwrap().locate("work").unwrap().bucket, "acme-engage-prod");
 
         let only_listed = HostConfig { storage: StorageConfig { bucket: None, ..config.storage.clone() }, ..config };
         let error = only_listed.zone_map().unwrap().locate("work").unwrap_err();
