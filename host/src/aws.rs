@@ -45,7 +45,7 @@ impl AwsSettings {
             crate::pipeline::spec::parse_duration(text).map_err(|e| format!("aws.attempt_timeout: {e}"))?;
         }
         if let Some(region) = &self.region
-            && (region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+            && !crate::deploy::validate::region_name(region)
         {
             return Err(format!("aws.region '{region}' is not a region name (e.g. eu-west-1)"));
         }
@@ -56,7 +56,17 @@ impl AwsSettings {
 pub struct AwsContext {
     runtime: Option<Runtime>,
     sdk: SdkConfig,
+    attempt_timeout: Duration,
 }
+
+/// The longest a control-plane call (Athena Start/GetQueryExecution, Glue, ECS) may take per
+/// attempt: they answer in well under a second, so a server that accepts and never answers
+/// is given up on quickly. `aws.attempt_timeout` (for S3 parts and Bedrock replies) caps it.
+pub const CONTROL_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// All attempts of a control-plane call together, retries and backoff included.
+pub const CONTROL_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Waiting for a TCP (and TLS) connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl AwsContext {
     /// The SDK configuration from the default chain plus the `[aws]` settings.
@@ -88,9 +98,7 @@ impl AwsContext {
                     .with_max_attempts(settings.max_attempts.unwrap_or(5))
                     .with_initial_backoff(Duration::from_millis(100)),
             )
-            .timeout_config(
-                TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).operation_attempt_timeout(attempt_timeout).build(),
-            );
+            .timeout_config(TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).operation_attempt_timeout(attempt_timeout).build());
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -104,11 +112,31 @@ impl AwsContext {
         if sdk.region().is_none() {
             bail!("no AWS region: set aws.region in the runtime config or AWS_REGION in the environment");
         }
-        Ok(Self { runtime: Some(runtime), sdk })
+        Ok(Self { runtime: Some(runtime), sdk, attempt_timeout })
     }
 
     pub fn sdk(&self) -> &SdkConfig {
         &self.sdk
+    }
+
+    /// Timeouts for control-plane clients: [`CONTROL_ATTEMPT_TIMEOUT`] per attempt (or
+    /// aws.attempt_timeout when shorter), [`CONTROL_OPERATION_TIMEOUT`] in all.
+    pub fn control_plane_timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(self.attempt_timeout.min(CONTROL_ATTEMPT_TIMEOUT))
+            .operation_timeout(CONTROL_OPERATION_TIMEOUT.max(self.attempt_timeout.min(CONTROL_ATTEMPT_TIMEOUT)))
+            .build()
+    }
+
+    /// Where a service's requests go, for messages: the endpoint override if any, else the
+    /// regional AWS endpoint `https://<host>.<region>.amazonaws.com`.
+    pub fn endpoint_label(&self, host: &str, endpoint_url: Option<&str>, region: Option<&str>) -> String {
+        if let Some(url) = endpoint_url.or(self.sdk.endpoint_url()) {
+            return url.trim_end_matches('/').to_string();
+        }
+        let region = region.map(str::to_string).or_else(|| self.sdk.region().map(|r| r.to_string())).unwrap_or_else(|| "us-east-1".into());
+        format!("https://{host}.{region}.amazonaws.com")
     }
 
     pub fn endpoint_overridden(&self) -> bool {
@@ -156,28 +184,43 @@ impl Drop for AwsContext {
     }
 }
 
-/// An SDK error as a capability error that names the service, the operation, the
-/// resource and AWS's code and message (never a credential: the SDK keeps those out).
+/// An SDK error as a one-line capability error: the service, the operation, the resource,
+/// the endpoint, and the cause in words — AWS's HTTP status, code and message; no
+/// credentials found; connection refused; a name that does not resolve; a timeout and
+/// after how long (never a credential: the SDK keeps those out).
 pub fn service_error<E>(
     service: &str,
     operation: &str,
     target: &str,
+    endpoint: &str,
     error: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> crate::capabilities::CapabilityError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     use crate::capabilities::CapabilityError;
-    use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+    use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
     let status = error.raw_response().map(|r| r.status().as_u16());
     let code = error.code().unwrap_or_default().to_string();
-    let detail = match error.message() {
-        Some(message) if !code.is_empty() => format!("{code}: {message}"),
-        Some(message) => message.to_string(),
-        None if !code.is_empty() => code.clone(),
-        None => DisplayErrorContext(&error).to_string().replace('\n', " "),
+    let cause = match (status, error.message()) {
+        (Some(status), message) => {
+            let mut text = format!("HTTP {status}");
+            if !code.is_empty() {
+                text.push_str(&format!(" {code}"));
+            }
+            match message.filter(|m| !m.is_empty()) {
+                Some(message) => text.push_str(&format!(": {message}")),
+                // No AWS error in the reply (one that could not be read, say): what went wrong with it.
+                None if code.is_empty() => text.push_str(&format!(": {}", transport_cause(&error))),
+                None => {}
+            }
+            text
+        }
+        (None, Some(message)) if !code.is_empty() => format!("{code}: {message}"),
+        (None, _) => transport_cause(&error),
     };
-    let text = format!("{service} {operation} {target}: {detail}");
+    let target = if target.is_empty() { String::new() } else { format!(" {target}") };
+    let text = format!("{service} {operation}{target} at {endpoint}: {}", cause.replace('\n', " "));
     let missing = matches!(
         code.as_str(),
         "NoSuchKey" | "NotFound" | "NoSuchBucket" | "NoSuchUpload" | "EntityNotFoundException" | "ResourceNotFoundException"
@@ -189,5 +232,58 @@ where
         (_, Some(429 | 500..=599)) => CapabilityError::unavailable(text),
         (_, Some(400)) if code.contains("Invalid") || code.contains("Validation") => CapabilityError::invalid(text),
         _ => CapabilityError::internal(text),
+    }
+}
+
+/// Why a request got no answer, in words, from the error's chain of sources.
+fn transport_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        chain.push(e);
+        next = e.source();
+    }
+    let texts: Vec<String> = chain.iter().map(|e| e.to_string()).collect();
+    let all = texts.join(" / ").to_lowercase();
+    let io_kind = chain.iter().find_map(|e| e.downcast_ref::<std::io::Error>()).map(|e| e.kind());
+    if all.contains("credential") || all.contains("no providers in chain") {
+        return "no AWS credentials found in the default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, web identity, \
+                the ECS task role or EC2 instance metadata)"
+            .into();
+    }
+    if let Some(timeout) = texts.iter().rev().find(|t| t.contains("occurred after")) {
+        // The SDK's own wording: "operation attempt timeout (single attempt) occurred after 10s".
+        return format!("timed out: {timeout}");
+    }
+    if io_kind == Some(std::io::ErrorKind::ConnectionRefused) || all.contains("connection refused") {
+        return "connection refused".into();
+    }
+    if all.contains("dns error") || all.contains("failed to lookup address") || all.contains("name or service not known") {
+        return format!("the host name does not resolve ({})", texts.last().map(String::as_str).unwrap_or("dns error"));
+    }
+    if io_kind == Some(std::io::ErrorKind::TimedOut) || all.contains("timed out") || all.contains("timeout") {
+        return format!("timed out connecting (after at most {}s)", CONNECT_TIMEOUT.as_secs());
+    }
+    if io_kind == Some(std::io::ErrorKind::ConnectionReset) || all.contains("connection reset") {
+        return "the connection was reset".into();
+    }
+    // Else the innermost cause, which is the most specific.
+    let innermost = texts.iter().rev().find(|t| !t.trim().is_empty()).cloned().unwrap_or_default();
+    let outermost = texts.first().cloned().unwrap_or_default();
+    if innermost == outermost { innermost } else { format!("{outermost}: {innermost}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_in_words() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 111)");
+        assert_eq!(transport_cause(&refused), "connection refused");
+        let dns = std::io::Error::other("dns error: failed to lookup address information: Name or service not known");
+        assert!(transport_cause(&dns).starts_with("the host name does not resolve"), "{}", transport_cause(&dns));
+        let creds = std::io::Error::other("failed to construct request: no providers in chain provided credentials");
+        assert!(transport_cause(&creds).starts_with("no AWS credentials found"));
     }
 }

@@ -194,7 +194,7 @@ fn an_error_from_bedrock_names_the_service_operation_and_model_and_no_credential
     let out = ask_bedrock(&standin, QUESTION, false);
     let shown = text(&out);
     assert!(!out.status.success(), "{shown}");
-    assert!(shown.contains(&format!("bedrock Converse model {DEFAULT_CHAT_MODEL}")), "{shown}");
+    assert!(shown.contains(&format!("bedrock Converse model {DEFAULT_CHAT_MODEL} at {}: ", standin.endpoint())), "{shown}");
     assert!(shown.contains("ValidationException: The provided model identifier is invalid."), "{shown}");
     assert_eq!(shown.trim().lines().count(), 1, "one line: {shown}");
     assert!(!shown.contains(SECRET_KEY) && !shown.contains(ACCESS_KEY), "no credential in an error: {shown}");
@@ -203,10 +203,8 @@ fn an_error_from_bedrock_names_the_service_operation_and_model_and_no_credential
     // An embedding error says InvokeModel and the embedding model.
     standin.plan(&[], &["validation"]);
     let shown = text(&ask_bedrock(&standin, "How is the model card organised?", false));
-    assert!(
-        shown.contains("bedrock InvokeModel model amazon.titan-embed-text-v2:0: ValidationException: Malformed input request."),
-        "{shown}"
-    );
+    assert!(shown.contains(&format!("bedrock InvokeModel model amazon.titan-embed-text-v2:0 at {}: ", standin.endpoint())), "{shown}");
+    assert!(shown.contains("HTTP 400 ValidationException: Malformed input request."), "{shown}");
 }
 
 const KNOWLEDGE_BASE: &str = "KBENGAGE01";

@@ -42,7 +42,7 @@ fn asl(pipeline: &Path, extra: &[&str]) -> Value {
     let out = engage(dir.path())
         .args(["deploy", "asl"])
         .arg(pipeline)
-        .args(["--cluster", "engage-weekly", "--subnet", "subnet-0a", "--security-group", "sg-0b"])
+        .args(["--cluster", "engage-weekly", "--subnet", "subnet-0a1b2c3d", "--security-group", "sg-0c2d3e4f"])
         .args(extra)
         .output()
         .unwrap();
@@ -113,7 +113,7 @@ after = ["score"]
 "#,
     )
     .unwrap();
-    let d = asl(&file, &["--config-path", "/app/config/hosted.toml"]);
+    let d = asl(&file, &["--config-path", "/opt/engage/config/other.toml"]);
     validate(&d).unwrap();
     let score = &d["States"]["score"];
     assert_eq!(score["Retry"][0]["ErrorEquals"], json!(["States.TaskFailed"]));
@@ -124,7 +124,71 @@ after = ["score"]
     assert_eq!(fallback["Next"], "after", "the fallback continues where the stage it replaces would");
     let command = fallback["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command.$"].as_str().unwrap();
     assert!(command.contains("'--replaces', 'score'"), "{command}");
-    assert!(command.contains("'--config', '/app/config/hosted.toml'"), "{command}");
+    assert!(command.contains("'--config', '/opt/engage/config/other.toml'"), "{command}");
+}
+
+#[test]
+fn by_default_every_task_reads_the_pipeline_and_the_hosted_config_where_the_image_has_them() {
+    let d = asl(&weekly(), &[]);
+    let command = d["States"]["prepare"]["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command.$"].as_str().unwrap();
+    assert!(command.contains("'/opt/engage/pipelines/weekly-engagement.toml'"), "{command}");
+    assert!(command.contains("'--config', '/opt/engage/config/hosted.toml'"), "{command}");
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY pipelines/ /opt/engage/pipelines/") && dockerfile.contains("COPY config/ /opt/engage/config/"));
+}
+
+#[test]
+fn invalid_identifiers_are_refused_naming_the_flag_and_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    // The good flags with one of them replaced by the case's value.
+    let with = |good: &[&'static str], (flag, value): (&'static str, &'static str)| -> Vec<&'static str> {
+        let mut args: Vec<&str> = good.to_vec();
+        match args.iter().position(|a| *a == flag) {
+            Some(i) => args[i + 1] = value,
+            None => args.extend([flag, value]),
+        }
+        args
+    };
+    let good_asl = ["--cluster", "engage", "--subnet", "subnet-0a1b2c3d", "--task-definition", "engage:3", "--container", "engage"];
+    let asl_cases = [
+        (("--cluster", ""), "--cluster ''"),
+        (("--subnet", ""), "--subnet ''"),
+        (("--task-definition", ""), "--task-definition ''"),
+        (("--container", ""), "--container ''"),
+        (("--subnet", "not-a-subnet"), "--subnet 'not-a-subnet'"),
+        (("--security-group", "foo"), "--security-group 'foo'"),
+        (("--task-definition", "arn:bad"), "--task-definition 'arn:bad'"),
+        (("--cluster", "bad cluster!"), "--cluster 'bad cluster!'"),
+    ];
+    for (case, expected) in asl_cases {
+        let extra = with(&good_asl, case);
+        let out = engage(dir.path()).args(["deploy", "asl"]).arg(weekly()).args(&extra).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{extra:?} was accepted: {}", text(&out.stdout));
+        assert!(stderr.contains(expected), "{extra:?}: expected {expected:?} in {stderr}");
+        assert!(out.stdout.is_empty(), "nothing written");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    let good_td = [
+        "--image", "engage:test", "--execution-role-arn", "arn:aws:iam::123456789012:role/e",
+        "--task-role-arn", "arn:aws:iam::123456789012:role/t", "--region", "eu-west-1",
+    ];
+    let td_cases = [
+        (("--execution-role-arn", "notanarn"), "--execution-role-arn 'notanarn'"),
+        (("--task-role-arn", "arn:aws:s3:::bucket"), "--task-role-arn 'arn:aws:s3:::bucket'"),
+        (("--region", "EU WEST"), "--region 'EU WEST'"),
+        (("--image", "bad image with spaces"), "--image 'bad image with spaces'"),
+        (("--log-group", "bad group!"), "--log-group 'bad group!'"),
+    ];
+    for (case, expected) in td_cases {
+        let extra = with(&good_td, case);
+        let out = engage(dir.path()).args(["deploy", "task-definition"]).args(&extra).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{extra:?} was accepted: {}", text(&out.stdout));
+        assert!(stderr.contains(expected), "{extra:?}: expected {expected:?} in {stderr}");
+        assert!(out.stdout.is_empty(), "nothing written");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
 }
 
 #[test]
@@ -138,11 +202,11 @@ fn the_validator_rejects_a_broken_definition() {
 #[test]
 fn a_task_definition_is_fargate_ready_and_refuses_sizes_fargate_lacks() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ["deploy", "task-definition", "--image", "engage:test", "--execution-role-arn", "arn:aws:iam::1:role/e"];
+    let base = ["deploy", "task-definition", "--image", "engage:test", "--execution-role-arn", "arn:aws:iam::123456789012:role/e"];
     let run = |extra: &[&str]| {
         engage(dir.path())
             .args(base)
-            .args(["--task-role-arn", "arn:aws:iam::1:role/t", "--region", "eu-west-1"])
+            .args(["--task-role-arn", "arn:aws:iam::123456789012:role/t", "--region", "eu-west-1"])
             .args(extra)
             .output()
             .unwrap()
@@ -151,7 +215,7 @@ fn a_task_definition_is_fargate_ready_and_refuses_sizes_fargate_lacks() {
     let container = &d["containerDefinitions"][0];
     assert_eq!(d["requiresCompatibilities"], json!(["FARGATE"]));
     assert_eq!(container["readonlyRootFilesystem"], true);
-    assert_ne!(container["user"].as_str().unwrap().split(':').next(), Some("0"), "runs as non-root");
+    assert_eq!(container["user"], "65532:65532", "the image's user (Dockerfile USER), not root");
     assert_eq!(container["logConfiguration"]["logDriver"], "awslogs");
     let bad = run(&["--cpu", "1024", "--memory", "16384"]);
     assert!(!bad.status.success());
@@ -349,7 +413,10 @@ fn the_state_machine_run_task_by_task_scores_like_engage_run() {
     assert_eq!(predict["Rows"].as_u64().unwrap(), reference.len() as u64);
 
     let root = root_with_sample(&dir.path().join("stepfunctions"));
-    let definition = asl(&weekly(), &["--pipeline-path", weekly().to_str().unwrap()]);
+    // Run here rather than in the image: this checkout's pipeline, and the local config (every
+    // task on the one storage root `--root` names) in place of the image's hosted one.
+    let local_config = repo().join("config/local.toml");
+    let definition = asl(&weekly(), &["--pipeline-path", weekly().to_str().unwrap(), "--config-path", local_config.to_str().unwrap()]);
     let mut machine = Machine {
         root: &root,
         execution_id: "arn:aws:states:eu-west-1:1:execution:weekly:week-48",
@@ -449,4 +516,14 @@ fn a_stage_task_refuses_to_run_before_the_stages_it_needs() {
         .output()
         .unwrap();
     assert!(text(&out.stderr).contains("mapped over 4 shards: pass --shard"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_usage_line_lists_only_the_required_flags_even_with_env_set_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = engage(dir.path()).env("ENGAGE_ROOT", dir.path()).args(["deploy", "asl"]).arg(weekly()).args(["--cluster", "c"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    let usage = stderr.lines().find(|l| l.starts_with("Usage:")).unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(usage, "Usage: engage deploy asl [OPTIONS] --cluster <CLUSTER> --subnet <SUBNET>... <PIPELINE>");
 }

@@ -59,6 +59,11 @@ fn a_wrong_runtime_config_stops_before_the_first_stage_naming_the_key() {
         ("[storage]\nbackend = \"s3\"\n", "storage.bucket is required"),
         ("[storage]\nbackend = \"s3\"\nbucket = \"acme\"\n", "set sql.backend = \"athena\""),
         ("[sql]\nbackend = \"athena\"\nworkgroup = \"engage\"\n", "sql.output_location is required"),
+        // Athena and Glue with local storage would quietly run everything locally.
+        (
+            "[aws]\nregion = \"eu-west-1\"\n[sql]\nbackend = \"athena\"\nworkgroup = \"w\"\noutput_location = \"s3://acme-x/r/\"\n[catalog]\nbackend = \"glue\"\n",
+            "sql.backend = \"athena\" needs storage.backend = \"s3\"",
+        ),
         ("[storage]\nbackend = \"local\"\nbukcet = \"acme\"\n", "line 3: unknown field `bukcet`"),
         // Every zone the host and the pipeline's grants use needs a place: `scratch` has none here.
         (&hosted_config("http://127.0.0.1:9", "[storage.buckets]\nprocessed = \"p-zone\"\nwork = \"w-zone\"\nmodels = \"m-zone\"\nruns = \"r-zone\"\nknowledge = \"k-zone\"\ncatalog = \"c-zone\"\nwarehouse = \"h-zone\""), "bucket 'scratch' has no S3 location: add storage.buckets.scratch"),
@@ -101,4 +106,53 @@ fn a_run_with_the_s3_backend_keeps_its_record_and_outputs_in_the_bucket() {
     assert_eq!(record["status"], "succeeded");
     assert!(store.head("work", &format!("run={run_id}/counter")).is_ok(), "the stage wrote through the S3 backend");
     assert!(!root.exists() || !root.join("runs").exists(), "nothing went to the local root");
+}
+
+/// A port on 127.0.0.1 nothing listens on: connections to it are refused.
+fn refused_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn an_aws_failure_is_one_line_naming_the_service_operation_endpoint_and_cause_and_comes_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = refused_endpoint();
+    let config = dir.path().join("hosted.toml");
+    std::fs::write(&config, hosted_config(&endpoint, "bucket = \"engage-hosted/prod\"").replace("max_attempts = 2", "max_attempts = 5")).unwrap();
+    let root = dir.path().join("data");
+    let args = ["sql", "SELECT 1", "--config", config.to_str().unwrap()];
+
+    // Fake credentials, nothing listening: the connection is refused, retried, reported.
+    let began = std::time::Instant::now();
+    let out = engage(&root, &args);
+    let elapsed = began.elapsed();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&format!(" at {endpoint}: connection refused")), "{stderr}");
+    assert!(["athena ", "glue ", "s3 "].iter().any(|s| stderr.contains(s)), "names the service: {stderr}");
+    assert!(!stderr.contains("DispatchFailure") && !stderr.contains("ConnectorError"), "no SDK debug dump: {stderr}");
+    assert!(elapsed.as_secs() < 15, "took {elapsed:?}");
+
+    // No credentials anywhere in the chain: said so, in one line (no warning per provider tried).
+    let mut command = support::engage_command(&root, "cli");
+    support::stand_in_credentials(&mut command, "unused", "unused")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env_remove("ENGAGE_LOG");
+    let began = std::time::Instant::now();
+    let out = command.args(args).output().unwrap();
+    let elapsed = began.elapsed();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("no AWS credentials found"), "{stderr}");
+    assert!(stderr.contains(&format!(" at {endpoint}: ")), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(elapsed.as_secs() < 15, "took {elapsed:?}");
 }

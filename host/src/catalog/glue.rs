@@ -28,6 +28,8 @@ const CREATE_BATCH: usize = 100;
 const DELETE_BATCH: usize = 25;
 
 pub struct GlueCatalog {
+    /// The endpoint, for messages.
+    at: String,
     aws: Arc<AwsContext>,
     client: Client,
     catalog_id: Option<String>,
@@ -36,7 +38,8 @@ pub struct GlueCatalog {
 
 impl GlueCatalog {
     pub fn new(aws: Arc<AwsContext>, catalog_id: Option<String>, zones: ZoneMap) -> Self {
-        Self { client: Client::new(aws.sdk()), aws, catalog_id, zones }
+        let config = aws_sdk_glue::config::Builder::from(aws.sdk()).timeout_config(aws.control_plane_timeouts()).build();
+        Self { client: Client::from_conf(config), at: aws.endpoint_label("glue", None, None), aws, catalog_id, zones }
     }
 
     fn glue_columns(columns: &[Column]) -> Vec<GlueColumn> {
@@ -95,6 +98,7 @@ impl GlueCatalog {
     fn partitions(&self, database: &str, name: &str) -> CapResult<Vec<Partition>> {
         let client = self.client.clone();
         let (database, name, catalog_id) = (database.to_string(), name.to_string(), self.catalog_id.clone());
+        let at = self.at.clone();
         let raw = self.aws.block_on(async move {
             let mut all = Vec::new();
             let mut token: Option<String> = None;
@@ -107,7 +111,7 @@ impl GlueCatalog {
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| service_error("glue", "GetPartitions", &format!("{database}.{name}"), e))?;
+                    .map_err(|e| service_error("glue", "GetPartitions", &format!("{database}.{name}"), &at, e))?;
                 for partition in output.partitions() {
                     let location = partition.storage_descriptor().and_then(|s| s.location()).unwrap_or_default().to_string();
                     all.push(Partition { values: partition.values().to_vec(), location });
@@ -138,6 +142,7 @@ impl GlueCatalog {
         let to_delete: Vec<Vec<String>> = existing.difference(&wanted).cloned().collect();
         let client = self.client.clone();
         let (database, name, catalog_id) = (def.database.clone(), def.name.clone(), self.catalog_id.clone());
+        let at = self.at.clone();
         self.aws.block_on(async move {
             let target = format!("{database}.{name}");
             for chunk in to_create.chunks(CREATE_BATCH) {
@@ -149,7 +154,7 @@ impl GlueCatalog {
                     .set_partition_input_list(Some(chunk.to_vec()))
                     .send()
                     .await
-                    .map_err(|e| service_error("glue", "BatchCreatePartition", &target, e))?;
+                    .map_err(|e| service_error("glue", "BatchCreatePartition", &target, &at, e))?;
                 if let Some(failed) = output.errors().first() {
                     let detail = failed.error_detail().and_then(|d| d.error_message()).unwrap_or("no message");
                     return Err(CapabilityError::internal(format!(
@@ -171,7 +176,7 @@ impl GlueCatalog {
                     .set_partitions_to_delete(Some(values))
                     .send()
                     .await
-                    .map_err(|e| service_error("glue", "BatchDeletePartition", &target, e))?;
+                    .map_err(|e| service_error("glue", "BatchDeletePartition", &target, &at, e))?;
             }
             Ok(())
         })
@@ -197,6 +202,7 @@ impl Catalog for GlueCatalog {
     fn databases(&self) -> CapResult<Vec<String>> {
         let client = self.client.clone();
         let catalog_id = self.catalog_id.clone();
+        let at = self.at.clone();
         self.aws.block_on(async move {
             let mut names = Vec::new();
             let mut token: Option<String> = None;
@@ -207,7 +213,7 @@ impl Catalog for GlueCatalog {
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| service_error("glue", "GetDatabases", "the catalog", e))?;
+                    .map_err(|e| service_error("glue", "GetDatabases", "the catalog", &at, e))?;
                 names.extend(output.database_list().iter().map(|d| d.name().to_string()));
                 match output.next_token() {
                     Some(next) if !next.is_empty() => token = Some(next.to_string()),
@@ -222,12 +228,13 @@ impl Catalog for GlueCatalog {
     fn create_database(&self, name: &str) -> CapResult<()> {
         let client = self.client.clone();
         let (name, catalog_id) = (name.to_string(), self.catalog_id.clone());
+        let at = self.at.clone();
         self.aws.block_on(async move {
             let input = DatabaseInput::builder().name(&name).build().expect("name is set");
             match client.create_database().set_catalog_id(catalog_id).database_input(input).send().await {
                 Ok(_) => Ok(()),
                 Err(e) if aws_sdk_glue::error::ProvideErrorMetadata::code(&e) == Some("AlreadyExistsException") => Ok(()),
-                Err(e) => Err(service_error("glue", "CreateDatabase", &name, e)),
+                Err(e) => Err(service_error("glue", "CreateDatabase", &name, &at, e)),
             }
         })
     }
@@ -235,6 +242,7 @@ impl Catalog for GlueCatalog {
     fn tables(&self, database: &str) -> CapResult<Vec<String>> {
         let client = self.client.clone();
         let (database, catalog_id) = (database.to_string(), self.catalog_id.clone());
+        let at = self.at.clone();
         let listed = self.aws.block_on(async move {
             let mut names = Vec::new();
             let mut token: Option<String> = None;
@@ -246,7 +254,7 @@ impl Catalog for GlueCatalog {
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| service_error("glue", "GetTables", &database, e))?;
+                    .map_err(|e| service_error("glue", "GetTables", &database, &at, e))?;
                 names.extend(output.table_list().iter().map(|t| t.name().to_string()));
                 match output.next_token() {
                     Some(next) if !next.is_empty() => token = Some(next.to_string()),
@@ -263,6 +271,7 @@ impl Catalog for GlueCatalog {
     fn table(&self, database: &str, name: &str) -> CapResult<Option<TableDef>> {
         let client = self.client.clone();
         let (db, table_name, catalog_id) = (database.to_string(), name.to_string(), self.catalog_id.clone());
+        let at = self.at.clone();
         let found = not_found_is_none(self.aws.block_on(async move {
             client
                 .get_table()
@@ -271,7 +280,7 @@ impl Catalog for GlueCatalog {
                 .name(&table_name)
                 .send()
                 .await
-                .map_err(|e| service_error("glue", "GetTable", &format!("{db}.{table_name}"), e))
+                .map_err(|e| service_error("glue", "GetTable", &format!("{db}.{table_name}"), &at, e))
         }))?;
         let Some(output) = found else { return Ok(None) };
         let Some(table) = output.table() else { return Ok(None) };
@@ -315,6 +324,7 @@ impl Catalog for GlueCatalog {
         let client = self.client.clone();
         let input = self.table_input(def);
         let (database, catalog_id, target) = (def.database.clone(), self.catalog_id.clone(), format!("{}.{}", def.database, def.name));
+        let at = self.at.clone();
         self.aws.block_on(async move {
             if exists {
                 client
@@ -324,7 +334,7 @@ impl Catalog for GlueCatalog {
                     .table_input(input)
                     .send()
                     .await
-                    .map_err(|e| service_error("glue", "UpdateTable", &target, e))?;
+                    .map_err(|e| service_error("glue", "UpdateTable", &target, &at, e))?;
             } else {
                 client
                     .create_table()
@@ -333,7 +343,7 @@ impl Catalog for GlueCatalog {
                     .table_input(input)
                     .send()
                     .await
-                    .map_err(|e| service_error("glue", "CreateTable", &target, e))?;
+                    .map_err(|e| service_error("glue", "CreateTable", &target, &at, e))?;
             }
             Ok(())
         })?;
@@ -343,6 +353,7 @@ impl Catalog for GlueCatalog {
     fn drop_table(&self, database: &str, name: &str) -> CapResult<bool> {
         let client = self.client.clone();
         let (db, table_name, catalog_id) = (database.to_string(), name.to_string(), self.catalog_id.clone());
+        let at = self.at.clone();
         let dropped = self.aws.block_on(async move {
             client
                 .delete_table()
@@ -351,7 +362,7 @@ impl Catalog for GlueCatalog {
                 .name(&table_name)
                 .send()
                 .await
-                .map_err(|e| service_error("glue", "DeleteTable", &format!("{db}.{table_name}"), e))
+                .map_err(|e| service_error("glue", "DeleteTable", &format!("{db}.{table_name}"), &at, e))
         });
         Ok(not_found_is_none(dropped)?.is_some())
     }

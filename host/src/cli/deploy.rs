@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::run::plugin_dir;
 use crate::deploy::asl::{self, EcsTarget};
+use crate::deploy::validate;
 use crate::deploy::task_definition::{self, TaskSettings};
 use crate::pipeline::setup::{load_options, native_registry};
 use crate::pipeline::spec;
@@ -15,6 +16,8 @@ use crate::pipeline::spec;
 #[derive(Subcommand)]
 pub enum DeployCommand {
     /// Write the pipeline as an Amazon States Language definition: one ECS task per stage.
+    // A fixed usage line: clap's own lists every flag given, env-set `--plugins` and `--root` too, as if required.
+    #[command(override_usage = "engage deploy asl [OPTIONS] --cluster <CLUSTER> --subnet <SUBNET>... <PIPELINE>")]
     Asl(AslArgs),
     /// Write the ECS task definition (Fargate) that runs the Engage image.
     TaskDefinition(TaskDefinitionArgs),
@@ -34,20 +37,21 @@ pub struct AslArgs {
     #[arg(long, default_value = "engage")]
     pub container: String,
     /// Subnet for the tasks (repeatable).
-    #[arg(long = "subnet", required = true)]
+    #[arg(long = "subnet", value_name = "SUBNET", required = true)]
     pub subnets: Vec<String>,
     /// Security group for the tasks (repeatable).
-    #[arg(long = "security-group")]
+    #[arg(long = "security-group", value_name = "GROUP")]
     pub security_groups: Vec<String>,
     /// Give tasks a public IP (needed in a public subnet without a NAT gateway).
     #[arg(long)]
     pub assign_public_ip: bool,
-    /// The pipeline file's path inside the image (default: /app/pipelines/<file name>).
+    /// The pipeline file's path inside the image [default: /opt/engage/pipelines/<file name>].
     #[arg(long)]
     pub pipeline_path: Option<String>,
-    /// The runtime config's path inside the image, passed to every task as --config.
-    #[arg(long)]
-    pub config_path: Option<String>,
+    /// The runtime config's path inside the image, passed to every task as --config; the stages
+    /// share their outputs through the storage it names.
+    #[arg(long, default_value = crate::deploy::IMAGE_CONFIG_PATH)]
+    pub config_path: String,
     /// Plugin directory used to check the pipeline's plugin stages exist.
     #[arg(long, value_name = "DIR", env = "ENGAGE_PLUGIN_DIR")]
     pub plugins: Option<PathBuf>,
@@ -92,6 +96,19 @@ pub struct TaskDefinitionArgs {
 pub fn run(command: DeployCommand) -> Result<()> {
     let (json, out) = match command {
         DeployCommand::Asl(args) => {
+            validate::cluster("--cluster", &args.cluster)?;
+            validate::task_definition("--task-definition", &args.task_definition)?;
+            validate::name("--container", &args.container)?;
+            for subnet in &args.subnets {
+                validate::subnet("--subnet", subnet)?;
+            }
+            for group in &args.security_groups {
+                validate::security_group("--security-group", group)?;
+            }
+            if let Some(path) = &args.pipeline_path {
+                validate::image_path("--pipeline-path", path)?;
+            }
+            validate::image_path("--config-path", &args.config_path)?;
             let plugin_dir = plugin_dir(args.plugins.as_deref())?;
             let registry = native_registry();
             let options = load_options(&registry, &plugin_dir, Default::default());
@@ -104,12 +121,19 @@ pub fn run(command: DeployCommand) -> Result<()> {
                 subnets: args.subnets,
                 security_groups: args.security_groups,
                 assign_public_ip: args.assign_public_ip,
-                pipeline_path: args.pipeline_path.unwrap_or_else(|| format!("/app/pipelines/{file_name}")),
+                pipeline_path: args.pipeline_path.unwrap_or_else(|| format!("{}/{file_name}", crate::deploy::IMAGE_PIPELINE_DIR)),
                 config_path: args.config_path,
             };
             (asl::definition(&pipeline, &target), args.out)
         }
         DeployCommand::TaskDefinition(args) => {
+            validate::image("--image", &args.image)?;
+            validate::name("--family", &args.family)?;
+            validate::name("--container", &args.container)?;
+            validate::role_arn("--execution-role-arn", &args.execution_role_arn)?;
+            validate::role_arn("--task-role-arn", &args.task_role_arn)?;
+            validate::log_group("--log-group", &args.log_group)?;
+            validate::region("--region", &args.region)?;
             let settings = TaskSettings {
                 family: args.family,
                 image: args.image,

@@ -139,7 +139,9 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments) {
 fn init_logging(format: LogFormat, verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn,engage=info",
+        // The SDK's credential chain warns once per provider it tries (a hundred lines when there are
+        // no credentials); the failed call's own error says what is missing, in one line.
+        0 => "warn,engage=info,aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error,aws_smithy_http_client=error",
         1 => "info,engage=debug",
         _ => "debug,engage=trace",
     };

@@ -286,6 +286,15 @@ impl HostConfig {
             }
         }
 
+        // Athena and Glue describe tables on S3: with local storage they would read nothing the run wrote.
+        if storage.backend == StorageBackend::Local {
+            if sql.backend == SqlBackend::Athena {
+                return Err("sql.backend = \"athena\" needs storage.backend = \"s3\" (Athena queries tables on S3; with local storage use sql.backend = \"local\")".into());
+            }
+            if self.catalog.backend == CatalogBackend::Glue {
+                return Err("catalog.backend = \"glue\" needs storage.backend = \"s3\" (Glue tables point at S3; with local storage use catalog.backend = \"local\")".into());
+            }
+        }
         if self.catalog.backend == CatalogBackend::Local && self.catalog.catalog_id.is_some() {
             return Err("catalog.catalog_id is a glue setting, but catalog.backend is \"local\"".into());
         }
@@ -476,6 +485,14 @@ mod tests {
             ("[shards]\nexecutor = \"ecs\"\ncluster = \"c\"\ntask_definition = \"t\"\ncontainer = \"engage\"\n", "shards.subnets is required"),
             ("[shards]\nexecutor = \"podman\"\n", "shards.image is required when shards.executor = \"podman\""),
             ("[shards]\ncluster = \"c\"\n", "shards.cluster does not apply: shards.executor is \"threads\""),
+            (
+                "[aws]\nregion = \"eu-west-1\"\n[sql]\nbackend = \"athena\"\nworkgroup = \"w\"\noutput_location = \"s3://acme-x/r/\"\n[catalog]\nbackend = \"glue\"\n",
+                "sql.backend = \"athena\" needs storage.backend = \"s3\"",
+            ),
+            ("[catalog]\nbackend = \"glue\"\n", "catalog.backend = \"glue\" needs storage.backend = \"s3\""),
+            ("[storage]\nbackend = \"s3\"\nbucket = \"192.168.1.1\"\n", "storage.bucket: invalid bucket name '192.168.1.1'"),
+            ("[storage]\nbackend = \"s3\"\nbucket = \"xn--engage\"\n", "storage.bucket: invalid bucket name 'xn--engage'"),
+            ("[storage]\nbackend = \"s3\"\nbucket = \"engage-s3alias\"\n", "storage.bucket: invalid bucket name 'engage-s3alias'"),
         ];
         for (text, expected) in cases {
             let error = HostConfig::parse(text).unwrap_err();
@@ -508,6 +525,10 @@ mod tests {
             map.rewrite_locations("CREATE TABLE t WITH (external_location = 's3://work/run=1/t/') AS SELECT 's3 text'"),
             "CREATE TABLE t WITH (external_location = 's3://acme-engage/prod/work/run=1/t/') AS SELECT 's3 text'"
         );
+
+        // An s3:// in front is dropped: the bucket is the name after it.
+        let prefixed = HostConfig::parse(&text.replace("bucket = \"acme-engage/prod\"", "bucket = \"s3://acme-engage-prod\"")).unwrap();
+        assert_eq!(prefixed.zone_map().unwrap().locate("work").unwrap().bucket, "acme-engage-prod");
 
         let only_listed = HostConfig { storage: StorageConfig { bucket: None, ..config.storage.clone() }, ..config };
         let error = only_listed.zone_map().unwrap().locate("work").unwrap_err();

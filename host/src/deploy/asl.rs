@@ -40,8 +40,9 @@ pub struct EcsTarget {
     pub assign_public_ip: bool,
     /// The pipeline file's path inside the image.
     pub pipeline_path: String,
-    /// The runtime config's path inside the image, passed as `--config`.
-    pub config_path: Option<String>,
+    /// The runtime config's path inside the image, passed as `--config` (its storage is
+    /// how one task's output reaches the next).
+    pub config_path: String,
 }
 
 /// Time an ECS task gets to start before its stage's own timeout counts.
@@ -279,10 +280,8 @@ impl Builder<'_> {
         let mut parts: Vec<String> = head.iter().map(|h| h.as_ref().to_string()).collect();
         parts.push(literal(&self.target.pipeline_path));
         parts.extend(["'--execution'".into(), "$$.Execution.Id".into(), "'--started'".into(), "$$.Execution.StartTime".into()]);
-        if let Some(config) = &self.target.config_path {
-            parts.push("'--config'".into());
-            parts.push(literal(config));
-        }
+        parts.push("'--config'".into());
+        parts.push(literal(&self.target.config_path));
         parts.extend(args.iter().cloned());
         format!("States.Array({})", parts.join(", "))
     }

@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-/// The uid:gid the image runs as (its Dockerfile creates it).
-pub const IMAGE_USER: &str = "10001:10001";
+/// The uid:gid the image runs as (the Dockerfile's `USER`, its etc/passwd entry).
+pub const IMAGE_USER: &str = "65532:65532";
 
 #[derive(Debug, Clone)]
 pub struct TaskSettings {
@@ -102,8 +102,8 @@ mod tests {
             container: "engage".into(),
             cpu,
             memory,
-            execution_role_arn: "arn:aws:iam::123:role/exec".into(),
-            task_role_arn: "arn:aws:iam::123:role/task".into(),
+            execution_role_arn: "arn:aws:iam::123456789012:role/exec".into(),
+            task_role_arn: "arn:aws:iam::123456789012:role/task".into(),
             log_group: "/engage/weekly".into(),
             region: "eu-west-1".into(),
             ephemeral_gib: 50,

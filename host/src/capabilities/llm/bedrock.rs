@@ -12,7 +12,7 @@ use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::Region;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SystemContentBlock};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use super::{CompletionOptions, LanguageModel, ModelIds};
@@ -31,6 +31,8 @@ const EMBED_MAX_CHARS: usize = 20_000;
 
 pub struct BedrockModel {
     aws: Arc<AwsContext>,
+    /// The endpoint, for messages.
+    at: String,
     client: Client,
     chat_model: String,
     embed_model: String,
@@ -48,6 +50,7 @@ impl BedrockModel {
         }
         Self {
             client: Client::from_conf(config.build()),
+            at: aws.endpoint_label("bedrock-runtime", settings.endpoint_url.as_deref(), settings.region.as_deref()),
             aws,
             chat_model: settings.chat_model.clone().unwrap_or_else(|| DEFAULT_CHAT_MODEL.into()),
             embed_model: settings.embed_model.clone().unwrap_or_else(|| DEFAULT_EMBED_MODEL.into()),
@@ -74,8 +77,9 @@ impl BedrockModel {
             request = request.system(SystemContentBlock::Text(system.to_string()));
         }
         let target = format!("model {model}");
+        let at = self.at.clone();
         let response =
-            self.aws.block_on(async move { request.send().await.map_err(|e| service_error("bedrock", "Converse", &target, e)) })?;
+            self.aws.block_on(async move { request.send().await.map_err(|e| service_error("bedrock", "Converse", &target, &at, e)) })?;
         match response.output() {
             Some(ConverseOutput::Message(reply)) => {
                 Ok(reply.content().iter().filter_map(|block| block.as_text().ok().map(String::as_str)).collect::<Vec<_>>().join(""))
@@ -110,16 +114,19 @@ impl BedrockModel {
                     .body(Blob::new(serde_json::to_vec(&body).expect("a JSON value serialises")))
             })
             .collect();
+        let at = self.at.clone();
         self.aws.block_on(async move {
             let target = format!("model {model}");
             let calls = requests.into_iter().map(|request| {
-                let target = target.clone();
+                let (target, at) = (target.clone(), at.clone());
                 async move {
-                    let response = request.send().await.map_err(|e| service_error("bedrock", "InvokeModel", &target, e))?;
+                    let response = request.send().await.map_err(|e| service_error("bedrock", "InvokeModel", &target, &at, e))?;
                     titan_vector(response.body().as_ref(), &target)
                 }
             });
-            futures::stream::iter(calls).buffered(EMBED_CONCURRENCY).collect::<Vec<_>>().await.into_iter().collect()
+            // The first failure ends the batch: the calls not yet started are not made (a wrong endpoint
+            // or missing credentials fail every call alike, each after its retries).
+            futures::stream::iter(calls).buffered(EMBED_CONCURRENCY).try_collect::<Vec<_>>().await
         })
     }
 }

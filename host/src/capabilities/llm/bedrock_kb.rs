@@ -36,6 +36,8 @@ pub struct KnowledgeBaseReply {
 
 pub struct BedrockKnowledgeBase {
     aws: Arc<AwsContext>,
+    /// The endpoint, for messages.
+    at: String,
     client: Client,
     knowledge_base_id: String,
     model_arn: String,
@@ -57,7 +59,8 @@ impl BedrockKnowledgeBase {
         let chat_model = settings.chat_model.as_deref().unwrap_or(DEFAULT_CHAT_MODEL);
         // A foundation model is named by its ARN here, not its id.
         let model_arn = settings.knowledge_base_model_arn.clone().unwrap_or_else(|| format!("arn:aws:bedrock:{region}::foundation-model/{chat_model}"));
-        Some(Self { client: Client::from_conf(config), aws, knowledge_base_id: id, model_arn })
+        let at = aws.endpoint_label("bedrock-agent-runtime", settings.endpoint_url.as_deref(), Some(&region));
+        Some(Self { client: Client::from_conf(config), aws, at, knowledge_base_id: id, model_arn })
     }
 
     pub fn id(&self) -> &str {
@@ -84,8 +87,9 @@ impl BedrockKnowledgeBase {
             .build()
             .map_err(|e| invalid(&e))?;
         let request = self.client.retrieve_and_generate().input(input).retrieve_and_generate_configuration(configuration);
+        let at = self.at.clone();
         let response = self.aws.block_on(async move {
-            request.send().await.map_err(|e| service_error("bedrock-agent", "RetrieveAndGenerate", &target, e))
+            request.send().await.map_err(|e| service_error("bedrock-agent", "RetrieveAndGenerate", &target, &at, e))
         })?;
         let text = response.output().map(|o| o.text().to_string()).unwrap_or_default();
         let mut passages: Vec<Passage> = Vec::new();

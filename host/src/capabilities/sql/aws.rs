@@ -44,6 +44,8 @@ pub struct AthenaSql {
     settings: AthenaSettings,
     /// Where Athena finds the tables statements name (Glue), for checking grants.
     catalog: Arc<dyn Catalog>,
+    /// The endpoint, for messages.
+    at: String,
 }
 
 /// How a query ended, as Athena reports it.
@@ -62,8 +64,9 @@ impl AthenaSql {
         if let Some(url) = &settings.endpoint_url {
             config = config.endpoint_url(url);
         }
-        let client = Client::from_conf(config.build());
-        Self { aws, client, settings, catalog }
+        let client = Client::from_conf(config.timeout_config(aws.control_plane_timeouts()).build());
+        let at = aws.endpoint_label("athena", settings.endpoint_url.as_deref(), None);
+        Self { aws, client, settings, catalog, at }
     }
 
     /// Starts `statement` and waits until it ends.
@@ -71,6 +74,7 @@ impl AthenaSql {
         let client = self.client.clone();
         let settings = self.settings.clone();
         let statement = settings.zones.rewrite_locations(statement);
+        let at = self.at.clone();
         self.aws.block_on(async move {
             let start = client
                 .start_query_execution()
@@ -80,7 +84,7 @@ impl AthenaSql {
                 .result_configuration(ResultConfiguration::builder().output_location(&settings.output_location).build())
                 .send()
                 .await
-                .map_err(|e| service_error("athena", "StartQueryExecution", &format!("in workgroup {}", settings.workgroup), e))?;
+                .map_err(|e| service_error("athena", "StartQueryExecution", &format!("in workgroup {}", settings.workgroup), &at, e))?;
             let id = start.query_execution_id().unwrap_or_default().to_string();
             let began = Instant::now();
             let mut wait = settings.poll_interval;
@@ -90,7 +94,7 @@ impl AthenaSql {
                     .query_execution_id(&id)
                     .send()
                     .await
-                    .map_err(|e| service_error("athena", "GetQueryExecution", &format!("query {id}"), e))?;
+                    .map_err(|e| service_error("athena", "GetQueryExecution", &format!("query {id}"), &at, e))?;
                 let execution = output.query_execution();
                 let status = execution.and_then(|q| q.status());
                 let statement_type = execution.and_then(|q| q.statement_type()).map(|t| t.as_str().to_string());
@@ -127,6 +131,7 @@ impl AthenaSql {
     fn results(&self, finished: &Finished) -> CapResult<QueryResult> {
         let client = self.client.clone();
         let id = finished.id.clone();
+        let at = self.at.clone();
         let pages = self.aws.block_on(async move {
             let mut pages: Vec<(Vec<ColumnInfo>, Vec<Row>)> = Vec::new();
             let mut token: Option<String> = None;
@@ -138,7 +143,7 @@ impl AthenaSql {
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| service_error("athena", "GetQueryResults", &format!("query {id}"), e))?;
+                    .map_err(|e| service_error("athena", "GetQueryResults", &format!("query {id}"), &at, e))?;
                 let result = output.result_set();
                 let columns = result.and_then(|r| r.result_set_metadata()).map(|m| m.column_info().to_vec()).unwrap_or_default();
                 let rows = result.map(|r| r.rows().to_vec()).unwrap_or_default();
@@ -190,6 +195,7 @@ impl AthenaSql {
     fn column_info(&self, finished: &Finished) -> CapResult<Vec<ColumnInfo>> {
         let client = self.client.clone();
         let id = finished.id.clone();
+        let at = self.at.clone();
         self.aws.block_on(async move {
             let output = client
                 .get_query_results()
@@ -197,7 +203,7 @@ impl AthenaSql {
                 .max_results(1)
                 .send()
                 .await
-                .map_err(|e| service_error("athena", "GetQueryResults", &format!("query {id}"), e))?;
+                .map_err(|e| service_error("athena", "GetQueryResults", &format!("query {id}"), &at, e))?;
             Ok(output.result_set().and_then(|r| r.result_set_metadata()).map(|m| m.column_info().to_vec()).unwrap_or_default())
         })
     }

@@ -78,7 +78,16 @@ pub fn validate_bucket(bucket: &str) -> Result<(), String> {
     let ok_ends = bucket.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && bucket.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
     if ok_len && ok_chars && ok_ends && !bucket.contains("..") {
-        Ok(())
+        // S3's reserved forms: an IP address, and the prefixes and suffixes it keeps for its own names.
+        let ip = bucket.split('.').count() == 4 && bucket.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let reserved_prefix = ["xn--", "sthree-", "amzn-s3-demo-"].iter().find(|p| bucket.starts_with(*p));
+        let reserved_suffix = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().find(|s| bucket.ends_with(*s));
+        match (ip, reserved_prefix, reserved_suffix) {
+            (true, _, _) => Err(format!("invalid bucket name '{bucket}': S3 bucket names are not IP addresses")),
+            (_, Some(prefix), _) => Err(format!("invalid bucket name '{bucket}': S3 reserves the prefix '{prefix}'")),
+            (_, _, Some(suffix)) => Err(format!("invalid bucket name '{bucket}': S3 reserves the suffix '{suffix}'")),
+            _ => Ok(()),
+        }
     } else {
         Err(format!(
             "invalid bucket name '{}': use 3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit",
@@ -142,7 +151,7 @@ mod tests {
 
     #[test]
     fn bucket_names_follow_s3_rules() {
-        for bad in ["", "ab", "Raw", "-raw", "raw-", "r_w", "../x", "a..b"] {
+        for bad in ["", "ab", "Raw", "-raw", "raw-", "r_w", "../x", "a..b", "192.168.1.1", "xn--engage", "sthree-x", "engage-s3alias", "x--ol-s3", "x.mrap"] {
             assert!(validate_bucket(bad).is_err(), "{bad:?} should be rejected");
         }
         for good in ["raw", "processed", "engage-results.v1"] {

@@ -120,6 +120,8 @@ impl ZoneMap {
 
 pub struct S3Storage {
     aws: Arc<AwsContext>,
+    /// The endpoint, for messages.
+    at: String,
     client: Client,
     zones: ZoneMap,
     part_size: usize,
@@ -136,7 +138,7 @@ impl S3Storage {
             config = config.force_path_style(true);
         }
         let part_size = part_size.clamp(MIN_PART_SIZE, MAX_PART_SIZE) as usize;
-        Self { client: Client::from_conf(config.build()), aws, zones, part_size }
+        Self { client: Client::from_conf(config.build()), at: aws.endpoint_label("s3", None, None), aws, zones, part_size }
     }
 
     pub fn client(&self) -> &Client {
@@ -151,11 +153,11 @@ impl S3Storage {
 }
 
 /// An SDK error naming S3, the operation, the object and S3's message.
-fn s3_error<E>(operation: &str, target: &str, error: SdkError<E, HttpResponse>) -> CapabilityError
+fn s3_error<E>(operation: &str, target: &str, at: &str, error: SdkError<E, HttpResponse>) -> CapabilityError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    crate::aws::service_error("s3", operation, target, error)
+    crate::aws::service_error("s3", operation, target, at, error)
 }
 
 fn body_error(target: &str, error: impl std::fmt::Display) -> CapabilityError {
@@ -176,8 +178,9 @@ impl ObjectStore for S3Storage {
         let (real_bucket, real_key) = self.resolve(bucket, key)?;
         let target = format!("s3://{real_bucket}/{real_key}");
         let request = self.client.get_object().bucket(real_bucket).key(real_key);
+        let at = self.at.clone();
         self.aws.block_on(async move {
-            let output = request.send().await.map_err(|e| s3_error("GetObject", &target, e))?;
+            let output = request.send().await.map_err(|e| s3_error("GetObject", &target, &at, e))?;
             let length = output.content_length();
             read_body(output.body, length, &target).await
         })
@@ -193,6 +196,7 @@ impl ObjectStore for S3Storage {
         }
         let range = format!("bytes={offset}-{}", offset.saturating_add(length - 1));
         let request = self.client.get_object().bucket(real_bucket).key(real_key).range(range);
+        let at = self.at.clone();
         self.aws.block_on(async move {
             match request.send().await {
                 Ok(output) => {
@@ -203,7 +207,7 @@ impl ObjectStore for S3Storage {
                 Err(e) if e.code() == Some("InvalidRange") || e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
                     Ok(Vec::new())
                 }
-                Err(e) => Err(s3_error("GetObject", &target, e)),
+                Err(e) => Err(s3_error("GetObject", &target, &at, e)),
             }
         })
     }
@@ -213,8 +217,9 @@ impl ObjectStore for S3Storage {
         let target = format!("s3://{real_bucket}/{real_key}");
         let request = self.client.head_object().bucket(real_bucket).key(real_key);
         let key = key.to_string();
+        let at = self.at.clone();
         self.aws.block_on(async move {
-            let output = request.send().await.map_err(|e| s3_error("HeadObject", &target, e))?;
+            let output = request.send().await.map_err(|e| s3_error("HeadObject", &target, &at, e))?;
             Ok(ObjectInfo { key, size: output.content_length().unwrap_or(0).max(0) as u64 })
         })
     }
@@ -229,6 +234,7 @@ impl ObjectStore for S3Storage {
         let (real_bucket, real_key) = self.resolve(bucket, key)?;
         Ok(Box::new(S3Writer {
             aws: self.aws.clone(),
+            at: self.at.clone(),
             client: self.client.clone(),
             target: format!("s3://{real_bucket}/{real_key}"),
             bucket: real_bucket,
@@ -258,8 +264,9 @@ impl ObjectStore for S3Storage {
             request = request.start_after(format!("{}{after}", location.prefix));
         }
         let zone_prefix = location.prefix;
+        let at = self.at.clone();
         self.aws.block_on(async move {
-            let output = request.send().await.map_err(|e| s3_error("ListObjectsV2", &target, e))?;
+            let output = request.send().await.map_err(|e| s3_error("ListObjectsV2", &target, &at, e))?;
             let mut objects = Vec::new();
             for object in output.contents() {
                 let Some(key) = object.key().and_then(|k| k.strip_prefix(zone_prefix.as_str())) else { continue };
@@ -275,10 +282,11 @@ impl ObjectStore for S3Storage {
         let (real_bucket, real_key) = self.resolve(bucket, key)?;
         let target = format!("s3://{real_bucket}/{real_key}");
         let request = self.client.delete_object().bucket(real_bucket).key(real_key);
+        let at = self.at.clone();
         self.aws.block_on(async move {
             match request.send().await {
                 Ok(_) => Ok(()),
-                Err(e) => match s3_error("DeleteObject", &target, e) {
+                Err(e) => match s3_error("DeleteObject", &target, &at, e) {
                     missing if missing.code == crate::capabilities::ErrorCode::NotFound => Ok(()),
                     other => Err(other),
                 },
@@ -294,6 +302,7 @@ impl ObjectStore for S3Storage {
 /// A streamed write: one PutObject when it fits in a part, else a multipart upload.
 struct S3Writer {
     aws: Arc<AwsContext>,
+    at: String,
     client: Client,
     target: String,
     bucket: String,
@@ -317,8 +326,9 @@ impl S3Writer {
         }
         let request = self.client.create_multipart_upload().bucket(&self.bucket).key(&self.real_key);
         let target = self.target.clone();
+        let at = self.at.clone();
         let id = self.aws.block_on(async move {
-            let output = request.send().await.map_err(|e| s3_error("CreateMultipartUpload", &target, e))?;
+            let output = request.send().await.map_err(|e| s3_error("CreateMultipartUpload", &target, &at, e))?;
             output.upload_id().map(str::to_string).ok_or_else(|| {
                 CapabilityError::internal(format!("s3 CreateMultipartUpload {target}: the answer has no upload id"))
             })
@@ -341,9 +351,9 @@ impl S3Writer {
             .upload_id(upload_id)
             .part_number(number)
             .body(ByteStream::from(body));
-        let target = self.target.clone();
+        let (target, at) = (self.target.clone(), self.at.clone());
         self.in_flight.push_back(self.aws.spawn(async move {
-            let output = request.send().await.map_err(|e| s3_error(&format!("UploadPart {number}"), &target, e))?;
+            let output = request.send().await.map_err(|e| s3_error(&format!("UploadPart {number}"), &target, &at, e))?;
             Ok(CompletedPart::builder().part_number(number).set_e_tag(output.e_tag().map(str::to_string)).build())
         }));
         while self.in_flight.len() > PARTS_IN_FLIGHT {
@@ -376,8 +386,9 @@ impl S3Writer {
             .upload_id(self.upload_id.clone().unwrap_or_default())
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
         let target = self.target.clone();
+        let at = self.at.clone();
         self.aws.block_on(async move {
-            request.send().await.map_err(|e| s3_error("CompleteMultipartUpload", &target, e))?;
+            request.send().await.map_err(|e| s3_error("CompleteMultipartUpload", &target, &at, e))?;
             Ok(())
         })
     }
@@ -386,8 +397,9 @@ impl S3Writer {
         let body = std::mem::take(&mut self.buffer);
         let request = self.client.put_object().bucket(&self.bucket).key(&self.real_key).body(ByteStream::from(body));
         let target = self.target.clone();
+        let at = self.at.clone();
         self.aws.block_on(async move {
-            request.send().await.map_err(|e| s3_error("PutObject", &target, e))?;
+            request.send().await.map_err(|e| s3_error("PutObject", &target, &at, e))?;
             Ok(())
         })
     }
@@ -400,7 +412,8 @@ impl S3Writer {
         if let Some(upload_id) = self.upload_id.take() {
             let request = self.client.abort_multipart_upload().bucket(&self.bucket).key(&self.real_key).upload_id(upload_id);
             let target = self.target.clone();
-            if let Err(e) = self.aws.block_on(async move { request.send().await.map_err(|e| s3_error("AbortMultipartUpload", &target, e)) }) {
+            let at = self.at.clone();
+            if let Err(e) = self.aws.block_on(async move { request.send().await.map_err(|e| s3_error("AbortMultipartUpload", &target, &at, e)) }) {
                 tracing::warn!("{e}");
             }
         }

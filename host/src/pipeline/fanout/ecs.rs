@@ -22,6 +22,8 @@ const MAX_POLL: Duration = Duration::from_secs(10);
 
 pub struct Ecs {
     aws: Arc<AwsContext>,
+    /// The endpoint, for messages.
+    at: String,
     client: Client,
     cluster: String,
     task_definition: String,
@@ -35,13 +37,14 @@ impl Ecs {
     pub fn new(config: &HostConfig) -> Result<Self> {
         let shards = &config.shards;
         let aws = Arc::new(AwsContext::new(&config.aws)?);
-        let client = Client::new(aws.sdk());
+        let client = Client::from_conf(aws_sdk_ecs::config::Builder::from(aws.sdk()).timeout_config(aws.control_plane_timeouts()).build());
         let vpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(shards.subnets.clone()))
             .set_security_groups((!shards.security_groups.is_empty()).then(|| shards.security_groups.clone()))
             .assign_public_ip(if shards.assign_public_ip == Some(true) { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
             .build()?;
         Ok(Self {
+            at: aws.endpoint_label("ecs", None, None),
             aws,
             client,
             cluster: shards.cluster.clone().unwrap_or_default(),
@@ -68,7 +71,7 @@ impl Ecs {
                     .build(),
             );
         let target = format!("cluster {} task definition {}", self.cluster, self.task_definition);
-        let output = self.aws.block_on(request.send()).map_err(|e| StepError::io(service_error("ECS", "RunTask", &target, e).message))?;
+        let output = self.aws.block_on(request.send()).map_err(|e| StepError::io(service_error("ECS", "RunTask", &target, &self.at, e).message))?;
         if let Some(failure) = output.failures().first() {
             return Err(StepError::io(format!(
                 "ECS RunTask {target}: {}{}{}",
@@ -93,7 +96,7 @@ impl Ecs {
         loop {
             let request = self.client.describe_tasks().cluster(&self.cluster).tasks(arn);
             let output =
-                self.aws.block_on(request.send()).map_err(|e| StepError::io(service_error("ECS", "DescribeTasks", &target, e).message))?;
+                self.aws.block_on(request.send()).map_err(|e| StepError::io(service_error("ECS", "DescribeTasks", &target, &self.at, e).message))?;
             if let Some(failure) = output.failures().first() {
                 return Err(StepError::io(format!("ECS DescribeTasks {target}: {}", failure.reason().unwrap_or("failed"))));
             }
@@ -114,7 +117,7 @@ impl Ecs {
     fn stop(&self, arn: &str, reason: &str) {
         let request = self.client.stop_task().cluster(&self.cluster).task(arn).reason(reason);
         if let Err(e) = self.aws.block_on(request.send()) {
-            tracing::warn!("{}", service_error("ECS", "StopTask", &format!("cluster {} task {arn}", self.cluster), e).message);
+            tracing::warn!("{}", service_error("ECS", "StopTask", &format!("cluster {} task {arn}", self.cluster), &self.at, e).message);
         }
     }
 }
