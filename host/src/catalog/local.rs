@@ -110,9 +110,7 @@ impl Catalog for StorageCatalog {
             Some(path) => Some(lock_file(&path)?),
             None => None,
         };
-        let table = change(self.table(database, name)?)?;
-        self.put_table(&table)?;
-        Ok(table)
+        super::read_change_put(self, database, name, change)
     }
 
     fn drop_table(&self, database: &str, name: &str) -> CapResult<bool> {

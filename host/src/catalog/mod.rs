@@ -77,10 +77,20 @@ pub trait Catalog: Send + Sync {
         name: &str,
         change: &mut dyn FnMut(Option<TableDef>) -> anyhow::Result<TableDef>,
     ) -> anyhow::Result<TableDef> {
-        let table = change(self.table(database, name)?)?;
-        self.put_table(&table)?;
-        Ok(table)
+        read_change_put(self, database, name, change)
     }
+}
+
+/// The body of every `update_table`: read, change, put (a backend adds its lock around it).
+pub(crate) fn read_change_put<C: Catalog + ?Sized>(
+    catalog: &C,
+    database: &str,
+    name: &str,
+    change: &mut dyn FnMut(Option<TableDef>) -> anyhow::Result<TableDef>,
+) -> anyhow::Result<TableDef> {
+    let table = change(catalog.table(database, name)?)?;
+    catalog.put_table(&table)?;
+    Ok(table)
 }
 
 /// Splits `s3://bucket/prefix/` into bucket and prefix.
