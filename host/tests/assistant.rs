@@ -199,6 +199,18 @@ fn answers_summed_from_the_results_cube_equal_the_sql_scan() {
     }
 }
 
+/// A country of one user does not top "the highest average probability": groups of at least 30 users rank first.
+#[test]
+fn averages_rank_groups_big_enough_to_mean_something() {
+    let a = assistant();
+    let db = &a.kb.run_db;
+    let answer = a.ask("Which country has the highest average probability of engaging?");
+    let best = sql_value(&format!(
+        "SELECT country FROM {db}.engagement_results GROUP BY country HAVING count(*) >= 30 ORDER BY round(avg(probability), 3) DESC, country LIMIT 1"
+    ));
+    assert!(answer.text.contains("country groups of at least 30 users") && answer.text.contains(&format!(" is {best} (")), "{}", answer.text);
+}
+
 fn sql_number(statement: &str) -> f64 {
     sql_value(statement).parse().unwrap()
 }

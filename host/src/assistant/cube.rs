@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::intent::{Dimension, Filters, Measure, Segment};
+use super::intent::{Dimension, Filters, MIN_GROUP, Measure, Segment};
 use crate::capabilities::sql::SqlEngine;
 use crate::capabilities::sql::athena::render;
 
@@ -161,13 +161,15 @@ impl Cube {
     fn ranked(groups: Vec<(Option<String>, u64, f64)>, measure: Measure, highest: bool) -> Vec<(Option<String>, u64, f64)> {
         let mut groups: Vec<(Option<String>, u64, f64)> =
             groups.into_iter().filter(|g| g.1 > 0).map(|(k, users, sum)| (k, users, round(sum / users as f64, 3))).collect();
+        // An average over a handful of users says little: groups of at least MIN_GROUP users rank first.
+        let small = |g: &(Option<String>, u64, f64)| measure == Measure::AvgProbability && g.1 < MIN_GROUP;
         groups.sort_by(|a, b| {
             let by = match measure {
                 Measure::Users => a.1.cmp(&b.1),
                 Measure::AvgProbability => a.2.total_cmp(&b.2),
             };
             let by = if highest { by.reverse() } else { by };
-            by.then_with(|| by_value(&a.0, &b.0))
+            small(a).cmp(&small(b)).then(by).then_with(|| by_value(&a.0, &b.0))
         });
         groups.truncate(5);
         groups

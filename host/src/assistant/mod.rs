@@ -158,6 +158,14 @@ impl Assistant {
     }
 
     /// The citation and evidence of an answer summed from the cube: the query that built it, and the figures.
+    /// What a ranking by average puts first (see `query::rank`), for the evidence.
+    fn ranked_first(measure: Measure) -> String {
+        match measure {
+            Measure::AvgProbability => format!(", groups of at least {} users ranked first", intent::MIN_GROUP),
+            Measure::Users => String::new(),
+        }
+    }
+
     fn from_cube(cube: &cube::Cube, what: &str, figures: String) -> (Citation, String) {
         let evidence = format!("{what}, summed from the run's results cube (facts.json {}), built by the query cited:\n{figures}", cube::FACTS_KEY);
         (Citation::Query { table: cube.table.clone(), sql: cube.sql.clone() }, evidence)
@@ -248,13 +256,13 @@ impl Assistant {
                     .collect::<Vec<_>>()
                     .join("\n");
                 let (citation, evidence) =
-                    Self::from_cube(c, &format!("users {} and their average probability by {column}", Self::who(f)), figures);
+                    Self::from_cube(c, &format!("users {} and their average probability by {column}{}", Self::who(f), Self::ranked_first(measure)), figures);
                 (rows, citation, evidence)
             }
             None => {
                 let q = query::rank(&self.kb.run_db, dimension, measure, highest, f)?;
                 let (_, rows, evidence) = self.run(&q)?;
-                (rows, Self::sql_citation(&q), evidence)
+                (rows, Self::sql_citation(&q), format!("by {}{}:\n{evidence}", dimension.column(), Self::ranked_first(measure)))
             }
         };
         let top = rows.first().ok_or_else(|| format!("no users {}", Self::who(f)))?;
@@ -264,12 +272,22 @@ impl Assistant {
             Measure::AvgProbability => ("highest average probability", cell(top, 2)),
         };
         let what = if highest { what.to_string() } else { what.replace("most", "fewest").replace("highest", "lowest") };
+        // Averages rank groups of at least MIN_GROUP users first (see query::rank); say so, and list only their like.
+        let users_of = |r: &Vec<Option<String>>| r[1].as_deref().and_then(|u| u.parse::<u64>().ok()).unwrap_or(0);
+        let sized = measure == Measure::AvgProbability && users_of(top) >= intent::MIN_GROUP;
         let others: Vec<String> = rows
             .iter()
             .skip(1)
+            .filter(|r| !sized || users_of(r) >= intent::MIN_GROUP)
             .map(|r| format!("{} {}", cell(r, 0), if measure == Measure::Users { cell(r, 1) } else { cell(r, 2) }))
             .collect();
-        let among = if f.is_empty() { String::new() } else { format!("Among users {}, t", Self::who(f)) };
+        let column = dimension.column();
+        let among = match (sized, f.is_empty()) {
+            (true, true) => format!("Among {column} groups of at least {} users, t", intent::MIN_GROUP),
+            (true, false) => format!("Among users {}, in {column} groups of at least {} users, t", Self::who(f), intent::MIN_GROUP),
+            (false, true) => String::new(),
+            (false, false) => format!("Among users {}, t", Self::who(f)),
+        };
         let text = format!(
             "{}he {} with the {what} is {} ({value}; {} users). Next: {}.",
             if among.is_empty() { "T" } else { &among },

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::intent::{Dimension, Filters, Measure, Segment};
+use super::intent::{Dimension, Filters, MIN_GROUP, Measure, Segment};
 use crate::data::schema::{PLANS, is_country};
 
 /// A statement the host built, and the one table it reads.
@@ -100,14 +100,15 @@ pub fn avg_probability(run_db: &str, filters: &Filters) -> Result<Query, String>
 pub fn rank(run_db: &str, dimension: Dimension, measure: Measure, highest: bool, filters: &Filters) -> Result<Query, String> {
     let table = results(run_db)?;
     let column = dimension.column();
-    let order = match measure {
-        Measure::Users => "users",
-        Measure::AvgProbability => "avg_probability",
-    };
     let direction = if highest { "DESC" } else { "ASC" };
+    // An average over a handful of users says little: groups of at least MIN_GROUP users rank first.
+    let order = match measure {
+        Measure::Users => format!("users {direction}"),
+        Measure::AvgProbability => format!("CASE WHEN count(*) >= {MIN_GROUP} THEN 0 ELSE 1 END, avg_probability {direction}"),
+    };
     Ok(Query {
         sql: format!(
-            "SELECT {column}, count(*) AS users, round(avg(probability), 3) AS avg_probability FROM {table}{} GROUP BY {column} ORDER BY {order} {direction}, {column} LIMIT 5",
+            "SELECT {column}, count(*) AS users, round(avg(probability), 3) AS avg_probability FROM {table}{} GROUP BY {column} ORDER BY {order}, {column} LIMIT 5",
             where_clause(filters)?
         ),
         table,
