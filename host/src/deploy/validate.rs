@@ -64,11 +64,7 @@ pub fn region(flag: &str, value: &str) -> Result<()> {
 
 /// A cluster name or `arn:aws:ecs:<region>:<account>:cluster/<name>`.
 pub fn cluster(flag: &str, value: &str) -> Result<()> {
-    let ok = match arn(value, "ecs", true) {
-        Some(resource) => resource.strip_prefix("cluster/").is_some_and(ecs_name),
-        None => !value.starts_with("arn:") && ecs_name(value),
-    };
-    if !ok {
+    if !ecs_name_or_arn(value, "cluster/", ecs_name) {
         bail!("{flag} '{}' is not an ECS cluster name (letters, digits, '-', '_') or cluster ARN", shown(value));
     }
     Ok(())
@@ -80,14 +76,18 @@ pub fn task_definition(flag: &str, value: &str) -> Result<()> {
         Some((family, revision)) => ecs_name(family) && !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_digit()),
         None => ecs_name(text),
     };
-    let ok = match arn(value, "ecs", true) {
-        Some(resource) => resource.strip_prefix("task-definition/").is_some_and(family_rev),
-        None => !value.starts_with("arn:") && family_rev(value),
-    };
-    if !ok {
+    if !ecs_name_or_arn(value, "task-definition/", family_rev) {
         bail!("{flag} '{}' is not a task definition family[:revision] or task definition ARN", shown(value));
     }
     Ok(())
+}
+
+/// `value` is a plain name that `valid` accepts, or an ECS ARN whose resource is `kind` followed by one.
+fn ecs_name_or_arn(value: &str, kind: &str, valid: impl Fn(&str) -> bool) -> bool {
+    match arn(value, "ecs", true) {
+        Some(resource) => resource.strip_prefix(kind).is_some_and(&valid),
+        None => !value.starts_with("arn:") && valid(value),
+    }
 }
 
 /// A container or task definition family name.

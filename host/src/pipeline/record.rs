@@ -295,27 +295,24 @@ impl RunStore {
 
     /// The run's record, or `None` when there is none.
     pub fn try_load(&self, run_id: &str) -> Result<Option<RunRecord>> {
-        match self.storage.head(RUNS_BUCKET, &Self::key(run_id)) {
-            Ok(_) => self.load(run_id).map(Some),
-            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
-            Err(e) => bail!("reading runs/{}: {e}", Self::key(run_id)),
-        }
-    }
-
-    pub fn load(&self, run_id: &str) -> Result<RunRecord> {
         if !is_run_id(run_id) {
             bail!("'{run_id}' is not a run id (expected YYYYMMDD-HHMMSS-xxxx)");
         }
         let key = Self::key(run_id);
-        let bytes = self.storage.get(RUNS_BUCKET, &key).map_err(|e| match e.code {
-            ErrorCode::NotFound => anyhow::anyhow!("no run '{run_id}' (runs/{key} does not exist)"),
-            _ => anyhow::anyhow!("reading runs/{key}: {e}"),
-        })?;
+        let bytes = match self.storage.get(RUNS_BUCKET, &key) {
+            Ok(bytes) => bytes,
+            Err(e) if e.code == ErrorCode::NotFound => return Ok(None),
+            Err(e) => bail!("reading runs/{key}: {e}"),
+        };
         let mut record: RunRecord = serde_json::from_slice(&bytes).with_context(|| format!("runs/{key} is not a valid run record"))?;
         if record.status == RunStatus::Running && self.interrupted(run_id) {
             record.status = RunStatus::Interrupted;
         }
-        Ok(record)
+        Ok(Some(record))
+    }
+
+    pub fn load(&self, run_id: &str) -> Result<RunRecord> {
+        self.try_load(run_id)?.ok_or_else(|| anyhow::anyhow!("no run '{run_id}' (runs/{} does not exist)", Self::key(run_id)))
     }
 
     /// Every run, oldest first (ids sort by time).

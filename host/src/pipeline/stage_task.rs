@@ -215,8 +215,8 @@ pub fn run_task(executor: &Executor, pipeline: &Pipeline, run: &TaskRun, task: &
     // `run.json` as of now, so `engage runs show` (and a report stage) see the run going on.
     // Tasks side by side may each write one; every copy is true when written, and
     // `finish` writes the final one.
-    executor.store().save(&run.record(pipeline, stages))?;
-    let part = run_part(executor, spec, task, shard, &run.identity(pipeline), &upstream_of(&assemble_stages(services, pipeline, &run.run_id)?))?;
+    executor.store().save(&run.record(pipeline, stages.clone()))?;
+    let part = run_part(executor, spec, task, shard, &run.identity(pipeline), &upstream_of(&stages))?;
     // And again with this attempt's outcome, so the record does not lag a task behind.
     executor.store().save(&run.record(pipeline, assemble_stages(services, pipeline, &run.run_id)?))?;
     Ok(part)

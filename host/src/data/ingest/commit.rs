@@ -151,23 +151,16 @@ pub fn retire_superseded_parts(
     ingest_id: &str,
     snapshots: &BTreeSet<String>,
 ) -> Result<Vec<String>> {
-    if catalog.table(database, table)?.is_none() {
-        return Ok(Vec::new());
+    // Most ingests replace nothing: then the catalog is neither locked nor written.
+    match catalog.table(database, table)? {
+        Some(def) if !superseded_parts(&def, ingest_id, snapshots).is_empty() => {}
+        _ => return Ok(Vec::new()),
     }
-    let this_ingest = format!("ingest={ingest_id}/");
     let mut retired: Vec<String> = Vec::new();
     catalog.update_table(database, table, &mut |existing| {
         let mut table = existing.context("the side table went away during the update")?;
-        retired = table
-            .properties
-            .iter()
-            .filter_map(|(name, value)| {
-                let key = name.strip_prefix(PART_PROPERTY_PREFIX)?;
-                let covered = value.split_once("snapshots=")?.1;
-                let superseded = !covered.is_empty() && covered.split(',').all(|d| snapshots.contains(d));
-                (superseded && !key.contains(&this_ingest)).then(|| key.to_string())
-            })
-            .collect();
+        // Again under the lock: another ingest may have changed the table since.
+        retired = superseded_parts(&table, ingest_id, snapshots);
         for key in &retired {
             let value = table.properties.remove(&format!("{PART_PROPERTY_PREFIX}{key}")).unwrap_or_default();
             let rows: u64 = value.strip_prefix("rows=").and_then(|v| v.split(';').next()).and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -190,6 +183,21 @@ pub fn retire_superseded_parts(
         store.delete(PROCESSED_BUCKET, key).with_context(|| format!("deleting the superseded {PROCESSED_BUCKET}/{key}"))?;
     }
     Ok(retired)
+}
+
+/// The part files of earlier ingests whose input loaded only snapshots among `snapshots`.
+fn superseded_parts(table: &TableDef, ingest_id: &str, snapshots: &BTreeSet<String>) -> Vec<String> {
+    let this_ingest = format!("ingest={ingest_id}/");
+    table
+        .properties
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.strip_prefix(PART_PROPERTY_PREFIX)?;
+            let covered = value.split_once("snapshots=")?.1;
+            let superseded = !covered.is_empty() && covered.split(',').all(|d| snapshots.contains(d));
+            (superseded && !key.contains(&this_ingest)).then(|| key.to_string())
+        })
+        .collect()
 }
 
 /// Whether the part file `key` (in the processed bucket) lies under partition `location`.

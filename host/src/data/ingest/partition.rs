@@ -133,7 +133,7 @@ impl PartitionWriter {
         let text = |position: Option<usize>| {
             position.and_then(|p| record.get(p)).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
         };
-        self.user_ids.append_value(text(Some(layout.user_id)).trim_ascii());
+        self.user_ids.append_value(std::str::from_utf8(layout.user_id_of(record)).unwrap_or(""));
         self.dates.append_value(row.snapshot_date);
         for (i, (column, cell)) in self.features.iter_mut().zip(&row.cells).enumerate() {
             match (column, cell) {

@@ -197,7 +197,7 @@ impl ExtraColumnsWriter {
             layout.extras.iter().map(|(p, name)| (name.clone(), serde_json::Value::from(text(*p)))).collect();
         self.source_file.append_value(source_file);
         self.line_number.append_value(line as i64);
-        self.user_id.append_value(text(layout.user_id).trim_ascii());
+        self.user_id.append_value(std::str::from_utf8(layout.user_id_of(record)).unwrap_or(""));
         self.snapshot_date.append_value(snapshot_date);
         self.extra.append_value(serde_json::Value::Object(extra).to_string());
         if self.line_number.len() >= BATCH_ROWS {

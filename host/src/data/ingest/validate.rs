@@ -25,6 +25,12 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// A record's user id as every output keeps it: trimmed like every other field,
+    /// so " u1" is neither blank nor a second u1.
+    pub fn user_id_of<'r>(&self, record: &'r ByteRecord) -> &'r [u8] {
+        record.get(self.user_id).unwrap_or(b"").trim_ascii()
+    }
+
     /// Maps a header onto the contract. Errors name the file and are file-level.
     pub fn from_header(file: &str, header: &[String]) -> Result<Self> {
         let known = |name: &str| name == USER_ID || name == SNAPSHOT_DATE || name == LABEL || schema::feature_index(name).is_some();
@@ -154,8 +160,7 @@ impl Validator {
         let layout = &self.layout;
         let field = |i: usize| record.get(i).unwrap_or(b"");
 
-        // Trimmed like every other field, so " u1" is neither blank nor a second u1.
-        let user_id = trimmed(field(layout.user_id));
+        let user_id = layout.user_id_of(record);
         let user_id_ok = match std::str::from_utf8(user_id) {
             Err(_) => {
                 reasons.push("user_id: invalid UTF-8".to_string());
