@@ -79,11 +79,7 @@ impl Cube {
     }
 
     fn matching<'a>(&'a self, f: &'a Filters) -> impl Iterator<Item = &'a Row> + 'a {
-        self.rows.iter().filter(move |r| {
-            f.segment.is_none_or(|s| r.segment.as_deref() == Some(s.name()))
-                && f.plan.is_none_or(|p| r.plan.as_deref() == Some(p))
-                && f.country.as_deref().is_none_or(|c| r.country.as_deref() == Some(c))
-        })
+        self.rows.iter().filter(move |r| keeps(f, r))
     }
 
     /// Users matching `f`.
@@ -91,10 +87,10 @@ impl Cube {
         self.matching(f).map(|r| r.users).sum()
     }
 
-    /// (users in `segment`, users, percent with one decimal) among those matching `f`; `None` when none match.
-    pub fn share(&self, segment: Segment, f: &Filters) -> Option<(u64, u64, f64)> {
-        let total = self.count(f);
-        let users: u64 = self.matching(f).filter(|r| r.segment.as_deref() == Some(segment.name())).map(|r| r.users).sum();
+    /// (users `part` keeps, users, percent with one decimal) among those matching `of`; `None` when none match.
+    pub fn share(&self, part: &Filters, of: &Filters) -> Option<(u64, u64, f64)> {
+        let total = self.count(of);
+        let users: u64 = self.matching(of).filter(|r| keeps(part, r)).map(|r| r.users).sum();
         (total > 0).then(|| (users, total, round(100.0 * users as f64 / total as f64, 1)))
     }
 
@@ -186,6 +182,13 @@ fn by_value(a: &Option<String>, b: &Option<String>) -> std::cmp::Ordering {
     }
 }
 
+/// Does the cube row fall within `f`?
+fn keeps(f: &Filters, r: &Row) -> bool {
+    f.segment.is_none_or(|s| r.segment.as_deref() == Some(s.name()))
+        && f.plan.is_none_or(|p| r.plan.as_deref() == Some(p))
+        && f.country.as_deref().is_none_or(|c| r.country.as_deref() == Some(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,7 +206,10 @@ mod tests {
         assert_eq!(c.count(&Filters::default()), 10);
         assert_eq!(c.count(&Filters { plan: Some("pro"), segment: Some(Segment::High), ..Default::default() }), 3);
         assert_eq!(c.count(&Filters { country: Some("FR".into()), ..Default::default() }), 0);
-        assert_eq!(c.share(Segment::High, &Filters::default()), Some((5, 10, 50.0)));
+        let high = Filters { segment: Some(Segment::High), ..Default::default() };
+        assert_eq!(c.share(&high, &Filters::default()), Some((5, 10, 50.0)));
+        // Of the 5 high users, 3 are on the pro plan.
+        assert_eq!(c.share(&Filters { plan: Some("pro"), ..Default::default() }, &high), Some((3, 5, 60.0)));
         assert_eq!(c.average(&Filters { plan: Some("pro"), ..Default::default() }), Some((0.625, 4)));
         assert_eq!(c.average(&Filters { country: Some("FR".into()), ..Default::default() }), None);
         let by_users = c.rank(Dimension::Plan, Measure::Users, true, &Filters::default());

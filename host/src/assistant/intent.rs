@@ -100,10 +100,11 @@ pub enum Intent {
     /// The question tries to write, or to smuggle SQL in: refused, with why.
     Refuse(String),
     Count(Filters),
-    /// Share of the (filtered) users in a segment, in percent.
+    /// Share of the users `of` keeps that `part` also keeps, in percent: "what share of high-engagement
+    /// users (`of`) are in Japan (`part`)?"
     Share {
-        segment: Segment,
-        filters: Filters,
+        part: Filters,
+        of: Filters,
     },
     AvgProbability(Filters),
     /// The plan/country/segment with the highest (or lowest) measure, among the users `filters` keeps.
@@ -155,6 +156,10 @@ static WRITE: LazyLock<Regex> = LazyLock::new(|| {
 static RAW_SQL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)(;|--|/\*|\bunion\b[\s\S]*\bselect\b|\bselect\b[\s\S]*\bfrom\b|['"`]\s*(or|and|union|;)\b|\bor\s+1\s*=\s*1\b|information_schema)"#).unwrap()
 });
+/// Where a share question names its population: "share of", "percentage of", "% of".
+static SHARE_OF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(?:share|percent|percentage|proportion|fraction)\s+of\b|%\s*of\b").unwrap());
+/// The verb that ends the population and starts what is asked of it ("... users are in Japan").
+static SHARE_VERB: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(?:are|is|were|will|come|comes|live|lives|sit|sits|fall|falls|belong|belongs)\b").unwrap());
 static OTHER_PERIOD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(19|20)\d{2}\b|\b(last|next|this|previous) (month|quarter|year)\b|\byesterday\b|\btomorrow\b|\bforecast\b").unwrap()
 });
@@ -241,6 +246,30 @@ fn segment_of(q: &str, words: &[&str]) -> Option<Segment> {
         return named;
     }
     (q.contains("likely to engage") || q.contains("will engage") || q.contains("expected to engage")).then_some(Segment::High)
+}
+
+/// "What share of <whom> are <what>?": the users the clause after "of" names, and what the rest of the
+/// question asks of them. `None` when the question has no such verb, or names nothing after it.
+fn share_split(question: &str, q: &str) -> Option<(Filters, Filters)> {
+    // Lower-casing kept every byte offset, so a split of `q` is a split of `question`.
+    if question.len() != q.len() {
+        return None;
+    }
+    let of = SHARE_OF.find(q)?;
+    // The first verb of the clause, not one inside it ("users who are on the pro plan").
+    let verb = SHARE_VERB.find_iter(&q[of.end()..]).map(|m| (of.end() + m.start())..(of.end() + m.end())).find(|verb| {
+        !q[..verb.start].trim_end().ends_with(" who") && !q[..verb.start].trim_end().ends_with(" that")
+    })?;
+    let filters_in = |range: std::ops::Range<usize>| {
+        let (original, lower) = (&question[range.clone()], &q[range]);
+        let words: Vec<&str> = lower.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-')).filter(|w| !w.is_empty()).collect();
+        Filters { segment: segment_of(lower, &words), plan: plan_of(&words), country: country_of(original, lower) }
+    };
+    let part = filters_in(verb.start..q.len());
+    if part.is_empty() {
+        return None;
+    }
+    Some((part, filters_in(0..verb.start)))
 }
 
 fn plan_of(words: &[&str]) -> Option<&'static str> {
@@ -466,8 +495,11 @@ pub fn parse(question: &str) -> Intent {
     if has_word(&words, &["average", "mean", "avg"]) && has_word(&words, &["probability", "score", "likelihood"]) {
         return Intent::AvgProbability(filters);
     }
+    if asks_share && let Some((part, of)) = share_split(question, &q) {
+        return Intent::Share { part, of };
+    }
     if asks_share && let Some(segment) = filters.segment {
-        return Intent::Share { segment, filters: Filters { segment: None, ..filters } };
+        return Intent::Share { part: Filters { segment: Some(segment), ..Filters::default() }, of: Filters { segment: None, ..filters } };
     }
     if asks_count && about_users {
         return Intent::Count(filters);
@@ -497,6 +529,29 @@ mod tests {
             Intent::Rank { dimension: Dimension::Plan, measure: Measure::AvgProbability, highest: true, filters: Filters::default() }
         );
         assert_eq!(parse("What does avg_session_minutes_30d mean?"), Intent::Search);
+    }
+
+    #[test]
+    fn a_share_is_of_the_users_its_of_clause_names() {
+        let high = Filters { segment: Some(Segment::High), ..Default::default() };
+        let jp = Filters { country: Some("JP".into()), ..Default::default() };
+        assert_eq!(
+            parse("What share of high-engagement users are in Japan?"),
+            Intent::Share { part: jp.clone(), of: high.clone() }
+        );
+        assert_eq!(parse("What share of users in Japan are high-engagement?"), Intent::Share { part: high.clone(), of: jp.clone() });
+        assert_eq!(
+            parse("What percentage of high-engagement users are on the pro plan?"),
+            Intent::Share { part: Filters { plan: Some("pro"), ..Default::default() }, of: high.clone() }
+        );
+        assert_eq!(parse("What share of users are in Japan?"), Intent::Share { part: jp.clone(), of: Filters::default() });
+        // A verb inside the clause ("who are") does not end it.
+        assert_eq!(
+            parse("What share of users who are in Japan are high-engagement?"),
+            Intent::Share { part: high.clone(), of: jp.clone() }
+        );
+        // No verb: the segment is what is asked of the users the rest names.
+        assert_eq!(parse("Share of high users in Japan"), Intent::Share { part: high, of: jp });
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Assistant {
             Intent::Refuse(why) => return Outcome::Refuse(why.clone()),
             Intent::Unsupported(why) => return Outcome::Decline(why.clone()),
             Intent::Count(f) => self.count(f),
-            Intent::Share { segment, filters } => self.share(*segment, filters),
+            Intent::Share { part, of } => self.share(part, of),
             Intent::AvgProbability(f) => self.average(f),
             Intent::Rank { dimension, measure, highest, filters } => self.rank(*dimension, *measure, *highest, filters),
             Intent::Breakdown { dimension, measure, filters } => self.breakdown(*dimension, *measure, filters),
@@ -195,19 +195,19 @@ impl Assistant {
         Ok(Outcome::Draft(Draft::new(text).value(n.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
     }
 
-    fn share(&self, segment: Segment, f: &Filters) -> Result<Outcome, String> {
+    fn share(&self, part: &Filters, f: &Filters) -> Result<Outcome, String> {
         let (users, total, percent, citation, evidence) = match &self.cube {
             Some(c) => {
-                let (users, total, percent) = match c.share(segment, f) {
+                let (users, total, percent) = match c.share(part, f) {
                     Some((u, t, p)) => (u.to_string(), t.to_string(), p.to_string()),
                     None => ("0".into(), "0".into(), "NULL".into()),
                 };
                 let figures = format!("users={users} total={total} percent={percent}");
-                let (citation, evidence) = Self::from_cube(c, &format!("the {} segment among users {}", segment.name(), Self::who(f)), figures);
+                let (citation, evidence) = Self::from_cube(c, &format!("users {} among users {}", Self::who(part), Self::who(f)), figures);
                 (users, total, percent, citation, evidence)
             }
             None => {
-                let q = query::share(&self.kb.run_db, segment, f)?;
+                let q = query::share(&self.kb.run_db, part, f)?;
                 let (_, rows, evidence) = self.run(&q)?;
                 let row = rows.first().ok_or("the share returned no row")?;
                 let [users, total, percent] = [0, 1, 2].map(|i| row[i].clone().unwrap_or_else(|| "NULL".into()));
@@ -217,7 +217,7 @@ impl Assistant {
         if percent == "NULL" {
             return Err(format!("no users {}", Self::who(f)));
         }
-        let text = format!("{percent}% of users {} are in the {} segment ({users} of {total}).", Self::who(f), segment.name());
+        let text = format!("{percent}% of users {} are {} ({users} of {total}).", Self::who(f), Self::who(part));
         Ok(Outcome::Draft(Draft::new(text).value(percent.parse().unwrap_or(f64::NAN)).cite(citation, evidence)))
     }
 

@@ -34,6 +34,12 @@ fn results(run_db: &str) -> Result<String, String> {
 }
 
 fn where_clause(filters: &Filters) -> Result<String, String> {
+    let conditions = conditions(filters)?;
+    Ok(if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) })
+}
+
+/// The filters as SQL conditions, each value checked against what the table can hold.
+fn conditions(filters: &Filters) -> Result<Vec<String>, String> {
     let mut conditions = Vec::new();
     if let Some(s) = filters.segment {
         conditions.push(format!("segment = '{}'", s.name()));
@@ -50,7 +56,7 @@ fn where_clause(filters: &Filters) -> Result<String, String> {
         }
         conditions.push(format!("country = '{c}'"));
     }
-    Ok(if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) })
+    Ok(conditions)
 }
 
 /// A statement runs only when it is one SELECT over the run's readable tables.
@@ -74,15 +80,18 @@ pub fn count(run_db: &str, filters: &Filters) -> Result<Query, String> {
     Ok(Query { sql: format!("SELECT count(*) AS users FROM {table}{}", where_clause(filters)?), table })
 }
 
-/// Share of the filtered users in `segment`, in percent with one decimal.
-pub fn share(run_db: &str, segment: Segment, filters: &Filters) -> Result<Query, String> {
+/// Share of the users `of` keeps that `part` also keeps, in percent with one decimal.
+pub fn share(run_db: &str, part: &Filters, of: &Filters) -> Result<Query, String> {
     let table = results(run_db)?;
+    let part = conditions(part)?;
+    if part.is_empty() {
+        return Err("a share of which users? The question names no segment, plan or country".into());
+    }
+    let part = part.join(" AND ");
     Ok(Query {
         sql: format!(
-            "SELECT count_if(segment = '{}') AS users, count(*) AS total, round(100.0 * count_if(segment = '{}') / count(*), 1) AS percent FROM {table}{}",
-            segment.name(),
-            segment.name(),
-            where_clause(filters)?
+            "SELECT count_if({part}) AS users, count(*) AS total, round(100.0 * count_if({part}) / count(*), 1) AS percent FROM {table}{}",
+            where_clause(of)?
         ),
         table,
     })
