@@ -71,6 +71,14 @@ fn main() -> Result<()> {
     let expected: Vec<Vec<ArrayRef>> =
         batches.iter().map(engagement_features::compute).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
 
+    // A profiling aid: BENCH_ONLY=guest runs the fresh-instance guest pass 30 times and stops.
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("guest") {
+        for _ in 0..30 {
+            let (fresh, warm, _) = run_guest(&runtime, &plugin, &caps, &batches, GuestLimits::default(), None)?;
+            eprintln!("fresh {:.1} ms, warm {:.1} ms", ms(fresh), ms(warm));
+        }
+        return Ok(());
+    }
     let mut native = Vec::new();
     let mut round_trip = Vec::new();
     let mut boundary = Vec::new();
