@@ -2,8 +2,9 @@
 //! overflow: 9223372036854775807 + 1"); DataFusion wraps silently. After type
 //! coercion, an analyzer rule ([`CheckedIntegerArithmetic`]) replaces `+`, `-`
 //! and `*` on two integers of the same type with [`CheckedArithmetic`], named
-//! exactly as the operator was, and non-DISTINCT `sum` over bigint (DataFusion
-//! sums smaller integers as bigint too) with [`CheckedSum`], also named `sum`.
+//! exactly as the operator was, unary minus and `abs` on an integer with
+//! [`CheckedUnary`], and non-DISTINCT `sum` over bigint (DataFusion sums smaller
+//! integers as bigint too) with [`CheckedSum`], also named `sum`.
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -119,6 +120,78 @@ impl ScalarUDFImpl for CheckedArithmetic {
             _ => self.apply::<Int64Type>(left, right, type_name)?,
         };
         if all_scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?));
+        }
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// `-x` and `abs(x)` on an integer, failing on the one value whose result does not fit (the
+/// type's minimum), as Trino's do.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CheckedUnary {
+    negate: bool,
+    signature: Signature,
+}
+
+impl CheckedUnary {
+    fn new(negate: bool) -> Self {
+        Self { negate, signature: Signature::any(1, Volatility::Immutable) }
+    }
+
+    fn apply<T: ArrowPrimitiveType>(&self, values: &ArrayRef, type_name: &str) -> Result<ArrayRef>
+    where
+        T::Native: ArrowNativeTypeOp + Display,
+    {
+        let negate = self.negate;
+        let result = values.as_primitive::<T>().try_unary::<_, T, _>(|x| {
+            let value = if negate { x.neg_checked() } else if x.is_lt(T::Native::ZERO) { x.neg_checked() } else { Ok(x) };
+            value.map_err(|_| match negate {
+                true => ArrowError::ComputeError(format!("{type_name} negation overflow: {x}")),
+                false => ArrowError::ComputeError(format!("Value {x} is out of range for abs({type_name})")),
+            })
+        });
+        match result {
+            Ok(array) => Ok(Arc::new(array)),
+            Err(ArrowError::ComputeError(message)) => Err(overflow(message)),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+impl ScalarUDFImpl for CheckedUnary {
+    fn name(&self) -> &str {
+        if self.negate { "checked_negate" } else { "checked_abs" }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [t] if integer_type_name(t).is_some() => Ok(t.clone()),
+            _ => exec_err!("{} takes one integer, got {arg_types:?}", self.name()),
+        }
+    }
+    /// Named as the expression it replaces, so the plan's column names do not change.
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        match (args, self.negate) {
+            ([arg], true) => Ok(format!("(- {})", arg.schema_name())),
+            ([arg], false) => Ok(format!("abs({})", arg.schema_name())),
+            _ => exec_err!("{} takes one argument", self.name()),
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let values = args.args[0].to_array(args.number_rows.max(1))?;
+        let data_type = values.data_type().clone();
+        let Some(type_name) = integer_type_name(&data_type) else { return exec_err!("{}: not an integer: {data_type}", self.name()) };
+        let result = match data_type {
+            DataType::Int8 => self.apply::<Int8Type>(&values, type_name)?,
+            DataType::Int16 => self.apply::<Int16Type>(&values, type_name)?,
+            DataType::Int32 => self.apply::<Int32Type>(&values, type_name)?,
+            _ => self.apply::<Int64Type>(&values, type_name)?,
+        };
+        if scalar {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?));
         }
         Ok(ColumnarValue::Array(result))
@@ -294,6 +367,8 @@ pub struct CheckedIntegerArithmetic {
     add: Arc<ScalarUDF>,
     subtract: Arc<ScalarUDF>,
     multiply: Arc<ScalarUDF>,
+    negate: Arc<ScalarUDF>,
+    abs: Arc<ScalarUDF>,
     sum: Arc<AggregateUDF>,
 }
 
@@ -304,13 +379,22 @@ impl CheckedIntegerArithmetic {
             add: udf(Operator::Plus),
             subtract: udf(Operator::Minus),
             multiply: udf(Operator::Multiply),
+            negate: Arc::new(ScalarUDF::new_from_impl(CheckedUnary::new(true))),
+            abs: Arc::new(ScalarUDF::new_from_impl(CheckedUnary::new(false))),
             sum: Arc::new(AggregateUDF::new_from_impl(CheckedSum::new())),
         }
     }
 
     fn rewrite(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         let is_bigint_sum = |args: &[Expr]| matches!(args, [arg] if arg.get_type(schema).is_ok_and(|t| t == DataType::Int64));
+        let is_integer = |arg: &Expr| arg.get_type(schema).is_ok_and(|t| integer_type_name(&t).is_some());
         Ok(match expr {
+            Expr::Negative(arg) if is_integer(&arg) => {
+                Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(self.negate.clone(), vec![*arg])))
+            }
+            Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == "abs" && matches!(args.as_slice(), [arg] if is_integer(arg)) => {
+                Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(self.abs.clone(), args)))
+            }
             Expr::BinaryExpr(BinaryExpr { left, op: op @ (Operator::Plus | Operator::Minus | Operator::Multiply), right }) => {
                 let (left_type, right_type) = (left.get_type(schema), right.get_type(schema));
                 match (left_type, right_type) {
