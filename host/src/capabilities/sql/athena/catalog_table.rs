@@ -66,6 +66,17 @@ pub fn files_under(store: &dyn ObjectStore, location: &str) -> Result<Vec<(Strin
     Ok(files)
 }
 
+/// A file of a table as the engine's object store finds it. Both stores (the local file system and the
+/// bridge) take a path's segments as file names or keys verbatim, so they are kept as they are:
+/// `Path::from` would percent-encode a partition folder such as `country=México` and look for `country=M%C3%A9xico`.
+fn partitioned_file(path: &str, size: u64) -> PartitionedFile {
+    let mut file = PartitionedFile::new(path, size);
+    if let Ok(verbatim) = datafusion::object_store::path::Path::parse(path) {
+        file.object_meta.location = verbatim;
+    }
+    file
+}
+
 /// Where the engine reads a store's files: in place when they are on this machine, else through the bridge.
 pub fn store_url(store: &dyn ObjectStore) -> ObjectStoreUrl {
     match store.local_path("engage", "probe") {
@@ -211,7 +222,7 @@ impl TableProvider for CatalogTable {
         if let Some(layout) = &self.text {
             let mut groups: Vec<Vec<TextFile>> = vec![Vec::new(); target.min(files.len())];
             for (i, (path, size, values)) in files.into_iter().enumerate() {
-                let location = PartitionedFile::new(path.clone(), *size).object_meta.location;
+                let location = partitioned_file(path, *size).object_meta.location;
                 let n = groups.len();
                 groups[i % n].push(TextFile { location, size: *size, partition_values: values.clone() });
             }
@@ -231,7 +242,7 @@ impl TableProvider for CatalogTable {
         let source = format.file_source(table_schema);
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
         for (i, (path, size, values)) in files.into_iter().enumerate() {
-            let mut file = PartitionedFile::new(path.clone(), *size);
+            let mut file = partitioned_file(path, *size);
             file.partition_values = values.clone();
             let n = groups.len();
             groups[i % n].push(file);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::{CastOptions, cast_with_options, take};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 
 use super::catalog_table::NULL_PARTITION;
@@ -41,12 +41,51 @@ pub fn conform(batch: &RecordBatch, columns: &[Column]) -> Result<RecordBatch, S
     let mut arrays = Vec::new();
     for (array, column) in batch.columns().iter().zip(columns) {
         let data_type = arrow_type(&column.data_type)?;
+        if !coerces(array.data_type(), &data_type) {
+            return Err(format!(
+                "Insert query has mismatched column types: column {} is {}, the query gives {}; Athena does not convert \
+                 these implicitly, so say how with CAST (CAST of a double to an integer rounds)",
+                column.name,
+                column.data_type,
+                super::types::athena_type(array.data_type()).unwrap_or_else(|_| array.data_type().to_string())
+            ));
+        }
         let cast = cast_with_options(array, &data_type, &options)
             .map_err(|e| format!("column {} ({}): {e}", column.name, column.data_type))?;
         fields.push(Field::new(&column.name, data_type, true));
         arrays.push(cast);
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| e.to_string())
+}
+
+/// Whether Athena stores a query's `from` values in a `to` column without an explicit CAST. Integers
+/// widen, integers become decimals or doubles, decimals become doubles; anything into a string
+/// column, a string into any other, and a fraction into an integer (or a double into a decimal)
+/// are refused, as Trino refuses them. A narrower integer is let through (a literal like `5` is a
+/// bigint here and an integer in Trino); a value that does not fit still fails the cast.
+fn coerces(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let text = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
+    let integer = |t: &DataType| t.is_integer();
+    let fraction = |t: &DataType| t.is_floating() || matches!(t, Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..));
+    let scale = |t: &DataType| match t {
+        Decimal32(_, s) | Decimal64(_, s) | Decimal128(_, s) | Decimal256(_, s) => Some(*s),
+        _ => None,
+    };
+    let from = match from {
+        Dictionary(_, values) => values.as_ref(),
+        other => other,
+    };
+    match (from, to) {
+        (Null, _) => true,
+        (f, t) if text(f) || text(t) => text(f) && text(t),
+        (f, t) if fraction(f) && integer(t) => false,
+        (f, t) if f.is_floating() && scale(t).is_some() => false,
+        (f, t) => match (scale(f), scale(t)) {
+            (Some(from_scale), Some(to_scale)) => from_scale <= to_scale,
+            _ => true,
+        },
+    }
 }
 
 /// Rows per Parquet row group: bounds what one open file buffers in memory
