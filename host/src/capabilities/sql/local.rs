@@ -176,7 +176,11 @@ impl LocalSql {
                 catalog.create_database(&name)?;
                 done()
             }
-            AthenaStatement::MsckRepair(name) => ddl::msck_repair(catalog, self.store.as_ref(), &name).map(|_| done()).map_err(invalid)?,
+            AthenaStatement::MsckRepair(name) => {
+                let skipped = ddl::msck_repair(catalog, self.store.as_ref(), &name).map_err(invalid)?;
+                let lines: Vec<Vec<String>> = skipped.into_iter().map(|line| vec![line]).collect();
+                if lines.is_empty() { done() } else { Outcome { result: ddl::text_result(&["result"], lines), rows_written: 0 } }
+            }
             AthenaStatement::AddPartitions { table, if_not_exists, partitions } => {
                 ddl::add_partitions(catalog, &table, if_not_exists, &partitions).map(|()| done()).map_err(invalid)?
             }

@@ -138,16 +138,20 @@ pub fn drop_table(catalog: &dyn Catalog, name: &TableName, if_exists: bool) -> D
 }
 
 /// Registers every `k1=v1/k2=v2/` folder under the table location that holds
-/// data and is not yet a partition; returns how many were added.
-pub fn msck_repair(catalog: &dyn Catalog, store: &dyn ObjectStore, name: &TableName) -> DdlResult<usize> {
+/// data and is not yet a partition. A folder whose value does not fit its key's
+/// type (`k=abc` for an int key) is left out, so that it cannot make the table
+/// unreadable; the result has a line for each folder left out.
+pub fn msck_repair(catalog: &dyn Catalog, store: &dyn ObjectStore, name: &TableName) -> DdlResult<Vec<String>> {
     let mut table = require_table(catalog, name)?;
     if table.partition_keys.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let (bucket, prefix) = parse_location(&table.location)?;
     let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix } else { format!("{prefix}/") };
+    let key_types: Vec<DataType> = table.partition_keys.iter().map(|k| arrow_type(&k.data_type)).collect::<Result<_, _>>()?;
     let known: BTreeSet<Vec<String>> = table.partitions.iter().map(|p| p.values.clone()).collect();
     let mut found = BTreeSet::new();
+    let mut skipped = BTreeSet::new();
     for object in store.list_all(&bucket, &prefix).map_err(cap)? {
         let Some(rest) = object.key.strip_prefix(&prefix) else { continue };
         let segments: Vec<&str> = rest.split('/').collect();
@@ -160,19 +164,30 @@ pub fn msck_repair(catalog: &dyn Catalog, store: &dyn ObjectStore, name: &TableN
             .zip(&segments)
             .map(|(key, segment)| segment.strip_prefix(&format!("{}=", key.name)).map(unescape_path_value))
             .collect();
-        if let Some(values) = values.filter(|v| !known.contains(v)) {
-            found.insert(values);
+        let Some(values) = values.filter(|v| !known.contains(v)) else { continue };
+        let misfit = (table.partition_keys.iter().zip(&values).zip(&key_types))
+            .find(|((_, value), data_type)| super::catalog_table::partition_value(value, data_type).is_err());
+        match misfit {
+            Some(((key, value), _)) => {
+                let folder = segments[..table.partition_keys.len()].join("/");
+                skipped.insert(format!(
+                    "Skipped {folder}/: '{value}' is not a {} value for partition key {}; rename or remove the folder",
+                    key.data_type, key.name
+                ));
+            }
+            None => {
+                found.insert(values);
+            }
         }
     }
-    let added = found.len();
-    for values in found {
-        let location = format!("{}{}", table.location, partition_path(&table.partition_keys, &values));
-        table.partitions.push(Partition { values, location });
-    }
-    if added > 0 {
+    if !found.is_empty() {
+        for values in found {
+            let location = format!("{}{}", table.location, partition_path(&table.partition_keys, &values));
+            table.partitions.push(Partition { values, location });
+        }
         catalog.put_table(&table).map_err(cap)?;
     }
-    Ok(added)
+    Ok(skipped.into_iter().collect())
 }
 
 fn spec_values(table: &TableDef, spec: &PartitionSpec) -> DdlResult<Vec<String>> {
