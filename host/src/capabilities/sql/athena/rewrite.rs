@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
-    ObjectNamePart, Query, Select, SelectItem, SetExpr, TableAlias, TableFactor, TableSampleKind, TableSampleMethod, TableSampleUnit,
+    ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod, TableSampleUnit,
     Value, VisitMut, VisitorMut,
 };
 
@@ -18,6 +18,9 @@ use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
 pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
+    if let ControlFlow::Break(message) = query.visit(&mut ExceptAll) {
+        return Err(message);
+    }
     if let ControlFlow::Break(message) = query.visit(&mut TableSamples) {
         return Err(message);
     }
@@ -27,6 +30,33 @@ pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
     match query.visit(&mut TrinoSemantics) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
+    }
+}
+
+/// `EXCEPT ALL` takes away one left row per matching right row in Trino; DataFusion
+/// takes away every copy, a silently smaller answer, so it is refused.
+struct ExceptAll;
+
+impl VisitorMut for ExceptAll {
+    type Break = String;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
+        fn has_except_all(body: &SetExpr) -> bool {
+            match body {
+                SetExpr::SetOperation { op: SetOperator::Except, set_quantifier: SetQuantifier::All, .. } => true,
+                SetExpr::SetOperation { left, right, .. } => has_except_all(left) || has_except_all(right),
+                _ => false,
+            }
+        }
+        if has_except_all(&query.body) {
+            return ControlFlow::Break(
+                "EXCEPT ALL is not supported locally (it would drop every copy of a matched row): number the copies on both \
+                 sides, e.g. SELECT x FROM (SELECT x, row_number() OVER (PARTITION BY x) AS n FROM a EXCEPT SELECT x, \
+                 row_number() OVER (PARTITION BY x) AS n FROM b)"
+                    .into(),
+            );
+        }
+        ControlFlow::Continue(())
     }
 }
 
