@@ -1,9 +1,11 @@
 //! Values as Athena shows them: doubles as Java prints them (`1.0`, `1.0E7`),
-//! timestamps with milliseconds, arrays `[a, b]`, maps `{k=v}`, varbinary as
-//! spaced hex bytes. NULL is `None`: the CLI prints NULL, CSV an empty field.
+//! timestamps with milliseconds (a zoned one at its local time, then the zone),
+//! intervals as `D HH:MM:SS.mmm` or `Y-M`, arrays `[a, b]`, maps `{k=v}`,
+//! varbinary as spaced hex bytes. NULL is `None`: the CLI prints NULL, CSV an empty field.
 
 use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::datatypes::DataType;
+use arrow::array::timezone::Tz;
 use chrono::DateTime;
 use datafusion::common::ScalarValue;
 
@@ -39,6 +41,43 @@ fn millis_text(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()).unwrap_or_else(|| ms.to_string())
 }
 
+/// A zoned timestamp as Trino shows it: the local time in its zone, then the zone
+/// (`2024-02-01 00:59:59.123 Europe/Berlin`); a plain one as UTC wall time.
+fn timestamp_text(ms: i64, tz: &Option<std::sync::Arc<str>>) -> String {
+    let Some(zone) = tz else { return millis_text(ms) };
+    let local = zone.parse::<Tz>().ok().zip(DateTime::from_timestamp_millis(ms)).map(|(tz, t)| t.with_timezone(&tz).naive_local());
+    match local {
+        Some(local) => format!("{} {zone}", local.format("%Y-%m-%d %H:%M:%S%.3f")),
+        None => format!("{} {zone}", millis_text(ms)),
+    }
+}
+
+/// Trino's `interval day to second` text: `[-]D HH:MM:SS.mmm`.
+fn day_second_text(millis: i128) -> String {
+    let sign = if millis < 0 { "-" } else { "" };
+    let millis = millis.unsigned_abs();
+    let (days, rest) = (millis / 86_400_000, millis % 86_400_000);
+    let (hours, minutes, seconds, ms) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000);
+    format!("{sign}{days} {hours:02}:{minutes:02}:{seconds:02}.{ms:03}")
+}
+
+/// Trino's `interval year to month` text: `[-]Y-M`.
+fn year_month_text(months: i64) -> String {
+    let sign = if months < 0 { "-" } else { "" };
+    format!("{sign}{}-{}", months.unsigned_abs() / 12, months.unsigned_abs() % 12)
+}
+
+/// An Arrow interval: year-month when it holds months only, else day-second (months, which
+/// Trino never mixes with days, lead as a year-month text).
+fn interval_text(months: i64, days: i64, nanos: i128) -> String {
+    let day_second = day_second_text(days as i128 * 86_400_000 + nanos.div_euclid(1_000_000));
+    match (months, days, nanos) {
+        (0, _, _) => day_second,
+        (_, 0, 0) => year_month_text(months),
+        _ => format!("{} {day_second}", year_month_text(months)),
+    }
+}
+
 fn list_text(values: &ArrayRef) -> String {
     let items: Vec<String> = (0..values.len()).map(|i| cell(values, i).unwrap_or_else(|| "NULL".into())).collect();
     format!("[{}]", items.join(", "))
@@ -60,10 +99,17 @@ pub fn scalar(value: &ScalarValue) -> String {
         S::Float64(Some(v)) => java_double(*v),
         S::Float32(Some(v)) => java_float(*v),
         S::Date32(Some(_)) | S::Date64(Some(_)) => value.to_string(),
-        S::TimestampSecond(Some(v), tz) => with_zone(millis_text(v * 1000), tz),
-        S::TimestampMillisecond(Some(v), tz) => with_zone(millis_text(*v), tz),
-        S::TimestampMicrosecond(Some(v), tz) => with_zone(millis_text(v.div_euclid(1000)), tz),
-        S::TimestampNanosecond(Some(v), tz) => with_zone(millis_text(v.div_euclid(1_000_000)), tz),
+        S::TimestampSecond(Some(v), tz) => timestamp_text(v * 1000, tz),
+        S::TimestampMillisecond(Some(v), tz) => timestamp_text(*v, tz),
+        S::TimestampMicrosecond(Some(v), tz) => timestamp_text(v.div_euclid(1000), tz),
+        S::TimestampNanosecond(Some(v), tz) => timestamp_text(v.div_euclid(1_000_000), tz),
+        S::IntervalYearMonth(Some(months)) => year_month_text(*months as i64),
+        S::IntervalDayTime(Some(v)) => interval_text(0, v.days as i64, v.milliseconds as i128 * 1_000_000),
+        S::IntervalMonthDayNano(Some(v)) => interval_text(v.months as i64, v.days as i64, v.nanoseconds as i128),
+        S::DurationSecond(Some(v)) => day_second_text(*v as i128 * 1000),
+        S::DurationMillisecond(Some(v)) => day_second_text(*v as i128),
+        S::DurationMicrosecond(Some(v)) => day_second_text((*v as i128).div_euclid(1000)),
+        S::DurationNanosecond(Some(v)) => day_second_text((*v as i128).div_euclid(1_000_000)),
         S::Binary(Some(b)) | S::LargeBinary(Some(b)) | S::BinaryView(Some(b)) => {
             b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
         }
@@ -94,13 +140,6 @@ pub fn scalar(value: &ScalarValue) -> String {
     }
 }
 
-fn with_zone(text: String, tz: &Option<std::sync::Arc<str>>) -> String {
-    match tz {
-        Some(zone) => format!("{text} {zone}"),
-        None => text,
-    }
-}
-
 /// Every row of the batches as Athena's text, NULL as `None`.
 pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<Option<String>>> {
     let mut out = Vec::new();
@@ -114,7 +153,22 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<Option<String>>> {
 
 #[cfg(test)]
 mod tests {
-    use super::java_double;
+    use super::*;
+
+    #[test]
+    fn intervals_and_zoned_timestamps_print_as_trino_prints_them() {
+        assert_eq!(day_second_text(43_200_000), "0 12:00:00.000");
+        assert_eq!(day_second_text(-(3 * 86_400_000 + 1)), "-3 00:00:00.001");
+        assert_eq!(year_month_text(14), "1-2");
+        assert_eq!(year_month_text(-1), "-0-1");
+        assert_eq!(interval_text(0, 3, 0), "3 00:00:00.000");
+        assert_eq!(interval_text(14, 0, 0), "1-2");
+        // 2024-01-31 23:59:59.123 UTC is past midnight in Berlin.
+        let berlin = Some(std::sync::Arc::from("Europe/Berlin"));
+        assert_eq!(timestamp_text(1_706_745_599_123, &berlin), "2024-02-01 00:59:59.123 Europe/Berlin");
+        assert_eq!(timestamp_text(1_706_745_599_123, &Some(std::sync::Arc::from("+05:00"))), "2024-02-01 04:59:59.123 +05:00");
+        assert_eq!(timestamp_text(1_706_745_599_123, &None), "2024-01-31 23:59:59.123");
+    }
 
     #[test]
     fn doubles_print_like_java() {
