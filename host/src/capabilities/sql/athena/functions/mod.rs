@@ -14,6 +14,7 @@ mod json;
 mod numbers;
 mod regex;
 mod strings;
+mod zones;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -50,6 +51,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
+    // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
+    ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
 }
 
 type Coerce = fn(&[DataType]) -> std::result::Result<Vec<DataType>, String>;
