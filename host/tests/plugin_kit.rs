@@ -349,6 +349,35 @@ fn two_versions_of_one_plugin_run_side_by_side() {
     assert!(shown.contains("engagement-features@1.x -> engagement-features 1.1.0"), "{shown}");
 }
 
+/// A published plugin a pipeline names is checked before any stage runs: a version nobody published, and a
+/// transform named as a stage, fail at their line of the file, and no run starts.
+#[test]
+fn published_plugins_are_checked_before_a_run_starts() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(&root).unwrap());
+    let component = std::fs::read(support::plugin_path("engagement_features")).unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/engagement-features/plugin.toml")).unwrap();
+    Registry::new(store).publish(&manifest.replace("version = \"0.1.0\"", "version = \"1.0.0\""), &component).unwrap();
+    let data = generate(&root, work.path());
+
+    let file = pipeline(work.path(), &data, &[("features", &["engagement-features@2.x"])]);
+    let out = engage(&root, work.path(), &["run", file.to_str().unwrap(), "--no-progress"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("kit.toml:") && text(&out).contains("no published version matches (published: 1.0.0)"), "{}", text(&out));
+
+    let mut file_text = std::fs::read_to_string(&file).unwrap();
+    file_text.push_str("\n[[stage]]\nname = \"wrong-kind\"\nplugin = \"engagement-features@1.x\"\nafter = [\"ingest\"]\n");
+    std::fs::write(&file, file_text.replace("engagement-features@2.x", "engagement-features@1.x")).unwrap();
+    let out = engage(&root, work.path(), &["run", file.to_str().unwrap(), "--no-progress"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("resolves to engagement-features 1.0.0, a transform plugin, not a stage plugin"), "{}", text(&out));
+    // Nothing ran: no run record, no ingested table.
+    let runs = ok(engage(&root, work.path(), &["runs", "list"]), "runs list");
+    assert!(!runs.contains("failed") && !runs.contains("succeeded"), "{runs}");
+}
+
 /// new --kind stage → build → test with storage and SQL faked from fixtures; --trace; a missing SQL answer;
 /// a write outside the grants of plugin.toml.
 #[test]

@@ -355,6 +355,30 @@ fn ingest_reads_s3_sources_from_the_storage_root_or_copies_them_from_the_store()
     assert!(err.message.contains("/nonexistent/dir"), "{}", err.message);
 }
 
+/// Outputs that would mislead the model or its readers are refused before a row is written: one named like
+/// an input column, and one two transforms both write (the error names both writers).
+#[test]
+fn features_refuse_outputs_named_like_inputs_or_written_twice() {
+    let h = Harness::new();
+    h.services.catalog.create_database(RUN_DB).unwrap();
+    let table = |name: &str, select: &str| {
+        let sql = format!("CREATE TABLE {RUN_DB}.{name} WITH (format = 'PARQUET', external_location = 's3://work/t/{name}/') AS {select}");
+        h.services.sql.execute(&sql).unwrap();
+    };
+    table("with_score", "SELECT 'u1' AS user_id, 0 AS mode, 1.0 AS x, 2.0 AS score");
+    table("plain", "SELECT 'u1' AS user_id, 0 AS mode, 1.0 AS x");
+    let run = |transforms: Value, input: &str| {
+        let params = json!({"transforms": transforms, "inputs": {"training": format!("{RUN_DB}.{input}")}});
+        h.run_step("features", "features", 1, None, params).unwrap_err()
+    };
+    let err = run(json!(["bad-transform"]), "with_score");
+    assert_eq!(err.kind, ErrorKind::Config, "{err}");
+    assert!(err.message.contains("transform 'bad-transform' writes 'score', the name of an input column"), "{}", err.message);
+    let err = run(json!(["bad-transform", "bad-transform"]), "plain");
+    assert!(err.message.contains("column 'score' is written by transform 'bad-transform' and by transform 'bad-transform'"), "{}", err.message);
+    assert!(h.services.catalog.table(RUN_DB, "training_features").unwrap().is_none());
+}
+
 #[test]
 fn bad_params_name_the_stage_and_the_problem() {
     let h = Harness::new();

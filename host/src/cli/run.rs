@@ -85,7 +85,7 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
         overrides.insert(name.trim().to_string(), value.to_string());
     }
     let registry = native_registry();
-    let options = load_options(&registry, &plugin_dir, overrides);
+    let options = load_options(&registry, &plugin_dir, overrides).with_published(services.storage.clone());
     let pipeline = spec::load(&pipeline_file, &options).map_err(|e| anyhow!("{e}"))?;
     config.check_pipeline(&pipeline)?;
 

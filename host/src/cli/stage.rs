@@ -100,7 +100,7 @@ fn load(args: &RunArgs, root: &Path, fanout: bool, trace: Option<Arc<CallTrace>>
     let registry = native_registry();
     // A driven run's variables may carry `--set` overrides the pipeline file lacks.
     let overrides = if fanout { RunStore::new(services.storage.clone()).load(&run.run_id)?.vars } else { Default::default() };
-    let options = load_options(&registry, &plugin_dir, overrides);
+    let options = load_options(&registry, &plugin_dir, overrides).with_published(services.storage.clone());
     let pipeline = spec::load(&args.pipeline, &options).map_err(|e| anyhow!("{e}"))?;
     config.check_pipeline(&pipeline)?;
     Ok(Loaded { executor: Executor::new(services, registry), pipeline, run })

@@ -71,5 +71,6 @@ pub fn load_options(registry: &Registry, plugin_dir: &Path, overrides: BTreeMap<
         overrides,
         native_steps: registry.keys().cloned().collect(),
         plugin_dir: Some(plugin_dir.to_path_buf()),
+        published: None,
     }
 }

@@ -172,7 +172,7 @@ impl fmt::Display for SpecErrors {
 impl std::error::Error for SpecErrors {}
 
 /// What validation checks the file against.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// `--set name=value`: override or add `[vars]` entries.
     pub overrides: BTreeMap<String, String>,
@@ -180,6 +180,34 @@ pub struct LoadOptions {
     pub native_steps: BTreeSet<String>,
     /// Where `<plugin>.wasm` files must exist; `None` skips the check.
     pub plugin_dir: Option<PathBuf>,
+    /// The store holding published plugins: a `name@version` must match a release of the right
+    /// kind before anything runs. `None` leaves that to the stage.
+    pub published: Option<std::sync::Arc<dyn crate::capabilities::storage::ObjectStore>>,
+}
+
+impl LoadOptions {
+    /// Checks published plugin references against `store` as well.
+    pub fn with_published(mut self, store: std::sync::Arc<dyn crate::capabilities::storage::ObjectStore>) -> Self {
+        self.published = Some(store);
+        self
+    }
+
+    /// Why a published `reference` can't serve as a plugin of `kind` ("stage" or "transform"), if it can't.
+    fn published_problem(&self, reference: &str, kind: &str) -> Option<String> {
+        let parsed = match crate::plugins::registry::PluginRef::parse(reference) {
+            Ok(parsed) => parsed,
+            Err(e) => return Some(e.to_string()),
+        };
+        let store = self.published.clone()?;
+        match crate::plugins::registry::Registry::new(store).find(&parsed) {
+            Err(e) => Some(format!("{e:#}")),
+            Ok(release) if release.kind != kind => Some(format!(
+                "'{reference}' resolves to {} {}, a {} plugin, not a {kind} plugin",
+                release.name, release.version, release.kind
+            )),
+            Ok(_) => None,
+        }
+    }
 }
 
 /// The file a plugin stage loads: cargo names wasm outputs with `_` for `-`.
@@ -498,9 +526,10 @@ fn read_stage(
     let runs = match (&raw.plugin, &raw.native) {
         (Some(plugin), None) => {
             if crate::plugins::registry::is_reference(plugin.get_ref()) {
-                // Published plugins resolve from the registry when the stage runs.
-                if let Err(e) = crate::plugins::registry::PluginRef::parse(plugin.get_ref()) {
-                    report.at(&plugin.span(), at, format!("plugin {e}"));
+                // Published plugins resolve from the registry when the stage runs; checked here too, so a
+                // missing or wrong-kind release fails before any stage runs.
+                if let Some(problem) = options.published_problem(plugin.get_ref(), "stage") {
+                    report.at(&plugin.span(), at, format!("plugin {problem}"));
                 }
             } else if let Some(dir) = &options.plugin_dir {
                 let path = plugin_file(dir, plugin.get_ref());
@@ -586,8 +615,8 @@ fn read_stage(
         for name in names.iter().filter_map(|n| n.as_str()).filter(|n| !n.contains("${")) {
             let span = report.quoted(&params.span(), name);
             if crate::plugins::registry::is_reference(name) {
-                if let Err(e) = crate::plugins::registry::PluginRef::parse(name) {
-                    report.at(&span, at, format!("transform {e}"));
+                if let Some(problem) = options.published_problem(name, "transform") {
+                    report.at(&span, at, format!("transform {problem}"));
                 }
             } else if let Some(dir) = &options.plugin_dir {
                 let path = plugin_file(dir, name);

@@ -217,7 +217,9 @@ impl From<GuestError> for StepError {
             FailureKind::Timeout => ErrorKind::Timeout,
             FailureKind::OutputLimit => ErrorKind::OutputLimit,
             FailureKind::Denied => ErrorKind::Denied,
-            FailureKind::Trap | FailureKind::Load => ErrorKind::Trap,
+            FailureKind::Trap => ErrorKind::Trap,
+            // A component that is not the kind of plugin asked for, or disagrees with its manifest: no retry mends it.
+            FailureKind::Load => ErrorKind::Config,
             FailureKind::PluginError | FailureKind::BadOutput => ErrorKind::Failed,
         };
         // A guest that reports a failed data check says so with this prefix.

@@ -182,6 +182,9 @@ impl Manifest {
                     if !inputs.insert(c.as_str()) {
                         bail!("inputs: column '{c}' is listed twice");
                     }
+                    if c == crate::data::schema::LABEL {
+                        bail!("inputs: '{c}' is the label; a feature computed from it gives the model next week's answer");
+                    }
                 }
             }
             Kind::Stage => {
@@ -266,6 +269,8 @@ description = "exp(-days / 7)"
         assert!(bad("1.2.0", "1.2").starts_with("version: '1.2'"), "{}", bad("1.2.0", "1.2"));
         assert!(bad("\"float64\"", "\"float\"").starts_with("outputs[0].type: 'float'"));
         assert!(bad("session_recency", "user_id").contains("key column"));
+        let leak = bad("[\"days_since_last_session\"]", "[\"days_since_last_session\", \"engaged_next_7d\"]");
+        assert!(leak.starts_with("inputs: 'engaged_next_7d' is the label"), "{leak}");
         assert!(bad("@0.2.0", "@0.9.0").contains("built against engage:platform@0.9.0"));
         assert!(bad("feature-transform@", "stage@").starts_with("world:"));
         assert!(bad("kind = \"transform\"", "kind = \"sink\"").contains("unknown variant"));

@@ -148,8 +148,8 @@ impl Registry {
         Ok(names)
     }
 
-    /// The newest published release matching `reference`, with its manifest and component.
-    pub fn resolve(&self, reference: &PluginRef) -> Result<Resolved> {
+    /// The newest published release record matching `reference` (what a pipeline is checked against before it runs).
+    pub fn find(&self, reference: &PluginRef) -> Result<Release> {
         let versions = self.versions(&reference.name)?;
         if versions.is_empty() {
             bail!("plugin '{}' is not published in {PLUGINS_BUCKET}/: publish it with `engage plugin publish <folder>`", reference.name);
@@ -159,7 +159,12 @@ impl Registry {
             bail!("plugin '{}': no published version matches (published: {})", reference.text, list.join(", "));
         };
         let key = release_key(&reference.name, &version.to_string());
-        let release = self.release_at(&key)?.with_context(|| format!("{PLUGINS_BUCKET}/{key} vanished"))?;
+        self.release_at(&key)?.with_context(|| format!("{PLUGINS_BUCKET}/{key} vanished"))
+    }
+
+    /// The newest published release matching `reference`, with its manifest and component.
+    pub fn resolve(&self, reference: &PluginRef) -> Result<Resolved> {
+        let release = self.find(reference)?;
         let component = self.get_blob(&release.component)?;
         let manifest_bytes = self.get_blob(&release.manifest)?;
         let manifest_text = String::from_utf8(manifest_bytes).context("the stored manifest is not UTF-8")?;

@@ -74,14 +74,36 @@ fn describe(transforms: &[Transform], instances: &[TransformInstance]) -> Vec<Va
 }
 
 /// Output schema: kept columns (as the input has them), then each transform's outputs.
-fn output_schema(ctx: &StepContext, input: &SchemaRef, keep: &[String], instances: &[TransformInstance]) -> Result<SchemaRef, StepError> {
+/// `table_columns` are every column of the input table: an output may not take one's name.
+fn output_schema(
+    ctx: &StepContext,
+    input: &SchemaRef,
+    keep: &[String],
+    table_columns: &BTreeSet<&str>,
+    instances: &[TransformInstance],
+) -> Result<SchemaRef, StepError> {
     let mut fields: Vec<Field> = keep.iter().map(|k| input.field_with_name(k).expect("kept columns are selected").clone()).collect();
-    let mut seen: BTreeSet<String> = keep.iter().cloned().collect();
+    let mut writers: BTreeMap<String, String> = keep.iter().map(|k| (k.clone(), "the kept column".to_string())).collect();
     for inst in instances {
+        let plugin = &inst.info().name;
         for f in inst.output_schema().fields() {
-            if !seen.insert(f.name().clone()) {
-                return Err(config(ctx, format!("column '{}' is written by transform '{}' and also by a kept column or another transform", f.name(), inst.info().name)));
+            if let Some(other) = writers.get(f.name()) {
+                return Err(config(ctx, format!("column '{}' is written by transform '{plugin}' and by {other}: rename one", f.name())));
             }
+            if table_columns.contains(f.name().as_str()) {
+                return Err(config(
+                    ctx,
+                    format!("transform '{plugin}' writes '{}', the name of an input column: the feature and the raw column would be confused in the results and their explanations; rename the output", f.name()),
+                ));
+            }
+            // A model feature is a number: a string column would train and then fail every prediction.
+            if !(f.data_type().is_numeric() || *f.data_type() == arrow::datatypes::DataType::Boolean) {
+                return Err(config(
+                    ctx,
+                    format!("transform '{plugin}' writes '{}' as {}; model features must be numbers or booleans (encode a category as numbers, e.g. one 0/1 column per value)", f.name(), f.data_type()),
+                ));
+            }
+            writers.insert(f.name().clone(), format!("transform '{plugin}'"));
             fields.push(f.as_ref().clone());
         }
     }
@@ -113,6 +135,12 @@ fn process_input(
     let mut columns: Vec<String> = keep.clone();
     for inst in &instances {
         for input in &inst.info().inputs {
+            if input == LABEL {
+                return Err(config(
+                    ctx,
+                    format!("transform '{}' reads the label '{LABEL}': a feature computed from it gives the model next week's answer; remove it from the transform's inputs", inst.info().name),
+                ));
+            }
             if !has(input) {
                 return Err(StepError::failed(format!(
                     "stage '{}': transform '{}' reads column '{input}', which {db}.{table} does not have",
@@ -129,7 +157,8 @@ fn process_input(
     let sql = format!("SELECT {select} FROM {}.{}", quote(db), quote(table));
     let sql_error = |e: crate::capabilities::CapabilityError| StepError::io(format!("stage '{}': reading {db}.{table}: {e}", ctx.stage));
     let mut stream: Box<dyn BatchStream> = ctx.services.sql.query_stream(&sql).map_err(sql_error)?;
-    let schema = output_schema(ctx, &stream.schema(), &keep, &instances)?;
+    let table_columns: BTreeSet<&str> = def.columns.iter().chain(&def.partition_keys).map(|c| c.name.as_str()).collect();
+    let schema = output_schema(ctx, &stream.schema(), &keep, &table_columns, &instances)?;
 
     let mut file: Option<ParquetObject> = None;
     let (mut files, mut rows) = (0usize, 0u64);
