@@ -13,7 +13,7 @@ use datafusion::sql::sqlparser::ast::{
     Value, VisitMut, VisitorMut,
 };
 
-use super::functions::{CAST_NAMED, CAST_SIZED_TEXT, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR};
+use super::functions::{CAST_NAMED, CAST_SIZED_TEXT, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, like_pattern};
 use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
@@ -265,6 +265,16 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
         }
         Expr::Function(function) => rewrite_function(function),
+        // Trino's LIKE has no escape character unless ESCAPE names one, so a backslash is literal;
+        // DataFusion always escapes with a backslash and takes no other ESCAPE character.
+        Expr::Like { negated, any: false, expr: inner, pattern, escape_char } => {
+            let pattern = Box::new(backslash_like_pattern(pattern, escape_char.as_ref().map(|v| &v.value))?);
+            Ok(Some(Expr::Like { negated: *negated, any: false, expr: inner.clone(), pattern, escape_char: None }))
+        }
+        Expr::ILike { negated, any: false, expr: inner, pattern, escape_char } => {
+            let pattern = Box::new(backslash_like_pattern(pattern, escape_char.as_ref().map(|v| &v.value))?);
+            Ok(Some(Expr::ILike { negated: *negated, any: false, expr: inner.clone(), pattern, escape_char: None }))
+        }
         // Trino's substr counts a negative start from the end of the string.
         Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
             let from = substring_from.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "1".into());
@@ -273,6 +283,29 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
         }
         _ => Ok(None),
     }
+}
+
+/// A LIKE pattern with Trino's escaping (`escape`, or none) spelled with DataFusion's backslash escapes:
+/// converted here when it is a literal, by [`LIKE_PATTERN`] when it is computed.
+fn backslash_like_pattern(pattern: &Expr, escape: Option<&Value>) -> Result<Expr, String> {
+    let escape = match escape {
+        None => None,
+        Some(Value::SingleQuotedString(e)) => {
+            let mut chars = e.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Some(c),
+                _ => return Err(format!("Escape string must be a single character, got '{e}'")),
+            }
+        }
+        Some(other) => return Err(format!("LIKE ... ESCAPE takes a one-character string literal, got {other}")),
+    };
+    if let Expr::Value(v) = pattern
+        && let Value::SingleQuotedString(p) = &v.value
+    {
+        return Ok(Expr::value(Value::SingleQuotedString(like_pattern(p, escape)?)));
+    }
+    let escape = escape.map(|c| format!(", '{}'", c.to_string().replace('\'', "''"))).unwrap_or_default();
+    parse_expr(&format!("{LIKE_PATTERN}({pattern}{escape})"))
 }
 
 fn is_named_cast(expr: &Expr) -> bool {

@@ -28,7 +28,7 @@ use datafusion::prelude::SessionContext;
 
 pub use casts::{CAST_NAMED, CAST_SIZED_TEXT};
 pub use numbers::ROUND_FOR_INTEGER_CAST;
-pub use strings::TRINO_SUBSTR;
+pub use strings::{LIKE_PATTERN, TRINO_SUBSTR, like_pattern};
 
 /// Registers every Trino-named function on the session, replacing DataFusion's
 /// functions of the same name.

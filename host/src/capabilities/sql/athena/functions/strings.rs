@@ -4,6 +4,9 @@
 //! sqlparser reads `substr(...)` and `SUBSTRING(s FROM i FOR n)` as a special
 //! form DataFusion plans to its own function, so the rewrite calls this one by
 //! its own name, [`TRINO_SUBSTR`].
+//!
+//! [`LIKE_PATTERN`] spells a Trino LIKE pattern (no escape character, or the
+//! one ESCAPE names) with the backslash escapes DataFusion's LIKE always uses.
 
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
@@ -11,9 +14,52 @@ use datafusion::common::ScalarValue;
 use super::{RowFunction, arity, integer, text, want_integer, want_string};
 
 pub const TRINO_SUBSTR: &str = "trino_substr";
+pub const LIKE_PATTERN: &str = "trino_like_pattern";
 
 pub fn functions() -> Vec<RowFunction> {
-    vec![RowFunction::new(TRINO_SUBSTR, coerce, |_| Ok(DataType::Utf8), substr)]
+    vec![
+        RowFunction::new(TRINO_SUBSTR, coerce, |_| Ok(DataType::Utf8), substr),
+        RowFunction::new(LIKE_PATTERN, coerce_like_pattern, |_| Ok(DataType::Utf8), like_pattern_row),
+    ]
+}
+
+fn coerce_like_pattern(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[1, 2], "a LIKE pattern and its escape character")?;
+    args.iter().map(|t| want_string(t, "a LIKE pattern")).collect()
+}
+
+fn like_pattern_row(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let Some(pattern) = text(&args[0])? else { return Ok(ScalarValue::Utf8(None)) };
+    let escape = match args.get(1) {
+        Some(e) => text(e)?.and_then(|e| e.chars().next()),
+        None => None,
+    };
+    Ok(ScalarValue::Utf8(Some(like_pattern(pattern, escape)?)))
+}
+
+/// `pattern` as Trino reads it, with `escape` (if any) escaping `%`, `_` and
+/// itself, spelled with backslash escapes: a literal backslash becomes `\\`.
+pub fn like_pattern(pattern: &str, escape: Option<char>) -> Result<String, String> {
+    let mut out = String::with_capacity(pattern.len() + 2);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            match chars.next() {
+                Some(n @ ('%' | '_')) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                Some('\\') if escape == Some('\\') => out.push_str("\\\\"),
+                Some(n) if Some(n) == escape => out.push(n),
+                _ => return Err("Escape character must be followed by '%', '_' or the escape character itself".into()),
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 fn coerce(args: &[DataType]) -> Result<Vec<DataType>, String> {
@@ -67,5 +113,16 @@ mod tests {
         assert_eq!(trino_substr("hello", 0, None), "");
         assert_eq!(trino_substr("hello", 9, None), "");
         assert_eq!(trino_substr("héllo", -4, Some(2)), "él");
+    }
+
+    #[test]
+    fn like_patterns_take_trinos_escapes() {
+        use super::like_pattern;
+        assert_eq!(like_pattern(r"C:\Users\%", None).unwrap(), r"C:\\Users\\%");
+        assert_eq!(like_pattern("100!%_!_!!", Some('!')).unwrap(), r"100\%_\_!");
+        assert_eq!(like_pattern(r"a\%\\", Some('\\')).unwrap(), r"a\%\\");
+        assert!(like_pattern("a!b", Some('!')).is_err());
+        assert!(like_pattern("a!", Some('!')).is_err());
+        assert!(like_pattern(r"a!\", Some('!')).is_err());
     }
 }
