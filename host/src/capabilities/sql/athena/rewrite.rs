@@ -403,7 +403,16 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
             parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))?
         }
         ("split", Some([s, delimiter])) => parse_expr(&format!("string_to_array({s}, {delimiter})"))?,
-        ("contains", Some([array, element])) => parse_expr(&format!("array_has({array}, {element})"))?,
+        // Trino's array_position is 0 when the element is not found (DataFusion: NULL).
+        ("array_position", Some([array, element])) => parse_expr(&format!(
+            "CASE WHEN ({array}) IS NULL OR ({element}) IS NULL THEN NULL ELSE coalesce(array_position({array}, {element}), 0) END"
+        ))?,
+        // Trino's array_remove removes every equal element; DataFusion's only the first.
+        ("array_remove", Some([array, element])) => parse_expr(&format!("array_remove_all({array}, {element})"))?,
+        // Trino sorts NULLs last; DataFusion first.
+        ("array_sort", Some([array])) => parse_expr(&format!("array_sort({array}, 'ASC', 'NULLS LAST')"))?,
+        // Trino's repeat(element, count) is an array; DataFusion's repeats a string.
+        ("repeat", Some([element, count])) => parse_expr(&format!("array_repeat({element}, {count})"))?,
         _ => return Ok(None),
     };
     Ok(Some(replacement))
