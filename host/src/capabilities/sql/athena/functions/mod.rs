@@ -48,6 +48,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(numbers::RoundForIntegerCast::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(casts::CastNamed::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(collections::Concat::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
