@@ -10,10 +10,12 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
     ObjectNamePart, Query, Select, SelectItem, SetExpr, TableAlias, TableFactor, TableSampleKind, TableSampleMethod, TableSampleUnit,
-    Value, VisitMut, VisitorMut,
+    TrimWhereField, Value, VisitMut, VisitorMut,
 };
 
-use super::functions::{CAST_NAMED, CAST_SIZED_TEXT, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, like_pattern};
+use super::functions::{
+    CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM, like_pattern,
+};
 use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
@@ -258,13 +260,29 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
                 return Ok(Some(parse_expr(&format!("{CAST_SIZED_TEXT}({inner}, {length}, {padded}, {is_try})"))?));
             }
             // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
-            let value = if is_integral(data_type) { format!("{ROUND_FOR_INTEGER_CAST}({inner})") } else { inner.to_string() };
+            // Trino casts a varchar to boolean only from true/false/t/f/1/0; DataFusion also takes yes/on/...
+            let value = if is_integral(data_type) {
+                format!("{ROUND_FOR_INTEGER_CAST}({inner})")
+            } else if matches!(data_type, DataType::Boolean | DataType::Bool) {
+                format!("{CAST_TO_BOOLEAN}({inner}, {})", !matches!(kind, CastKind::Cast))
+            } else {
+                inner.to_string()
+            };
             // DataFusion names a cast after its operand alone; the identity function names it after the cast.
             let type_name = data_type.to_string().replace('\'', "''");
             let named = parse_expr(&format!("{CAST_NAMED}({value}, '{type_name}')"))?;
             Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
         }
         Expr::Function(function) => rewrite_function(function),
+        // Trino's one-argument trim strips Java's whitespace (\n, \r, \t, ...); DataFusion's only spaces.
+        Expr::Trim { expr: inner, trim_where, trim_what: None, trim_characters: None } => {
+            let side = match trim_where {
+                Some(TrimWhereField::Leading) => "leading",
+                Some(TrimWhereField::Trailing) => "trailing",
+                _ => "both",
+            };
+            Ok(Some(parse_expr(&format!("{TRINO_TRIM}({inner}, '{side}')"))?))
+        }
         // Trino's LIKE has no escape character unless ESCAPE names one, so a backslash is literal;
         // DataFusion always escapes with a backslash and takes no other ESCAPE character.
         Expr::Like { negated, any: false, expr: inner, pattern, escape_char } => {
@@ -402,6 +420,8 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("day_of_week" | "dow", Some([x])) => {
             parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))?
         }
+        ("ltrim", Some([s])) => parse_expr(&format!("{TRINO_TRIM}({s}, 'leading')"))?,
+        ("rtrim", Some([s])) => parse_expr(&format!("{TRINO_TRIM}({s}, 'trailing')"))?,
         ("split", Some([s, delimiter])) => parse_expr(&format!("string_to_array({s}, {delimiter})"))?,
         // Trino's array_position is 0 when the element is not found (DataFusion: NULL).
         ("array_position", Some([array, element])) => parse_expr(&format!(

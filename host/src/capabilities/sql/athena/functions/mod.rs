@@ -26,9 +26,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-pub use casts::{CAST_NAMED, CAST_SIZED_TEXT};
+pub use casts::{CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN};
 pub use numbers::ROUND_FOR_INTEGER_CAST;
-pub use strings::{LIKE_PATTERN, TRINO_SUBSTR, like_pattern};
+pub use strings::{LIKE_PATTERN, TRINO_SUBSTR, TRINO_TRIM, like_pattern};
 
 /// Registers every Trino-named function on the session, replacing DataFusion's
 /// functions of the same name.

@@ -15,12 +15,38 @@ use super::{RowFunction, arity, integer, text, want_integer, want_string};
 
 pub const TRINO_SUBSTR: &str = "trino_substr";
 pub const LIKE_PATTERN: &str = "trino_like_pattern";
+pub const TRINO_TRIM: &str = "trino_trim";
 
 pub fn functions() -> Vec<RowFunction> {
     vec![
         RowFunction::new(TRINO_SUBSTR, coerce, |_| Ok(DataType::Utf8), substr),
         RowFunction::new(LIKE_PATTERN, coerce_like_pattern, |_| Ok(DataType::Utf8), like_pattern_row),
+        RowFunction::new(TRINO_TRIM, coerce_trim, |_| Ok(DataType::Utf8), trim),
     ]
+}
+
+fn coerce_trim(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[2], "trino_trim(string, side)")?;
+    args.iter().map(|t| want_string(t, "the argument")).collect()
+}
+
+/// Java's `Character.isWhitespace`, which Trino's trim uses: Unicode space separators other than
+/// the no-break spaces, and the controls \t \n \u{b} \u{c} \r \u{1c}..\u{1f}. Rust's
+/// `is_whitespace` would also strip U+00A0 and U+0085.
+pub fn java_whitespace(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | '\u{1c}'..='\u{1f}')
+        || (c.is_whitespace() && !matches!(c, '\u{85}' | '\u{a0}' | '\u{2007}' | '\u{202f}') && c > '\u{1f}')
+}
+
+/// `trino_trim(s, 'both' | 'leading' | 'trailing')`: Trino's one-argument trim, ltrim, rtrim.
+fn trim(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let (Some(s), Some(side)) = (text(&args[0])?, text(&args[1])?) else { return Ok(ScalarValue::Utf8(None)) };
+    let trimmed = match side {
+        "leading" => s.trim_start_matches(java_whitespace),
+        "trailing" => s.trim_end_matches(java_whitespace),
+        _ => s.trim_matches(java_whitespace),
+    };
+    Ok(ScalarValue::Utf8(Some(trimmed.to_string())))
 }
 
 fn coerce_like_pattern(args: &[DataType]) -> Result<Vec<DataType>, String> {
@@ -113,6 +139,13 @@ mod tests {
         assert_eq!(trino_substr("hello", 0, None), "");
         assert_eq!(trino_substr("hello", 9, None), "");
         assert_eq!(trino_substr("héllo", -4, Some(2)), "él");
+    }
+
+    #[test]
+    fn trim_strips_javas_whitespace() {
+        use super::java_whitespace;
+        assert!([' ', '\t', '\n', '\r', '\u{b}', '\u{c}', '\u{1c}', '\u{2003}', '\u{3000}'].into_iter().all(java_whitespace));
+        assert!(!['\u{a0}', '\u{85}', '\u{202f}', 'a', '\0'].into_iter().any(java_whitespace));
     }
 
     #[test]
