@@ -22,7 +22,26 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction::new(TRINO_SUBSTR, coerce, |_| Ok(DataType::Utf8), substr),
         RowFunction::new(LIKE_PATTERN, coerce_like_pattern, |_| Ok(DataType::Utf8), like_pattern_row),
         RowFunction::new(TRINO_TRIM, coerce_trim, |_| Ok(DataType::Utf8), trim),
+        RowFunction::new("split_part", coerce_split_part, |_| Ok(DataType::Utf8), split_part),
     ]
+}
+
+fn coerce_split_part(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[3], "split_part(string, delimiter, index)")?;
+    Ok(vec![want_string(&args[0], "string")?, want_string(&args[1], "delimiter")?, want_integer(&args[2], "index")?])
+}
+
+/// Trino's split_part: NULL past the last field (DataFusion: ''); the index must be at least 1
+/// (DataFusion counts a negative one from the end); an empty delimiter leaves one field.
+fn split_part(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let (Some(s), Some(delimiter), Some(index)) = (text(&args[0])?, text(&args[1])?, integer(&args[2])?) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    if index < 1 {
+        return Err("Index must be greater than zero".into());
+    }
+    let field = if delimiter.is_empty() { (index == 1).then_some(s) } else { s.split(delimiter).nth(index as usize - 1) };
+    Ok(ScalarValue::Utf8(field.map(str::to_string)))
 }
 
 fn coerce_trim(args: &[DataType]) -> Result<Vec<DataType>, String> {
