@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::functions::{
-    CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM, like_pattern,
+    CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM, like_pattern,
 };
 use super::statement::parser;
 
@@ -261,10 +261,13 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             }
             // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
             // Trino casts a varchar to boolean only from true/false/t/f/1/0; DataFusion also takes yes/on/...
+            // Trino writes a timestamp as '2024-01-31 23:59:59.123'; DataFusion as ISO with a 'T'.
             let value = if is_integral(data_type) {
                 format!("{ROUND_FOR_INTEGER_CAST}({inner})")
             } else if matches!(data_type, DataType::Boolean | DataType::Bool) {
                 format!("{CAST_TO_BOOLEAN}({inner}, {})", !matches!(kind, CastKind::Cast))
+            } else if matches!(data_type, DataType::Varchar(None) | DataType::CharacterVarying(None) | DataType::String(_) | DataType::Text) {
+                format!("{CAST_TO_VARCHAR}({inner})")
             } else {
                 inner.to_string()
             };
@@ -461,7 +464,7 @@ mod tests {
     fn sized_text_casts_truncate() {
         assert_eq!(
             rewritten("SELECT CAST(a AS varchar(2)), TRY_CAST(b AS char(3)), CAST(c AS char), CAST(d AS varchar) FROM t").unwrap(),
-            format!("SELECT {CAST_SIZED_TEXT}(a, 2, false, false) AS _col0, {CAST_SIZED_TEXT}(b, 3, true, true) AS _col1, {CAST_SIZED_TEXT}(c, 1, true, false) AS _col2, CAST({CAST_NAMED}(d, 'VARCHAR') AS VARCHAR) AS _col3 FROM t")
+            format!("SELECT {CAST_SIZED_TEXT}(a, 2, false, false) AS _col0, {CAST_SIZED_TEXT}(b, 3, true, true) AS _col1, {CAST_SIZED_TEXT}(c, 1, true, false) AS _col2, CAST({CAST_NAMED}({CAST_TO_VARCHAR}(d), 'VARCHAR') AS VARCHAR) AS _col3 FROM t")
         );
     }
 

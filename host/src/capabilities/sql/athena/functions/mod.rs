@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-pub use casts::{CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN};
+pub use casts::{CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR};
 pub use numbers::ROUND_FOR_INTEGER_CAST;
 pub use strings::{LIKE_PATTERN, TRINO_SUBSTR, TRINO_TRIM, like_pattern};
 
@@ -47,6 +47,7 @@ pub fn register(ctx: &SessionContext) {
     }
     ctx.register_udf(ScalarUDF::new_from_impl(numbers::RoundForIntegerCast::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(casts::CastNamed::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(casts::CastToVarchar::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(collections::Concat::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
