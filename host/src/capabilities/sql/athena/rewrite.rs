@@ -477,6 +477,16 @@ mod tests {
     }
 
     #[test]
+    fn like_patterns_are_spelled_with_backslash_escapes() {
+        assert_eq!(
+            rewritten(r"SELECT a LIKE 'x\%', b LIKE 'y!%' ESCAPE '!', c NOT LIKE p FROM t").unwrap(),
+            format!(r"SELECT a LIKE 'x\\%' AS _col0, b LIKE 'y\%' AS _col1, c NOT LIKE {LIKE_PATTERN}(p) AS _col2 FROM t")
+        );
+        let e = rewritten("SELECT a LIKE 'x' ESCAPE '!!' FROM t").unwrap_err();
+        assert!(e.contains("single character"), "{e}");
+    }
+
+    #[test]
     fn trino_aggregates_become_datafusion_ones() {
         assert_eq!(
             rewritten("SELECT count_if(x > 1), arbitrary(y), max_by(a, b) FROM t").unwrap(),
