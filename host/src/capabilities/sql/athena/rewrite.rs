@@ -9,11 +9,13 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
-    ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod, TableSampleUnit,
-    Value, VisitMut, VisitorMut,
+    ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
+    TableSampleMethod, TableSampleUnit, TrimWhereField, Value, VisitMut, VisitorMut,
 };
 
-use super::functions::{CAST_NAMED, CAST_SIZED_TEXT, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR};
+use super::functions::{
+    CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM, like_pattern,
+};
 use super::statement::parser;
 
 /// Rewrites `query` in place; the error names the unsupported construct.
@@ -288,13 +290,42 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
                 return Ok(Some(parse_expr(&format!("{CAST_SIZED_TEXT}({inner}, {length}, {padded}, {is_try})"))?));
             }
             // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
-            let value = if is_integral(data_type) { format!("{ROUND_FOR_INTEGER_CAST}({inner})") } else { inner.to_string() };
+            // Trino casts a varchar to boolean only from true/false/t/f/1/0; DataFusion also takes yes/on/...
+            // Trino writes a timestamp as '2024-01-31 23:59:59.123'; DataFusion as ISO with a 'T'.
+            let value = if is_integral(data_type) {
+                format!("{ROUND_FOR_INTEGER_CAST}({inner})")
+            } else if matches!(data_type, DataType::Boolean | DataType::Bool) {
+                format!("{CAST_TO_BOOLEAN}({inner}, {})", !matches!(kind, CastKind::Cast))
+            } else if matches!(data_type, DataType::Varchar(None) | DataType::CharacterVarying(None) | DataType::String(_) | DataType::Text) {
+                format!("{CAST_TO_VARCHAR}({inner})")
+            } else {
+                inner.to_string()
+            };
             // DataFusion names a cast after its operand alone; the identity function names it after the cast.
             let type_name = data_type.to_string().replace('\'', "''");
             let named = parse_expr(&format!("{CAST_NAMED}({value}, '{type_name}')"))?;
             Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
         }
         Expr::Function(function) => rewrite_function(function),
+        // Trino's one-argument trim strips Java's whitespace (\n, \r, \t, ...); DataFusion's only spaces.
+        Expr::Trim { expr: inner, trim_where, trim_what: None, trim_characters: None } => {
+            let side = match trim_where {
+                Some(TrimWhereField::Leading) => "leading",
+                Some(TrimWhereField::Trailing) => "trailing",
+                _ => "both",
+            };
+            Ok(Some(parse_expr(&format!("{TRINO_TRIM}({inner}, '{side}')"))?))
+        }
+        // Trino's LIKE has no escape character unless ESCAPE names one, so a backslash is literal;
+        // DataFusion always escapes with a backslash and takes no other ESCAPE character.
+        Expr::Like { negated, any: false, expr: inner, pattern, escape_char } => {
+            let pattern = Box::new(backslash_like_pattern(pattern, escape_char.as_ref().map(|v| &v.value))?);
+            Ok(Some(Expr::Like { negated: *negated, any: false, expr: inner.clone(), pattern, escape_char: None }))
+        }
+        Expr::ILike { negated, any: false, expr: inner, pattern, escape_char } => {
+            let pattern = Box::new(backslash_like_pattern(pattern, escape_char.as_ref().map(|v| &v.value))?);
+            Ok(Some(Expr::ILike { negated: *negated, any: false, expr: inner.clone(), pattern, escape_char: None }))
+        }
         // Trino's substr counts a negative start from the end of the string.
         Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
             let from = substring_from.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "1".into());
@@ -303,6 +334,29 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
         }
         _ => Ok(None),
     }
+}
+
+/// A LIKE pattern with Trino's escaping (`escape`, or none) spelled with DataFusion's backslash escapes:
+/// converted here when it is a literal, by [`LIKE_PATTERN`] when it is computed.
+fn backslash_like_pattern(pattern: &Expr, escape: Option<&Value>) -> Result<Expr, String> {
+    let escape = match escape {
+        None => None,
+        Some(Value::SingleQuotedString(e)) => {
+            let mut chars = e.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Some(c),
+                _ => return Err(format!("Escape string must be a single character, got '{e}'")),
+            }
+        }
+        Some(other) => return Err(format!("LIKE ... ESCAPE takes a one-character string literal, got {other}")),
+    };
+    if let Expr::Value(v) = pattern
+        && let Value::SingleQuotedString(p) = &v.value
+    {
+        return Ok(Expr::value(Value::SingleQuotedString(like_pattern(p, escape)?)));
+    }
+    let escape = escape.map(|c| format!(", '{}'", c.to_string().replace('\'', "''"))).unwrap_or_default();
+    parse_expr(&format!("{LIKE_PATTERN}({pattern}{escape})"))
 }
 
 fn is_named_cast(expr: &Expr) -> bool {
@@ -399,8 +453,19 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("day_of_week" | "dow", Some([x])) => {
             parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))?
         }
+        ("ltrim", Some([s])) => parse_expr(&format!("{TRINO_TRIM}({s}, 'leading')"))?,
+        ("rtrim", Some([s])) => parse_expr(&format!("{TRINO_TRIM}({s}, 'trailing')"))?,
         ("split", Some([s, delimiter])) => parse_expr(&format!("string_to_array({s}, {delimiter})"))?,
-        ("contains", Some([array, element])) => parse_expr(&format!("array_has({array}, {element})"))?,
+        // Trino's array_position is 0 when the element is not found (DataFusion: NULL).
+        ("array_position", Some([array, element])) => parse_expr(&format!(
+            "CASE WHEN ({array}) IS NULL OR ({element}) IS NULL THEN NULL ELSE coalesce(array_position({array}, {element}), 0) END"
+        ))?,
+        // Trino's array_remove removes every equal element; DataFusion's only the first.
+        ("array_remove", Some([array, element])) => parse_expr(&format!("array_remove_all({array}, {element})"))?,
+        // Trino sorts NULLs last; DataFusion first.
+        ("array_sort", Some([array])) => parse_expr(&format!("array_sort({array}, 'ASC', 'NULLS LAST')"))?,
+        // Trino's repeat(element, count) is an array; DataFusion's repeats a string.
+        ("repeat", Some([element, count])) => parse_expr(&format!("array_repeat({element}, {count})"))?,
         _ => return Ok(None),
     };
     Ok(Some(replacement))
@@ -429,7 +494,7 @@ mod tests {
     fn sized_text_casts_truncate() {
         assert_eq!(
             rewritten("SELECT CAST(a AS varchar(2)), TRY_CAST(b AS char(3)), CAST(c AS char), CAST(d AS varchar) FROM t").unwrap(),
-            format!("SELECT {CAST_SIZED_TEXT}(a, 2, false, false) AS _col0, {CAST_SIZED_TEXT}(b, 3, true, true) AS _col1, {CAST_SIZED_TEXT}(c, 1, true, false) AS _col2, CAST({CAST_NAMED}(d, 'VARCHAR') AS VARCHAR) AS _col3 FROM t")
+            format!("SELECT {CAST_SIZED_TEXT}(a, 2, false, false) AS _col0, {CAST_SIZED_TEXT}(b, 3, true, true) AS _col1, {CAST_SIZED_TEXT}(c, 1, true, false) AS _col2, CAST({CAST_NAMED}({CAST_TO_VARCHAR}(d), 'VARCHAR') AS VARCHAR) AS _col3 FROM t")
         );
     }
 
@@ -439,6 +504,16 @@ mod tests {
             rewritten("SELECT concat(a, 'x') FROM t").unwrap(),
             "SELECT CASE WHEN (a) IS NULL OR ('x') IS NULL THEN NULL ELSE concat(a, 'x') END AS _col0 FROM t"
         );
+    }
+
+    #[test]
+    fn like_patterns_are_spelled_with_backslash_escapes() {
+        assert_eq!(
+            rewritten(r"SELECT a LIKE 'x\%', b LIKE 'y!%' ESCAPE '!', c NOT LIKE p FROM t").unwrap(),
+            format!(r"SELECT a LIKE 'x\\%' AS _col0, b LIKE 'y\%' AS _col1, c NOT LIKE {LIKE_PATTERN}(p) AS _col2 FROM t")
+        );
+        let e = rewritten("SELECT a LIKE 'x' ESCAPE '!!' FROM t").unwrap_err();
+        assert!(e.contains("single character"), "{e}");
     }
 
     #[test]

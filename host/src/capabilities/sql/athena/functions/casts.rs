@@ -10,7 +10,18 @@
 //! and fails for a non-string value that does not fit (TRY_CAST: NULL);
 //! `char(n)` does the same and pads with spaces to n. DataFusion ignores the
 //! length; the rewrite calls [`CAST_SIZED_TEXT`] instead.
+//!
+//! A varchar casts to boolean in Trino only from 'true', 'false', 't', 'f',
+//! '1', '0' (any case); DataFusion also takes 'yes', 'on', ... The rewrite
+//! casts through [`CAST_TO_BOOLEAN`].
+//!
+//! A timestamp casts to varchar as Trino's timestamp(3) text,
+//! `2024-01-31 23:59:59.123` (` UTC` after a zoned one); DataFusion writes ISO
+//! with a 'T'. The rewrite casts through [`CAST_TO_VARCHAR`].
 
+use std::sync::Arc;
+
+use arrow::array::{Array, StringArray};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
@@ -18,11 +29,51 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::super::render;
 use super::numbers::ROUND_FOR_INTEGER_CAST;
 use super::{RowFunction, arity, integer, want_integer};
 
 pub const CAST_NAMED: &str = "athena_cast";
 pub const CAST_SIZED_TEXT: &str = "athena_cast_sized_text";
+pub const CAST_TO_BOOLEAN: &str = "athena_cast_boolean";
+pub const CAST_TO_VARCHAR: &str = "athena_cast_varchar";
+
+/// `athena_cast_varchar(x)`: `CAST(x AS varchar)`, timestamps written as Trino writes them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CastToVarchar {
+    signature: Signature,
+}
+
+impl CastToVarchar {
+    pub fn new() -> Self {
+        Self { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for CastToVarchar {
+    fn name(&self) -> &str {
+        CAST_TO_VARCHAR
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let value = args.args.swap_remove(0);
+        if !matches!(value.data_type(), DataType::Timestamp(..)) {
+            return value.cast_to(&DataType::Utf8, None);
+        }
+        Ok(match value {
+            ColumnarValue::Scalar(s) => ColumnarValue::Scalar(ScalarValue::Utf8((!s.is_null()).then(|| render::scalar(&s)))),
+            ColumnarValue::Array(a) => {
+                let text: StringArray = (0..a.len()).map(|i| render::cell(&a, i)).collect();
+                ColumnarValue::Array(Arc::new(text))
+            }
+        })
+    }
+}
 
 /// `athena_cast(x, 'TYPE')` is `x`, named `CAST(x AS TYPE)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -54,9 +105,11 @@ impl ScalarUDFImpl for CastNamed {
         let [value, Expr::Literal(ScalarValue::Utf8(Some(type_name)), _)] = args else {
             return plan_err!("{CAST_NAMED} takes a value and a type name");
         };
-        // The rounding an integer cast adds is not part of the name.
+        // The rounding an integer cast adds (and the strict boolean parse) is not part of the name.
         let value = match value {
             Expr::ScalarFunction(f) if f.name() == ROUND_FOR_INTEGER_CAST && f.args.len() == 1 => &f.args[0],
+            Expr::ScalarFunction(f) if f.name() == CAST_TO_BOOLEAN && f.args.len() == 2 => &f.args[0],
+            Expr::ScalarFunction(f) if f.name() == CAST_TO_VARCHAR && f.args.len() == 1 => &f.args[0],
             other => other,
         };
         Ok(format!("CAST({} AS {type_name})", value.schema_name()))
@@ -72,7 +125,33 @@ impl ScalarUDFImpl for CastNamed {
 /// `athena_cast_sized_text(x, n, padded, try)`: `CAST(x AS varchar(n))`, or
 /// `char(n)` when `padded`, or their TRY_CAST when `try`.
 pub fn functions() -> Vec<RowFunction> {
-    vec![RowFunction::new(CAST_SIZED_TEXT, coerce, |_| Ok(DataType::Utf8), sized_text)]
+    vec![
+        RowFunction::new(CAST_SIZED_TEXT, coerce, |_| Ok(DataType::Utf8), sized_text),
+        RowFunction::new(CAST_TO_BOOLEAN, coerce_boolean, |_| Ok(DataType::Boolean), to_boolean),
+    ]
+}
+
+fn coerce_boolean(args: &[DataType]) -> std::result::Result<Vec<DataType>, String> {
+    arity(args, &[2], "athena_cast_boolean(value, try)")?;
+    Ok(vec![args[0].clone(), DataType::Boolean])
+}
+
+/// `athena_cast_boolean(x, try)`: `CAST(x AS boolean)`, or its TRY_CAST when `try`.
+fn to_boolean(args: &[ScalarValue], _: &DataType) -> std::result::Result<ScalarValue, String> {
+    let is_try = matches!(args[1], ScalarValue::Boolean(Some(true)));
+    let failed = |message: String| if is_try { Ok(ScalarValue::Boolean(None)) } else { Err(message) };
+    match &args[0] {
+        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => match s.as_deref() {
+            None => Ok(ScalarValue::Boolean(None)),
+            Some(s) if ["true", "t", "1"].iter().any(|t| s.eq_ignore_ascii_case(t)) => Ok(ScalarValue::Boolean(Some(true))),
+            Some(s) if ["false", "f", "0"].iter().any(|f| s.eq_ignore_ascii_case(f)) => Ok(ScalarValue::Boolean(Some(false))),
+            Some(s) => failed(format!("Cannot cast '{s}' to BOOLEAN")),
+        },
+        other => match other.cast_to(&DataType::Boolean) {
+            Ok(b) => Ok(b),
+            Err(e) => failed(format!("Cannot cast {other} to BOOLEAN: {e}")),
+        },
+    }
 }
 
 fn coerce(args: &[DataType]) -> std::result::Result<Vec<DataType>, String> {
@@ -86,6 +165,7 @@ fn sized_text(args: &[ScalarValue], _: &DataType) -> std::result::Result<ScalarV
     let type_name = if padded { format!("char({length})") } else { format!("varchar({length})") };
     let from_text = matches!(args[0].data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     let text = match args[0].cast_to(&DataType::Utf8) {
+        Ok(_) if matches!(args[0].data_type(), DataType::Timestamp(..)) && !args[0].is_null() => Some(render::scalar(&args[0])),
         Ok(ScalarValue::Utf8(text)) => text,
         Ok(other) => return Err(format!("cannot cast {} to {type_name}", other.data_type())),
         Err(_) if is_try => None,

@@ -41,8 +41,18 @@ fn coerce_strings(args: &[DataType]) -> Result<Vec<DataType>, String> {
     args.iter().map(|t| want_string(t, "every argument")).collect()
 }
 
-/// Trino's (MySQL's) format specifiers in chrono's spelling.
+/// Trino's (MySQL's) format specifiers in chrono's spelling, for formatting.
 pub fn chrono_format(mysql: &str) -> Result<String, String> {
+    translate_format(mysql, false)
+}
+
+/// As [`chrono_format`], for parsing: `.%f` reads 1 to 9 fraction digits, as Trino's
+/// (Joda's) parser does; chrono's `%6f` would take exactly six.
+pub fn chrono_parse_format(mysql: &str) -> Result<String, String> {
+    translate_format(mysql, true)
+}
+
+fn translate_format(mysql: &str, parsing: bool) -> Result<String, String> {
     let mut out = String::new();
     let mut chars = mysql.chars();
     while let Some(c) = chars.next() {
@@ -51,6 +61,11 @@ pub fn chrono_format(mysql: &str) -> Result<String, String> {
             continue;
         }
         let spec = chars.next().ok_or("format ends with a lone %")?;
+        if parsing && spec == 'f' && out.ends_with('.') && !out.ends_with("%.") {
+            out.pop();
+            out.push_str("%.f");
+            continue;
+        }
         out.push_str(match spec {
             'Y' => "%Y",
             'y' => "%y",
@@ -96,7 +111,7 @@ fn date_parse(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String>
     let (Some(s), Some(format)) = (text(&args[0])?, args.get(1).map(text).transpose()?.flatten()) else {
         return Ok(ScalarValue::TimestampMillisecond(None, None));
     };
-    let chrono = chrono_format(format)?;
+    let chrono = chrono_parse_format(format)?;
     let parsed = NaiveDateTime::parse_from_str(s, &chrono)
         .or_else(|_| NaiveDate::parse_from_str(s, &chrono).map(|d| d.and_time(NaiveTime::MIN)))
         .map_err(|e| format!("Invalid format: \"{s}\" for '{format}': {e}"))?;
@@ -127,5 +142,7 @@ mod tests {
         assert_eq!(super::chrono_format("%Y-%m-%d %H:%i:%s").unwrap(), "%Y-%m-%d %H:%M:%S");
         assert_eq!(super::chrono_format("%M %e").unwrap(), "%B %-d");
         assert!(super::chrono_format("%Q").is_err());
+        assert_eq!(super::chrono_format("%s.%f").unwrap(), "%S.%6f");
+        assert_eq!(super::chrono_parse_format("%s.%f").unwrap(), "%S%.f");
     }
 }
