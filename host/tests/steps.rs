@@ -51,9 +51,20 @@ impl Harness {
     }
 
     fn run_step(&self, step: &str, stage: &str, attempt: u32, shard: Option<Shard>, params: Value) -> Result<StepOutput, StepError> {
+        self.run_step_within(step, stage, attempt, shard, params, GuestLimits::default())
+    }
+
+    fn run_step_within(
+        &self,
+        step: &str,
+        stage: &str,
+        attempt: u32,
+        shard: Option<Shard>,
+        params: Value,
+        limits: GuestLimits,
+    ) -> Result<StepOutput, StepError> {
         let progress = std::sync::Arc::new(Progress::default());
         let grants = Grants::default();
-        let limits = GuestLimits::default();
         let ctx = StepContext {
             run_id: RUN_ID,
             run_db: RUN_DB,
@@ -377,6 +388,23 @@ fn features_refuse_outputs_named_like_inputs_or_written_twice() {
     let err = run(json!(["bad-transform", "bad-transform"]), "plain");
     assert!(err.message.contains("column 'score' is written by transform 'bad-transform' and by transform 'bad-transform'"), "{}", err.message);
     assert!(h.services.catalog.table(RUN_DB, "training_features").unwrap().is_none());
+}
+
+/// A transform that never returns is stopped when the stage's time runs out, and the error names it
+/// (the stage's own timeout would only say the stage ran too long).
+#[test]
+fn a_hung_transform_is_stopped_by_name_within_the_stage_time() {
+    let h = Harness::new();
+    h.services.catalog.create_database(RUN_DB).unwrap();
+    let sql = format!("CREATE TABLE {RUN_DB}.hang WITH (format = 'PARQUET', external_location = 's3://work/t/hang/') AS SELECT 'u1' AS user_id, 6 AS mode, 1.0 AS x");
+    h.services.sql.execute(&sql).unwrap();
+    let params = json!({"transforms": ["bad-transform"], "inputs": {"training": format!("{RUN_DB}.hang")}});
+    let limits = GuestLimits { timeout: std::time::Duration::from_secs(2), ..GuestLimits::default() };
+    let started = Instant::now();
+    let err = h.run_step_within("features", "features", 1, None, params, limits).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+    assert!(err.message.contains("plugin bad_transform") && err.message.contains("time limit"), "{}", err.message);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "stopped after {:?}", started.elapsed());
 }
 
 #[test]

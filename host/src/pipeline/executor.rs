@@ -38,8 +38,9 @@ use crate::runtime::GuestLimits;
 /// Native steps by the name pipeline files use.
 pub type Registry = BTreeMap<String, Arc<dyn Step>>;
 
-/// A plugin stage's own wall-time limit fires first; the executor waits this much
-/// longer before giving up on a host call that hangs.
+/// A plugin's own wall-time limit fires first (in a plugin stage, or a transform the
+/// features step runs), naming the plugin; the executor waits this much longer before
+/// giving up on a host call that hangs.
 const PLUGIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Turns `steps::registry()` (or a test's map) into a [`Registry`].
@@ -464,11 +465,7 @@ impl Executor {
                 let _ = tx.send(result);
             })
             .map_err(|e| StepError::io(format!("stage '{stage}': cannot start a thread: {e}")))?;
-        let deadline = match spec.runs {
-            Runs::Plugin(_) => spec.timeout + PLUGIN_GRACE,
-            Runs::Native(_) => spec.timeout,
-        };
-        match rx.recv_timeout(deadline) {
+        match rx.recv_timeout(spec.timeout + PLUGIN_GRACE) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // The attempt wrote only under its own scratch prefix; it is abandoned, not undone.

@@ -37,6 +37,11 @@ pub struct TransformInstance {
     non_finite: Vec<bool>,
     /// Set once the guest trapped: a trapped instance can't be entered again.
     stopped: bool,
+    /// When the stage running it must end: no call runs past it, so a transform that hangs is
+    /// stopped, and named, before the stage's own timeout fires.
+    deadline: Option<std::time::Instant>,
+    /// The time limit of the latest call (the stage's time left, when that was shorter).
+    call_timeout: std::time::Duration,
 }
 
 /// The instantiated guest, by the world it exports.
@@ -105,6 +110,8 @@ impl Runtime {
             output_schema,
             non_finite,
             stopped: false,
+            deadline: None,
+            call_timeout: limits.timeout,
         })
     }
 }
@@ -117,6 +124,11 @@ impl TransformInstance {
     /// The schema every output batch has.
     pub fn output_schema(&self) -> &SchemaRef {
         &self.output_schema
+    }
+
+    /// No call runs past `deadline` (the end of the stage's time).
+    pub fn set_deadline(&mut self, deadline: std::time::Instant) {
+        self.deadline = Some(deadline);
     }
 
     fn error(&self, kind: FailureKind, message: impl Into<String>) -> GuestError {
@@ -145,7 +157,9 @@ impl TransformInstance {
 
     /// One call into the guest with the projected input columns.
     fn call(&mut self, input: &RecordBatch) -> Result<RecordBatch, GuestError> {
-        arm_deadline(&mut self.store, self.limits.timeout);
+        let left = self.deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        self.call_timeout = left.map_or(self.limits.timeout, |left| self.limits.timeout.min(left).max(std::time::Duration::from_millis(1)));
+        arm_deadline(&mut self.store, self.call_timeout);
         let (schema, columns) = match &self.guest {
             Guest::Arrow(bindings) => {
                 let bytes = crate::ipc::encode(&input.schema(), std::slice::from_ref(input))
@@ -189,7 +203,7 @@ impl TransformInstance {
             Err(trap) => {
                 self.stopped = true;
                 let output = self.store.data().guest_output();
-                Err(GuestError::from_wasmtime(&self.stage, &self.plugin, &trap, self.limits.timeout, output))
+                Err(GuestError::from_wasmtime(&self.stage, &self.plugin, &trap, self.call_timeout, output))
             }
         }
     }

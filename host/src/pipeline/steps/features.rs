@@ -124,9 +124,13 @@ fn process_input(
     keep_wanted: &[String],
     prefix: &str,
     features: &mut Vec<Value>,
+    deadline: std::time::Instant,
 ) -> Result<Written, StepError> {
     let def = lookup_table(ctx, db, table)?;
     let mut instances = instances(ctx, transforms)?;
+    for inst in &mut instances {
+        inst.set_deadline(deadline);
+    }
     if features.is_empty() {
         *features = describe(transforms, &instances);
     }
@@ -228,6 +232,8 @@ impl Step for Features {
         let uses: Vec<PluginUse> = transforms.iter().map(|t| PluginUse::of(&t.name, &t.plugin)).collect();
         let plugin_uses = crate::plugins::resolve::summary_entry(&uses);
 
+        // The stage's time, shared by every transform call: one that hangs is stopped, by name, when it runs out.
+        let deadline = std::time::Instant::now() + ctx.limits.timeout;
         let mut features = Vec::new();
         let mut tables = serde_json::Map::new();
         let mut outputs = Vec::new();
@@ -236,7 +242,7 @@ impl Step for Features {
             let (db, table) = table_name(ctx, qualified)?;
             let out_name = format!("{name}_features");
             let prefix = format!("{}{out_name}/", ctx.scratch_prefix());
-            let written = process_input(ctx, &db, &table, &transforms, &keep, &prefix, &mut features)?;
+            let written = process_input(ctx, &db, &table, &transforms, &keep, &prefix, &mut features, deadline)?;
             let columns = catalog_columns(&written.schema).map_err(|e| StepError::failed(format!("stage '{}': {out_name}: {e}", ctx.stage)))?;
             let mut def = parquet_table(ctx.run_db, &out_name, format!("s3://{WORK_BUCKET}/{prefix}"), columns);
             let feature_names: Vec<&str> = features.iter().filter_map(|f| f["name"].as_str()).collect();

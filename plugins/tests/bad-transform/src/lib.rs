@@ -2,7 +2,7 @@
 //! every batch can be tested. It declares one float64 column `score` (reading
 //! `mode` and `x`); the first row's `mode` picks what it returns instead:
 //! 0 the declared column (score = x), 1 an extra undeclared column, 2 `score` as
-//! int64, 3 one row fewer, 4 NaN in row 1, 5 a panic.
+//! int64, 3 one row fewer, 4 NaN in row 1, 5 a panic, 6 a loop that never ends.
 
 use std::sync::Arc;
 
@@ -33,6 +33,9 @@ impl Guest for BadTransform {
             3 => vec![float("score", x.slice(0, rows - 1))],
             4 => vec![float("score", Float64Array::from_iter_values((0..rows).map(|i| if i == 1 { f64::NAN } else { 1.0 })))],
             5 => panic!("bad-transform was told to panic on {rows} rows"),
+            6 => loop {
+                std::hint::black_box(rows);
+            },
             other => return Err(format!("unknown mode {other}")),
         };
         let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
