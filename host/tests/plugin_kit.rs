@@ -502,6 +502,17 @@ fn a_stage_plugin_is_tested_with_faked_capabilities() {
         ),
     )
     .unwrap();
+    // An entry granting less than the manifest declares fails before anything runs, naming what it lacks.
+    let full = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, full.replace("sql = true, storage = [\"read:reference/\", ", "storage = [")).unwrap();
+    let out = engage(&root, work.path(), &["run", file.to_str().unwrap(), "--no-progress"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("stage.toml:") && text(&out).contains("declares grants this entry does not give: sql, read:reference/"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&file, full).unwrap();
     let out = ok(engage(&root, work.path(), &["run", file.to_str().unwrap(), "--no-progress", "--trace"]), "engage run --trace");
     assert!(out.contains("trace plans: storage.get") && out.contains("trace plans: sql.query") && out.contains("trace plans: storage.put"), "{out}");
     assert!(out.contains("trace total sql: 1 calls (0 failed)") && out.contains("trace total storage: 2 calls (0 failed)"), "{out}");

@@ -47,6 +47,11 @@ impl StorageGrant {
         Ok(Self { bucket: bucket.to_string(), prefix: prefix.to_string(), access })
     }
 
+    /// Does this grant give at least what `other` does?
+    pub fn includes(&self, other: &StorageGrant) -> bool {
+        self.covers(&other.bucket, &other.prefix, other.access == Access::Write)
+    }
+
     fn covers(&self, bucket: &str, key_or_prefix: &str, write: bool) -> bool {
         self.bucket == bucket
             && key_or_prefix.starts_with(&self.prefix)

@@ -192,6 +192,13 @@ impl LoadOptions {
         self
     }
 
+    /// The manifest of the release a published `reference` resolves to, when there is one.
+    fn published_manifest(&self, reference: &str) -> Option<crate::plugins::manifest::Manifest> {
+        let parsed = crate::plugins::registry::PluginRef::parse(reference).ok()?;
+        let store = self.published.clone()?;
+        crate::plugins::registry::Registry::new(store).resolve(&parsed).ok().map(|r| r.manifest)
+    }
+
     /// Why a published `reference` can't serve as a plugin of `kind` ("stage" or "transform"), if it can't.
     fn published_problem(&self, reference: &str, kind: &str) -> Option<String> {
         let parsed = match crate::plugins::registry::PluginRef::parse(reference) {
@@ -605,6 +612,38 @@ fn read_stage(
         }
         grants.sql = raw_grants.sql;
         grants.llm = raw_grants.llm;
+    }
+    // A published stage plugin's manifest says what it needs: an entry that grants less fails here, not
+    // with a denial halfway through the run.
+    if let (Some(Runs::Plugin(reference)), Some(plugin)) = (&runs, &raw.plugin)
+        && let Some(manifest) = options.published_manifest(reference)
+    {
+        let granted: Vec<StorageGrant> = grants.storage.iter().filter_map(|g| sample(g).ok()).filter_map(|g| StorageGrant::parse(&g).ok()).collect();
+        let mut lacking: Vec<String> = Vec::new();
+        if manifest.grants.sql && !grants.sql {
+            lacking.push("sql".into());
+        }
+        if manifest.grants.llm && !grants.llm {
+            lacking.push("llm".into());
+        }
+        for wanted in &manifest.grants.storage {
+            let covered = sample(wanted).ok().and_then(|w| StorageGrant::parse(&w).ok()).is_none_or(|w| granted.iter().any(|g| g.includes(&w)));
+            if !covered {
+                lacking.push(wanted.clone());
+            }
+        }
+        if !lacking.is_empty() {
+            report.at(
+                &plugin.span(),
+                at,
+                format!(
+                    "{} {} declares grants this entry does not give: {} (add them to its grants, or the stage is denied them when it runs)",
+                    manifest.name,
+                    manifest.version,
+                    lacking.join(", ")
+                ),
+            );
+        }
     }
     // A native step's `transforms` (the features step) are plugins too: each is checked here, at its
     // own line, as a stage's `plugin` is, not when the stage gets to run.
