@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::capabilities::grants::Denied;
 use crate::capabilities::CapabilityError;
-use crate::runtime::limits::format_bytes;
+use crate::runtime::limits::{GuestLimits, format_bytes};
 
 /// An error a capability hands the guest, or a reason to stop it.
 pub enum HostError {
@@ -116,9 +116,8 @@ impl GuestError {
     }
 
     /// Classifies an error that came out of a call into a guest.
-    pub fn from_wasmtime(stage: &str, plugin: &str, error: &wasmtime::Error, timeout: Duration, guest_output: String) -> Self {
-        let (kind, message) = classify(error, timeout);
-        let backtrace = error
+    pub fn from_wasmtime(stage: &str, plugin: &str, error: &wasmtime::Error, limits: &GuestLimits, guest_output: String) -> Self {
+        let backtrace: Vec<String> = error
             .downcast_ref::<wasmtime::WasmBacktrace>()
             .map(|bt| {
                 bt.frames()
@@ -134,8 +133,29 @@ impl GuestError {
                     .collect()
             })
             .unwrap_or_default();
+        let (kind, message) = match classify(error, limits.timeout) {
+            (FailureKind::Trap, message) if message.contains(HOSTCALL_FUEL_EXHAUSTED) => {
+                (FailureKind::OutputLimit, hostcall_fuel_message(limits, backtrace.first().map(|f| f.trim())))
+            }
+            other => other,
+        };
         Self { stage: stage.to_string(), plugin: plugin.to_string(), kind, message, guest_output, backtrace }
     }
+}
+
+/// Wasmtime's words when one call moved more than the store's hostcall fuel (its error type is private).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// What to tell the author when one call between guest and host carried more than
+/// [`crate::runtime::hostcall_fuel`] allows: a limit, not a trap worth retrying.
+fn hostcall_fuel_message(limits: &GuestLimits, frame: Option<&str>) -> String {
+    let call = frame.map(|f| format!(" (in {})", f.split(" at ").next().unwrap_or(f))).unwrap_or_default();
+    format!(
+        "output limit of {} exceeded: one call between the guest and the host{call} carried more than the {} a call may move; \
+         write large objects in parts with storage.open-writer, or raise the stage's limits",
+        format_bytes(limits.output_bytes as u64),
+        format_bytes(crate::runtime::hostcall_fuel(limits) as u64)
+    )
 }
 
 fn classify(error: &wasmtime::Error, timeout: Duration) -> (FailureKind, String) {
@@ -184,4 +204,22 @@ fn panic_message(output: &str) -> Option<String> {
         return lines.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exhausted_hostcall_fuel_is_an_output_limit_not_a_trap() {
+        let limits = GuestLimits { memory_bytes: 64 << 20, output_bytes: 1 << 20, ..GuestLimits::default() };
+        let trap = wasmtime::Error::msg(
+            "too much data is being copied between the host and the guest: fuel allocated for hostcalls has been exhausted",
+        );
+        let e = GuestError::from_wasmtime("save", "writer", &trap, &limits, String::new());
+        assert_eq!(e.kind, FailureKind::OutputLimit);
+        let text = e.to_string();
+        assert!(text.starts_with("stage 'save' (plugin writer): output limit of 1.0 MiB exceeded: one call"), "{text}");
+        assert!(text.contains("storage.open-writer"), "{text}");
+    }
 }

@@ -70,7 +70,7 @@ impl Runtime {
         let who = GuestIdentity { run_id, stage, plugin: &plugin.name };
         let mut store = self.new_store(GuestState::new(&who, Grants::default(), caps, &limits), &limits);
         let fail = |store: &wasmtime::Store<GuestState>, e: &wasmtime::Error| {
-            GuestError::from_wasmtime(stage, &plugin.name, e, limits.timeout, store.data().guest_output())
+            GuestError::from_wasmtime(stage, &plugin.name, e, &limits, store.data().guest_output())
         };
         let (guest, info) = match pre {
             super::TransformPre::Arrow(pre) => {
@@ -189,7 +189,7 @@ impl TransformInstance {
             Err(trap) => {
                 self.stopped = true;
                 let output = self.store.data().guest_output();
-                Err(GuestError::from_wasmtime(&self.stage, &self.plugin, &trap, self.limits.timeout, output))
+                Err(GuestError::from_wasmtime(&self.stage, &self.plugin, &trap, &self.limits, output))
             }
         }
     }
