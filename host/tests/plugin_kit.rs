@@ -328,6 +328,29 @@ fn a_python_plugin_goes_from_scaffold_to_pipeline_and_its_tracebacks_reach_the_a
     assert!(shown.contains("ZeroDivisionError: division by zero"), "{shown}");
 }
 
+/// A Python transform returning a column it did not declare is refused, naming the column,
+/// as a Rust one is (the column used to be dropped without a word).
+#[test]
+fn a_python_transform_returning_an_undeclared_column_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-surprise", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-surprise");
+    let app = folder.join("app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    let surprising = code.replace(
+        "        return {\"py_surprise\": ",
+        "        return {\"surprise\": [1.0] * batch.rows, \"py_surprise\": ",
+    );
+    assert_ne!(surprising, code);
+    std::fs::write(&app, surprising).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("output column 'surprise': expected no such column (it is not declared"), "{shown}");
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();
