@@ -71,6 +71,32 @@ fn every_batch_is_checked_against_the_declared_schema() {
     assert!(report.contains("std::panicking::") && report.contains("bad-transform/src/lib.rs:35"), "{report}");
 }
 
+/// A NaN names the row of the input file (not of its batch) and the row's user_id, which
+/// the plugin itself never sees.
+#[test]
+fn a_nan_names_the_input_row_and_its_user() {
+    let plugin = support::load("bad_transform");
+    let dir = tempfile::tempdir().unwrap();
+    let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(dir.path()).unwrap()));
+    // bad_transform returns NaN in row 1 of a batch whose first `mode` is 4: rows 4..6 here.
+    let mut csv = String::from("user_id,mode,x\n");
+    for row in 0..8 {
+        csv.push_str(&format!("u{row},{},{row}.5\n", if row == 4 { 4 } else { 0 }));
+    }
+    let input = dir.path().join("input.csv");
+    std::fs::write(&input, csv).unwrap();
+    let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
+    let e = engage::plugins::fixtures::run_file(&mut instance, &input, 2).unwrap_err().to_string();
+    assert!(e.contains("output column 'score': expected finite numbers, found NaN in input row 5 (user_id u5; 1 row in the batch)"), "{e}");
+
+    // Handed one batch, the transform names the row within it and its user.
+    let users: ArrayRef = Arc::new(arrow::array::StringArray::from(vec!["a", "b", "c"]));
+    let with_users = RecordBatch::try_from_iter(batch(4, 3).columns().iter().cloned().zip(["mode", "x"]).map(|(c, n)| (n, c)).chain([("user_id", users)])).unwrap();
+    let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
+    let e = instance.transform(&with_users).unwrap_err().to_string();
+    assert!(e.contains("found NaN in row 1 of the batch (user_id b; 1 row in the batch)"), "{e}");
+}
+
 #[test]
 fn a_plugin_built_against_another_wit_version_is_refused_at_load() {
     let path = support::plugin_path("old_wit");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::capabilities::grants::Denied;
 use crate::capabilities::CapabilityError;
+use crate::plugins::schema_check::NonFinite;
 use crate::runtime::limits::{GuestLimits, format_bytes};
 
 /// An error a capability hands the guest, or a reason to stop it.
@@ -75,6 +76,9 @@ pub struct GuestError {
     pub guest_output: String,
     /// Wasm frames, innermost first, when the guest trapped.
     pub backtrace: Vec<String>,
+    /// A transform returned NaN or infinity: where, so a caller that knows where the batch
+    /// sits in its input can name the input row ([`GuestError::locate_rows`]).
+    pub non_finite: Option<NonFinite>,
 }
 
 impl std::error::Error for GuestError {}
@@ -98,7 +102,18 @@ impl GuestError {
             message: message.into(),
             guest_output: String::new(),
             backtrace: Vec::new(),
+            non_finite: None,
         }
+    }
+
+    /// The failing batch started at row `offset` of the input: a NaN/infinity error names the
+    /// input row rather than the batch's. Other errors are left as they are.
+    pub fn locate_rows(mut self, offset: usize) -> Self {
+        if let Some(bad) = &mut self.non_finite {
+            bad.locate(offset);
+            self.message = bad.to_string();
+        }
+        self
     }
 
     /// Everything we know, for logs and `--verbose` output.
@@ -139,7 +154,7 @@ impl GuestError {
             }
             other => other,
         };
-        Self { stage: stage.to_string(), plugin: plugin.to_string(), kind, message, guest_output, backtrace }
+        Self { stage: stage.to_string(), plugin: plugin.to_string(), kind, message, guest_output, backtrace, non_finite: None }
     }
 }
 
