@@ -142,6 +142,33 @@ fn a_range_resolves_to_the_newest_published_match() {
     assert!(registry.publish(&manifest("1.0.0"), &other).unwrap_err().to_string().contains("releases are immutable"));
 }
 
+/// Publishing again under a published version says what differs: plugin.toml, the component, or both.
+#[test]
+fn a_refused_republish_says_whether_the_manifest_or_the_component_differs() {
+    use engage::plugins::republish::conflict;
+    let root = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root.path()).unwrap());
+    let registry = Registry::new(store);
+    let component = std::fs::read(support::plugin_path("bad_transform")).unwrap();
+    let manifest = |description: &str| {
+        format!(
+            "name = \"mischief\"\nversion = \"0.1.0\"\nkind = \"transform\"\ndescription = \"{description}\"\n\
+             world = \"engage:platform/feature-transform@0.2.0\"\ninputs = [\"mode\", \"x\"]\n[[outputs]]\nname = \"score\"\ntype = \"float64\"\n"
+        )
+    };
+    assert_eq!(conflict(&registry, &manifest("one"), &component).unwrap(), None, "not published yet");
+    registry.publish(&manifest("one"), &component).unwrap();
+    assert_eq!(conflict(&registry, &manifest("one"), &component).unwrap(), None, "the same contents");
+    let e = conflict(&registry, &manifest("two"), &component).unwrap().expect("refused");
+    let hash = &engage::runtime::content_hash(&component)[..12];
+    assert!(e.contains("the manifest differs: description; the component is unchanged") && e.contains(hash), "{e}");
+    let other = std::fs::read(support::plugin_path("old_wit")).unwrap();
+    let e = conflict(&registry, &manifest("one"), &other).unwrap().expect("refused");
+    assert!(e.contains("the manifest is unchanged; the component differs (published"), "{e}");
+    let e = conflict(&registry, &format!("# a comment\n{}", manifest("one")), &component).unwrap().expect("refused");
+    assert!(e.contains("plugin.toml differs in comments or layout only; the component is unchanged"), "{e}");
+}
+
 /// A pipeline over generated users: ingest, then a features stage per listed transform set.
 fn pipeline(dir: &Path, data: &Path, stages: &[(&str, &[&str])]) -> PathBuf {
     let mut text = format!(
