@@ -30,10 +30,17 @@ impl From<Denied> for HostError {
 
 /// The guest grew its memory past the limit (raised by our resource limiter).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("memory limit of {} exceeded (the guest asked for {})", format_bytes(*limit as u64), format_bytes(*requested as u64))]
+#[error("memory limit of {} exceeded (the guest asked for {})", distinct_bytes(*limit, *requested).0, distinct_bytes(*limit, *requested).1)]
 pub struct MemoryLimitExceeded {
     pub limit: usize,
     pub requested: usize,
+}
+
+/// Two byte counts as people read them, with the exact counts added when they would
+/// read the same (`1.0 GiB (1073741824 bytes)` beside `1.0 GiB (1073807360 bytes)`).
+fn distinct_bytes(a: usize, b: usize) -> (String, String) {
+    let (short_a, short_b) = (format_bytes(a as u64), format_bytes(b as u64));
+    if short_a == short_b && a != b { (format!("{short_a} ({a} bytes)"), format!("{short_b} ({b} bytes)")) } else { (short_a, short_b) }
 }
 
 /// A capability call would have moved more bytes than the output limit allows.
@@ -224,6 +231,17 @@ fn panic_message(output: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_memory_error_shows_the_asked_amount_apart_from_the_limit() {
+        let e = MemoryLimitExceeded { limit: 1 << 30, requested: (1 << 30) + (64 << 10) };
+        assert_eq!(
+            e.to_string(),
+            "memory limit of 1.0 GiB (1073741824 bytes) exceeded (the guest asked for 1.0 GiB (1073807360 bytes))"
+        );
+        let e = MemoryLimitExceeded { limit: 64 << 20, requested: 96 << 20 };
+        assert_eq!(e.to_string(), "memory limit of 64.0 MiB exceeded (the guest asked for 96.0 MiB)");
+    }
 
     #[test]
     fn exhausted_hostcall_fuel_is_an_output_limit_not_a_trap() {
