@@ -71,6 +71,32 @@ fn every_batch_is_checked_against_the_declared_schema() {
     assert!(report.contains("std::panicking::") && report.contains("bad-transform/src/lib.rs:35"), "{report}");
 }
 
+/// A NaN names the row of the input file (not of its batch) and the row's user_id, which
+/// the plugin itself never sees.
+#[test]
+fn a_nan_names_the_input_row_and_its_user() {
+    let plugin = support::load("bad_transform");
+    let dir = tempfile::tempdir().unwrap();
+    let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(dir.path()).unwrap()));
+    // bad_transform returns NaN in row 1 of a batch whose first `mode` is 4: rows 4..6 here.
+    let mut csv = String::from("user_id,mode,x\n");
+    for row in 0..8 {
+        csv.push_str(&format!("u{row},{},{row}.5\n", if row == 4 { 4 } else { 0 }));
+    }
+    let input = dir.path().join("input.csv");
+    std::fs::write(&input, csv).unwrap();
+    let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
+    let e = engage::plugins::fixtures::run_file(&mut instance, &input, 2).unwrap_err().to_string();
+    assert!(e.contains("output column 'score': expected finite numbers, found NaN in input row 5 (user_id u5; 1 row in the batch)"), "{e}");
+
+    // Handed one batch, the transform names the row within it and its user.
+    let users: ArrayRef = Arc::new(arrow::array::StringArray::from(vec!["a", "b", "c"]));
+    let with_users = RecordBatch::try_from_iter(batch(4, 3).columns().iter().cloned().zip(["mode", "x"]).map(|(c, n)| (n, c)).chain([("user_id", users)])).unwrap();
+    let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
+    let e = instance.transform(&with_users).unwrap_err().to_string();
+    assert!(e.contains("found NaN in row 1 of the batch (user_id b; 1 row in the batch)"), "{e}");
+}
+
 #[test]
 fn a_plugin_built_against_another_wit_version_is_refused_at_load() {
     let path = support::plugin_path("old_wit");
@@ -114,6 +140,33 @@ fn a_range_resolves_to_the_newest_published_match() {
     assert!(!registry.publish(&manifest("1.0.0"), &component).unwrap().1);
     let other = std::fs::read(support::plugin_path("old_wit")).unwrap();
     assert!(registry.publish(&manifest("1.0.0"), &other).unwrap_err().to_string().contains("releases are immutable"));
+}
+
+/// Publishing again under a published version says what differs: plugin.toml, the component, or both.
+#[test]
+fn a_refused_republish_says_whether_the_manifest_or_the_component_differs() {
+    use engage::plugins::republish::conflict;
+    let root = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root.path()).unwrap());
+    let registry = Registry::new(store);
+    let component = std::fs::read(support::plugin_path("bad_transform")).unwrap();
+    let manifest = |description: &str| {
+        format!(
+            "name = \"mischief\"\nversion = \"0.1.0\"\nkind = \"transform\"\ndescription = \"{description}\"\n\
+             world = \"engage:platform/feature-transform@0.2.0\"\ninputs = [\"mode\", \"x\"]\n[[outputs]]\nname = \"score\"\ntype = \"float64\"\n"
+        )
+    };
+    assert_eq!(conflict(&registry, &manifest("one"), &component).unwrap(), None, "not published yet");
+    registry.publish(&manifest("one"), &component).unwrap();
+    assert_eq!(conflict(&registry, &manifest("one"), &component).unwrap(), None, "the same contents");
+    let e = conflict(&registry, &manifest("two"), &component).unwrap().expect("refused");
+    let hash = &engage::runtime::content_hash(&component)[..12];
+    assert!(e.contains("the manifest differs: description; the component is unchanged") && e.contains(hash), "{e}");
+    let other = std::fs::read(support::plugin_path("old_wit")).unwrap();
+    let e = conflict(&registry, &manifest("one"), &other).unwrap().expect("refused");
+    assert!(e.contains("the manifest is unchanged; the component differs (published"), "{e}");
+    let e = conflict(&registry, &format!("# a comment\n{}", manifest("one")), &component).unwrap().expect("refused");
+    assert!(e.contains("plugin.toml differs in comments or layout only; the component is unchanged"), "{e}");
 }
 
 /// A pipeline over generated users: ingest, then a features stage per listed transform set.
@@ -326,6 +379,29 @@ fn a_python_plugin_goes_from_scaffold_to_pipeline_and_its_tracebacks_reach_the_a
     let shown = text(&out);
     assert!(shown.contains("Traceback (most recent call last)") && shown.contains("app.py\", line 20, in transform"), "{shown}");
     assert!(shown.contains("ZeroDivisionError: division by zero"), "{shown}");
+}
+
+/// A Python transform returning a column it did not declare is refused, naming the column,
+/// as a Rust one is (the column used to be dropped without a word).
+#[test]
+fn a_python_transform_returning_an_undeclared_column_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-surprise", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-surprise");
+    let app = folder.join("app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    let surprising = code.replace(
+        "        return {\"py_surprise\": ",
+        "        return {\"surprise\": [1.0] * batch.rows, \"py_surprise\": ",
+    );
+    assert_ne!(surprising, code);
+    std::fs::write(&app, surprising).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("output column 'surprise': expected no such column (it is not declared"), "{shown}");
 }
 
 #[test]

@@ -208,3 +208,23 @@ fn the_cleanup_stage_deletes_only_its_targets() {
     let left: Vec<String> = sb.storage.list_all("scratch", "").unwrap().into_iter().map(|o| o.key).collect();
     assert_eq!(left, vec!["run=70/c.parquet"]);
 }
+
+/// A put over wasmtime's default hostcall budget (128 MiB) but within the stage's limits
+/// lands; over the output limit it is stopped with the limit named, not retried as a trap.
+#[test]
+fn a_put_over_128_mib_follows_the_output_limit() {
+    let sb = sandbox();
+    let bytes = 136usize << 20;
+    let roomy = GuestLimits { memory_bytes: 512 << 20, timeout: Duration::from_secs(60), output_bytes: 1 << 30 };
+    let outcome = run_with(&sb, json!({ "mode": "put-bytes", "bytes": bytes }), roomy).expect("a put within the output limit lands");
+    assert!(outcome.summary.contains(&bytes.to_string()), "{}", outcome.summary);
+    assert_eq!(sb.storage.head("scratch", "granted/put.bin").unwrap().size as usize, bytes);
+
+    let tight = GuestLimits { output_bytes: 130 << 20, ..roomy };
+    let error = run_with(&sb, json!({ "mode": "put-bytes", "bytes": bytes }), tight).unwrap_err();
+    assert_eq!(error.kind, FailureKind::OutputLimit, "{}", error.report());
+    assert!(
+        error.to_string().contains("output limit of 130.0 MiB exceeded: object scratch/granted/put.bin is 136.0 MiB"),
+        "{error}"
+    );
+}

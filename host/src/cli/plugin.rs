@@ -172,7 +172,12 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
                 runtime.transform_instance(&plugin, "publish", "publish", GuestLimits::default(), &caps)?;
             }
             let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root)?);
-            let (release, new) = Registry::new(store).publish(&manifest_text, &bytes)?;
+            let registry = Registry::new(store);
+            // Said before the registry refuses: which of plugin.toml and the component differ.
+            if let Some(refusal) = crate::plugins::republish::conflict(&registry, &manifest_text, &bytes)? {
+                anyhow::bail!(refusal);
+            }
+            let (release, new) = registry.publish(&manifest_text, &bytes)?;
             let verb = if new { "published" } else { "already published (same contents)" };
             outln!("{verb} {}@{} sha256:{}", release.name, release.version, release.component);
             Ok(())

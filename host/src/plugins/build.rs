@@ -24,16 +24,29 @@ fn is_engage_repo(dir: &Path) -> bool {
 const POINT_AT_IT: &str = "point at it with `engage plugin new <name> --lang rust --sdk <engage checkout>/plugins/sdk`, \
      or set ENGAGE_REPO=<engage checkout> (the folder holding plugins/sdk and wit)";
 
+/// How a Python plugin's build is pointed at the Engage source tree (`plugin new --sdk` is for Rust).
+const POINT_AT_IT_PYTHON: &str = "set ENGAGE_REPO=<engage checkout> (the folder holding plugins/python-sdk and wit), \
+     or run `engage plugin build` (--lang python plugins) from inside an Engage checkout";
+
 /// The Engage source tree the SDKs and WIT come from: `env` (`$ENGAGE_REPO`) when set, else the
 /// first folder at or above one of `starts` holding plugins/sdk/Cargo.toml of the Engage plugin SDK.
 /// Found at run time, so a binary works wherever the source tree is; the error names where it looked.
 pub fn find_repo_from(env: Option<PathBuf>, starts: &[PathBuf]) -> Result<PathBuf> {
+    find_repo_for(env, starts, Language::Rust)
+}
+
+/// [`find_repo_from`] for a plugin in `language`: the error's advice is the one that language's build takes.
+pub fn find_repo_for(env: Option<PathBuf>, starts: &[PathBuf], language: Language) -> Result<PathBuf> {
+    let advice = match language {
+        Language::Rust => POINT_AT_IT,
+        Language::Python => POINT_AT_IT_PYTHON,
+    };
     if let Some(repo) = env {
         if is_engage_repo(&repo) {
             return Ok(repo);
         }
         bail!(
-            "ENGAGE_REPO is {} but {} is not the Engage plugin SDK's manifest: {POINT_AT_IT}",
+            "ENGAGE_REPO is {} but {} is not the Engage plugin SDK's manifest: {advice}",
             repo.display(),
             repo.join(SDK_MANIFEST).display()
         );
@@ -45,13 +58,18 @@ pub fn find_repo_from(env: Option<PathBuf>, starts: &[PathBuf]) -> Result<PathBu
     }
     let looked: Vec<String> = starts.iter().map(|s| format!("{} and the folders above it", s.display())).collect();
     bail!(
-        "the Engage plugin SDK ({SDK_MANIFEST} of an Engage checkout) was not found: ENGAGE_REPO is not set, and it is in none of {}; {POINT_AT_IT}",
+        "the Engage plugin SDK ({SDK_MANIFEST} of an Engage checkout) was not found: ENGAGE_REPO is not set, and it is in none of {}; {advice}",
         if looked.is_empty() { "(no folder to look in)".to_string() } else { looked.join(", ") }
     )
 }
 
 /// The Engage source tree: `$ENGAGE_REPO`, else looked for above the current folder, then above this executable.
 pub fn repo_dir() -> Result<PathBuf> {
+    repo_dir_for(Language::Rust)
+}
+
+/// [`repo_dir`], its error advising what a `language` plugin's build needs.
+fn repo_dir_for(language: Language) -> Result<PathBuf> {
     let mut starts = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         starts.push(cwd);
@@ -61,7 +79,7 @@ pub fn repo_dir() -> Result<PathBuf> {
     {
         starts.push(dir.to_path_buf());
     }
-    find_repo_from(std::env::var_os("ENGAGE_REPO").filter(|v| !v.is_empty()).map(PathBuf::from), &starts)
+    find_repo_for(std::env::var_os("ENGAGE_REPO").filter(|v| !v.is_empty()).map(PathBuf::from), &starts, language)
 }
 
 pub fn wit_dir() -> Result<PathBuf> {
@@ -69,7 +87,7 @@ pub fn wit_dir() -> Result<PathBuf> {
 }
 
 pub fn python_sdk_dir() -> Result<PathBuf> {
-    Ok(repo_dir()?.join("plugins").join("python-sdk"))
+    Ok(repo_dir_for(Language::Python)?.join("plugins").join("python-sdk"))
 }
 
 /// The Rust plugin SDK (plugins/sdk): `sdk` when given (it must be the SDK's folder), else in the Engage source tree.
@@ -168,12 +186,13 @@ fn build_python(dir: &Path, manifest: &Manifest, out: &Path) -> Result<()> {
         bail!("{}: a Python plugin's code is app.py, which is missing", dir.display());
     }
     let tool = componentize_py()?;
+    let repo = repo_dir_for(Language::Python)?;
     let output = Command::new(&tool)
         .arg("-d")
-        .arg(wit_dir()?)
+        .arg(repo.join("wit"))
         .args(["-w", manifest.world_name(), "componentize", "app", "--stub-wasi", "-p", "."])
         .arg("-p")
-        .arg(python_sdk_dir()?)
+        .arg(repo.join("plugins").join("python-sdk"))
         .arg("-o")
         .arg(out)
         .current_dir(dir)
@@ -184,4 +203,19 @@ fn build_python(dir: &Path, manifest: &Manifest, out: &Path) -> Result<()> {
         bail!("componentize-py failed in {}:\n{}", dir.display(), stderr.trim_end());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_python_build_without_the_sdk_is_not_told_to_use_lang_rust() {
+        let nowhere = tempfile::tempdir().unwrap();
+        let e = find_repo_for(None, &[nowhere.path().to_path_buf()], Language::Python).unwrap_err().to_string();
+        assert!(e.contains("ENGAGE_REPO=<engage checkout> (the folder holding plugins/python-sdk and wit)"), "{e}");
+        assert!(!e.contains("--lang rust"), "{e}");
+        let e = find_repo_for(None, &[nowhere.path().to_path_buf()], Language::Rust).unwrap_err().to_string();
+        assert!(e.contains("--lang rust --sdk"), "{e}");
+    }
 }

@@ -91,11 +91,14 @@ pub fn stream_file(
             .chain(instance.output_schema().fields().iter().map(|f| f.as_ref().clone()))
             .collect::<Vec<Field>>(),
     ));
+    let mut offset = 0;
     for batch in batches {
         let batch = batch?;
         let started = std::time::Instant::now();
-        let features = instance.transform(&batch)?;
+        // A NaN/infinity error names the file's row, not the batch's.
+        let features = instance.transform(&batch).map_err(|e| e.locate_rows(offset))?;
         in_plugin += started.elapsed();
+        offset += batch.num_rows();
         let columns = keys.iter().map(|&i| batch.column(i).clone()).chain(features.columns().iter().cloned());
         sink(&RecordBatch::try_new(out_schema.clone(), columns.collect())?)?;
     }

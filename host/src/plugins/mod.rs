@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod manifest;
 pub mod packed;
 pub mod registry;
+pub mod republish;
 pub mod resolve;
 pub mod scaffold;
 pub mod schema_check;

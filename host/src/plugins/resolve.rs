@@ -43,11 +43,43 @@ pub fn load(runtime: &Runtime, store: &Arc<dyn ObjectStore>, plugin_dir: &Path, 
         let label = format!("{}@{}", resolved.release.name, resolved.release.version);
         return runtime.load_with_manifest(&label, &resolved.component, Some(resolved.manifest));
     }
-    let path = plugin_file(plugin_dir, requested);
-    if !path.exists() {
-        anyhow::bail!("no plugin at {}", path.display());
-    }
+    let path = find_plugin_file(plugin_dir, requested).map_err(anyhow::Error::msg)?;
     runtime.load_file(&path)
+}
+
+/// The files an unversioned name may be, in order: `<dir>/<name>.wasm` as `plugin build` names
+/// it (`sessions-per-day.wasm`), then with `-` as `_` as cargo names it (`sessions_per_day.wasm`).
+pub fn plugin_file_candidates(plugin_dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let exact = plugin_dir.join(format!("{name}.wasm"));
+    let cargo = plugin_file(plugin_dir, name);
+    if cargo == exact { vec![exact] } else { vec![exact, cargo] }
+}
+
+/// The first of [`plugin_file_candidates`] that exists, or an error naming every file tried.
+pub fn find_plugin_file(plugin_dir: &Path, name: &str) -> Result<std::path::PathBuf, String> {
+    let candidates = plugin_file_candidates(plugin_dir, name);
+    if let Some(found) = candidates.iter().find(|p| p.exists()) {
+        return Ok(found.clone());
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    Err(format!("plugin '{name}' not found: tried {} (none exists)", tried.join(" and ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unversioned_name_is_found_as_built_or_as_cargo_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = find_plugin_file(dir.path(), "sessions-per-day").unwrap_err();
+        assert!(e.contains("sessions-per-day.wasm and ") && e.contains("sessions_per_day.wasm (none exists)"), "{e}");
+        std::fs::write(dir.path().join("sessions_per_day.wasm"), b"").unwrap();
+        assert_eq!(find_plugin_file(dir.path(), "sessions-per-day").unwrap(), dir.path().join("sessions_per_day.wasm"));
+        std::fs::write(dir.path().join("sessions-per-day.wasm"), b"").unwrap();
+        assert_eq!(find_plugin_file(dir.path(), "sessions-per-day").unwrap(), dir.path().join("sessions-per-day.wasm"));
+        assert_eq!(plugin_file_candidates(dir.path(), "prepare").len(), 1);
+    }
 }
 
 /// The `plugins` entry of a stage summary: what exactly ran.

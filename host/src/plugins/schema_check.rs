@@ -30,9 +30,48 @@ pub fn arrow_type_of(name: &str) -> Option<DataType> {
     })
 }
 
+/// A float output column holding NaN or ±infinity where the manifest did not declare them:
+/// the column, the first offending row and how many rows of the batch are affected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NonFinite {
+    pub column: String,
+    /// The first offending row: within the batch handed to the transform, until a caller that
+    /// knows where the batch sits in its input moves it ([`NonFinite::locate`]).
+    pub row: usize,
+    pub value: f64,
+    /// Offending rows in the batch.
+    pub count: usize,
+    /// The `user_id` of the first offending row, when the caller knows it.
+    pub user_id: Option<String>,
+    /// Does `row` count from the start of the input rather than of the batch?
+    pub located: bool,
+}
+
+impl NonFinite {
+    /// The batch the plugin returned started at row `offset` of the input (a file, a table).
+    pub fn locate(&mut self, offset: usize) {
+        self.row += offset;
+        self.located = true;
+    }
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, row, value, count) = (&self.column, self.row, self.value, self.count);
+        let plural = if count == 1 { "" } else { "s" };
+        let user = self.user_id.as_ref().map(|u| format!("user_id {u}; ")).unwrap_or_default();
+        let where_ = if self.located { format!("input row {row}") } else { format!("row {row} of the batch") };
+        write!(
+            f,
+            "output column '{name}': expected finite numbers, found {value} in {where_} ({user}{count} row{plural} in the batch); \
+             declare non_finite = true in plugin.toml if that is intended"
+        )
+    }
+}
+
 /// `Err` naming the column, the first offending row and how many rows are affected
 /// when a float column holds NaN or ±infinity in a non-null row.
-pub fn check_finite(name: &str, column: &dyn Array) -> Result<(), String> {
+pub fn check_finite(name: &str, column: &dyn Array) -> Result<(), NonFinite> {
     // Every output batch passes through here: one branch-free pass over the values
     // clears the usual case; only a column holding some non-finite value (maybe
     // under a null) gets the row-by-row pass below.
@@ -54,11 +93,7 @@ pub fn check_finite(name: &str, column: &dyn Array) -> Result<(), String> {
     let mut bad = bad.filter(|(_, v)| !v.is_finite());
     let Some((row, value)) = bad.next() else { return Ok(()) };
     let count = 1 + bad.count();
-    Err(format!(
-        "output column '{name}': expected finite numbers, found {value} in row {row} ({count} row{} in all); \
-         declare non_finite = true in plugin.toml if that is intended",
-        if count == 1 { "" } else { "s" }
-    ))
+    Err(NonFinite { column: name.to_string(), row, value, count, user_id: None, located: false })
 }
 
 #[cfg(test)]
@@ -71,8 +106,18 @@ mod tests {
         let ok = Float64Array::from(vec![Some(1.0), None, Some(-2.0)]);
         assert!(check_finite("x", &ok).is_ok());
         let bad = Float64Array::from(vec![Some(1.0), Some(f64::NAN), None, Some(f64::INFINITY)]);
-        let e = check_finite("ratio", &bad).unwrap_err();
-        assert!(e.starts_with("output column 'ratio': expected finite numbers, found NaN in row 1 (2 rows in all)"), "{e}");
+        let e = check_finite("ratio", &bad).unwrap_err().to_string();
+        assert!(e.starts_with("output column 'ratio': expected finite numbers, found NaN in row 1 of the batch (2 rows in the batch)"), "{e}");
+    }
+
+    #[test]
+    fn a_located_row_counts_from_the_input_and_names_the_user() {
+        let bad = Float64Array::from(vec![Some(1.0), Some(f64::NAN)]);
+        let mut e = check_finite("ratio", &bad).unwrap_err();
+        e.user_id = Some("u1501".into());
+        e.locate(1500);
+        let shown = e.to_string();
+        assert!(shown.contains("found NaN in input row 1501 (user_id u1501; 1 row in the batch)"), "{shown}");
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::capabilities::grants::Denied;
 use crate::capabilities::CapabilityError;
-use crate::runtime::limits::format_bytes;
+use crate::plugins::schema_check::NonFinite;
+use crate::runtime::limits::{GuestLimits, format_bytes};
 
 /// An error a capability hands the guest, or a reason to stop it.
 pub enum HostError {
@@ -29,10 +30,17 @@ impl From<Denied> for HostError {
 
 /// The guest grew its memory past the limit (raised by our resource limiter).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("memory limit of {} exceeded (the guest asked for {})", format_bytes(*limit as u64), format_bytes(*requested as u64))]
+#[error("memory limit of {} exceeded (the guest asked for {})", distinct_bytes(*limit, *requested).0, distinct_bytes(*limit, *requested).1)]
 pub struct MemoryLimitExceeded {
     pub limit: usize,
     pub requested: usize,
+}
+
+/// Two byte counts as people read them, with the exact counts added when they would
+/// read the same (`1.0 GiB (1073741824 bytes)` beside `1.0 GiB (1073807360 bytes)`).
+fn distinct_bytes(a: usize, b: usize) -> (String, String) {
+    let (short_a, short_b) = (format_bytes(a as u64), format_bytes(b as u64));
+    if short_a == short_b && a != b { (format!("{short_a} ({a} bytes)"), format!("{short_b} ({b} bytes)")) } else { (short_a, short_b) }
 }
 
 /// A capability call would have moved more bytes than the output limit allows.
@@ -75,6 +83,9 @@ pub struct GuestError {
     pub guest_output: String,
     /// Wasm frames, innermost first, when the guest trapped.
     pub backtrace: Vec<String>,
+    /// A transform returned NaN or infinity: where, so a caller that knows where the batch
+    /// sits in its input can name the input row ([`GuestError::locate_rows`]).
+    pub non_finite: Option<NonFinite>,
 }
 
 impl std::error::Error for GuestError {}
@@ -98,7 +109,18 @@ impl GuestError {
             message: message.into(),
             guest_output: String::new(),
             backtrace: Vec::new(),
+            non_finite: None,
         }
+    }
+
+    /// The failing batch started at row `offset` of the input: a NaN/infinity error names the
+    /// input row rather than the batch's. Other errors are left as they are.
+    pub fn locate_rows(mut self, offset: usize) -> Self {
+        if let Some(bad) = &mut self.non_finite {
+            bad.locate(offset);
+            self.message = bad.to_string();
+        }
+        self
     }
 
     /// Everything we know, for logs and `--verbose` output.
@@ -116,9 +138,8 @@ impl GuestError {
     }
 
     /// Classifies an error that came out of a call into a guest.
-    pub fn from_wasmtime(stage: &str, plugin: &str, error: &wasmtime::Error, timeout: Duration, guest_output: String) -> Self {
-        let (kind, message) = classify(error, timeout);
-        let backtrace = error
+    pub fn from_wasmtime(stage: &str, plugin: &str, error: &wasmtime::Error, limits: &GuestLimits, guest_output: String) -> Self {
+        let backtrace: Vec<String> = error
             .downcast_ref::<wasmtime::WasmBacktrace>()
             .map(|bt| {
                 bt.frames()
@@ -134,8 +155,29 @@ impl GuestError {
                     .collect()
             })
             .unwrap_or_default();
-        Self { stage: stage.to_string(), plugin: plugin.to_string(), kind, message, guest_output, backtrace }
+        let (kind, message) = match classify(error, limits.timeout) {
+            (FailureKind::Trap, message) if message.contains(HOSTCALL_FUEL_EXHAUSTED) => {
+                (FailureKind::OutputLimit, hostcall_fuel_message(limits, backtrace.first().map(|f| f.trim())))
+            }
+            other => other,
+        };
+        Self { stage: stage.to_string(), plugin: plugin.to_string(), kind, message, guest_output, backtrace, non_finite: None }
     }
+}
+
+/// Wasmtime's words when one call moved more than the store's hostcall fuel (its error type is private).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// What to tell the author when one call between guest and host carried more than
+/// [`crate::runtime::hostcall_fuel`] allows: a limit, not a trap worth retrying.
+fn hostcall_fuel_message(limits: &GuestLimits, frame: Option<&str>) -> String {
+    let call = frame.map(|f| format!(" (in {})", f.split(" at ").next().unwrap_or(f))).unwrap_or_default();
+    format!(
+        "output limit of {} exceeded: one call between the guest and the host{call} carried more than the {} a call may move; \
+         write large objects in parts with storage.open-writer, or raise the stage's limits",
+        format_bytes(limits.output_bytes as u64),
+        format_bytes(crate::runtime::hostcall_fuel(limits) as u64)
+    )
 }
 
 fn classify(error: &wasmtime::Error, timeout: Duration) -> (FailureKind, String) {
@@ -184,4 +226,33 @@ fn panic_message(output: &str) -> Option<String> {
         return lines.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_error_shows_the_asked_amount_apart_from_the_limit() {
+        let e = MemoryLimitExceeded { limit: 1 << 30, requested: (1 << 30) + (64 << 10) };
+        assert_eq!(
+            e.to_string(),
+            "memory limit of 1.0 GiB (1073741824 bytes) exceeded (the guest asked for 1.0 GiB (1073807360 bytes))"
+        );
+        let e = MemoryLimitExceeded { limit: 64 << 20, requested: 96 << 20 };
+        assert_eq!(e.to_string(), "memory limit of 64.0 MiB exceeded (the guest asked for 96.0 MiB)");
+    }
+
+    #[test]
+    fn exhausted_hostcall_fuel_is_an_output_limit_not_a_trap() {
+        let limits = GuestLimits { memory_bytes: 64 << 20, output_bytes: 1 << 20, ..GuestLimits::default() };
+        let trap = wasmtime::Error::msg(
+            "too much data is being copied between the host and the guest: fuel allocated for hostcalls has been exhausted",
+        );
+        let e = GuestError::from_wasmtime("save", "writer", &trap, &limits, String::new());
+        assert_eq!(e.kind, FailureKind::OutputLimit);
+        let text = e.to_string();
+        assert!(text.starts_with("stage 'save' (plugin writer): output limit of 1.0 MiB exceeded: one call"), "{text}");
+        assert!(text.contains("storage.open-writer"), "{text}");
+    }
 }

@@ -217,13 +217,26 @@ impl Runtime {
         Ok(plugin.transform_pre.get_or_init(|| pre).clone())
     }
 
-    /// A store bounded by `limits`: memory through the limiter, time through the epoch deadline.
+    /// A store bounded by `limits`: memory through the limiter, time through the epoch deadline,
+    /// and the data one call moves from the guest to the host through [`hostcall_fuel`].
     fn new_store(&self, state: GuestState, limits: &GuestLimits) -> Store<GuestState> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(hostcall_fuel(limits));
         arm_deadline(&mut store, limits.timeout);
         store
     }
+}
+
+/// What wasmtime lets one call move from the guest to the host (the arguments of a
+/// capability call, the result of `run` or `transform`), in bytes. Wasmtime's default
+/// (128 MiB) would stop a `storage.put` of 130 MiB with a trap whatever the stage's
+/// output limit; the guest can't hand over more than its memory anyway, so the
+/// budget is the larger of the memory and output limits plus room for keys and
+/// framing. The capabilities then apply the output limit and say so by name.
+pub fn hostcall_fuel(limits: &GuestLimits) -> usize {
+    const HEADROOM: usize = 16 << 20;
+    limits.memory_bytes.max(limits.output_bytes).saturating_add(HEADROOM)
 }
 
 fn arm_deadline(store: &mut Store<GuestState>, timeout: Duration) {

@@ -37,7 +37,7 @@ impl Runtime {
         let state = GuestState::new(&who, request.grants, caps, &request.limits);
         let mut store = self.new_store(state, &request.limits);
         let fail = |store: &wasmtime::Store<GuestState>, e: &wasmtime::Error| {
-            GuestError::from_wasmtime(stage, &plugin.name, e, request.limits.timeout, store.data().guest_output())
+            GuestError::from_wasmtime(stage, &plugin.name, e, &request.limits, store.data().guest_output())
         };
 
         let instance = pre.instantiate(&mut store).map_err(|e| fail(&store, &e))?;

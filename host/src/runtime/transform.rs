@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::bindings::columns::ColumnTransform;
@@ -75,7 +75,7 @@ impl Runtime {
         let who = GuestIdentity { run_id, stage, plugin: &plugin.name };
         let mut store = self.new_store(GuestState::new(&who, Grants::default(), caps, &limits), &limits);
         let fail = |store: &wasmtime::Store<GuestState>, e: &wasmtime::Error| {
-            GuestError::from_wasmtime(stage, &plugin.name, e, limits.timeout, store.data().guest_output())
+            GuestError::from_wasmtime(stage, &plugin.name, e, &limits, store.data().guest_output())
         };
         let (guest, info) = match pre {
             super::TransformPre::Arrow(pre) => {
@@ -144,12 +144,12 @@ impl TransformInstance {
         let bytes = crate::ipc::batch_bytes(&input);
         let calls = bytes.div_ceil(MAX_CALL_INPUT_BYTES).max(1);
         if calls == 1 {
-            return self.call(&input);
+            return self.call(&input).map_err(|e| name_bad_row(e, 0, batch));
         }
         let rows = input.num_rows().div_ceil(calls);
         let mut outputs = Vec::with_capacity(calls);
         for start in (0..input.num_rows()).step_by(rows) {
-            outputs.push(self.call(&input.slice(start, rows.min(input.num_rows() - start)))?);
+            outputs.push(self.call(&input.slice(start, rows.min(input.num_rows() - start))).map_err(|e| name_bad_row(e, start, batch))?);
         }
         arrow::compute::concat_batches(&self.output_schema, &outputs)
             .map_err(|e| self.error(FailureKind::BadOutput, e.to_string()))
@@ -203,7 +203,9 @@ impl TransformInstance {
             Err(trap) => {
                 self.stopped = true;
                 let output = self.store.data().guest_output();
-                Err(GuestError::from_wasmtime(&self.stage, &self.plugin, &trap, self.call_timeout, output))
+                // The time limit this call had: the stage's time left, when that was shorter.
+                let limits = GuestLimits { timeout: self.call_timeout, ..self.limits };
+                Err(GuestError::from_wasmtime(&self.stage, &self.plugin, &trap, &limits, output))
             }
         }
     }
@@ -269,13 +271,31 @@ impl TransformInstance {
         }
         for (i, column) in columns.iter().enumerate() {
             if !self.non_finite[i] {
-                check_finite(self.output_schema.field(i).name(), column.as_ref()).map_err(bad)?;
+                check_finite(self.output_schema.field(i).name(), column.as_ref())
+                    .map_err(|e| GuestError { non_finite: Some(e.clone()), ..bad(e.to_string()) })?;
             }
         }
         // Re-attach our schema so nullability and metadata are the host's, not the guest's.
         let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(self.output_schema.clone(), columns, &options).map_err(|e| bad(e.to_string()))
     }
+}
+
+/// A NaN/infinity error from the call over rows `start..` of `batch` names the row within the
+/// whole batch and, when the batch has one (the plugin does not see it), the row's `user_id`.
+fn name_bad_row(mut e: GuestError, start: usize, batch: &RecordBatch) -> GuestError {
+    if let Some(bad) = &mut e.non_finite {
+        bad.row += start;
+        if let Some(users) = batch.column_by_name("user_id")
+            && bad.row < users.len()
+            && users.is_valid(bad.row)
+        {
+            let shown = arrow::util::display::array_value_to_string(users, bad.row).ok();
+            bad.user_id = shown;
+        }
+        e.message = bad.to_string();
+    }
+    e
 }
 
 /// What the plugin says of itself (`describe`) must be what its manifest declares.

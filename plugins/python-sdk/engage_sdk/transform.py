@@ -62,6 +62,7 @@ def export(cls):
             try:
                 batch = Batch(columns)
                 result = plugin.transform(batch)
+                _check_undeclared(result, plugin.outputs)
                 return [_output(o, result, batch.rows) for o in plugin.outputs]
             except Exception as e:
                 # The whole traceback travels back as the error: the author sees file, line and exception.
@@ -78,6 +79,20 @@ def _traceback(error):
         lines.append(f'  File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}')
     lines.extend(l.rstrip() for l in traceback.format_exception_only(type(error), error))
     return "\n".join(lines)
+
+
+def _check_undeclared(result, outputs):
+    """Every key transform() returns must be a declared output: an extra column
+    would otherwise be dropped without a word (the host refuses it from Rust plugins too)."""
+    if not isinstance(result, dict):
+        raise TypeError(f"transform() must return a dict of output name to values, not {type(result).__name__}")
+    declared = {o.name for o in outputs}
+    for name in result:
+        if name not in declared:
+            raise KeyError(
+                f"output column '{name}': expected no such column (it is not declared in outputs: "
+                f"{', '.join(o.name for o in outputs) or 'none'})"
+            )
 
 
 def _output(declared, result, rows):

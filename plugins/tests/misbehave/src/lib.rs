@@ -40,6 +40,13 @@ impl Stage for Misbehave {
                 storage::put("scratch", "granted/big.bin", &data).map_err(|e| e.to_string())?;
                 Ok(serde_json::json!({}))
             }
+            "put-bytes" => {
+                // One put of `bytes` bytes: over wasmtime's default hostcall budget (128 MiB) when asked.
+                let bytes = ctx.params.get("bytes").and_then(|b| b.as_u64()).ok_or("put-bytes needs 'bytes'")? as usize;
+                let data = vec![7u8; bytes];
+                storage::put("scratch", "granted/put.bin", &data).map_err(|e| e.to_string())?;
+                Ok(serde_json::json!({ "put": bytes }))
+            }
             "big-summary" => Ok(serde_json::json!({ "padding": "x".repeat(2 << 20) })),
             "sql" => {
                 let batches = query("SELECT 1 AS one").map_err(|e| e.to_string())?;
