@@ -216,7 +216,10 @@ fn a_missing_plugin_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("engagement_features.wasm"), b"").unwrap();
     let options = LoadOptions { plugin_dir: Some(dir.path().to_path_buf()), ..Default::default() };
-    let text = "[[stage]]\nname = \"a\"\nplugin = \"engagement-features\"\n[[stage]]\nname = \"b\"\nplugin = \"prepare\"\n";
+    // A component is found under the name `plugin build` gives it (with '-') or cargo's (with '_').
+    std::fs::write(dir.path().join("sessions-per-day.wasm"), b"").unwrap();
+    let text = "[[stage]]\nname = \"a\"\nplugin = \"engagement-features\"\n[[stage]]\nname = \"b\"\nplugin = \"prepare\"\n\
+                [[stage]]\nname = \"c\"\nplugin = \"sessions-per-day\"\n";
     let errors = errors_of(text, &options);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].starts_with("pipelines/x.toml:6: stage 'b': plugin 'prepare' not found:"), "{errors:?}");

@@ -385,6 +385,10 @@ fn features_refuse_outputs_named_like_inputs_or_written_twice() {
     let err = run(json!(["bad-transform"]), "with_score");
     assert_eq!(err.kind, ErrorKind::Config, "{err}");
     assert!(err.message.contains("transform 'bad-transform' writes 'score', the name of an input column"), "{}", err.message);
+    // A NaN is named by its user and the table it was read from.
+    table("nans", "SELECT * FROM (VALUES ('u1', 4, 1.0), ('u2', 4, 2.0)) AS t(user_id, mode, x)");
+    let err = run(json!(["bad-transform"]), "nans");
+    assert!(err.message.contains("user_id u2") && err.message.contains(&format!("(reading {RUN_DB}.nans)")), "{}", err.message);
     let err = run(json!(["bad-transform", "bad-transform"]), "plain");
     assert!(err.message.contains("column 'score' is written by transform 'bad-transform' and by transform 'bad-transform'"), "{}", err.message);
     assert!(h.services.catalog.table(RUN_DB, "training_features").unwrap().is_none());

@@ -538,11 +538,10 @@ fn read_stage(
                 if let Some(problem) = options.published_problem(plugin.get_ref(), "stage") {
                     report.at(&plugin.span(), at, format!("plugin {problem}"));
                 }
-            } else if let Some(dir) = &options.plugin_dir {
-                let path = plugin_file(dir, plugin.get_ref());
-                if !path.exists() {
-                    report.at(&plugin.span(), at, format!("plugin '{}' not found: {} does not exist", plugin.get_ref(), path.display()));
-                }
+            } else if let Some(dir) = &options.plugin_dir
+                && let Err(e) = crate::plugins::resolve::find_plugin_file(dir, plugin.get_ref())
+            {
+                report.at(&plugin.span(), at, e);
             }
             Some(Runs::Plugin(plugin.get_ref().clone()))
         }
@@ -657,11 +656,10 @@ fn read_stage(
                 if let Some(problem) = options.published_problem(name, "transform") {
                     report.at(&span, at, format!("transform {problem}"));
                 }
-            } else if let Some(dir) = &options.plugin_dir {
-                let path = plugin_file(dir, name);
-                if !path.exists() {
-                    report.at(&span, at, format!("transform '{name}' not found: {} does not exist", path.display()));
-                }
+            } else if let Some(dir) = &options.plugin_dir
+                && let Err(e) = crate::plugins::resolve::find_plugin_file(dir, name)
+            {
+                report.at(&span, at, format!("transform {}", e.trim_start_matches("plugin ")));
             }
         }
     }

@@ -118,7 +118,7 @@ impl Manifest {
     }
 
     pub fn parse(text: &str) -> Result<Self> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", one_line(&e)))?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", one_line(&e, text)))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -229,10 +229,16 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// toml's errors span several lines (a source excerpt); keep the first and the message.
-fn one_line(e: &toml::de::Error) -> String {
+/// A TOML error on one line, placed by line and column of `text`.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
     let message = e.message();
     match e.span() {
-        Some(span) => format!("at byte {}: {message}", span.start),
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("at line {line}, column {column}: {message}")
+        }
         None => message.to_string(),
     }
 }
@@ -274,6 +280,7 @@ description = "exp(-days / 7)"
         assert!(bad("@0.2.0", "@0.9.0").contains("built against engage:platform@0.9.0"));
         assert!(bad("feature-transform@", "stage@").starts_with("world:"));
         assert!(bad("kind = \"transform\"", "kind = \"sink\"").contains("unknown variant"));
+        assert!(bad("kind = \"transform\"", "kind = \"sink\"").starts_with("at line 4, column 8:"), "{}", bad("kind = \"transform\"", "kind = \"sink\""));
     }
 
     #[test]

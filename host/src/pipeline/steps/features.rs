@@ -180,7 +180,12 @@ fn process_input(
             instances.iter_mut().map(|inst| inst.transform(&batch)).collect()
         };
         for output in outputs {
-            arrays.extend(output?.columns().iter().cloned());
+            // A NaN or infinity is named by its row in the input table, not in the batch.
+            let output = output.map_err(|e| {
+                let e = StepError::from(e.locate_rows(rows as usize));
+                StepError::new(e.kind, format!("{} (reading {db}.{table})", e.message))
+            })?;
+            arrays.extend(output.columns().iter().cloned());
         }
         let out = RecordBatch::try_new(schema.clone(), arrays)
             .map_err(|e| StepError::failed(format!("stage '{}': assembling features of {db}.{table}: {e}", ctx.stage)))?;
