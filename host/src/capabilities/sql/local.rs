@@ -29,7 +29,7 @@ use tokio::runtime::Runtime;
 use super::athena::catalog_table::{CatalogTable, files_under, store_url};
 use super::storage_bridge::{StorageBridge, bridge_url};
 use super::athena::ddl::{self, directory, empty_result, require_table};
-use super::athena::rewrite::rewrite_query;
+use super::athena::rewrite::{duplicate_column, rewrite_query};
 use super::athena::statement::{AthenaStatement, InsertInto, TableAsSelect, TableName, parse};
 use super::athena::types::athena_type;
 use super::athena::{functions, write};
@@ -214,6 +214,9 @@ impl LocalSql {
             return Err(invalid(format!(
                 "HIVE_PATH_ALREADY_EXISTS: target directory for table '{name}' already exists: {location}; choose an empty external_location"
             )));
+        }
+        if let Some(column) = duplicate_column(&spec.query) {
+            return Err(invalid(format!("Column name '{column}' specified more than once: give each column its own alias")));
         }
         let mut batches = self.batches(spec.query)?;
         let mut columns = Vec::new();
