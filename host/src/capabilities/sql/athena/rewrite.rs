@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
+    BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
     ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
     TableSampleMethod, TableSampleUnit, TrimWhereField, Value, VisitMut, VisitorMut,
 };
@@ -599,6 +599,19 @@ fn hidden_column(ident: &Ident) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether an argument of the call is a lambda (`x -> x + 1`).
+fn has_lambda(function: &Function) -> bool {
+    let FunctionArguments::List(list) = &function.args else { return false };
+    // The generic dialect reads `x -> x + 1` as the JSON arrow operator, `(s, x) -> ...` with a tuple on the left.
+    list.args.iter().any(|a| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(_))) => true,
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp { left, op: BinaryOperator::Arrow, .. })) => {
+            matches!(left.as_ref(), Expr::Identifier(_) | Expr::Tuple(_) | Expr::Nested(_))
+        }
+        _ => false,
+    })
+}
+
 fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
     let Some(name) = function_name(function) else { return Ok(None) };
     let args = plain_args(function);
@@ -676,6 +689,37 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("array_sort", Some([array])) => parse_expr(&format!("array_sort({array}, 'ASC', 'NULLS LAST')"))?,
         // Trino's repeat(element, count) is an array; DataFusion's repeats a string.
         ("repeat", Some([element, count])) => parse_expr(&format!("array_repeat({element}, {count})"))?,
+        ("ceiling", Some([x])) => parse_expr(&format!("ceil({x})"))?,
+        // Trino's truncate(x) rounds toward zero.
+        ("truncate", Some([x])) => parse_expr(&format!("trunc({x})"))?,
+        ("variance", Some([x])) => keep_clauses(parse_expr(&format!("var_samp({x})"))?),
+        ("every", Some([x])) => keep_clauses(parse_expr(&format!("bool_and({x})"))?),
+        ("last_day_of_month", Some([x])) => {
+            parse_expr(&format!("date_add('day', -1, date_add('month', 1, date_trunc('month', CAST({x} AS DATE))))"))?
+        }
+        // DataFusion's millisecond part counts the seconds too (7.123 s is 7123).
+        ("millisecond", Some([x])) => parse_expr(&format!("(CAST(date_part('millisecond', {x}) AS BIGINT) % 1000)"))?,
+        ("is_nan", Some([x])) => parse_expr(&format!("isnan({x})"))?,
+        ("nan", Some([])) => parse_expr("CAST('NaN' AS DOUBLE)")?,
+        ("infinity", Some([])) => parse_expr("CAST('Infinity' AS DOUBLE)")?,
+        ("from_hex", Some([x])) => parse_expr(&format!("decode({x}, 'hex')"))?,
+        // Trino's two-argument replace removes every occurrence.
+        ("replace", Some([s, x])) => parse_expr(&format!("replace({s}, {x}, '')"))?,
+        ("transform" | "filter" | "reduce" | "any_match" | "all_match" | "none_match" | "transform_keys" | "transform_values"
+        | "map_filter" | "zip_with" | "array_sort" | "find_first", _) if has_lambda(function) || name != "array_sort" => {
+            return Err(format!(
+                "{name}() with a lambda (x -> ...) is not supported locally: unnest the array, compute on the rows, and collect \
+                 them again, e.g. SELECT id, array_agg(x + 1) FROM t CROSS JOIN UNNEST(t.items) AS u(x) GROUP BY id"
+            ));
+        }
+        ("map_agg", _) => {
+            return Err("map_agg() is not supported locally: collect the keys and values with GROUP BY and array_agg, \
+                        e.g. SELECT map(array_agg(k), array_agg(v)) FROM t"
+                .into());
+        }
+        ("histogram", _) => {
+            return Err("histogram() is not supported locally: count with GROUP BY, e.g. SELECT x, count(*) FROM t GROUP BY x".into());
+        }
         _ => return Ok(None),
     };
     Ok(Some(replacement))
