@@ -1,5 +1,5 @@
 //! Trino functions DataFusion lacks or answers differently, row by row: `sign` (of the
-//! argument's type), `typeof` (Trino's type names), `slice`
+//! argument's type), `sqrt` (NaN below zero), `typeof` (Trino's type names), `slice`
 //! (1-based, negative from the end), `sequence` (integers and dates, inclusive, either
 //! direction), `to_base64` / `from_base64`, `strpos(s, sub, n)` and `split(s, d, limit)`.
 
@@ -16,6 +16,7 @@ use super::{RowFunction, arity, integer, is_integer, null_of, text, want_integer
 pub fn functions() -> Vec<RowFunction> {
     vec![
         RowFunction::new("sign", coerce_number, |args| Ok(args[0].clone()), sign),
+        RowFunction::new("sqrt", coerce_double, |_| Ok(DataType::Float64), sqrt),
         RowFunction::new("typeof", |args| Ok(args.to_vec()), |_| Ok(DataType::Utf8), type_of),
         RowFunction::new("slice", coerce_slice, |args| Ok(args[0].clone()), slice),
         RowFunction::new("sequence", coerce_sequence, |args| Ok(DataType::new_list(args[0].clone(), true)), sequence),
@@ -52,6 +53,23 @@ fn sign(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, String>
         S::Decimal128(v, p, s) => S::Decimal128(v.map(|v| v.signum() * 10i128.pow(*s as u32)), *p, *s),
         _ => null_of(returns)?,
     })
+}
+
+fn coerce_double(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[1], "sqrt(number)")?;
+    if args[0].is_numeric() || args[0] == DataType::Null {
+        Ok(vec![DataType::Float64])
+    } else {
+        Err(format!("the argument must be a number, got {}", args[0]))
+    }
+}
+
+/// Trino's sqrt of a negative number is NaN (DataFusion fails).
+fn sqrt(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    match &args[0] {
+        ScalarValue::Float64(v) => Ok(ScalarValue::Float64(v.map(f64::sqrt))),
+        _ => Ok(ScalarValue::Float64(None)),
+    }
 }
 
 /// A type as Trino names it.
