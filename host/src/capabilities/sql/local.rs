@@ -63,6 +63,18 @@ fn invalid(message: impl Into<String>) -> CapabilityError {
 fn df_error(e: DataFusionError) -> CapabilityError {
     let message = e.to_string();
     let message = message.split("\nbacktrace").next().unwrap_or(&message);
+    // A subquery DataFusion could not turn into a join reaches the physical planner unplanned.
+    if message.contains("Physical plan does not support logical expression") {
+        let construct = ["ScalarSubquery", "Exists", "InSubquery", "OuterReferenceColumn"]
+            .into_iter()
+            .find(|c| message.contains(&format!("expression {c}")))
+            .unwrap_or("subquery");
+        return invalid(format!(
+            "a correlated subquery ({construct}) that the local engine cannot turn into a join, e.g. one comparing with the \
+             outer row other than by '=': rewrite it as a JOIN (LEFT JOIN ... GROUP BY for a per-row count or EXISTS), \
+             or move the test to WHERE ({message})"
+        ));
+    }
     invalid(message)
 }
 

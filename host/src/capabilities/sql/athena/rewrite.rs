@@ -374,11 +374,15 @@ impl VisitorMut for TrinoSemantics {
             for join in &from.joins {
                 if let TableFactor::UNNEST { array_exprs, .. } = &join.relation {
                     let outer = array_exprs.iter().any(|e| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)));
-                    let cross = matches!(join.join_operator, JoinOperator::CrossJoin(_));
-                    if outer && cross {
+                    let kind = match join.join_operator {
+                        JoinOperator::CrossJoin(_) => Some("CROSS"),
+                        JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => Some("LEFT"),
+                        _ => None,
+                    };
+                    if let Some(kind) = kind.filter(|_| outer) {
                         let exprs: Vec<String> = array_exprs.iter().map(|e| e.to_string()).collect();
                         return ControlFlow::Break(format!(
-                            "CROSS JOIN UNNEST({}) over a column of the outer table is not supported locally: unnest in the select list instead, e.g. SELECT t.*, u.x FROM (SELECT *, unnest({}) AS x FROM t) u",
+                            "{kind} JOIN UNNEST({}) over a column of the outer table is not supported locally: unnest in the select list instead, e.g. SELECT t.*, u.x FROM (SELECT *, unnest({}) AS x FROM t) u",
                             exprs.join(", "),
                             exprs[0]
                         ));
@@ -784,6 +788,34 @@ mod tests {
             rewritten("SELECT t.id, u.x FROM t CROSS JOIN UNNEST(t.items) AS u(x)").unwrap(),
             "SELECT t.id, \"t\".x FROM (SELECT \"t\".*, unnest(t.items) AS x FROM t) AS \"t\""
         );
+    }
+
+    #[test]
+    fn left_join_unnest_keeps_empty_arrays() {
+        assert_eq!(
+            rewritten("SELECT id, t FROM arr LEFT JOIN UNNEST(tags) AS u(t) ON TRUE").unwrap(),
+            "SELECT id, t FROM (SELECT \"arr\".*, unnest(CASE WHEN cardinality(tags) > 0 THEN tags ELSE ARRAY[NULL] END) AS t FROM arr) AS \"arr\""
+        );
+        let e = rewritten("SELECT id FROM arr LEFT JOIN UNNEST(tags) AS u(t) ON t = 'a'").unwrap_err();
+        assert!(e.contains("ON TRUE"), "{e}");
+    }
+
+    #[test]
+    fn exists_in_the_select_list_becomes_a_count() {
+        assert_eq!(
+            rewritten("SELECT EXISTS (SELECT 1 FROM t WHERE x > 1), NOT EXISTS (SELECT x FROM t GROUP BY x) FROM u").unwrap(),
+            "SELECT (SELECT count(*) > 0 AS _col0 FROM t WHERE x > 1) AS _col0, (SELECT count(*) = 0 AS _col0 FROM (SELECT x FROM t GROUP BY x) AS _exists) AS _col1 FROM u"
+        );
+        assert_eq!(rewritten("SELECT a FROM u WHERE EXISTS (SELECT 1 FROM t)").unwrap(), "SELECT a FROM u WHERE EXISTS (SELECT 1 AS _col0 FROM t)");
+        let e = rewritten("SELECT EXISTS (SELECT t.x FROM t WHERE t.x = u.x GROUP BY t.x) FROM u").unwrap_err();
+        assert!(e.contains("correlated") && e.contains("LEFT JOIN"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_output_names_are_numbered() {
+        assert_eq!(rewritten("SELECT id, id, x AS id, t.id FROM t").unwrap(), "SELECT id, id AS id_2, x AS id_3, t.id FROM t");
+        let AthenaStatement::Query(query) = parse("SELECT a.id, b.id FROM a, b").unwrap() else { panic!() };
+        assert_eq!(duplicate_column(&query).as_deref(), Some("id"));
     }
 
     #[test]
