@@ -15,7 +15,7 @@ use super::{RowFunction, arity, integer, is_integer, null_of, text, want_integer
 
 pub fn functions() -> Vec<RowFunction> {
     vec![
-        RowFunction::new("sign", coerce_number, |args| Ok(args[0].clone()), sign),
+        RowFunction::new("sign", coerce_number, sign_type, sign),
         RowFunction::new("sqrt", coerce_double, |_| Ok(DataType::Float64), sqrt),
         RowFunction::new("typeof", |args| Ok(args.to_vec()), |_| Ok(DataType::Utf8), type_of),
         RowFunction::new("slice", coerce_slice, |args| Ok(args[0].clone()), slice),
@@ -36,6 +36,14 @@ fn coerce_number(args: &[DataType]) -> Result<Vec<DataType>, String> {
     }
 }
 
+/// The argument's type; Trino's sign of a decimal is a `decimal(1,0)`.
+fn sign_type(args: &[DataType]) -> Result<DataType, String> {
+    Ok(match &args[0] {
+        DataType::Decimal128(..) => DataType::Decimal128(1, 0),
+        other => other.clone(),
+    })
+}
+
 fn sign(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, String> {
     use ScalarValue as S;
     Ok(match &args[0] {
@@ -50,7 +58,7 @@ fn sign(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, String>
         // Trino: sign(NaN) is NaN, sign(-0.0) is 0.
         S::Float64(v) => S::Float64(v.map(|v| if v == 0.0 || v.is_nan() { v } else { v.signum() })),
         S::Float32(v) => S::Float32(v.map(|v| if v == 0.0 || v.is_nan() { v } else { v.signum() })),
-        S::Decimal128(v, p, s) => S::Decimal128(v.map(|v| v.signum() * 10i128.pow(*s as u32)), *p, *s),
+        S::Decimal128(v, _, _) => S::Decimal128(v.map(i128::signum), 1, 0),
         _ => null_of(returns)?,
     })
 }
