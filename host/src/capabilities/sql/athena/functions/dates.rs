@@ -1,7 +1,8 @@
 //! Trino's date functions: `date_diff` counts whole units (months by the
 //! calendar), `date_add` clamps to the month's end, `date_trunc` keeps a DATE a
 //! DATE, `from_unixtime` takes fractional seconds. Plain timestamps are read as
-//! UTC; `date_trunc` works on a zoned timestamp's local time, as Trino does.
+//! UTC; `date_trunc`, and `date_add` / `date_diff` in days or longer units, work on a
+//! zoned timestamp's local time, as Trino does.
 
 use std::sync::Arc;
 
@@ -185,6 +186,12 @@ fn date_diff(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> 
         return Ok(ScalarValue::Int64(None));
     };
     check_unit(&unit, matches!(args[1], ScalarValue::Date32(_)))?;
+    // Days and longer units count on the local calendar of the first argument's zone (Trino uses its
+    // chronology); shorter ones are exact durations.
+    let (start, end) = match zone_of(&args[1])? {
+        Some(zone) if is_date_unit(&unit) => (to_local(start, &zone), to_local(end, &zone)),
+        _ => (start, end),
+    };
     let diff = match unit.as_str() {
         "month" => months_between(start, end),
         "quarter" => months_between(start, end) / 3,
@@ -204,13 +211,21 @@ fn date_add(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, Str
         return null_of(returns);
     };
     check_unit(&unit, *returns == DataType::Date32)?;
+    // Days and longer units move the local date-time in a zoned value's zone (a day across a DST change is
+    // 23 or 25 hours); shorter ones add an exact duration.
+    let zone = zone_of(&args[2])?.filter(|_| is_date_unit(&unit));
+    let t = match &zone {
+        Some(zone) => to_local(t, zone),
+        None => t,
+    };
     let shifted = match unit.as_str() {
         "month" => add_months(t, n),
         "quarter" => n.checked_mul(3).and_then(|m| add_months(t, m)),
         "year" => n.checked_mul(12).and_then(|m| add_months(t, m)),
         fixed => n.checked_mul(unit_millis(fixed)).and_then(|ms| t.checked_add_signed(Duration::milliseconds(ms))),
     };
-    typed(shifted.ok_or_else(|| format!("date_add('{unit}', {n}, {t}) is out of range"))?, returns)
+    let shifted = shifted.ok_or_else(|| format!("date_add('{unit}', {n}, {t}) is out of range"))?;
+    typed(zone.map(|zone| from_local(shifted, &zone)).unwrap_or(shifted), returns)
 }
 
 fn date_trunc(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, String> {
