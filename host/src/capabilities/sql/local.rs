@@ -29,7 +29,7 @@ use tokio::runtime::Runtime;
 use super::athena::catalog_table::{CatalogTable, files_under, store_url};
 use super::storage_bridge::{StorageBridge, bridge_url};
 use super::athena::ddl::{self, directory, empty_result, require_table};
-use super::athena::rewrite::rewrite_query;
+use super::athena::rewrite::{duplicate_column, rewrite_query};
 use super::athena::statement::{AthenaStatement, InsertInto, TableAsSelect, TableName, parse};
 use super::athena::types::athena_type;
 use super::athena::{functions, write};
@@ -63,6 +63,18 @@ fn invalid(message: impl Into<String>) -> CapabilityError {
 fn df_error(e: DataFusionError) -> CapabilityError {
     let message = e.to_string();
     let message = message.split("\nbacktrace").next().unwrap_or(&message);
+    // A subquery DataFusion could not turn into a join reaches the physical planner unplanned.
+    if message.contains("Physical plan does not support logical expression") {
+        let construct = ["ScalarSubquery", "Exists", "InSubquery", "OuterReferenceColumn"]
+            .into_iter()
+            .find(|c| message.contains(&format!("expression {c}")))
+            .unwrap_or("subquery");
+        return invalid(format!(
+            "a correlated subquery ({construct}) that the local engine cannot turn into a join, e.g. one comparing with the \
+             outer row other than by '=': rewrite it as a JOIN (LEFT JOIN ... GROUP BY for a per-row count or EXISTS), \
+             or move the test to WHERE ({message})"
+        ));
+    }
     invalid(message)
 }
 
@@ -214,6 +226,9 @@ impl LocalSql {
             return Err(invalid(format!(
                 "HIVE_PATH_ALREADY_EXISTS: target directory for table '{name}' already exists: {location}; choose an empty external_location"
             )));
+        }
+        if let Some(column) = duplicate_column(&spec.query) {
+            return Err(invalid(format!("Column name '{column}' specified more than once: give each column its own alias")));
         }
         let mut batches = self.batches(spec.query)?;
         let mut columns = Vec::new();

@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinOperator,
+    BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
     ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
     TableSampleMethod, TableSampleUnit, TrimWhereField, Value, VisitMut, VisitorMut,
 };
@@ -29,10 +29,154 @@ pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
     if let ControlFlow::Break(message) = query.visit(&mut UnnestJoins) {
         return Err(message);
     }
+    if let ControlFlow::Break(message) = query.visit(&mut SelectListExists) {
+        return Err(message);
+    }
     match query.visit(&mut TrinoSemantics) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
     }
+}
+
+/// `EXISTS (subquery)` in the select list, which DataFusion plans but cannot run
+/// ("Physical plan does not support logical expression Exists"), becomes a count:
+/// `(SELECT count(*) > 0 FROM <from> WHERE <where>)` when the subquery is a plain
+/// filter (correlated or not: DataFusion decorrelates a counting subquery), else
+/// `(SELECT count(*) > 0 FROM (<subquery>) AS _exists)` when it names no outer table.
+/// `NOT EXISTS` compares with `= 0`. EXISTS in WHERE is left to DataFusion, which runs it.
+struct SelectListExists;
+
+impl VisitorMut for SelectListExists {
+    type Break = String;
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
+        for item in &mut select.projection {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+            let mut counts = ExistsToCount { depth: 0 };
+            if let ControlFlow::Break(message) = expr.visit(&mut counts) {
+                return ControlFlow::Break(message);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Rewrites the EXISTS of one expression, not those of subqueries inside it (each
+/// subquery's own select list is visited by [`SelectListExists`]).
+struct ExistsToCount {
+    depth: usize,
+}
+
+impl VisitorMut for ExistsToCount {
+    type Break = String;
+
+    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<String> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<String> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<String> {
+        if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        let Expr::Exists { subquery, negated } = expr else { return ControlFlow::Continue(()) };
+        match exists_as_count(subquery, *negated) {
+            Ok(replacement) => {
+                *expr = replacement;
+                ControlFlow::Continue(())
+            }
+            Err(message) => ControlFlow::Break(message),
+        }
+    }
+}
+
+fn exists_as_count(subquery: &Query, negated: bool) -> Result<Expr, String> {
+    let test = if negated { "= 0" } else { "> 0" };
+    let plain = match subquery.body.as_ref() {
+        SetExpr::Select(select)
+            if subquery.with.is_none()
+                && subquery.limit_clause.is_none()
+                && subquery.fetch.is_none()
+                && select.distinct.is_none()
+                && select.having.is_none()
+                && !select.from.is_empty()
+                && matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+                && !select.projection.iter().any(calls_a_function) =>
+        {
+            Some(select)
+        }
+        _ => None,
+    };
+    let sql = match plain {
+        Some(select) => {
+            let from: Vec<String> = select.from.iter().map(|f| f.to_string()).collect();
+            let filter = select.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
+            format!("(SELECT count(*) {test} FROM {}{filter})", from.join(", "))
+        }
+        None if names_an_outer_table(subquery) => {
+            return Err(format!(
+                "{}EXISTS over a correlated subquery with GROUP BY, HAVING, DISTINCT, LIMIT or an aggregate is not supported \
+                 locally outside WHERE: LEFT JOIN the subquery grouped by the join key and test the key IS NOT NULL, \
+                 or move the test to WHERE",
+                if negated { "NOT " } else { "" }
+            ));
+        }
+        None => format!("(SELECT count(*) {test} FROM ({subquery}) AS _exists)"),
+    };
+    parse_expr(&sql)
+}
+
+fn calls_a_function(item: &SelectItem) -> bool {
+    struct Calls;
+    impl VisitorMut for Calls {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if matches!(expr, Expr::Function(_)) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        }
+    }
+    item.clone().visit(&mut Calls).is_break()
+}
+
+/// Whether a qualified name in the subquery (`o.id`) names a table the subquery does not read.
+fn names_an_outer_table(subquery: &Query) -> bool {
+    #[derive(Default)]
+    struct Names {
+        tables: Vec<String>,
+        qualifiers: Vec<String>,
+    }
+    impl VisitorMut for Names {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            match factor {
+                TableFactor::Table { name, alias, .. } => {
+                    if let Some(ObjectNamePart::Identifier(ident)) = name.0.last() {
+                        self.tables.push(ident.value.clone());
+                    }
+                    self.tables.extend(alias.iter().map(|a| a.name.value.clone()));
+                }
+                other => {
+                    if let TableFactor::Derived { alias: Some(a), .. } | TableFactor::UNNEST { alias: Some(a), .. } = other {
+                        self.tables.push(a.name.value.clone());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(idents) = expr
+                && idents.len() >= 2
+            {
+                self.qualifiers.push(idents[idents.len() - 2].value.clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names::default();
+    let _ = subquery.clone().visit(&mut names);
+    names.qualifiers.iter().any(|q| !names.tables.contains(q))
 }
 
 /// `EXCEPT ALL` takes away one left row per matching right row in Trino; DataFusion
@@ -118,6 +262,8 @@ fn sample_table(factor: &TableFactor) -> Result<Option<TableFactor>, String> {
 
 /// `FROM t CROSS JOIN UNNEST(t.items) AS u(x)`, which DataFusion rejects, becomes
 /// `FROM (SELECT t.*, unnest(t.items) AS x FROM t) AS t`, and `u.x` becomes `t.x`.
+/// `LEFT JOIN UNNEST(t.items) AS u(x) ON TRUE` likewise, an empty or NULL array
+/// unnesting to one NULL element (`ARRAY[NULL]`) so that its row stays.
 struct UnnestJoins;
 
 impl VisitorMut for UnnestJoins {
@@ -139,9 +285,19 @@ fn lift_unnest_joins(query: &mut Query) -> Result<(), String> {
         let TableFactor::UNNEST { alias, array_exprs, with_offset, with_ordinality, .. } = &first.relation else {
             continue;
         };
-        if !matches!(first.join_operator, JoinOperator::CrossJoin(_)) {
-            continue;
-        }
+        // Trino's LEFT JOIN UNNEST(...) ON TRUE keeps a row whose array is empty or NULL, with NULL elements.
+        let left = match &first.join_operator {
+            JoinOperator::CrossJoin(_) => false,
+            JoinOperator::Left(constraint) | JoinOperator::LeftOuter(constraint) => match constraint {
+                JoinConstraint::On(Expr::Value(v)) if v.value == Value::Boolean(true) => true,
+                _ => {
+                    return Err("LEFT JOIN UNNEST is supported with ON TRUE only (as in Trino): filter the unnested rows in WHERE, \
+                                or unnest in a subquery and join that"
+                        .into());
+                }
+            },
+            _ => continue,
+        };
         if *with_offset || *with_ordinality {
             return Err("UNNEST ... WITH ORDINALITY is not supported locally: number the elements with row_number() OVER (PARTITION BY ...) after unnesting".into());
         }
@@ -159,7 +315,11 @@ fn lift_unnest_joins(query: &mut Query) -> Result<(), String> {
         let items: Vec<String> = array_exprs
             .iter()
             .zip(&alias.columns)
-            .map(|(e, c)| format!("unnest({e}) AS {}", c.name))
+            .map(|(e, c)| match left {
+                // An empty or NULL array unnests to one NULL element, so its row is kept.
+                true => format!("unnest(CASE WHEN cardinality({e}) > 0 THEN {e} ELSE ARRAY[NULL] END) AS {}", c.name),
+                false => format!("unnest({e}) AS {}", c.name),
+            })
             .collect();
         let outer_ident = Ident::with_quote('"', &outer);
         let lifted = format!("SELECT * FROM (SELECT {outer_ident}.*, {} FROM {}) AS {outer_ident}", items.join(", "), from.relation);
@@ -214,11 +374,15 @@ impl VisitorMut for TrinoSemantics {
             for join in &from.joins {
                 if let TableFactor::UNNEST { array_exprs, .. } = &join.relation {
                     let outer = array_exprs.iter().any(|e| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)));
-                    let cross = matches!(join.join_operator, JoinOperator::CrossJoin(_));
-                    if outer && cross {
+                    let kind = match join.join_operator {
+                        JoinOperator::CrossJoin(_) => Some("CROSS"),
+                        JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => Some("LEFT"),
+                        _ => None,
+                    };
+                    if let Some(kind) = kind.filter(|_| outer) {
                         let exprs: Vec<String> = array_exprs.iter().map(|e| e.to_string()).collect();
                         return ControlFlow::Break(format!(
-                            "CROSS JOIN UNNEST({}) over a column of the outer table is not supported locally: unnest in the select list instead, e.g. SELECT t.*, u.x FROM (SELECT *, unnest({}) AS x FROM t) u",
+                            "{kind} JOIN UNNEST({}) over a column of the outer table is not supported locally: unnest in the select list instead, e.g. SELECT t.*, u.x FROM (SELECT *, unnest({}) AS x FROM t) u",
                             exprs.join(", "),
                             exprs[0]
                         ));
@@ -240,6 +404,56 @@ fn name_columns_like_trino(select: &mut Select) {
             *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::new(format!("_col{position}")) };
         }
     }
+    // Trino allows two output columns of one name (`SELECT id, id`); DataFusion refuses
+    // them, so the later ones are renamed `id_2`, `id_3`, ... (a name not otherwise taken).
+    let names: Vec<Option<String>> = select.projection.iter().map(output_name).collect();
+    let mut seen: Vec<String> = Vec::new();
+    for (item, name) in select.projection.iter_mut().zip(&names) {
+        let Some(name) = name else { continue };
+        if !seen.contains(name) {
+            seen.push(name.clone());
+            continue;
+        }
+        let base = name.rsplit('.').next().unwrap_or(name);
+        let renamed = (2..)
+            .map(|n| format!("{base}_{n}"))
+            .find(|candidate| !seen.contains(candidate) && !names.iter().flatten().any(|other| other == candidate))
+            .expect("some suffix is free");
+        seen.push(renamed.clone());
+        let expr = match item {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
+            _ => continue,
+        };
+        *item = SelectItem::ExprWithAlias { expr, alias: Ident::new(renamed) };
+    }
+}
+
+/// The name DataFusion gives a select item, as far as the syntax tells: `t.id` keeps its qualifier.
+fn output_name(item: &SelectItem) -> Option<String> {
+    match item {
+        SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
+        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(idents)) => {
+            Some(idents.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join("."))
+        }
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+        _ => None,
+    }
+}
+
+/// A column name a CTAS query gives twice (Trino refuses such a table: "Column name 'id'
+/// specified more than once"); qualified names count by their last part.
+pub fn duplicate_column(query: &Query) -> Option<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let mut seen: Vec<String> = Vec::new();
+    for item in &select.projection {
+        let Some(name) = output_name(item) else { continue };
+        let name = name.rsplit('.').next().unwrap_or(&name).to_string();
+        if seen.contains(&name) {
+            return Some(name);
+        }
+        seen.push(name);
+    }
+    None
 }
 
 fn parse_expr(sql: &str) -> Result<Expr, String> {
@@ -389,6 +603,19 @@ fn hidden_column(ident: &Ident) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether an argument of the call is a lambda (`x -> x + 1`).
+fn has_lambda(function: &Function) -> bool {
+    let FunctionArguments::List(list) = &function.args else { return false };
+    // The generic dialect reads `x -> x + 1` as the JSON arrow operator, `(s, x) -> ...` with a tuple on the left.
+    list.args.iter().any(|a| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(_))) => true,
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp { left, op: BinaryOperator::Arrow, .. })) => {
+            matches!(left.as_ref(), Expr::Identifier(_) | Expr::Tuple(_) | Expr::Nested(_))
+        }
+        _ => false,
+    })
+}
+
 fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
     let Some(name) = function_name(function) else { return Ok(None) };
     let args = plain_args(function);
@@ -466,6 +693,37 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("array_sort", Some([array])) => parse_expr(&format!("array_sort({array}, 'ASC', 'NULLS LAST')"))?,
         // Trino's repeat(element, count) is an array; DataFusion's repeats a string.
         ("repeat", Some([element, count])) => parse_expr(&format!("array_repeat({element}, {count})"))?,
+        ("ceiling", Some([x])) => parse_expr(&format!("ceil({x})"))?,
+        // Trino's truncate(x) rounds toward zero.
+        ("truncate", Some([x])) => parse_expr(&format!("trunc({x})"))?,
+        ("variance", Some([x])) => keep_clauses(parse_expr(&format!("var_samp({x})"))?),
+        ("every", Some([x])) => keep_clauses(parse_expr(&format!("bool_and({x})"))?),
+        ("last_day_of_month", Some([x])) => {
+            parse_expr(&format!("date_add('day', -1, date_add('month', 1, date_trunc('month', CAST({x} AS DATE))))"))?
+        }
+        // DataFusion's millisecond part counts the seconds too (7.123 s is 7123).
+        ("millisecond", Some([x])) => parse_expr(&format!("(CAST(date_part('millisecond', {x}) AS BIGINT) % 1000)"))?,
+        ("is_nan", Some([x])) => parse_expr(&format!("isnan({x})"))?,
+        ("nan", Some([])) => parse_expr("CAST('NaN' AS DOUBLE)")?,
+        ("infinity", Some([])) => parse_expr("CAST('Infinity' AS DOUBLE)")?,
+        ("from_hex", Some([x])) => parse_expr(&format!("decode({x}, 'hex')"))?,
+        // Trino's two-argument replace removes every occurrence.
+        ("replace", Some([s, x])) => parse_expr(&format!("replace({s}, {x}, '')"))?,
+        ("transform" | "filter" | "reduce" | "any_match" | "all_match" | "none_match" | "transform_keys" | "transform_values"
+        | "map_filter" | "zip_with" | "array_sort" | "find_first", _) if has_lambda(function) || name != "array_sort" => {
+            return Err(format!(
+                "{name}() with a lambda (x -> ...) is not supported locally: unnest the array, compute on the rows, and collect \
+                 them again, e.g. SELECT id, array_agg(x + 1) FROM t CROSS JOIN UNNEST(t.items) AS u(x) GROUP BY id"
+            ));
+        }
+        ("map_agg", _) => {
+            return Err("map_agg() is not supported locally: collect the keys and values with GROUP BY and array_agg, \
+                        e.g. SELECT map(array_agg(k), array_agg(v)) FROM t"
+                .into());
+        }
+        ("histogram", _) => {
+            return Err("histogram() is not supported locally: count with GROUP BY, e.g. SELECT x, count(*) FROM t GROUP BY x".into());
+        }
         _ => return Ok(None),
     };
     Ok(Some(replacement))
@@ -530,6 +788,34 @@ mod tests {
             rewritten("SELECT t.id, u.x FROM t CROSS JOIN UNNEST(t.items) AS u(x)").unwrap(),
             "SELECT t.id, \"t\".x FROM (SELECT \"t\".*, unnest(t.items) AS x FROM t) AS \"t\""
         );
+    }
+
+    #[test]
+    fn left_join_unnest_keeps_empty_arrays() {
+        assert_eq!(
+            rewritten("SELECT id, t FROM arr LEFT JOIN UNNEST(tags) AS u(t) ON TRUE").unwrap(),
+            "SELECT id, t FROM (SELECT \"arr\".*, unnest(CASE WHEN cardinality(tags) > 0 THEN tags ELSE ARRAY[NULL] END) AS t FROM arr) AS \"arr\""
+        );
+        let e = rewritten("SELECT id FROM arr LEFT JOIN UNNEST(tags) AS u(t) ON t = 'a'").unwrap_err();
+        assert!(e.contains("ON TRUE"), "{e}");
+    }
+
+    #[test]
+    fn exists_in_the_select_list_becomes_a_count() {
+        assert_eq!(
+            rewritten("SELECT EXISTS (SELECT 1 FROM t WHERE x > 1), NOT EXISTS (SELECT x FROM t GROUP BY x) FROM u").unwrap(),
+            "SELECT (SELECT count(*) > 0 AS _col0 FROM t WHERE x > 1) AS _col0, (SELECT count(*) = 0 AS _col0 FROM (SELECT x FROM t GROUP BY x) AS _exists) AS _col1 FROM u"
+        );
+        assert_eq!(rewritten("SELECT a FROM u WHERE EXISTS (SELECT 1 FROM t)").unwrap(), "SELECT a FROM u WHERE EXISTS (SELECT 1 AS _col0 FROM t)");
+        let e = rewritten("SELECT EXISTS (SELECT t.x FROM t WHERE t.x = u.x GROUP BY t.x) FROM u").unwrap_err();
+        assert!(e.contains("correlated") && e.contains("LEFT JOIN"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_output_names_are_numbered() {
+        assert_eq!(rewritten("SELECT id, id, x AS id, t.id FROM t").unwrap(), "SELECT id, id AS id_2, x AS id_3, t.id FROM t");
+        let AthenaStatement::Query(query) = parse("SELECT a.id, b.id FROM a, b").unwrap() else { panic!() };
+        assert_eq!(duplicate_column(&query).as_deref(), Some("id"));
     }
 
     #[test]

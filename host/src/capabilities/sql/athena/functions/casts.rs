@@ -38,7 +38,7 @@ pub const CAST_SIZED_TEXT: &str = "athena_cast_sized_text";
 pub const CAST_TO_BOOLEAN: &str = "athena_cast_boolean";
 pub const CAST_TO_VARCHAR: &str = "athena_cast_varchar";
 
-/// `athena_cast_varchar(x)`: `CAST(x AS varchar)`, timestamps written as Trino writes them.
+/// `athena_cast_varchar(x)`: `CAST(x AS varchar)`, timestamps written as Trino writes them, doubles as Java does.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CastToVarchar {
     signature: Signature,
@@ -62,7 +62,8 @@ impl ScalarUDFImpl for CastToVarchar {
     }
     fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let value = args.args.swap_remove(0);
-        if !matches!(value.data_type(), DataType::Timestamp(..)) {
+        // Timestamps as Trino writes them, doubles as Java prints them (1.0E7).
+        if !matches!(value.data_type(), DataType::Timestamp(..) | DataType::Float64 | DataType::Float32) {
             return value.cast_to(&DataType::Utf8, None);
         }
         Ok(match value {

@@ -1,11 +1,14 @@
 //! Trino's date functions: `date_diff` counts whole units (months by the
 //! calendar), `date_add` clamps to the month's end, `date_trunc` keeps a DATE a
-//! DATE, `from_unixtime` takes fractional seconds. Timestamps are read as UTC.
+//! DATE, `from_unixtime` takes fractional seconds. Plain timestamps are read as
+//! UTC; `date_trunc`, and `date_add` / `date_diff` in days or longer units, work on a
+//! zoned timestamp's local time, as Trino does.
 
 use std::sync::Arc;
 
+use arrow::array::timezone::Tz;
 use arrow::datatypes::{DataType, TimeUnit};
-use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
 use datafusion::common::ScalarValue;
 
 use super::{RowFunction, arity, integer, null_of, text, want_integer, want_string};
@@ -86,6 +89,29 @@ fn instant(value: &ScalarValue) -> Result<Option<NaiveDateTime>, String> {
     }
 }
 
+/// The zone of a zoned timestamp scalar; `None` for a date or a plain timestamp.
+pub fn zone_of(value: &ScalarValue) -> Result<Option<Tz>, String> {
+    match value {
+        ScalarValue::TimestampMillisecond(_, Some(zone)) => zone.parse::<Tz>().map(Some).map_err(|e| format!("time zone '{zone}': {e}")),
+        _ => Ok(None),
+    }
+}
+
+/// The local wall time in `zone` of a UTC date-time.
+pub fn to_local(utc: NaiveDateTime, zone: &Tz) -> NaiveDateTime {
+    zone.from_utc_datetime(&utc).naive_local()
+}
+
+/// The UTC date-time of a local wall time in `zone`: the earlier one when the clocks
+/// went back; a time the clocks skipped is read an hour later (as Joda moves it forward).
+pub fn from_local(local: NaiveDateTime, zone: &Tz) -> NaiveDateTime {
+    zone.from_local_datetime(&local)
+        .earliest()
+        .or_else(|| zone.from_local_datetime(&(local + Duration::hours(1))).earliest())
+        .map(|t| t.naive_utc())
+        .unwrap_or(local)
+}
+
 /// The value back in the type the function returns.
 fn typed(value: NaiveDateTime, returns: &DataType) -> Result<ScalarValue, String> {
     match returns {
@@ -160,6 +186,12 @@ fn date_diff(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> 
         return Ok(ScalarValue::Int64(None));
     };
     check_unit(&unit, matches!(args[1], ScalarValue::Date32(_)))?;
+    // Days and longer units count on the local calendar of the first argument's zone (Trino uses its
+    // chronology); shorter ones are exact durations.
+    let (start, end) = match zone_of(&args[1])? {
+        Some(zone) if is_date_unit(&unit) => (to_local(start, &zone), to_local(end, &zone)),
+        _ => (start, end),
+    };
     let diff = match unit.as_str() {
         "month" => months_between(start, end),
         "quarter" => months_between(start, end) / 3,
@@ -179,18 +211,32 @@ fn date_add(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, Str
         return null_of(returns);
     };
     check_unit(&unit, *returns == DataType::Date32)?;
+    // Days and longer units move the local date-time in a zoned value's zone (a day across a DST change is
+    // 23 or 25 hours); shorter ones add an exact duration.
+    let zone = zone_of(&args[2])?.filter(|_| is_date_unit(&unit));
+    let t = match &zone {
+        Some(zone) => to_local(t, zone),
+        None => t,
+    };
     let shifted = match unit.as_str() {
         "month" => add_months(t, n),
         "quarter" => n.checked_mul(3).and_then(|m| add_months(t, m)),
         "year" => n.checked_mul(12).and_then(|m| add_months(t, m)),
         fixed => n.checked_mul(unit_millis(fixed)).and_then(|ms| t.checked_add_signed(Duration::milliseconds(ms))),
     };
-    typed(shifted.ok_or_else(|| format!("date_add('{unit}', {n}, {t}) is out of range"))?, returns)
+    let shifted = shifted.ok_or_else(|| format!("date_add('{unit}', {n}, {t}) is out of range"))?;
+    typed(zone.map(|zone| from_local(shifted, &zone)).unwrap_or(shifted), returns)
 }
 
 fn date_trunc(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, String> {
     let (Some(unit), Some(t)) = (unit_of(&args[0])?, instant(&args[1])?) else { return null_of(returns) };
     check_unit(&unit, *returns == DataType::Date32)?;
+    // A zoned timestamp is truncated at its local time (midnight in New York, not in UTC).
+    let zone = zone_of(&args[1])?;
+    let t = match &zone {
+        Some(zone) => to_local(t, zone),
+        None => t,
+    };
     let date = t.date();
     let truncated = match unit.as_str() {
         "millisecond" => t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).expect("valid"),
@@ -207,7 +253,7 @@ fn date_trunc(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, S
         "year" => NaiveDate::from_ymd_opt(date.year(), 1, 1).expect("valid").and_time(NaiveTime::MIN),
         _ => unreachable!("checked above"),
     };
-    typed(truncated, returns)
+    typed(zone.map(|zone| from_local(truncated, &zone)).unwrap_or(truncated), returns)
 }
 
 fn from_unixtime(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, String> {

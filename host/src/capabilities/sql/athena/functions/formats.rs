@@ -1,6 +1,6 @@
 //! `date_format(ts, format)` and `date_parse(string, format)` with Trino's
 //! MySQL-style specifiers (`%i` is minutes, `%s` seconds, `%M` the month name),
-//! translated to chrono's; `from_iso8601_timestamp` and `from_iso8601_date`.
+//! translated to chrono's (a zoned timestamp at its local time); `from_iso8601_timestamp` and `from_iso8601_date`.
 
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
@@ -100,6 +100,11 @@ fn date_format(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String
         return Ok(ScalarValue::Utf8(None));
     };
     let t = DateTime::from_timestamp_millis(*ms).ok_or("timestamp out of range")?.naive_utc();
+    // A zoned timestamp is written at its local time, as Trino does.
+    let t = match super::dates::zone_of(&args[0])? {
+        Some(zone) => super::dates::to_local(t, &zone),
+        None => t,
+    };
     Ok(ScalarValue::Utf8(Some(t.format(&chrono_format(format)?).to_string())))
 }
 

@@ -11,6 +11,7 @@ mod collections;
 mod dates;
 mod formats;
 mod json;
+mod misc;
 mod numbers;
 mod regex;
 mod strings;
@@ -43,6 +44,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(formats::functions())
         .chain(strings::functions())
         .chain(casts::functions())
+        .chain(misc::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
