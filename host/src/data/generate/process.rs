@@ -252,7 +252,7 @@ impl User {
             breadth: rng.lognormal(1.0, 0.5),
             sociability: rng.lognormal(0.6, 1.1),
             email_affinity: rng.unit().powi(2),
-            push_affinity: rng.unit().powf(1.5),
+            push_affinity: { let u = rng.unit(); u * u.sqrt() },
             purchase_rate: initial_purchase_rate,
             order_value: rng.lognormal(35.0, 0.8),
             support_prone: rng.lognormal(0.25, 1.0),
