@@ -278,7 +278,7 @@ impl User {
             last_email_open_days: None,
             lifetime_revenue: 0.0,
             friends: rng.lognormal(6.0, 1.3),
-            followers: (rng.unit().max(1e-9).powf(-0.8) - 1.0) * 3.0,
+            followers: (exp(-0.8 * rng.unit().max(1e-9).ln()) - 1.0) * 3.0,
         };
         if rng.chance(0.6) {
             user.last_purchase_days = Some(90 + rng.range(0, 400));

@@ -91,6 +91,10 @@ impl Rng {
     #[inline]
     fn poisson_by_inversion(&mut self, mean: f64) -> i64 {
         let u = self.unit();
+        // P(X = 0) = e^-mean >= 1 - mean: below that the count is 0 without computing `exp`.
+        if u < 1.0 - mean {
+            return 0;
+        }
         let mut p = exp(-mean);
         let mut cdf = p;
         let mut k = 0;
