@@ -290,15 +290,22 @@ impl User {
     /// Advances one week and returns what that week's snapshot shows.
     /// `engaged_last_week` is last week's label outcome, if there was one.
     pub fn step(&mut self, rng: &mut Rng, engaged_last_week: Option<bool>) -> Row {
-        self.evolve(rng, engaged_last_week);
         let mut row = Row::default();
-        self.profile(rng, &mut row);
-        self.sessions(rng, &mut row);
-        self.usage(rng, &mut row);
-        self.commerce(rng, &mut row);
-        self.messaging(rng, &mut row);
-        self.support_and_social(rng, &mut row);
+        self.step_into(rng, engaged_last_week, &mut row);
         row
+    }
+
+    /// [`User::step`] writing over `row` in place (every cell is set), so a
+    /// caller that buffers rows fills its buffer without copying each row.
+    pub fn step_into(&mut self, rng: &mut Rng, engaged_last_week: Option<bool>, row: &mut Row) {
+        self.evolve(rng, engaged_last_week);
+        *row = Row::default();
+        self.profile(rng, row);
+        self.sessions(rng, row);
+        self.usage(rng, row);
+        self.commerce(rng, row);
+        self.messaging(rng, row);
+        self.support_and_social(rng, row);
     }
 
     /// The label outcome of this week's row: whether the user engages next week.
