@@ -132,11 +132,13 @@ impl<'a> ChunkWorker<'a> {
             self.encoder.start_week(*date);
             let labelled = week + 1 < weeks;
             for (index, sim) in (start..).zip(self.users.iter_mut()) {
-                let row = sim.user.step(&mut sim.rng, sim.engaged_last_week);
+                // The row is simulated straight into the encoder's buffer.
+                let row = self.encoder.next_row();
+                sim.user.step_into(&mut sim.rng, sim.engaged_last_week, row);
                 // Drawn every week (also the newest) so the process is the same;
                 // the newest week's outcome lies in the future and is not written.
-                let engaged = sim.user.engaged_next_week(&mut sim.rng, &row);
-                self.encoder.push(index, row, labelled.then_some(engaged as i64));
+                let engaged = sim.user.engaged_next_week(&mut sim.rng, row);
+                self.encoder.push_next_row(index, labelled.then_some(engaged as i64));
                 sim.engaged_last_week = Some(engaged);
             }
             emit(week, self.encoder.finish()?)?;

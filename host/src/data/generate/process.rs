@@ -252,7 +252,7 @@ impl User {
             breadth: rng.lognormal(1.0, 0.5),
             sociability: rng.lognormal(0.6, 1.1),
             email_affinity: rng.unit().powi(2),
-            push_affinity: rng.unit().powf(1.5),
+            push_affinity: { let u = rng.unit(); u * u.sqrt() },
             purchase_rate: initial_purchase_rate,
             order_value: rng.lognormal(35.0, 0.8),
             support_prone: rng.lognormal(0.25, 1.0),
@@ -278,7 +278,7 @@ impl User {
             last_email_open_days: None,
             lifetime_revenue: 0.0,
             friends: rng.lognormal(6.0, 1.3),
-            followers: (rng.unit().max(1e-9).powf(-0.8) - 1.0) * 3.0,
+            followers: (exp(-0.8 * rng.unit().max(1e-9).ln()) - 1.0) * 3.0,
         };
         if rng.chance(0.6) {
             user.last_purchase_days = Some(90 + rng.range(0, 400));
@@ -290,15 +290,22 @@ impl User {
     /// Advances one week and returns what that week's snapshot shows.
     /// `engaged_last_week` is last week's label outcome, if there was one.
     pub fn step(&mut self, rng: &mut Rng, engaged_last_week: Option<bool>) -> Row {
-        self.evolve(rng, engaged_last_week);
         let mut row = Row::default();
-        self.profile(rng, &mut row);
-        self.sessions(rng, &mut row);
-        self.usage(rng, &mut row);
-        self.commerce(rng, &mut row);
-        self.messaging(rng, &mut row);
-        self.support_and_social(rng, &mut row);
+        self.step_into(rng, engaged_last_week, &mut row);
         row
+    }
+
+    /// [`User::step`] writing over `row` in place (every cell is set), so a
+    /// caller that buffers rows fills its buffer without copying each row.
+    pub fn step_into(&mut self, rng: &mut Rng, engaged_last_week: Option<bool>, row: &mut Row) {
+        self.evolve(rng, engaged_last_week);
+        *row = Row::default();
+        self.profile(rng, row);
+        self.sessions(rng, row);
+        self.usage(rng, row);
+        self.commerce(rng, row);
+        self.messaging(rng, row);
+        self.support_and_social(rng, row);
     }
 
     /// The label outcome of this week's row: whether the user engages next week.

@@ -58,28 +58,52 @@ impl Rng {
         median * exp(sigma * self.normal())
     }
 
-    /// Poisson counts: exact for small means (inversion: one uniform, walked
-    /// up the cumulative distribution), a rounded normal above.
+    /// Poisson counts: exact for small means, a rounded normal above. Below 12
+    /// the mean splits into a multiple of 1/8 and a remainder under 1/8, and the
+    /// count is the sum of one draw of each (a sum of independent Poisson counts
+    /// is the Poisson count of the summed means): the first is looked up in a
+    /// precomputed cumulative table (one uniform, a guide table, about one
+    /// comparison), the second is nearly always 0 (one uniform against `exp`).
     #[inline]
     pub fn poisson(&mut self, mean: f64) -> i64 {
         if mean <= 0.0 {
             return 0;
         }
-        if mean < 12.0 {
-            let u = self.unit();
-            let mut p = exp(-mean);
-            let mut cdf = p;
+        if mean < POISSON_TABLE_LIMIT {
+            // Exact: scaling by a power of two and the subtraction lose no bits.
+            let grid = (mean * POISSON_GRID) as usize;
+            let rest = mean - grid as f64 / POISSON_GRID;
             let mut k = 0;
-            // Beyond 60 the remaining mass is below 1e-20 for any mean under 12.
-            while u >= cdf && k < 60 {
-                k += 1;
-                p *= mean * RECIPROCALS[k];
-                cdf += p;
+            if grid > 0 {
+                k = POISSON_TABLES[grid].draw(self.unit());
             }
-            k as i64
+            if rest > 0.0 {
+                k += self.poisson_by_inversion(rest);
+            }
+            k
         } else {
             round_half_up(mean + mean.sqrt() * self.normal()).max(0.0) as i64
         }
+    }
+
+    /// Poisson by inversion: one uniform, walked up the cumulative distribution.
+    /// For the small remainders of [`Rng::poisson`], where it nearly always stops at 0.
+    #[inline]
+    fn poisson_by_inversion(&mut self, mean: f64) -> i64 {
+        let u = self.unit();
+        // P(X = 0) = e^-mean >= 1 - mean: below that the count is 0 without computing `exp`.
+        if u < 1.0 - mean {
+            return 0;
+        }
+        let mut p = exp(-mean);
+        let mut cdf = p;
+        let mut k = 0;
+        while u >= cdf && k < POISSON_MAX {
+            k += 1;
+            p *= mean * RECIPROCALS[k];
+            cdf += p;
+        }
+        k as i64
     }
 
     /// Successes out of `n` trials of probability `p`: exact by inversion up
@@ -96,7 +120,7 @@ impl Rng {
             let (q, flipped) = if p > 0.5 { (1.0 - p, true) } else { (p, false) };
             let u = self.unit();
             let ratio = q / (1.0 - q);
-            let mut pmf = (1.0 - q).powi(n as i32);
+            let mut pmf = powi_small(1.0 - q, n as u32);
             let mut cdf = pmf;
             let mut k = 0;
             while u >= cdf && k < n {
@@ -117,6 +141,74 @@ impl Rng {
         cumulative.iter().position(|&c| x < c).unwrap_or(cumulative.len() - 1)
     }
 }
+
+/// `x^n` by squaring, inline (`powi` with a variable exponent is a call).
+#[inline]
+fn powi_small(mut x: f64, mut n: u32) -> f64 {
+    let mut r = 1.0;
+    while n > 0 {
+        if n & 1 == 1 {
+            r *= x;
+        }
+        x *= x;
+        n >>= 1;
+    }
+    r
+}
+
+/// Poisson means below this are drawn exactly, from [`POISSON_TABLES`] plus a remainder.
+const POISSON_TABLE_LIMIT: f64 = 12.0;
+/// The tables' means are multiples of `1 / POISSON_GRID`.
+const POISSON_GRID: f64 = 8.0;
+/// The largest count an exact draw returns (the mass beyond is below 1e-20 for any mean under 12).
+const POISSON_MAX: usize = 60;
+/// Buckets of the uniform in a table's guide.
+const POISSON_GUIDE: usize = 32;
+
+/// The cumulative distribution of Poisson(m) for one table mean `m`.
+struct PoissonTable {
+    /// `P(X <= k)` for k = 0, 1, ..., up to where it stops growing in floating point (or [`POISSON_MAX`]).
+    cdf: Vec<f64>,
+    /// For the uniform's bucket `b`, the first `k` with `P(X <= k) > b / POISSON_GUIDE`: where the walk starts.
+    guide: [u8; POISSON_GUIDE],
+}
+
+impl PoissonTable {
+    fn new(mean: f64) -> Self {
+        // The same recurrence as the walk by inversion, run once.
+        let mut p = exp(-mean);
+        let mut cdf = vec![p];
+        for k in 1..POISSON_MAX {
+            p *= mean * RECIPROCALS[k];
+            let next = cdf[k - 1] + p;
+            if next == cdf[k - 1] && k as f64 > mean {
+                break;
+            }
+            cdf.push(next);
+        }
+        let mut guide = [0u8; POISSON_GUIDE];
+        for (bucket, slot) in guide.iter_mut().enumerate() {
+            let floor = bucket as f64 / POISSON_GUIDE as f64;
+            *slot = cdf.iter().position(|&c| c > floor).unwrap_or(cdf.len()) as u8;
+        }
+        Self { cdf, guide }
+    }
+
+    /// The count for uniform `u`: the first `k` with `u < P(X <= k)`, or [`POISSON_MAX`].
+    #[inline]
+    fn draw(&self, u: f64) -> i64 {
+        let mut k = self.guide[(u * POISSON_GUIDE as f64) as usize] as usize;
+        while k < self.cdf.len() && u >= self.cdf[k] {
+            k += 1;
+        }
+        if k == self.cdf.len() { POISSON_MAX as i64 } else { k as i64 }
+    }
+}
+
+/// One [`PoissonTable`] per multiple of 1/8 below [`POISSON_TABLE_LIMIT`] (index 0, mean 0, unused).
+static POISSON_TABLES: std::sync::LazyLock<Vec<PoissonTable>> = std::sync::LazyLock::new(|| {
+    (0..(POISSON_TABLE_LIMIT * POISSON_GRID) as usize).map(|i| PoissonTable::new(i as f64 / POISSON_GRID)).collect()
+});
 
 /// `1/k` for the inversion loops.
 static RECIPROCALS: [f64; 64] = {
@@ -257,6 +349,25 @@ mod tests {
         let mean = values.iter().sum::<f64>() / n as f64;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
         (mean, var)
+    }
+
+    #[test]
+    fn a_table_draw_is_the_walk_by_inversion_for_the_same_uniform() {
+        let mut state = Rng::for_stream(5, 6);
+        for grid in 1..POISSON_TABLES.len() {
+            let mean = grid as f64 / POISSON_GRID;
+            for _ in 0..2_000 {
+                let u = state.unit();
+                let (mut p, mut k) = (exp(-mean), 0);
+                let mut cdf = p;
+                while u >= cdf && k < POISSON_MAX {
+                    k += 1;
+                    p *= mean * RECIPROCALS[k];
+                    cdf += p;
+                }
+                assert_eq!(POISSON_TABLES[grid].draw(u), k as i64, "mean {mean}, u {u}");
+            }
+        }
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub enum EncoderSpec {
 
 /// Buffers one chunk of one week and encodes it.
 pub enum ChunkEncoder {
-    Csv { date: String, text: Vec<u8> },
+    /// `row` is where the next row is simulated before it becomes text.
+    Csv { date: String, text: Vec<u8>, row: Box<Row> },
     Parquet(Box<ParquetChunk>),
 }
 
@@ -50,22 +51,25 @@ pub struct ParquetChunk {
     date_days: i32,
     first_user: Option<u64>,
     features: RowColumns,
-    /// Rows waiting to be turned into columns, up to [`TILE_ROWS`].
+    /// Rows waiting to be turned into columns: the first `filled` of these
+    /// [`TILE_ROWS`] slots, each simulated in place.
     pending: Vec<Row>,
+    filled: usize,
     labels: Ints,
 }
 
 impl ChunkEncoder {
     pub fn new(spec: &EncoderSpec, rows: usize) -> Result<Self> {
         Ok(match spec {
-            EncoderSpec::Csv => ChunkEncoder::Csv { date: String::new(), text: Vec::with_capacity(rows * 400) },
+            EncoderSpec::Csv => ChunkEncoder::Csv { date: String::new(), text: Vec::with_capacity(rows * 400), row: Box::default() },
             EncoderSpec::Parquet { columns } => ChunkEncoder::Parquet(Box::new(ParquetChunk {
                 columns: columns.clone(),
                 writer: ChunkWriter::new()?,
                 date_days: 0,
                 first_user: None,
                 features: RowColumns::with_capacity(rows),
-                pending: Vec::with_capacity(TILE_ROWS),
+                pending: vec![Row::default(); TILE_ROWS],
+                filled: 0,
                 labels: Ints::with_capacity(rows),
             })),
         })
@@ -78,17 +82,28 @@ impl ChunkEncoder {
             ChunkEncoder::Parquet(chunk) => {
                 chunk.date_days = super::days_since_epoch(date);
                 chunk.first_user = None;
+                chunk.filled = 0;
                 chunk.features.clear();
                 chunk.labels.clear();
             }
         }
     }
 
-    /// Pushes the next user's row; users come in consecutive order.
+    /// Where the next user's row is to be written, before [`ChunkEncoder::push_next_row`].
     #[inline]
-    pub fn push(&mut self, user_index: u64, row: Row, label: Option<i64>) {
+    pub fn next_row(&mut self) -> &mut Row {
         match self {
-            ChunkEncoder::Csv { date, text } => {
+            ChunkEncoder::Csv { row, .. } => row,
+            ChunkEncoder::Parquet(chunk) => &mut chunk.pending[chunk.filled],
+        }
+    }
+
+    /// Pushes the row written at [`ChunkEncoder::next_row`] as the next user's;
+    /// users come in consecutive order.
+    #[inline]
+    pub fn push_next_row(&mut self, user_index: u64, label: Option<i64>) {
+        match self {
+            ChunkEncoder::Csv { date, text, row } => {
                 columns::write_user_id(text, user_index);
                 text.push(b',');
                 text.extend_from_slice(date.as_bytes());
@@ -99,10 +114,10 @@ impl ChunkEncoder {
             }
             ChunkEncoder::Parquet(chunk) => {
                 chunk.first_user.get_or_insert(user_index);
-                chunk.pending.push(row);
-                if chunk.pending.len() == TILE_ROWS {
+                chunk.filled += 1;
+                if chunk.filled == TILE_ROWS {
                     chunk.features.push_rows(&chunk.pending);
-                    chunk.pending.clear();
+                    chunk.filled = 0;
                 }
                 chunk.labels.push(label);
             }
@@ -123,8 +138,8 @@ impl ChunkEncoder {
 
 impl ParquetChunk {
     fn encode(&mut self) -> Result<Vec<ColumnChunk>> {
-        self.features.push_rows(&self.pending);
-        self.pending.clear();
+        self.features.push_rows(&self.pending[..self.filled]);
+        self.filled = 0;
         let Some(first_user) = self.first_user else { return Ok(Vec::new()) };
         // Every row has a label cell, present or not.
         let (rows, writer) = (self.labels.validity.len(), &mut self.writer);
