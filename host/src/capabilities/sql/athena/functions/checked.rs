@@ -13,11 +13,11 @@ use arrow::array::{Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArr
 use arrow::datatypes::{DataType, Field, FieldRef, Int8Type, Int16Type, Int32Type, Int64Type, UInt64Type};
 use arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::{format_state_name, merge_schema};
+use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, BinaryExpr, ColumnarValue, EmitTo, Expr, ExprSchemable, GroupsAccumulator,
     LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, WindowFunctionDefinition,
@@ -37,6 +37,15 @@ fn integer_type_name(data_type: &DataType) -> Option<&'static str> {
 
 fn overflow(message: String) -> DataFusionError {
     DataFusionError::Execution(message)
+}
+
+/// A kernel's result, its overflow (a compute error) as Trino's execution error.
+fn checked_result<T: ArrowPrimitiveType>(result: std::result::Result<arrow::array::PrimitiveArray<T>, ArrowError>) -> Result<ArrayRef> {
+    match result {
+        Ok(array) => Ok(Arc::new(array)),
+        Err(ArrowError::ComputeError(message)) => Err(overflow(message)),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// `a + b`, `a - b` or `a * b` on two integers of one type, failing on overflow.
@@ -79,11 +88,7 @@ impl CheckedArithmetic {
             };
             value.map_err(|_| ArrowError::ComputeError(format!("{type_name} {word} overflow: {x} {op} {y}")))
         });
-        match result {
-            Ok(array) => Ok(Arc::new(array)),
-            Err(ArrowError::ComputeError(message)) => Err(overflow(message)),
-            Err(other) => Err(other.into()),
-        }
+        checked_result(result)
     }
 }
 
@@ -151,11 +156,7 @@ impl CheckedUnary {
                 false => ArrowError::ComputeError(format!("Value {x} is out of range for abs({type_name})")),
             })
         });
-        match result {
-            Ok(array) => Ok(Arc::new(array)),
-            Err(ArrowError::ComputeError(message)) => Err(overflow(message)),
-            Err(other) => Err(other.into()),
-        }
+        checked_result(result)
     }
 }
 
@@ -432,14 +433,7 @@ impl AnalyzerRule for CheckedIntegerArithmetic {
         "checked_integer_arithmetic"
     }
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let schema = match plan.inputs().as_slice() {
-                [] => plan.schema().as_ref().clone(),
-                inputs => merge_schema(inputs),
-            };
-            plan.map_expressions(|expr| expr.transform_up(|e| self.rewrite(e, &schema)))
-        })
-        .map(|t| t.data)
+        super::rewrite_expressions(plan, |e, schema| self.rewrite(e, schema))
     }
 }
 

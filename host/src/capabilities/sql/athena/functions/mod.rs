@@ -22,6 +22,7 @@ use std::hash::{Hash, Hasher};
 
 use arrow::array::new_empty_array;
 use arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
     AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -58,6 +59,22 @@ pub fn register(ctx: &SessionContext) {
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
+}
+
+/// Rewrites every expression of `plan` and its subqueries, bottom up, each seeing the schema of its node's
+/// inputs: what an analyzer rule that swaps one expression for another needs.
+fn rewrite_expressions(
+    plan: datafusion::logical_expr::LogicalPlan,
+    rewrite: impl Fn(datafusion::logical_expr::Expr, &datafusion::common::DFSchema) -> datafusion::common::Result<Transformed<datafusion::logical_expr::Expr>>,
+) -> datafusion::common::Result<datafusion::logical_expr::LogicalPlan> {
+    plan.transform_up_with_subqueries(|plan| {
+        let schema = match plan.inputs().as_slice() {
+            [] => plan.schema().as_ref().clone(),
+            inputs => datafusion::logical_expr::utils::merge_schema(inputs),
+        };
+        plan.map_expressions(|expr| expr.transform_up(|e| rewrite(e, &schema)))
+    })
+    .map(|t| t.data)
 }
 
 type Coerce = fn(&[DataType]) -> std::result::Result<Vec<DataType>, String>;

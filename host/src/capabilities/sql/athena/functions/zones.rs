@@ -10,11 +10,10 @@
 
 use arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result};
-use datafusion::logical_expr::expr::{Cast, TryCast};
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::functions::datetime::to_local_time;
+use datafusion::logical_expr::expr::{Cast, TryCast};
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
@@ -57,13 +56,6 @@ impl AnalyzerRule for PlainTimestampsAreUtc {
         "plain_timestamps_are_utc"
     }
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let schema = match plan.inputs().as_slice() {
-                [] => plan.schema().as_ref().clone(),
-                inputs => merge_schema(inputs),
-            };
-            plan.map_expressions(|expr| expr.transform_up(|e| Self::rewrite(e, &schema)))
-        })
-        .map(|t| t.data)
+        super::rewrite_expressions(plan, Self::rewrite)
     }
 }
