@@ -6,7 +6,8 @@ cd "$(dirname "$0")/../.."
 python="${ENGAGE_PYTHON:-.venv/bin/python}"
 "$python" -c 'import moto' 2>/dev/null || { echo "no moto in $python: pip install -r tests/requirements.txt (or set ENGAGE_PYTHON)" >&2; exit 1; }
 target_dir="${CARGO_TARGET_DIR:-target}"
-cargo build --release -q -p engage-bench --bin s3-bench
+# --workspace, as scripts/test.sh builds: another feature set would compile wasmtime and engage again.
+cargo build --release -q --workspace --bin s3-bench
 port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$python" -c 'from moto.server import main; main()' -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
 moto=$!

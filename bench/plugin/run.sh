@@ -9,5 +9,6 @@ plugin_target="$(realpath -m "${PLUGIN_TARGET_DIR:-${CARGO_TARGET_DIR:-plugins/t
 (cd plugins && CARGO_TARGET_DIR="$plugin_target" cargo build --release --target wasm32-wasip2 -q)
 # The boundary-only guest (its own workspace; same target dir, so the dependencies are shared).
 (cd bench/plugin/identity && CARGO_TARGET_DIR="$plugin_target" cargo build --release --target wasm32-wasip2 -q)
-cargo build --release -q -p engage-bench --bin plugin-bench
+# --workspace, as scripts/test.sh builds: another feature set would compile wasmtime and engage again.
+cargo build --release -q --workspace --bin plugin-bench
 ENGAGE_PLUGIN_DIR="$plugin_target/wasm32-wasip2/release" "$target_dir/release/plugin-bench"
