@@ -15,6 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::step::ErrorKind;
 use super::vars::{self, BUILTINS};
 use crate::capabilities::StorageGrant;
+use crate::plugins::registry::{PluginRef, Registry, Release};
 
 /// `max_parallel` when the file does not say.
 pub const DEFAULT_MAX_PARALLEL: usize = 2;
@@ -192,28 +193,17 @@ impl LoadOptions {
         self
     }
 
-    /// The manifest of the release a published `reference` resolves to, when there is one.
-    fn published_manifest(&self, reference: &str) -> Option<crate::plugins::manifest::Manifest> {
-        let parsed = crate::plugins::registry::PluginRef::parse(reference).ok()?;
-        let store = self.published.clone()?;
-        crate::plugins::registry::Registry::new(store).resolve(&parsed).ok().map(|r| r.manifest)
-    }
-
-    /// Why a published `reference` can't serve as a plugin of `kind` ("stage" or "transform"), if it can't.
-    fn published_problem(&self, reference: &str, kind: &str) -> Option<String> {
-        let parsed = match crate::plugins::registry::PluginRef::parse(reference) {
-            Ok(parsed) => parsed,
-            Err(e) => return Some(e.to_string()),
-        };
-        let store = self.published.clone()?;
-        match crate::plugins::registry::Registry::new(store).find(&parsed) {
-            Err(e) => Some(format!("{e:#}")),
-            Ok(release) if release.kind != kind => Some(format!(
-                "'{reference}' resolves to {} {}, a {} plugin, not a {kind} plugin",
-                release.name, release.version, release.kind
-            )),
-            Ok(_) => None,
+    /// The release a published `reference` resolves to, which must be a `kind` plugin ("stage" or
+    /// "transform"); `Ok(None)` when there is no store to check against.
+    fn published(&self, reference: &str, kind: &str) -> Result<Option<(Registry, Release)>, String> {
+        let parsed = PluginRef::parse(reference)?;
+        let Some(store) = self.published.clone() else { return Ok(None) };
+        let registry = Registry::new(store);
+        let release = registry.find(&parsed).map_err(|e| format!("{e:#}"))?;
+        if release.kind != kind {
+            return Err(format!("'{reference}' resolves to {} {}, a {} plugin, not a {kind} plugin", release.name, release.version, release.kind));
         }
+        Ok(Some((registry, release)))
     }
 }
 
@@ -530,13 +520,16 @@ fn read_stage(
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
         report.at(&raw.name.span(), at, "a stage name must be lowercase letters, digits and '-'");
     }
+    // The release a published stage plugin resolves to, for the check of its grants below.
+    let mut published_stage = None;
     let runs = match (&raw.plugin, &raw.native) {
         (Some(plugin), None) => {
             if crate::plugins::registry::is_reference(plugin.get_ref()) {
                 // Published plugins resolve from the registry when the stage runs; checked here too, so a
                 // missing or wrong-kind release fails before any stage runs.
-                if let Some(problem) = options.published_problem(plugin.get_ref(), "stage") {
-                    report.at(&plugin.span(), at, format!("plugin {problem}"));
+                match options.published(plugin.get_ref(), "stage") {
+                    Ok(found) => published_stage = found,
+                    Err(problem) => report.at(&plugin.span(), at, format!("plugin {problem}")),
                 }
             } else if let Some(dir) = &options.plugin_dir
                 && let Err(e) = crate::plugins::resolve::find_plugin_file(dir, plugin.get_ref())
@@ -614,8 +607,8 @@ fn read_stage(
     }
     // A published stage plugin's manifest says what it needs: an entry that grants less fails here, not
     // with a denial halfway through the run.
-    if let (Some(Runs::Plugin(reference)), Some(plugin)) = (&runs, &raw.plugin)
-        && let Some(manifest) = options.published_manifest(reference)
+    if let (Some((registry, release)), Some(plugin)) = (&published_stage, &raw.plugin)
+        && let Ok(manifest) = registry.manifest(release)
     {
         let granted: Vec<StorageGrant> = grants.storage.iter().filter_map(|g| sample(g).ok()).filter_map(|g| StorageGrant::parse(&g).ok()).collect();
         let mut lacking: Vec<String> = Vec::new();
@@ -653,7 +646,7 @@ fn read_stage(
         for name in names.iter().filter_map(|n| n.as_str()).filter(|n| !n.contains("${")) {
             let span = report.quoted(&params.span(), name);
             if crate::plugins::registry::is_reference(name) {
-                if let Some(problem) = options.published_problem(name, "transform") {
+                if let Err(problem) = options.published(name, "transform") {
                     report.at(&span, at, format!("transform {problem}"));
                 }
             } else if let Some(dir) = &options.plugin_dir

@@ -166,10 +166,14 @@ impl Registry {
     pub fn resolve(&self, reference: &PluginRef) -> Result<Resolved> {
         let release = self.find(reference)?;
         let component = self.get_blob(&release.component)?;
-        let manifest_bytes = self.get_blob(&release.manifest)?;
-        let manifest_text = String::from_utf8(manifest_bytes).context("the stored manifest is not UTF-8")?;
-        let manifest = Manifest::parse(&manifest_text).with_context(|| format!("the stored manifest of {}", reference.text))?;
+        let manifest = self.manifest(&release).with_context(|| format!("the stored manifest of {}", reference.text))?;
         Ok(Resolved { release, manifest, component })
+    }
+
+    /// A release's manifest, without reading its component.
+    pub fn manifest(&self, release: &Release) -> Result<Manifest> {
+        let manifest_text = String::from_utf8(self.get_blob(&release.manifest)?).context("the stored manifest is not UTF-8")?;
+        Manifest::parse(&manifest_text)
     }
 
     fn release_at(&self, key: &str) -> Result<Option<Release>> {

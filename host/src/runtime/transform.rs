@@ -19,6 +19,7 @@ use super::bindings::{ColumnType, TransformInfo};
 use super::errors::{FailureKind, GuestError, OutputLimitExceeded};
 use super::{Capabilities, GuestIdentity, GuestLimits, GuestState, Plugin, Runtime, arm_deadline};
 use crate::capabilities::Grants;
+use crate::data::schema::LABEL;
 use crate::plugins::manifest::{KEY_COLUMNS, Manifest};
 use crate::plugins::schema_check::{check_finite, column_type_name};
 
@@ -96,6 +97,12 @@ impl Runtime {
         };
         if let Some(key) = info.outputs.iter().find(|c| KEY_COLUMNS.contains(&c.name.as_str())) {
             return Err(load_error(format!("output column '{}' is a key column the host keeps; a transform may not write it", key.name)));
+        }
+        // A plugin.toml is refused for this at publish; a component without one is refused here.
+        if info.inputs.iter().any(|c| c == LABEL) {
+            return Err(load_error(format!(
+                "input column '{LABEL}' is the label: a feature computed from it gives the model next week's answer; a transform may not read it"
+            )));
         }
         let output_schema = Arc::new(Schema::new(
             info.outputs.iter().map(|c| Field::new(&c.name, arrow_type(c.type_), true)).collect::<Vec<_>>(),

@@ -139,12 +139,6 @@ fn process_input(
     let mut columns: Vec<String> = keep.clone();
     for inst in &instances {
         for input in &inst.info().inputs {
-            if input == LABEL {
-                return Err(config(
-                    ctx,
-                    format!("transform '{}' reads the label '{LABEL}': a feature computed from it gives the model next week's answer; remove it from the transform's inputs", inst.info().name),
-                ));
-            }
             if !has(input) {
                 return Err(StepError::failed(format!(
                     "stage '{}': transform '{}' reads column '{input}', which {db}.{table} does not have",
