@@ -156,3 +156,57 @@ fn an_aws_failure_is_one_line_naming_the_service_operation_endpoint_and_cause_an
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(elapsed.as_secs() < 15, "took {elapsed:?}");
 }
+
+/// On S3 there are no file locks: a run's lock is a lease object, renewed while the run goes on.
+/// A second process is refused while it is held, may take over once its holder died and it
+/// expired, and a holder whose lease was taken over learns it has lost the run.
+#[test]
+fn an_s3_run_lock_refuses_a_second_runner_and_passes_on_once_its_holder_is_gone() {
+    use engage::pipeline::record::{RunStatus, RunStore};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let moto = Moto::start();
+    let aws = moto.context();
+    let s3 = S3Storage::new(aws.clone(), ZoneMap { shared: Some(S3Location::parse("engage-hosted/prod").unwrap()), zones: Default::default() }, 5 << 20);
+    let request = s3.client().create_bucket().bucket("engage-hosted");
+    aws.block_on(async move { request.send().await }).unwrap();
+    let s3 = Arc::new(s3);
+    let store = RunStore::new(s3.clone()).with_lease(Duration::from_millis(1500));
+    let run_id = store.allocate_id().unwrap();
+    let lock_key = format!("{run_id}/run.lock");
+
+    let first = store.lock(&run_id).unwrap();
+    let refused = store.lock(&run_id).err().expect("a second runner is refused while the lease is held").to_string();
+    assert!(refused.contains(&format!("run {run_id} is being run by pid {}", std::process::id())), "{refused}");
+    // Renewed past its first term, so a long run keeps its lock.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(store.lock(&run_id).is_err(), "the lease was renewed while its holder lives");
+    assert!(first.lost().is_none());
+    drop(first);
+    assert!(s3.head("runs", &lock_key).is_err(), "a released lease is deleted");
+
+    // A holder that died leaves a lease that stops being renewed; its `running` record then
+    // reads as interrupted, and the run may be resumed by someone else.
+    let record = format!(
+        r#"{{"run_id":"{run_id}","run_db":"run_x","pipeline":"p","pipeline_file":"p.toml","status":"running","started":"2026-01-01T00:00:00Z","ended":null,"vars":{{}},"error":null,"stages":[]}}"#
+    );
+    s3.put("runs", &format!("{run_id}/run.json"), record.as_bytes()).unwrap();
+    let dead = r#"{"holder":"pid 7 on host gone","expires":"2026-01-01T00:02:00.000Z"}"#;
+    s3.put("runs", &lock_key, dead.as_bytes()).unwrap();
+    assert_eq!(store.load(&run_id).unwrap().status, RunStatus::Interrupted);
+    let second = store.lock(&run_id).expect("an expired lease is taken over");
+    assert_eq!(store.load(&run_id).unwrap().status, RunStatus::Running, "a live lease: the record is believed");
+    let held = String::from_utf8(s3.get("runs", &lock_key).unwrap()).unwrap();
+    assert!(held.contains(&format!("pid {}", std::process::id())), "{held}");
+
+    // Another process overwrites the lease (as after taking over an expired one): the next
+    // renewal finds it gone, and the run learns it must stop.
+    s3.put("runs", &lock_key, br#"{"holder":"pid 8 on host other","expires":"2999-01-01T00:00:00.000Z"}"#).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let lost = second.lost().expect("the overwritten lease is noticed at the next renewal");
+    assert!(lost.contains("taken over by another process"), "{lost}");
+    drop(second);
+    let kept = String::from_utf8(s3.get("runs", &lock_key).unwrap()).unwrap();
+    assert!(kept.contains("pid 8"), "a lost lease is not deleted from under its new holder: {kept}");
+}

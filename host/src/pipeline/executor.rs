@@ -168,10 +168,14 @@ impl Executor {
     }
 
     /// Runs `record` to the end, holding the run's `_lock` throughout.
-    fn execute(&self, pipeline: &Pipeline, record: RunRecord, _lock: RunLock) -> Result<RunRecord> {
-        let run = RunState::new(self, pipeline, record)?;
+    fn execute(&self, pipeline: &Pipeline, record: RunRecord, lock: RunLock) -> Result<RunRecord> {
+        let run = RunState::new(self, pipeline, record, &lock)?;
         self.observer.run_started(&run.snapshot());
         let failure = self.schedule(&run);
+        // Another process took the run over: its record and outputs are its own now.
+        if let Some(why) = lock.lost() {
+            bail!("run {}: {why}; this process stopped without finishing or publishing it", run.snapshot().run_id);
+        }
         let mut record = run.snapshot();
         for stage in &mut record.stages {
             if stage.status == StageStatus::Pending {
@@ -229,7 +233,8 @@ impl Executor {
         let (tx, rx) = mpsc::channel::<(usize, Result<StepOutput, StepError>)>();
         std::thread::scope(|scope| {
             loop {
-                if failure.is_none() {
+                // A lost run lock starts nothing more; the stages running finish unrecorded.
+                if failure.is_none() && run.lock.lost().is_none() {
                     while running < run.pipeline.max_parallel {
                         let Some(next) = run.next_ready() else { break };
                         running += 1;
@@ -558,6 +563,7 @@ pub(crate) struct AttemptInput {
 struct RunState<'a> {
     pipeline: &'a Pipeline,
     store: &'a RunStore,
+    lock: &'a RunLock,
     record: Mutex<RunRecord>,
     /// Summaries of committed stages by name; a fallback's also under the stage it replaced.
     upstream: Mutex<Map<String, Value>>,
@@ -569,7 +575,7 @@ struct RunState<'a> {
 }
 
 impl<'a> RunState<'a> {
-    fn new(executor: &'a Executor, pipeline: &'a Pipeline, record: RunRecord) -> Result<Self> {
+    fn new(executor: &'a Executor, pipeline: &'a Pipeline, record: RunRecord, lock: &'a RunLock) -> Result<Self> {
         let mut upstream = Map::new();
         let mut done = vec![false; pipeline.stages.len()];
         for (i, stage) in record.stages.iter().enumerate() {
@@ -590,6 +596,7 @@ impl<'a> RunState<'a> {
         Ok(Self {
             pipeline,
             store: &executor.store,
+            lock,
             record: Mutex::new(record),
             upstream: Mutex::new(upstream),
             done: Mutex::new(done),
@@ -610,6 +617,9 @@ impl<'a> RunState<'a> {
     fn update<T>(&self, f: impl FnOnce(&mut RunRecord) -> T) -> T {
         let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
         let value = f(&mut record);
+        if self.lock.lost().is_some() {
+            return value;
+        }
         if let Err(e) = self.store.save(&record) {
             tracing::error!("{e:#}");
             self.save_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(format!("{e:#}"));

@@ -7,6 +7,7 @@ pub mod fanout;
 pub mod metrics;
 pub mod plugin_step;
 pub mod record;
+pub mod run_lease;
 pub mod setup;
 pub mod spec;
 pub mod stage_task;

@@ -6,8 +6,9 @@
 //! `runs/<id>/run.lock`, which names its pid and host: a second `--resume` of
 //! the run is refused while it is held, and a record that says `running` whose
 //! lock nobody holds (the process died, even by SIGKILL: the OS releases the lock)
-//! is shown as `interrupted`. Only where the runs bucket is a local folder; on
-//! other storage runs are not locked.
+//! is shown as `interrupted`. Where the runs bucket is on S3 the lock is a lease
+//! object instead (`run_lease.rs`), and a `running` record whose lease expired is
+//! `interrupted`; on storage with neither, runs are not locked.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -20,6 +21,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::run_lease::{self, Lease};
 use super::step::{ErrorKind, RUNS_BUCKET, StepOutput};
 use crate::capabilities::ErrorCode;
 use crate::capabilities::storage::ObjectStore;
@@ -206,11 +208,23 @@ pub fn is_run_id(id: &str) -> bool {
 #[derive(Clone)]
 pub struct RunStore {
     storage: Arc<dyn ObjectStore>,
+    /// How long a run lock on shared storage lasts unless renewed.
+    lease: std::time::Duration,
 }
 
 impl RunStore {
     pub fn new(storage: Arc<dyn ObjectStore>) -> Self {
-        Self { storage }
+        Self { storage, lease: run_lease::LEASE }
+    }
+
+    /// The same store with run locks on shared storage that last `lease` (tests shorten it).
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    fn lock_key(run_id: &str) -> String {
+        format!("{run_id}/run.lock")
     }
 
     fn key(run_id: &str) -> String {
@@ -219,7 +233,7 @@ impl RunStore {
 
     /// `runs/<id>/run.lock` when the runs bucket is a local folder.
     fn lock_path(&self, run_id: &str) -> Option<PathBuf> {
-        self.storage.local_path(RUNS_BUCKET, &format!("{run_id}/run.lock"))
+        self.storage.local_path(RUNS_BUCKET, &Self::lock_key(run_id))
     }
 
     /// Takes the run's lock for as long as the returned value lives; refuses, in
@@ -228,7 +242,14 @@ impl RunStore {
         if !is_run_id(run_id) {
             bail!("'{run_id}' is not a run id (expected YYYYMMDD-HHMMSS-xxxx)");
         }
-        let Some(path) = self.lock_path(run_id) else { return Ok(RunLock { _file: None }) };
+        let Some(path) = self.lock_path(run_id) else {
+            if !self.storage.conditional_writes() {
+                return Ok(RunLock { _file: None, lease: None });
+            }
+            let holder = format!("pid {} on host {}", std::process::id(), host_name());
+            let lease = Lease::acquire(self.storage.clone(), &Self::lock_key(run_id), run_id, &holder, self.lease)?;
+            return Ok(RunLock { _file: None, lease: Some(lease) });
+        };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -255,12 +276,15 @@ impl RunStore {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(holder.as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
-        Ok(RunLock { _file: Some(file) })
+        Ok(RunLock { _file: Some(file), lease: None })
     }
 
-    /// Whether the record of a `running` run lies: its lock file is there and nobody holds it.
+    /// Whether the record of a `running` run lies: its lock file is there and nobody holds it,
+    /// or its lease on shared storage has expired.
     fn interrupted(&self, run_id: &str) -> bool {
-        let Some(path) = self.lock_path(run_id) else { return false };
+        let Some(path) = self.lock_path(run_id) else {
+            return self.storage.conditional_writes() && run_lease::expired(self.storage.as_ref(), &Self::lock_key(run_id)) == Some(true);
+        };
         // No lock file: a run of an older engage, or stage tasks run one by one; leave it be.
         let Ok(file) = File::open(&path) else { return false };
         // Taken (and dropped, so released) means its holder is gone.
@@ -349,6 +373,15 @@ impl RunStore {
 /// A run's lock (`RunStore::lock`), released when dropped or when the process dies.
 pub struct RunLock {
     _file: Option<File>,
+    lease: Option<Lease>,
+}
+
+impl RunLock {
+    /// Why the lock is no longer this process's, if it isn't: a lease on shared storage that
+    /// another process took over after it expired. The run must then stop writing.
+    pub fn lost(&self) -> Option<String> {
+        self.lease.as_ref().and_then(Lease::lost)
+    }
 }
 
 fn host_name() -> String {

@@ -9,7 +9,7 @@ pub mod s3;
 
 use std::path::PathBuf;
 
-use super::CapResult;
+use super::{CapResult, CapabilityError};
 
 pub use local::LocalStorage;
 pub use s3::{S3Location, S3Storage, ZoneMap};
@@ -32,6 +32,15 @@ pub struct ListPage {
     pub next_token: Option<String>,
 }
 
+/// When a conditional write ([`ObjectStore::put_if`]) may happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteCondition<'a> {
+    /// Only if no object has the key.
+    Absent,
+    /// Only if the object is still the version with this tag.
+    Matches(&'a str),
+}
+
 /// An object store. Keys are validated by the caller with [`validate_key`];
 /// backends may assume valid keys and buckets.
 pub trait ObjectStore: Send + Sync {
@@ -49,6 +58,25 @@ pub trait ObjectStore: Send + Sync {
     /// Where the object lives on this machine's file system, for engines that read
     /// files directly (DataFusion). `None` for remote backends.
     fn local_path(&self, bucket: &str, key: &str) -> Option<PathBuf>;
+
+    /// Whether [`ObjectStore::put_if`] and its companions work here.
+    fn conditional_writes(&self) -> bool {
+        false
+    }
+    /// Conditional writes, for leases on shared storage (the run lock on S3, where no file lock
+    /// exists). `Ok(Some(tag))` gives the new version's tag, `Ok(None)` says the condition did
+    /// not hold. Backends that need no leases (a local folder has file locks) don't offer them.
+    fn put_if(&self, _bucket: &str, _key: &str, _data: &[u8], _condition: WriteCondition) -> CapResult<Option<String>> {
+        Err(CapabilityError::unavailable("this storage backend has no conditional writes"))
+    }
+    /// The object and its version tag, for a later [`ObjectStore::put_if`] or [`ObjectStore::delete_if`].
+    fn get_tagged(&self, _bucket: &str, _key: &str) -> CapResult<(Vec<u8>, String)> {
+        Err(CapabilityError::unavailable("this storage backend has no conditional writes"))
+    }
+    /// Deletes the object only if it is still the version `tag`; `Ok(false)` when it is not (or is gone).
+    fn delete_if(&self, _bucket: &str, _key: &str, _tag: &str) -> CapResult<bool> {
+        Err(CapabilityError::unavailable("this storage backend has no conditional writes"))
+    }
 
     /// Every key under a prefix, following pagination.
     fn list_all(&self, bucket: &str, prefix: &str) -> CapResult<Vec<ObjectInfo>> {

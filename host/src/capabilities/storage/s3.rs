@@ -19,7 +19,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::task::JoinHandle;
 
-use super::{ListPage, ObjectInfo, ObjectStore, ObjectWriter, validate_bucket, validate_prefix};
+use super::{ListPage, ObjectInfo, ObjectStore, ObjectWriter, WriteCondition, validate_bucket, validate_prefix};
 use crate::aws::AwsContext;
 use crate::capabilities::{CapResult, CapabilityError};
 
@@ -297,6 +297,67 @@ impl ObjectStore for S3Storage {
     fn local_path(&self, _bucket: &str, _key: &str) -> Option<std::path::PathBuf> {
         None
     }
+
+    fn conditional_writes(&self) -> bool {
+        true
+    }
+
+    // Conditional writes are S3's own (If-None-Match / If-Match on PutObject and DeleteObject):
+    // one request each, so two tasks racing for a lease can't both win.
+    fn put_if(&self, bucket: &str, key: &str, data: &[u8], condition: WriteCondition) -> CapResult<Option<String>> {
+        let (real_bucket, real_key) = self.resolve(bucket, key)?;
+        let target = format!("s3://{real_bucket}/{real_key}");
+        let request = self.client.put_object().bucket(real_bucket).key(real_key).body(ByteStream::from(data.to_vec()));
+        let request = match condition {
+            WriteCondition::Absent => request.if_none_match("*"),
+            WriteCondition::Matches(tag) => request.if_match(tag),
+        };
+        let at = self.at.clone();
+        self.aws.block_on(async move {
+            match request.send().await {
+                Ok(output) => Ok(Some(output.e_tag().unwrap_or_default().to_string())),
+                Err(e) if condition_failed(&e) => Ok(None),
+                Err(e) => Err(s3_error("PutObject", &target, &at, e)),
+            }
+        })
+    }
+
+    fn get_tagged(&self, bucket: &str, key: &str) -> CapResult<(Vec<u8>, String)> {
+        let (real_bucket, real_key) = self.resolve(bucket, key)?;
+        let target = format!("s3://{real_bucket}/{real_key}");
+        let request = self.client.get_object().bucket(real_bucket).key(real_key);
+        let at = self.at.clone();
+        self.aws.block_on(async move {
+            let output = request.send().await.map_err(|e| s3_error("GetObject", &target, &at, e))?;
+            let tag = output.e_tag().unwrap_or_default().to_string();
+            let length = output.content_length();
+            Ok((read_body(output.body, length, &target).await?, tag))
+        })
+    }
+
+    fn delete_if(&self, bucket: &str, key: &str, tag: &str) -> CapResult<bool> {
+        let (real_bucket, real_key) = self.resolve(bucket, key)?;
+        let target = format!("s3://{real_bucket}/{real_key}");
+        let request = self.client.delete_object().bucket(real_bucket).key(real_key).if_match(tag);
+        let at = self.at.clone();
+        self.aws.block_on(async move {
+            match request.send().await {
+                Ok(_) => Ok(true),
+                Err(e) if condition_failed(&e) => Ok(false),
+                Err(e) => match s3_error("DeleteObject", &target, &at, e) {
+                    missing if missing.code == crate::capabilities::ErrorCode::NotFound => Ok(false),
+                    other => Err(other),
+                },
+            }
+        })
+    }
+}
+
+/// S3's answer when a conditional request's condition did not hold (412), or when another
+/// conditional write to the key was in flight at the same moment (409).
+fn condition_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    matches!(error.code(), Some("PreconditionFailed" | "ConditionalRequestConflict"))
+        || error.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 409 | 412))
 }
 
 /// A streamed write: one PutObject when it fits in a part, else a multipart upload.
