@@ -276,3 +276,52 @@ fn athena_failures_pages_and_throttling_against_a_stand_in() {
     assert_eq!(throttled.load(Ordering::SeqCst), 2, "throttled once, then retried");
     assert_eq!(unsigned.load(Ordering::SeqCst), 0, "every call carried a SigV4 signature");
 }
+
+/// Two ingests of different snapshots update one table at the same time (two Fargate tasks):
+/// Glue has no lock, so neither may lose the other's partition, nor fail on the other's create.
+#[test]
+fn glue_updates_racing_on_one_table_keep_each_others_partitions() {
+    let moto = Moto::start();
+    let ours = GlueCatalog::new(moto.context(), None, zones());
+    let theirs = GlueCatalog::new(moto.context(), None, zones());
+    let with_partition = |existing: Option<TableDef>, day: &str| {
+        let mut def = existing.unwrap_or_else(|| users_table(&[]));
+        def.partitions.push(users_table(&[day]).partitions.remove(0));
+        def
+    };
+
+    // The table is created by the other task between our read (no table) and our create:
+    // ours is retried on the table that now exists.
+    let mut calls = 0;
+    ours.update_table("engage", "users", &mut |existing| {
+        calls += 1;
+        if calls == 1 {
+            assert!(existing.is_none());
+            theirs.update_table("engage", "users", &mut |e| Ok(with_partition(e, "2026-11-29"))).unwrap();
+        }
+        Ok(with_partition(existing, "2026-11-22"))
+    })
+    .unwrap();
+    assert_eq!(calls, 2, "the create that lost the race is made again from the table as it now is");
+    assert_eq!(sorted(ours.table("engage", "users").unwrap().unwrap()), users_table(&["2026-11-22", "2026-11-29"]));
+
+    // The other task adds its week between our read and our write.
+    ours.update_table("engage", "users", &mut |existing| {
+        if existing.as_ref().is_some_and(|d| d.partitions.len() == 2) {
+            theirs.update_table("engage", "users", &mut |e| Ok(with_partition(e, "2026-12-13"))).unwrap();
+        }
+        Ok(with_partition(existing, "2026-12-06"))
+    })
+    .unwrap();
+    let both = sorted(ours.table("engage", "users").unwrap().unwrap());
+    assert_eq!(both, users_table(&["2026-11-22", "2026-11-29", "2026-12-06", "2026-12-13"]), "neither week is lost");
+
+    // A partition the change itself drops is still deleted.
+    ours.update_table("engage", "users", &mut |existing| {
+        let mut def = existing.unwrap();
+        def.partitions.retain(|p| p.values[0] != "2026-11-22");
+        Ok(def)
+    })
+    .unwrap();
+    assert_eq!(sorted(ours.table("engage", "users").unwrap().unwrap()), users_table(&["2026-11-29", "2026-12-06", "2026-12-13"]));
+}

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aws_sdk_glue::Client;
+use aws_sdk_glue::error::ProvideErrorMetadata;
 use aws_sdk_glue::types::{Column as GlueColumn, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, TableInput};
 
 use super::{Catalog, Column, Partition, TableDef, TableFormat};
@@ -26,6 +27,16 @@ const SERDE_PROPERTY: &str = "serialization.lib";
 /// BatchCreatePartition takes at most 100 partitions, BatchDeletePartition 25.
 const CREATE_BATCH: usize = 100;
 const DELETE_BATCH: usize = 25;
+/// How often an update is retried when another process changed the table first.
+const UPDATE_ATTEMPTS: u32 = 8;
+
+/// What a write expects to find in Glue.
+enum Expect {
+    /// No table of that name (CreateTable).
+    Absent,
+    /// The table, at `version` when given (UpdateTable, conditional on VersionId).
+    Exists { version: Option<String> },
+}
 
 pub struct GlueCatalog {
     /// The endpoint, for messages.
@@ -125,7 +136,91 @@ impl GlueCatalog {
         Ok(raw.into_iter().map(|p| Partition { location: self.zones.logical_url(&p.location), values: p.values }).collect())
     }
 
-    fn sync_partitions(&self, def: &TableDef) -> CapResult<()> {
+    /// The table and its Glue version id.
+    fn versioned_table(&self, database: &str, name: &str) -> CapResult<Option<(TableDef, Option<String>)>> {
+        let client = self.client.clone();
+        let (db, table_name, catalog_id) = (database.to_string(), name.to_string(), self.catalog_id.clone());
+        let at = self.at.clone();
+        let found = not_found_is_none(self.aws.block_on(async move {
+            client
+                .get_table()
+                .set_catalog_id(catalog_id)
+                .database_name(&db)
+                .name(&table_name)
+                .send()
+                .await
+                .map_err(|e| service_error("glue", "GetTable", &format!("{db}.{table_name}"), &at, e))
+        }))?;
+        let Some(output) = found else { return Ok(None) };
+        let Some(table) = output.table() else { return Ok(None) };
+        let descriptor = table.storage_descriptor();
+        let input_format = descriptor.and_then(|s| s.input_format()).unwrap_or_default();
+        let format = if input_format.to_lowercase().contains("parquet") { TableFormat::Parquet } else { TableFormat::Csv };
+        let mut properties: BTreeMap<String, String> =
+            table.parameters().map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        properties.remove("classification");
+        let serde_info = descriptor.and_then(|s| s.serde_info());
+        for (key, value) in serde_info.and_then(|s| s.parameters()).into_iter().flatten() {
+            if SERDE_PARAMETERS.contains(&key.as_str()) {
+                properties.insert(key.clone(), value.clone());
+            }
+        }
+        if format == TableFormat::Csv
+            && let Some(library) = serde_info.and_then(|s| s.serialization_library())
+        {
+            properties.insert(SERDE_PROPERTY.into(), library.to_string());
+        }
+        let mut def = TableDef {
+            database: database.to_string(),
+            name: table.name().to_string(),
+            location: self.zones.logical_url(descriptor.and_then(|s| s.location()).unwrap_or_default()),
+            format,
+            columns: from_glue(descriptor.map(|s| s.columns()).unwrap_or_default()),
+            partition_keys: from_glue(table.partition_keys()),
+            partitions: Vec::new(),
+            properties,
+        };
+        if !def.partition_keys.is_empty() {
+            def.partitions = self.partitions(database, name)?;
+        }
+        let version = table.version_id().map(str::to_string);
+        Ok(Some((def, version)))
+    }
+
+    /// Writes the table as `expect`ed, then its partitions; false, with nothing written, when
+    /// Glue says another process got there first. `base`: the partitions the definition was
+    /// made from, so that only those it dropped are deleted (`None`: delete all it lacks).
+    fn write_table(&self, def: &TableDef, expect: Expect, base: Option<&BTreeSet<Vec<String>>>) -> CapResult<bool> {
+        super::parse_location(&def.location).map_err(CapabilityError::invalid)?;
+        self.create_database(&def.database)?;
+        let client = self.client.clone();
+        let input = self.table_input(def);
+        let (database, catalog_id, target) = (def.database.clone(), self.catalog_id.clone(), format!("{}.{}", def.database, def.name));
+        let at = self.at.clone();
+        let written = self.aws.block_on(async move {
+            match expect {
+                Expect::Exists { version } => {
+                    let request = client.update_table().set_catalog_id(catalog_id).database_name(&database).table_input(input);
+                    match request.set_version_id(version).send().await {
+                        Ok(_) => Ok(true),
+                        Err(e) if lost_race(e.code()) => Ok(false),
+                        Err(e) => Err(service_error("glue", "UpdateTable", &target, &at, e)),
+                    }
+                }
+                Expect::Absent => match client.create_table().set_catalog_id(catalog_id).database_name(&database).table_input(input).send().await {
+                    Ok(_) => Ok(true),
+                    Err(e) if lost_race(e.code()) => Ok(false),
+                    Err(e) => Err(service_error("glue", "CreateTable", &target, &at, e)),
+                },
+            }
+        })?;
+        if written {
+            self.sync_partitions(def, base)?;
+        }
+        Ok(written)
+    }
+
+    fn sync_partitions(&self, def: &TableDef, base: Option<&BTreeSet<Vec<String>>>) -> CapResult<()> {
         let existing: BTreeSet<Vec<String>> = self.partitions(&def.database, &def.name)?.into_iter().map(|p| p.values).collect();
         let wanted: BTreeSet<Vec<String>> = def.partitions.iter().map(|p| p.values.clone()).collect();
         let to_create: Vec<PartitionInput> = def
@@ -139,7 +234,7 @@ impl GlueCatalog {
                     .build()
             })
             .collect();
-        let to_delete: Vec<Vec<String>> = existing.difference(&wanted).cloned().collect();
+        let to_delete: Vec<Vec<String>> = existing.difference(&wanted).filter(|v| base.is_none_or(|b| b.contains(*v))).cloned().collect();
         let client = self.client.clone();
         let (database, name, catalog_id) = (def.database.clone(), def.name.clone(), self.catalog_id.clone());
         let at = self.at.clone();
@@ -188,6 +283,12 @@ fn from_glue(columns: &[GlueColumn]) -> Vec<Column> {
         .iter()
         .map(|c| Column { name: c.name().to_string(), data_type: c.r#type().unwrap_or("string").to_string(), comment: c.comment().map(str::to_string) })
         .collect()
+}
+
+/// Glue's answers when another process changed the table first: a stale VersionId, or a
+/// table created since it was read as missing.
+fn lost_race(code: Option<&str>) -> bool {
+    matches!(code, Some("ConcurrentModificationException" | "AlreadyExistsException"))
 }
 
 fn not_found_is_none<T>(result: CapResult<T>) -> CapResult<Option<T>> {
@@ -269,85 +370,37 @@ impl Catalog for GlueCatalog {
     }
 
     fn table(&self, database: &str, name: &str) -> CapResult<Option<TableDef>> {
-        let client = self.client.clone();
-        let (db, table_name, catalog_id) = (database.to_string(), name.to_string(), self.catalog_id.clone());
-        let at = self.at.clone();
-        let found = not_found_is_none(self.aws.block_on(async move {
-            client
-                .get_table()
-                .set_catalog_id(catalog_id)
-                .database_name(&db)
-                .name(&table_name)
-                .send()
-                .await
-                .map_err(|e| service_error("glue", "GetTable", &format!("{db}.{table_name}"), &at, e))
-        }))?;
-        let Some(output) = found else { return Ok(None) };
-        let Some(table) = output.table() else { return Ok(None) };
-        let descriptor = table.storage_descriptor();
-        let input_format = descriptor.and_then(|s| s.input_format()).unwrap_or_default();
-        let format = if input_format.to_lowercase().contains("parquet") { TableFormat::Parquet } else { TableFormat::Csv };
-        let mut properties: BTreeMap<String, String> =
-            table.parameters().map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
-        properties.remove("classification");
-        let serde_info = descriptor.and_then(|s| s.serde_info());
-        for (key, value) in serde_info.and_then(|s| s.parameters()).into_iter().flatten() {
-            if SERDE_PARAMETERS.contains(&key.as_str()) {
-                properties.insert(key.clone(), value.clone());
-            }
-        }
-        if format == TableFormat::Csv
-            && let Some(library) = serde_info.and_then(|s| s.serialization_library())
-        {
-            properties.insert(SERDE_PROPERTY.into(), library.to_string());
-        }
-        let mut def = TableDef {
-            database: database.to_string(),
-            name: table.name().to_string(),
-            location: self.zones.logical_url(descriptor.and_then(|s| s.location()).unwrap_or_default()),
-            format,
-            columns: from_glue(descriptor.map(|s| s.columns()).unwrap_or_default()),
-            partition_keys: from_glue(table.partition_keys()),
-            partitions: Vec::new(),
-            properties,
-        };
-        if !def.partition_keys.is_empty() {
-            def.partitions = self.partitions(database, name)?;
-        }
-        Ok(Some(def))
+        Ok(self.versioned_table(database, name)?.map(|(def, _)| def))
     }
 
     fn put_table(&self, def: &TableDef) -> CapResult<()> {
-        super::parse_location(&def.location).map_err(CapabilityError::invalid)?;
-        self.create_database(&def.database)?;
         let exists = self.table(&def.database, &def.name)?.is_some();
-        let client = self.client.clone();
-        let input = self.table_input(def);
-        let (database, catalog_id, target) = (def.database.clone(), self.catalog_id.clone(), format!("{}.{}", def.database, def.name));
-        let at = self.at.clone();
-        self.aws.block_on(async move {
-            if exists {
-                client
-                    .update_table()
-                    .set_catalog_id(catalog_id)
-                    .database_name(&database)
-                    .table_input(input)
-                    .send()
-                    .await
-                    .map_err(|e| service_error("glue", "UpdateTable", &target, &at, e))?;
-            } else {
-                client
-                    .create_table()
-                    .set_catalog_id(catalog_id)
-                    .database_name(&database)
-                    .table_input(input)
-                    .send()
-                    .await
-                    .map_err(|e| service_error("glue", "CreateTable", &target, &at, e))?;
+        self.write_table(def, if exists { Expect::Exists { version: None } } else { Expect::Absent }, None).map(|_| ())
+    }
+
+    /// Glue has no lock: an update is optimistic. The table is read with its version, changed,
+    /// and written only if that version is still the newest (a create only if there still is
+    /// none); otherwise it is read again and changed again. Partitions are separate objects in
+    /// Glue, so only those this change removed are deleted: a partition another process added
+    /// meanwhile (an ingest of another snapshot) stays.
+    fn update_table(
+        &self,
+        database: &str,
+        name: &str,
+        change: &mut dyn FnMut(Option<TableDef>) -> anyhow::Result<TableDef>,
+    ) -> anyhow::Result<TableDef> {
+        for attempt in 1..=UPDATE_ATTEMPTS {
+            let (read, version) = self.versioned_table(database, name)?.map_or((None, None), |(def, version)| (Some(def), version));
+            let base: BTreeSet<Vec<String>> = read.iter().flat_map(|d| d.partitions.iter().map(|p| p.values.clone())).collect();
+            let expect = if read.is_some() { Expect::Exists { version } } else { Expect::Absent };
+            let table = change(read)?;
+            if self.write_table(&table, expect, Some(&base))? {
+                return Ok(table);
             }
-            Ok(())
-        })?;
-        self.sync_partitions(def)
+            tracing::debug!("glue: {database}.{name} changed while it was updated; reading it again");
+            std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)));
+        }
+        anyhow::bail!("glue: {database}.{name} kept changing under this update ({UPDATE_ATTEMPTS} tries); try again")
     }
 
     fn drop_table(&self, database: &str, name: &str) -> CapResult<bool> {
