@@ -105,6 +105,30 @@ fn a_run_with_the_s3_backend_keeps_its_record_and_outputs_in_the_bucket() {
     let record: serde_json::Value = serde_json::from_slice(&store.get("runs", &format!("{run_id}/run.json")).unwrap()).unwrap();
     assert_eq!(record["status"], "succeeded");
     assert!(store.head("work", &format!("run={run_id}/counter")).is_ok(), "the stage wrote through the S3 backend");
+
+    // The operator looks at the hosted history and catalog with the same runtime config.
+    let config_arg = config.to_str().unwrap();
+    let listed = engage(&root, &["runs", "list", "--json", "--config", config_arg]);
+    assert!(listed.status.success(), "stderr: {}", text(&listed.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!((listed[0]["run_id"].as_str(), listed[0]["status"].as_str()), (Some(run_id), Some("succeeded")), "{listed}");
+    let shown = engage(&root, &["runs", "--config", config_arg, "show", run_id]);
+    assert!(shown.status.success() && text(&shown.stdout).contains("second"), "{}{}", text(&shown.stdout), text(&shown.stderr));
+    let glue = engage::catalog::GlueCatalog::new(aws.clone(), None, ZoneMap { shared: Some(S3Location::parse("engage-hosted/prod").unwrap()), zones: Default::default() });
+    let table = engage::catalog::TableDef {
+        database: "engage".into(),
+        name: "users".into(),
+        location: "s3://processed/users/".into(),
+        format: engage::catalog::TableFormat::Parquet,
+        columns: vec![engage::catalog::Column { name: "user_id".into(), data_type: "string".into(), comment: None }],
+        partition_keys: Vec::new(),
+        partitions: Vec::new(),
+        properties: Default::default(),
+    };
+    engage::catalog::Catalog::put_table(&glue, &table).unwrap();
+    let catalog = engage(&root, &["catalog", "describe", "users", "--config", config_arg]);
+    let described = text(&catalog.stdout);
+    assert!(catalog.status.success() && described.contains("s3://processed/users/") && described.contains("user_id"), "{described}{}", text(&catalog.stderr));
     assert!(!root.exists() || !root.join("runs").exists(), "nothing went to the local root");
 }
 

@@ -1,13 +1,22 @@
 //! `engage catalog list|describe`
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use crate::catalog::{Catalog, DEFAULT_DATABASE};
 use crate::data::ingest::commit::ROWS_PROPERTY_PREFIX;
-use crate::local_host::LocalHost;
+use crate::config::{Backends, HostConfig};
+
+#[derive(Args)]
+pub struct CatalogArgs {
+    #[command(subcommand)]
+    pub command: CatalogCommand,
+    /// The runtime config naming the catalog (config/hosted.toml: Glue); the local catalog when left out.
+    #[arg(long, value_name = "FILE", env = "ENGAGE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
 
 #[derive(Subcommand)]
 pub enum CatalogCommand {
@@ -25,10 +34,9 @@ pub enum CatalogCommand {
     },
 }
 
-pub fn run(command: CatalogCommand, root: &Path) -> Result<()> {
-    let host = LocalHost::open(root)?;
-    let catalog = host.catalog();
-    match command {
+pub fn run(args: CatalogArgs, root: &Path) -> Result<()> {
+    let catalog = Backends::open(&HostConfig::load_or_default(args.config.as_deref())?, root)?.catalog;
+    match args.command {
         CatalogCommand::List { database } => {
             for name in catalog.tables(&database)? {
                 let partitions = catalog.table(&database, &name)?.map_or(0, |t| t.partitions.len());

@@ -73,16 +73,14 @@ pub enum Command {
     /// Validate CSV/Parquet snapshots and load them into the processed zone and the catalog.
     Ingest(ingest::IngestArgs),
     /// Inspect the table catalog.
-    #[command(subcommand)]
-    Catalog(catalog::CatalogCommand),
+    Catalog(catalog::CatalogArgs),
     /// Run a pipeline (or resume a failed or killed run) on the local host.
     Run(run::RunArgs),
     /// Gradient boosting on any table or file: train, predict, eval, explain.
     #[command(subcommand)]
     Model(model::ModelCommand),
     /// The execution history: list runs, show one.
-    #[command(subcommand)]
-    Runs(runs::RunsCommand),
+    Runs(runs::RunsArgs),
     /// One stage of a run per process, for an outside scheduler (Step Functions).
     #[command(subcommand)]
     Stage(stage::StageCommand),
@@ -103,9 +101,9 @@ pub fn main() -> ExitCode {
         Command::Sql(args) => sql::run(args, &cli.root),
         Command::Data(command) => data::run(command),
         Command::Ingest(args) => ingest::run(args, &cli.root),
-        Command::Catalog(command) => catalog::run(command, &cli.root),
+        Command::Catalog(args) => catalog::run(args, &cli.root),
         Command::Run(args) => run::run(args, &cli.root),
-        Command::Runs(command) => runs::run(command, &cli.root),
+        Command::Runs(args) => runs::run(args, &cli.root),
         Command::Stage(command) => stage::run(command, &cli.root),
         Command::Deploy(command) => deploy::run(command),
         Command::Model(command) => model::run(command, &cli.root),

@@ -1,15 +1,25 @@
 //! `engage runs list` and `engage runs show <id>`: the execution history kept in
 //! the `runs` bucket.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use crate::drift::{DriftReport, Labels, RunTables, SEGMENTS, Thresholds, compare};
-use crate::local_host::LocalHost;
+use crate::config::{Backends, HostConfig};
 use crate::pipeline::record::{RunRecord, RunStatus, RunStore};
 use crate::pipeline::summary::{seconds, thousands};
+
+#[derive(Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: RunsCommand,
+    /// The runtime config naming where runs are kept (config/hosted.toml: the runs zone on S3,
+    /// Athena for `compare`); the local storage root when left out.
+    #[arg(long, value_name = "FILE", env = "ENGAGE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
 
 #[derive(Subcommand)]
 pub enum RunsCommand {
@@ -40,12 +50,12 @@ pub enum RunsCommand {
     },
 }
 
-pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
-    let host = LocalHost::open(root)?;
-    let store = RunStore::new(host.object_store());
-    match command {
+pub fn run(args: RunsArgs, root: &Path) -> Result<()> {
+    let backends = Backends::open(&HostConfig::load_or_default(args.config.as_deref())?, root)?;
+    let store = RunStore::new(backends.storage.clone());
+    match args.command {
         RunsCommand::Report { run_id } => {
-            let written = crate::report::write_report(host.storage.as_ref(), Some(&host.root), &run_id)?;
+            let written = crate::report::write_report(backends.storage.as_ref(), backends.local_root.as_deref(), &run_id)?;
             outln!("{}", written.path.as_ref().map_or(written.uri.clone(), |p| p.display().to_string()));
             Ok(())
         }
@@ -54,8 +64,7 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
             comparable(&previous, &current)?;
             let source = current.vars.get("source_table").map_or("users", String::as_str);
             let labels = Labels { table: format!("engage.{source}"), label: crate::data::schema::LABEL.into() };
-            let sql = host.sql()?;
-            let report = compare(sql.as_ref(), &RunTables::of(&previous), &RunTables::of(&current), &labels, &Thresholds::default())?;
+            let report = compare(backends.sql.as_ref(), &RunTables::of(&previous), &RunTables::of(&current), &labels, &Thresholds::default())?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
@@ -79,7 +88,10 @@ pub fn run(command: RunsCommand, root: &Path) -> Result<()> {
                 return Ok(());
             }
             if runs.is_empty() {
-                outln!("no runs yet in {}", root.display());
+                match &backends.local_root {
+                    Some(root) => outln!("no runs yet in {}", root.display()),
+                    None => outln!("no runs yet in the runs zone"),
+                }
                 return Ok(());
             }
             let latest = store.latest()?;
