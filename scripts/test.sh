@@ -40,7 +40,7 @@ echo "==> Python plugins (componentize-py, cached by content hash)"
 # engage a second time. `cargo test --workspace` below reuses this build.
 cargo build --locked -q --workspace
 scripts/build-python-plugins.sh "${CARGO_TARGET_DIR:-$root/target}/debug/engage"
-for p in engagement_features activity_features messaging_features monetary_features support_features cleanup prepare qa_table aggregate misbehave bad_transform old_wit; do
+for p in engagement_features activity_features messaging_features monetary_features support_features cleanup prepare qa_table aggregate misbehave bad_transform old_wit label_reader; do
   [ -f "$ENGAGE_PLUGIN_DIR/$p.wasm" ] || { echo "plugin build failed: $ENGAGE_PLUGIN_DIR/$p.wasm missing" >&2; exit 1; }
 done
 

@@ -605,3 +605,16 @@ fn a_stage_plugin_is_tested_with_faked_capabilities() {
         "{shown}"
     );
 }
+
+/// A component without a plugin.toml is not checked at publish, so the runtime refuses a
+/// transform that declares the label as an input, before any row reaches it.
+#[test]
+fn a_transform_that_reads_the_label_is_refused_without_a_manifest_too() {
+    let plugin = support::load("label_reader");
+    assert!(plugin.manifest.is_none(), "the test component has no plugin.toml");
+    let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(tempfile::tempdir().unwrap().path()).unwrap()));
+    let e = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).err().expect("refused");
+    assert_eq!(e.kind, FailureKind::Load);
+    let shown = e.to_string();
+    assert!(shown.contains("plugin label_reader") && shown.contains("input column 'engaged_next_7d' is the label"), "{shown}");
+}
