@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
+    BinaryOperator, CastKind, CharacterLength, DataType, DateTimeField, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
     ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
     TableSampleMethod, TableSampleUnit, TrimWhereField, Value, VisitMut, VisitorMut,
 };
@@ -521,6 +521,19 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
         }
         Expr::Function(function) => rewrite_function(function),
+        Expr::BinaryOp { .. } | Expr::InList { .. } => Ok(super::row_values::rewrite(expr)),
+        // Trino's extract(dow ...) is ISO (Monday 1 ... Sunday 7) as day_of_week() is; DataFusion's dow has Sunday 0.
+        Expr::Extract { field, expr: inner, .. } => Ok(match field {
+            DateTimeField::Dow | DateTimeField::DayOfWeek | DateTimeField::Isodow => Some(iso_day_of_week(inner)?),
+            DateTimeField::Custom(name) if name.value.eq_ignore_ascii_case("day_of_week") => Some(iso_day_of_week(inner)?),
+            DateTimeField::Custom(name) if name.value.eq_ignore_ascii_case("day_of_month") => {
+                Some(parse_expr(&format!("CAST(date_part('day', {inner}) AS BIGINT)"))?)
+            }
+            DateTimeField::Custom(name) if name.value.eq_ignore_ascii_case("day_of_year") => {
+                Some(parse_expr(&format!("CAST(date_part('doy', {inner}) AS BIGINT)"))?)
+            }
+            _ => None,
+        }),
         // Trino's one-argument trim strips Java's whitespace (\n, \r, \t, ...); DataFusion's only spaces.
         Expr::Trim { expr: inner, trim_where, trim_what: None, trim_characters: None } => {
             let side = match trim_where {
@@ -548,6 +561,11 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
         }
         _ => Ok(None),
     }
+}
+
+/// Trino's day of the week, ISO: Monday = 1 ... Sunday = 7 (DataFusion's dow has Sunday = 0).
+fn iso_day_of_week(x: &Expr) -> Result<Expr, String> {
+    parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))
 }
 
 /// A LIKE pattern with Trino's escaping (`escape`, or none) spelled with DataFusion's backslash escapes:
@@ -677,9 +695,7 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
             parse_expr(&format!("CAST(date_part('{part}', {x}) AS BIGINT)"))?
         }
         // Trino's day_of_week is ISO: Monday = 1 ... Sunday = 7; DataFusion's dow has Sunday = 0.
-        ("day_of_week" | "dow", Some([x])) => {
-            parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))?
-        }
+        ("day_of_week" | "dow", Some([x])) => iso_day_of_week(x)?,
         ("ltrim", Some([s])) => parse_expr(&format!("{TRINO_TRIM}({s}, 'leading')"))?,
         ("rtrim", Some([s])) => parse_expr(&format!("{TRINO_TRIM}({s}, 'trailing')"))?,
         ("split", Some([s, delimiter])) => parse_expr(&format!("string_to_array({s}, {delimiter})"))?,

@@ -460,7 +460,11 @@ fn insert_into(insert: ast::Insert) -> Result<AthenaStatement, String> {
         return Err(format!("INSERT OVERWRITE {table} is not supported by Athena: drop and recreate the table, or write a new partition"));
     }
     let query = insert.source.ok_or_else(|| format!("INSERT INTO {table} needs VALUES or a SELECT"))?;
-    let columns = insert.columns.iter().map(|c| c.to_string().trim_matches('"').to_string()).collect();
+    let columns: Vec<String> = insert.columns.iter().map(|c| c.to_string().trim_matches('"').to_string()).collect();
+    // Trino refuses a column named twice; the engine would keep one of the two values.
+    if let Some(twice) = columns.iter().enumerate().find_map(|(i, c)| columns[..i].contains(c).then_some(c)) {
+        return Err(format!("INSERT INTO {table}: column '{twice}' is named more than once in the column list"));
+    }
     Ok(AthenaStatement::InsertInto(InsertInto { table, columns, query }))
 }
 

@@ -5,7 +5,9 @@
 //! `array_min`/`array_max` are NULL when an element is (DataFusion skips NULLs),
 //! and `contains(array, x)` is NULL when x is not found but a NULL element is
 //! (DataFusion's `array_has` says false). `concat` concatenates arrays when its
-//! arguments are arrays ([`Concat`]), as Trino's does; DataFusion's stringifies them.
+//! arguments are arrays, as Trino's does, and so do `reverse` and `concat_ws(sep, array)`
+//! ([`StringsOrArrays`]); DataFusion's stringify them. `arrays_overlap` is NULL when no
+//! element is shared but one is NULL.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -25,6 +27,7 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction::new("array_min", coerce_array, returns_element, |args, returns| extreme(args, returns, Ordering::Less)),
         RowFunction::new("array_max", coerce_array, returns_element, |args, returns| extreme(args, returns, Ordering::Greater)),
         RowFunction::new("contains", coerce_array_and_element, |_| Ok(DataType::Boolean), contains),
+        RowFunction::new("arrays_overlap", coerce_two_arrays, |_| Ok(DataType::Boolean), arrays_overlap),
     ]
 }
 
@@ -92,70 +95,121 @@ fn contains(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
     Ok(ScalarValue::Boolean(if saw_null { None } else { Some(false) }))
 }
 
-/// `concat` that concatenates arrays when its arguments are arrays and strings otherwise.
-pub struct Concat {
+fn coerce_two_arrays(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[2], "arrays_overlap(array, array)")?;
+    let coerced = coerce_for(&datafusion::functions_nested::array_has::array_has_any_udf(), args).map_err(|e| e.to_string())?;
+    match coerced.iter().all(|t| element_field(t).is_some() || t.is_null()) {
+        true => Ok(coerced),
+        false => Err(format!("both arguments must be arrays, got {} and {}", args[0], args[1])),
+    }
+}
+
+/// Trino: true if the arrays share a non-NULL element; NULL if not but either holds a NULL; else false.
+fn arrays_overlap(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let (Some(left), Some(right)) = (elements(&args[0])?, elements(&args[1])?) else { return Ok(ScalarValue::Boolean(None)) };
+    let saw_null = left.iter().chain(&right).any(ScalarValue::is_null);
+    let shared = left.iter().filter(|v| !v.is_null()).any(|v| right.contains(v));
+    Ok(ScalarValue::Boolean(if shared { Some(true) } else if saw_null { None } else { Some(false) }))
+}
+
+/// The types `function` takes `types` as, by its own coercion or its signature.
+fn coerce_for(function: &ScalarUDF, types: &[DataType]) -> DfResult<Vec<DataType>> {
+    let fields: Vec<FieldRef> = types.iter().map(|t| Arc::new(arrow::datatypes::Field::new("arg", t.clone(), true))).collect();
+    Ok(datafusion::logical_expr::type_coercion::functions::fields_with_udf(&fields, function)?.iter().map(|f| f.data_type().clone()).collect())
+}
+
+/// One Trino name over two DataFusion functions, picked by whether an argument is an array:
+/// `concat` of strings or of arrays, `reverse` of a string or an array, and `concat_ws(sep, array)`
+/// (DataFusion's string functions would stringify the array: `]3 ,2 ,1[`).
+pub struct StringsOrArrays {
+    name: &'static str,
     signature: Signature,
     strings: Arc<ScalarUDF>,
     arrays: Arc<ScalarUDF>,
+    /// The arrays function wants the Trino arguments in the opposite order (`concat_ws`).
+    swapped: bool,
 }
 
-impl Concat {
-    pub fn new() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-            strings: datafusion::functions::string::concat(),
-            arrays: datafusion::functions_nested::concat::array_concat_udf(),
+impl StringsOrArrays {
+    fn new(name: &'static str, strings: Arc<ScalarUDF>, arrays: Arc<ScalarUDF>, swapped: bool) -> Self {
+        Self { name, signature: Signature::user_defined(Volatility::Immutable), strings, arrays, swapped }
+    }
+
+    pub fn all() -> Vec<Self> {
+        use datafusion::functions_nested as nested;
+        vec![
+            Self::new("concat", datafusion::functions::string::concat(), nested::concat::array_concat_udf(), false),
+            Self::new("reverse", datafusion::functions::unicode::reverse(), nested::reverse::array_reverse_udf(), false),
+            // Trino's concat_ws(sep, array) joins the elements and skips NULLs, as array_to_string(array, sep) does.
+            Self::new("concat_ws", datafusion::functions::string::concat_ws(), nested::string::array_to_string_udf(), true),
+        ]
+    }
+
+    fn on_arrays(types: &[DataType]) -> bool {
+        types.iter().any(|t| element_field(t).is_some())
+    }
+
+    /// The arguments in the order the arrays function takes them.
+    fn order<T>(&self, mut args: Vec<T>) -> Vec<T> {
+        if self.swapped {
+            args.reverse();
         }
-    }
-
-    fn inner(&self, types: impl IntoIterator<Item = DataType>) -> &Arc<ScalarUDF> {
-        let mut types = types.into_iter();
-        if types.any(|t| element_field(&t).is_some()) { &self.arrays } else { &self.strings }
+        args
     }
 }
 
-impl fmt::Debug for Concat {
+impl fmt::Debug for StringsOrArrays {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Concat")
+        write!(f, "StringsOrArrays({})", self.name)
     }
 }
-impl PartialEq for Concat {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl PartialEq for StringsOrArrays {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
     }
 }
-impl Eq for Concat {}
-impl Hash for Concat {
+impl Eq for StringsOrArrays {}
+impl Hash for StringsOrArrays {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        "concat".hash(state)
+        self.name.hash(state)
     }
 }
 
-impl ScalarUDFImpl for Concat {
+impl ScalarUDFImpl for StringsOrArrays {
     fn name(&self) -> &str {
-        "concat"
+        self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
-        // A NULL among arrays is a NULL array (the rewrite makes the result NULL).
-        if let Some(array) = arg_types.iter().find(|t| element_field(t).is_some()) {
-            let typed: Vec<DataType> = arg_types.iter().map(|t| if t.is_null() { array.clone() } else { t.clone() }).collect();
-            return self.arrays.inner().coerce_types(&typed);
+        if !Self::on_arrays(arg_types) {
+            return coerce_for(&self.strings, arg_types);
         }
-        self.strings.inner().coerce_types(arg_types)
+        // A NULL among arrays is a NULL array (for concat, the rewrite makes the result NULL).
+        let array = arg_types.iter().find(|t| element_field(t).is_some()).expect("an array argument");
+        let typed: Vec<DataType> = arg_types.iter().map(|t| if t.is_null() && !self.swapped { array.clone() } else { t.clone() }).collect();
+        Ok(self.order(coerce_for(&self.arrays, &self.order(typed))?))
     }
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
-        self.inner(arg_types.iter().cloned()).inner().return_type(arg_types)
+        if Self::on_arrays(arg_types) {
+            self.arrays.inner().return_type(&self.order(arg_types.to_vec()))
+        } else {
+            self.strings.inner().return_type(arg_types)
+        }
     }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let inner = self.inner(args.arg_fields.iter().map(|f| f.data_type().clone()));
-        inner.inner().invoke_with_args(args)
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        if !Self::on_arrays(&types) {
+            return self.strings.inner().invoke_with_args(args);
+        }
+        args.args = self.order(args.args);
+        args.arg_fields = self.order(args.arg_fields);
+        self.arrays.inner().invoke_with_args(args)
     }
 }
 
-fn coerce_element_at(args: &[DataType]) -> Result<Vec<DataType>, String> {
+pub(super) fn coerce_element_at(args: &[DataType]) -> Result<Vec<DataType>, String> {
     arity(args, &[2], "element_at(array, index) or element_at(map, key)")?;
     match &args[0] {
         DataType::List(_) => Ok(vec![args[0].clone(), DataType::Int64]),
@@ -168,7 +222,7 @@ fn coerce_element_at(args: &[DataType]) -> Result<Vec<DataType>, String> {
     }
 }
 
-fn returns_element(args: &[DataType]) -> Result<DataType, String> {
+pub(super) fn returns_element(args: &[DataType]) -> Result<DataType, String> {
     match &args[0] {
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => Ok(f.data_type().clone()),
         DataType::Map(entries, _) => match entries.data_type() {

@@ -15,6 +15,7 @@ mod misc;
 mod numbers;
 mod regex;
 mod strings;
+mod subscripts;
 mod zones;
 
 use std::fmt;
@@ -46,17 +47,22 @@ pub fn register(ctx: &SessionContext) {
         .chain(strings::functions())
         .chain(casts::functions())
         .chain(misc::functions())
+        .chain(subscripts::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(numbers::RoundForIntegerCast::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(casts::CastNamed::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(casts::CastToVarchar::new()));
-    ctx.register_udf(ScalarUDF::new_from_impl(collections::Concat::new()));
+    for function in collections::StringsOrArrays::all() {
+        ctx.register_udf(ScalarUDF::new_from_impl(function));
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
+    // `a[i]` past the end and `m[k]` for a missing key fail, as in Trino (DataFusion: NULL).
+    ctx.add_analyzer_rule(std::sync::Arc::new(subscripts::StrictSubscripts));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
 }
