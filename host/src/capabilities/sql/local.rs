@@ -60,9 +60,37 @@ fn invalid(message: impl Into<String>) -> CapabilityError {
     CapabilityError::invalid(message.into().replace('\n', " "))
 }
 
+/// The error a user can act on: an optimizer or analyzer rule that failed while folding a
+/// constant says which rule ("Optimizer rule 'simplify_expressions' failed caused by ..."),
+/// which means nothing to them; what went wrong is the cause, said the way Trino says it.
+fn cause(message: &str) -> String {
+    let Some((_, cause)) = message.rsplit_once("caused by\n") else { return message.to_string() };
+    let cause = cause.strip_prefix("Error during planning: ").unwrap_or(cause);
+    // Arrow: "Cast error: Can't cast value 3000000000 to type Int32"
+    if let Some(rest) = cause.strip_prefix("Arrow error: Cast error: Can't cast value ")
+        && let Some((value, arrow_type)) = rest.split_once(" to type ")
+    {
+        let trino = match arrow_type.trim() {
+            "Int8" => "tinyint",
+            "Int16" => "smallint",
+            "Int32" => "integer",
+            "Int64" => "bigint",
+            other => other,
+        };
+        return format!("Out of range for {trino}: {value}");
+    }
+    // Arrow: "Parser error: Error parsing timestamp from '2024-13-01': ..."
+    if let Some(rest) = cause.strip_prefix("Arrow error: Parser error: Error parsing timestamp from ") {
+        let value = rest.split(": ").next().unwrap_or(rest);
+        return format!("Value cannot be cast to timestamp: {}", value.trim_matches('\''));
+    }
+    cause.to_string()
+}
+
 fn df_error(e: DataFusionError) -> CapabilityError {
     let message = e.to_string();
     let message = message.split("\nbacktrace").next().unwrap_or(&message);
+    let message = &cause(message);
     // A subquery DataFusion could not turn into a join reaches the physical planner unplanned.
     if message.contains("Physical plan does not support logical expression") {
         let construct = ["ScalarSubquery", "Exists", "InSubquery", "OuterReferenceColumn"]
