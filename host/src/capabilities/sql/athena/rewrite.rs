@@ -10,11 +10,12 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
     ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
-    TableSampleMethod, TableSampleUnit, TrimWhereField, Value, VisitMut, VisitorMut,
+    TableSampleMethod, TableSampleUnit, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut,
 };
 
 use super::functions::{
-    CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM, like_pattern,
+    CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, CAST_ZONED, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM,
+    like_pattern, zone_name,
 };
 use super::statement::parser;
 
@@ -495,6 +496,21 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             idents.iter().try_for_each(hidden_column)?;
             Ok(None)
         }
+        // Trino's `TIMESTAMP '2024-01-01 12:00:00 America/New_York'` is a zoned value; DataFusion reads the instant, plain.
+        Expr::TypedString(TypedString { data_type: DataType::Timestamp(_, TimezoneInfo::None), value, .. }) => match &value.value {
+            Value::SingleQuotedString(text) => zoned_literal(text).transpose(),
+            _ => Ok(None),
+        },
+        // DataFusion casts to a plain timestamp (its session has no zone); Trino keeps or gives a zone.
+        Expr::Cast { kind: CastKind::Cast | CastKind::TryCast, expr: inner, data_type: DataType::Timestamp(_, TimezoneInfo::WithTimeZone), .. } => {
+            if let Expr::Value(v) = inner.as_ref()
+                && let Value::SingleQuotedString(text) = &v.value
+                && let Some(zoned) = zoned_literal(text)
+            {
+                return zoned.map(Some);
+            }
+            Ok(Some(parse_expr(&format!("{CAST_ZONED}({inner})"))?))
+        }
         Expr::Cast { kind: kind @ (CastKind::Cast | CastKind::TryCast | CastKind::SafeCast), expr: inner, data_type, format, array }
             if !is_named_cast(inner) =>
         {
@@ -548,6 +564,15 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
         }
         _ => Ok(None),
     }
+}
+
+/// The text of a timestamp with a zone after the time (`2024-01-01 12:00:00 America/New_York`,
+/// `... +05:30`, `... UTC`) as `with_timezone('<local time>', '<zone>')`; `None` when it names no zone.
+fn zoned_literal(text: &str) -> Option<Result<Expr, String>> {
+    let date_length = text.find(|c: char| c == ' ' || c == 'T').unwrap_or(text.len()).max(10).min(text.len());
+    let zone_start = text[date_length..].find(|c: char| c.is_ascii_alphabetic() || c == '+' || c == '-')? + date_length;
+    let (local, zone) = (text[..zone_start].trim(), text[zone_start..].trim());
+    Some(zone_name(zone).and_then(|zone| parse_expr(&format!("with_timezone('{}', '{zone}')", local.replace('\'', "''")))))
 }
 
 /// A LIKE pattern with Trino's escaping (`escape`, or none) spelled with DataFusion's backslash escapes:

@@ -31,6 +31,7 @@ use datafusion::prelude::SessionContext;
 
 pub use casts::{CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR};
 pub use numbers::ROUND_FOR_INTEGER_CAST;
+pub use zones::{CAST_ZONED, zone_name};
 pub use strings::{LIKE_PATTERN, TRINO_SUBSTR, TRINO_TRIM, like_pattern};
 
 /// Registers every Trino-named function on the session, replacing DataFusion's
@@ -54,6 +55,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(casts::CastToVarchar::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(collections::Concat::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::with_timezone()));
+    ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::cast()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
