@@ -10,6 +10,7 @@ mod checked;
 mod collections;
 mod dates;
 mod formats;
+mod joda;
 mod json;
 mod misc;
 mod numbers;
@@ -44,6 +45,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(binary::functions())
         .chain(json::functions())
         .chain(formats::functions())
+        .chain(joda::functions())
         .chain(strings::functions())
         .chain(casts::functions())
         .chain(misc::functions())
