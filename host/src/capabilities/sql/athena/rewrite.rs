@@ -8,8 +8,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
-    ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
+    BinaryOperator, CastKind, CharacterLength, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
     TableSampleMethod, TableSampleUnit, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut,
 };
 
@@ -369,6 +369,13 @@ impl VisitorMut for TrinoSemantics {
         }
     }
 
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
+        match fetch_as_limit(query) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(message) => ControlFlow::Break(message),
+        }
+    }
+
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
         name_columns_like_trino(select);
         for from in &select.from {
@@ -393,6 +400,24 @@ impl VisitorMut for TrinoSemantics {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `FETCH FIRST n ROWS ONLY` (`FETCH NEXT`, `ROW`; no n is 1), which DataFusion does not run, is `LIMIT n`,
+/// after any `OFFSET`. `WITH TIES` and `PERCENT` are refused.
+fn fetch_as_limit(query: &mut Query) -> Result<(), String> {
+    let Some(Fetch { with_ties, percent, quantity }) = query.fetch.take() else { return Ok(()) };
+    if with_ties || percent {
+        return Err("FETCH FIRST ... WITH TIES / PERCENT is not supported locally: number the rows with rank() OVER (ORDER BY ...) \
+                    and keep those <= n"
+            .into());
+    }
+    let limit = Some(quantity.unwrap_or_else(|| Expr::value(Value::Number("1".into(), false))));
+    query.limit_clause = match query.limit_clause.take() {
+        None => Some(LimitClause::LimitOffset { limit, offset: None, limit_by: vec![] }),
+        Some(LimitClause::LimitOffset { limit: None, offset, limit_by }) => Some(LimitClause::LimitOffset { limit, offset, limit_by }),
+        Some(_) => return Err("LIMIT and FETCH FIRST in one query: keep one of them".into()),
+    };
+    Ok(())
 }
 
 /// Trino names a select item that is not a plain column reference `_col<position>`;
@@ -535,6 +560,27 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             let type_name = data_type.to_string().replace('\'', "''");
             let named = parse_expr(&format!("{CAST_NAMED}({value}, '{type_name}')"))?;
             Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
+        }
+        // Trino's year-to-month literal `INTERVAL '1-2' YEAR TO MONTH`, which DataFusion does not read, is 14 months.
+        Expr::Interval(Interval { value, leading_field: Some(DateTimeField::Year), last_field: Some(DateTimeField::Month), .. }) => {
+            let text = match value.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(text) => text.clone(),
+                    _ => return Err(format!("INTERVAL ... YEAR TO MONTH takes a string like '1-2', got {value}")),
+                },
+                _ => return Err(format!("INTERVAL ... YEAR TO MONTH takes a string like '1-2', got {value}")),
+            };
+            let (negative, body) = match text.trim().strip_prefix('-') {
+                Some(body) => (true, body),
+                None => (false, text.trim()),
+            };
+            let months = body
+                .split_once('-')
+                .and_then(|(years, months)| Some((years.parse::<i64>().ok()?, months.parse::<i64>().ok()?)))
+                .filter(|(_, months)| (0..12).contains(months))
+                .map(|(years, months)| years * 12 + months)
+                .ok_or_else(|| format!("Invalid INTERVAL YEAR TO MONTH value: '{text}' (write it as 'years-months', e.g. '1-2')"))?;
+            Ok(Some(parse_expr(&format!("INTERVAL '{} months'", if negative { -months } else { months }))?))
         }
         Expr::Function(function) => rewrite_function(function),
         // Trino's one-argument trim strips Java's whitespace (\n, \r, \t, ...); DataFusion's only spaces.

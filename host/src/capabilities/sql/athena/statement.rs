@@ -12,7 +12,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::text_table::{LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE, hive_char};
 use crate::catalog::DEFAULT_DATABASE;
@@ -131,7 +131,44 @@ pub fn parser(sql: &str) -> Result<Parser<'static>, String> {
             }
         }
     }
+    angle_bracket_array_types(&mut tokens);
     Ok(Parser::new(&DIALECT).with_tokens_with_locations(tokens))
+}
+
+/// Trino spells an array type `array(double)`; sqlparser reads `array<double>` only. In a type after `AS`
+/// (`CAST(x AS array(double))`, nested `array(array(varchar))` too), the parentheses become angle brackets.
+fn angle_bracket_array_types(tokens: &mut [TokenWithSpan]) {
+    let significant: Vec<usize> = (0..tokens.len()).filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_))).collect();
+    let is_word = |token: &Token, keyword: Keyword| matches!(token, Token::Word(w) if w.keyword == keyword && w.quote_style.is_none());
+    let mut k = 0;
+    while k + 2 < significant.len() {
+        let mut at = k + 1;
+        if !is_word(&tokens[significant[k]].token, Keyword::AS) {
+            k += 1;
+            continue;
+        }
+        // `array (` here, and again for its element type.
+        while at + 1 < significant.len()
+            && is_word(&tokens[significant[at]].token, Keyword::ARRAY)
+            && tokens[significant[at + 1]].token == Token::LParen
+        {
+            let mut depth = 0;
+            let Some(close) = (at + 1..significant.len()).find(|&j| {
+                match tokens[significant[j]].token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            }) else {
+                break;
+            };
+            tokens[significant[at + 1]].token = Token::Lt;
+            tokens[significant[close]].token = Token::Gt;
+            at += 2;
+        }
+        k += 1;
+    }
 }
 
 pub fn parse(sql: &str) -> Result<AthenaStatement, String> {
