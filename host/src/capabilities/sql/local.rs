@@ -29,7 +29,7 @@ use tokio::runtime::Runtime;
 use super::athena::catalog_table::{CatalogTable, files_under, store_url};
 use super::storage_bridge::{StorageBridge, bridge_url};
 use super::athena::ddl::{self, directory, empty_result, require_table};
-use super::athena::rewrite::{duplicate_column, rewrite_query};
+use super::athena::rewrite::{duplicate_column, rewrite_query_with};
 use super::athena::statement::{AthenaStatement, InsertInto, TableAsSelect, TableName, parse};
 use super::athena::types::athena_type;
 use super::athena::{functions, write};
@@ -142,9 +142,23 @@ impl LocalSql {
 
     /// Rewrites and plans an Athena query against a new session.
     fn plan(&self, mut query: Box<Query>) -> CapResult<(SessionContext, LogicalPlan)> {
-        rewrite_query(&mut query).map_err(invalid)?;
         let ctx = self.session();
         self.register_tables(&ctx, &query)?;
+        // A `*` beside other select items is expanded into the columns DataFusion plans for it.
+        let columns_of = |probe: &Query| {
+            let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(probe.clone()))));
+            let plan = self.block_on(ctx.state().statement_to_plan(statement)).ok()?;
+            let columns = plan.schema().iter().map(|(qualifier, field)| {
+                let parts = qualifier.map(|q| match q {
+                    TableReference::Bare { table } => vec![table.to_string()],
+                    TableReference::Partial { schema, table } => vec![schema.to_string(), table.to_string()],
+                    TableReference::Full { catalog, schema, table } => vec![catalog.to_string(), schema.to_string(), table.to_string()],
+                });
+                (parts.unwrap_or_default(), field.name().clone())
+            });
+            Some(columns.collect())
+        };
+        rewrite_query_with(&mut query, &columns_of).map_err(invalid)?;
         let statement = DfStatement::Statement(Box::new(Statement::Query(query)));
         let plan = self.block_on(ctx.state().statement_to_plan(statement)).map_err(df_error)?;
         Ok((ctx, plan))

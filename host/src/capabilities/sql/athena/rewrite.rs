@@ -7,10 +7,11 @@
 
 use std::ops::ControlFlow;
 
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, CharacterLength, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
     GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
-    TableSampleMethod, TableSampleUnit, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut,
+    TableSampleMethod, TableSampleUnit, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, Cte,
 };
 
 use super::functions::{
@@ -19,8 +20,17 @@ use super::functions::{
 };
 use super::statement::parser;
 
+/// The output columns of a query, each as its qualifier's parts (none for an unqualified one) and its name;
+/// `None` when the query cannot be planned. The rewrite needs them to expand a `*` next to other select items.
+pub type ColumnsOf<'a> = &'a dyn Fn(&Query) -> Option<Vec<(Vec<String>, String)>>;
+
 /// Rewrites `query` in place; the error names the unsupported construct.
 pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
+    rewrite_query_with(query, &|_| None)
+}
+
+/// [`rewrite_query`], expanding a `*` beside other select items into the columns `columns_of` gives.
+pub fn rewrite_query_with(query: &mut Query, columns_of: ColumnsOf) -> Result<(), String> {
     if let ControlFlow::Break(message) = query.visit(&mut ExceptAll) {
         return Err(message);
     }
@@ -33,7 +43,7 @@ pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
     if let ControlFlow::Break(message) = query.visit(&mut SelectListExists) {
         return Err(message);
     }
-    match query.visit(&mut TrinoSemantics) {
+    match query.visit(&mut TrinoSemantics { columns_of, enclosing: Vec::new() }) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
     }
@@ -353,10 +363,19 @@ impl VisitorMut for Requalify {
     }
 }
 
-struct TrinoSemantics;
+struct TrinoSemantics<'a> {
+    columns_of: ColumnsOf<'a>,
+    /// The WITH clauses of the queries being visited, outermost first, as written (not yet rewritten).
+    enclosing: Vec<Option<With>>,
+}
 
-impl VisitorMut for TrinoSemantics {
+impl VisitorMut for TrinoSemantics<'_> {
     type Break = String;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
+        self.enclosing.push(query.with.clone());
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<String> {
         match rewrite_expr(expr) {
@@ -370,6 +389,7 @@ impl VisitorMut for TrinoSemantics {
     }
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
+        self.enclosing.pop();
         match fetch_as_limit(query) {
             Ok(()) => ControlFlow::Continue(()),
             Err(message) => ControlFlow::Break(message),
@@ -377,6 +397,7 @@ impl VisitorMut for TrinoSemantics {
     }
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
+        self.expand_stars(select);
         name_columns_like_trino(select);
         for from in &select.from {
             for join in &from.joins {
@@ -399,6 +420,63 @@ impl VisitorMut for TrinoSemantics {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl TrinoSemantics<'_> {
+    /// `SELECT *, id FROM t`: Trino counts the star's columns when it names and numbers the other items (a second
+    /// `id`, `_col<n>` after the star's n columns). The star beside other items is therefore expanded into its
+    /// qualified columns, planned from the same FROM under the enclosing WITH clauses; if that cannot be planned,
+    /// the star stays (and DataFusion reports a duplicate name itself).
+    fn expand_stars(&self, select: &mut Select) {
+        let is_star = |item: &SelectItem| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..));
+        if !select.projection.iter().any(is_star) || select.projection.iter().all(is_star) {
+            return;
+        }
+        let mut ctes: Vec<Cte> = Vec::new();
+        for with in self.enclosing.iter().rev().flatten() {
+            for cte in &with.cte_tables {
+                if !ctes.iter().any(|c| c.alias.name.value == cte.alias.name.value) {
+                    ctes.push(cte.clone());
+                }
+            }
+        }
+        let mut expanded = Vec::new();
+        for item in &select.projection {
+            if !is_star(item) {
+                expanded.push(item.clone());
+                continue;
+            }
+            let mut probe = select.clone();
+            probe.projection = vec![item.clone()];
+            probe.selection = None;
+            probe.group_by = GroupByExpr::Expressions(vec![], vec![]);
+            probe.having = None;
+            probe.distinct = None;
+            let with = (!ctes.is_empty()).then(|| With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes.clone() });
+            let mut query = Query {
+                with,
+                body: Box::new(SetExpr::Select(Box::new(probe))),
+                order_by: None,
+                limit_clause: None,
+                fetch: None,
+                locks: vec![],
+                for_clause: None,
+                settings: None,
+                format_clause: None,
+                pipe_operators: vec![],
+            };
+            // The CTEs are as written: rewrite the probe as a query of its own before planning it.
+            let columns = rewrite_query_with(&mut query, self.columns_of).ok().and_then(|()| (self.columns_of)(&query));
+            let Some(columns) = columns else { return };
+            for (qualifier, name) in columns {
+                let mut parts: Vec<Ident> = qualifier.iter().map(|q| Ident::with_quote('"', q)).collect();
+                parts.push(Ident::with_quote('"', &name));
+                let expr = if parts.len() == 1 { Expr::Identifier(parts.remove(0)) } else { Expr::CompoundIdentifier(parts) };
+                expanded.push(SelectItem::UnnamedExpr(expr));
+            }
+        }
+        select.projection = expanded;
     }
 }
 
@@ -432,18 +510,21 @@ fn name_columns_like_trino(select: &mut Select) {
     }
     // Trino allows two output columns of one name (`SELECT id, id`); DataFusion refuses
     // them, so the later ones are renamed `id_2`, `id_3`, ... (a name not otherwise taken).
+    // An unqualified name repeats a qualified one with the same last part (`t.id, id`: both are t's id).
     let names: Vec<Option<String>> = select.projection.iter().map(output_name).collect();
+    let last = |name: &str| name.rsplit('.').next().unwrap_or(name).to_string();
+    let same = |a: &str, b: &str| a == b || ((!a.contains('.') || !b.contains('.')) && last(a) == last(b));
     let mut seen: Vec<String> = Vec::new();
     for (item, name) in select.projection.iter_mut().zip(&names) {
         let Some(name) = name else { continue };
-        if !seen.contains(name) {
+        if !seen.iter().any(|s| same(s, name)) {
             seen.push(name.clone());
             continue;
         }
         let base = name.rsplit('.').next().unwrap_or(name);
         let renamed = (2..)
             .map(|n| format!("{base}_{n}"))
-            .find(|candidate| !seen.contains(candidate) && !names.iter().flatten().any(|other| other == candidate))
+            .find(|candidate| !seen.iter().any(|s| same(s, candidate)) && !names.iter().flatten().any(|other| same(other, candidate)))
             .expect("some suffix is free");
         seen.push(renamed.clone());
         let expr = match item {
@@ -884,7 +965,8 @@ mod tests {
 
     #[test]
     fn duplicate_output_names_are_numbered() {
-        assert_eq!(rewritten("SELECT id, id, x AS id, t.id FROM t").unwrap(), "SELECT id, id AS id_2, x AS id_3, t.id FROM t");
+        assert_eq!(rewritten("SELECT id, id, x AS id, t.id FROM t").unwrap(), "SELECT id, id AS id_2, x AS id_3, t.id AS id_4 FROM t");
+        assert_eq!(rewritten("SELECT a.id, b.id FROM a, b").unwrap(), "SELECT a.id, b.id FROM a, b");
         let AthenaStatement::Query(query) = parse("SELECT a.id, b.id FROM a, b").unwrap() else { panic!() };
         assert_eq!(duplicate_column(&query).as_deref(), Some("id"));
     }
