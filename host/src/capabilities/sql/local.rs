@@ -213,6 +213,9 @@ impl LocalSql {
             AthenaStatement::DropPartitions { table, if_exists, partitions } => {
                 ddl::drop_partitions(catalog, &table, if_exists, &partitions).map(|()| done()).map_err(invalid)?
             }
+            AthenaStatement::AlterColumns { table, replace, columns } => {
+                ddl::alter_columns(catalog, &table, replace, &columns).map(|()| done()).map_err(invalid)?
+            }
             AthenaStatement::ShowTables { database, pattern } => {
                 let database = database.unwrap_or_else(|| DEFAULT_DATABASE.to_string());
                 shown(ddl::show_tables(catalog, &database, pattern.as_deref()).map_err(invalid)?)

@@ -108,6 +108,8 @@ pub enum AthenaStatement {
     MsckRepair(TableName),
     AddPartitions { table: TableName, if_not_exists: bool, partitions: Vec<PartitionSpec> },
     DropPartitions { table: TableName, if_exists: bool, partitions: Vec<PartitionSpec> },
+    /// `ALTER TABLE t ADD COLUMNS (...)`, or `REPLACE COLUMNS (...)` when `replace`.
+    AlterColumns { table: TableName, replace: bool, columns: Vec<ColumnSpec> },
     ShowTables { database: Option<String>, pattern: Option<String> },
     ShowDatabases { pattern: Option<String> },
     ShowPartitions(TableName),
@@ -284,6 +286,13 @@ fn parse_hive_forms(p: &mut Parser) -> Result<Option<AthenaStatement>, ParserErr
     }
     if p.parse_keywords(&[Keyword::ALTER, Keyword::TABLE]) {
         let table = table_name(p)?;
+        let add_columns = p.parse_keywords(&[Keyword::ADD, Keyword::COLUMNS]);
+        if add_columns || p.parse_keywords(&[Keyword::REPLACE, Keyword::COLUMNS]) {
+            p.expect_token(&Token::LParen)?;
+            let columns = p.parse_comma_separated(Parser::parse_column_def)?;
+            p.expect_token(&Token::RParen)?;
+            return Ok(Some(AthenaStatement::AlterColumns { table, replace: !add_columns, columns: column_specs(&columns) }));
+        }
         if p.parse_keyword(Keyword::ADD) {
             let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
             let partitions = partition_specs(p, true)?;
@@ -295,7 +304,7 @@ fn parse_hive_forms(p: &mut Parser) -> Result<Option<AthenaStatement>, ParserErr
             return Ok(Some(AthenaStatement::DropPartitions { table, if_exists, partitions }));
         }
         return Err(ParserError::ParserError(format!(
-            "ALTER TABLE {table} {} is not supported: only ADD PARTITION and DROP PARTITION are",
+            "ALTER TABLE {table} {} is not supported: only ADD PARTITION, DROP PARTITION, ADD COLUMNS and REPLACE COLUMNS are",
             p.peek_token().token
         )));
     }
