@@ -87,13 +87,17 @@ impl Zoned {
 }
 
 /// Trino's zone name: the spellings of UTC (`Z`, `+00:00`, `GMT`, ...) are `UTC`; others must be
-/// a region (`America/New_York`) or an offset (`+05:30`).
+/// a region (`America/New_York`, any case) or an offset (`+05:30`).
 pub fn zone_name(zone: &str) -> std::result::Result<String, String> {
     let zone = zone.trim();
     if ["utc", "z", "ut", "uct", "gmt", "gmt0", "greenwich", "universal", "zulu", "+00:00", "-00:00", "etc/utc", "etc/gmt"]
         .contains(&zone.to_lowercase().as_str())
     {
         return Ok("UTC".into());
+    }
+    // A region in any case is spelled as the zone database spells it (`america/new_york` is `America/New_York`).
+    if let Some(region) = chrono_tz::TZ_VARIANTS.iter().find(|region| region.name().eq_ignore_ascii_case(zone)) {
+        return Ok(region.name().to_string());
     }
     match zone.parse::<Tz>() {
         Ok(_) => Ok(zone.to_string()),
