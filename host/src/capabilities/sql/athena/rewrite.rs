@@ -9,13 +9,13 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CharacterLength, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
     GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
     TableSampleMethod, TableSampleUnit, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, Cte,
 };
 
 use super::functions::{
-    CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, CAST_ZONED, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM,
+    CAST_ELEMENTS, CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, CAST_ZONED, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM,
     like_pattern, zone_name,
 };
 use super::statement::parser;
@@ -628,7 +628,10 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
             // Trino casts a varchar to boolean only from true/false/t/f/1/0; DataFusion also takes yes/on/...
             // Trino writes a timestamp as '2024-01-31 23:59:59.123'; DataFusion as ISO with a 'T'.
-            let value = if is_integral(data_type) {
+            // Trino converts an array's elements as it casts each of them; Arrow's kernels do not.
+            let value = if let Some(how) = element_cast(data_type) {
+                format!("{CAST_ELEMENTS}({inner}, {how}, {})", !matches!(kind, CastKind::Cast))
+            } else if is_integral(data_type) {
                 format!("{ROUND_FOR_INTEGER_CAST}({inner})")
             } else if matches!(data_type, DataType::Boolean | DataType::Bool) {
                 format!("{CAST_TO_BOOLEAN}({inner}, {})", !matches!(kind, CastKind::Cast))
@@ -727,6 +730,31 @@ fn backslash_like_pattern(pattern: &Expr, escape: Option<&Value>) -> Result<Expr
 
 fn is_named_cast(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(f) if function_name(f) == Some(CAST_NAMED))
+}
+
+/// For a cast to `array(T)` (nested too) whose elements Trino converts unlike Arrow, the arguments that
+/// say how (`'integer', 0, false`, ...) to [`CAST_ELEMENTS`].
+fn element_cast(data_type: &DataType) -> Option<String> {
+    let mut leaf = data_type;
+    while let DataType::Array(ArrayElemTypeDef::AngleBracket(inner) | ArrayElemTypeDef::Parenthesis(inner) | ArrayElemTypeDef::SquareBracket(inner, _)) =
+        leaf
+    {
+        leaf = inner;
+    }
+    if std::ptr::eq(leaf, data_type) {
+        return None;
+    }
+    Some(match leaf {
+        t if is_integral(t) => "'integer', 0, false".into(),
+        t if matches!(t, DataType::Boolean | DataType::Bool) => "'boolean', 0, false".into(),
+        t => match sized_text(t) {
+            Some((length, padded)) => format!("'sized', {length}, {padded}"),
+            None if matches!(t, DataType::Varchar(None) | DataType::CharacterVarying(None) | DataType::String(_) | DataType::Text) => {
+                "'varchar', 0, false".into()
+            }
+            None => return None,
+        },
+    })
 }
 
 /// The length of a `varchar(n)` / `char(n)` cast target (plain `char` is `char(1)`), and whether it pads.
