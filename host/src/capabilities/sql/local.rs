@@ -141,7 +141,8 @@ impl LocalSql {
     }
 
     /// Rewrites and plans an Athena query against a new session.
-    fn plan(&self, mut query: Box<Query>) -> CapResult<(SessionContext, LogicalPlan)> {
+    /// With `unique_names` (a CTAS), a name the result gives twice fails instead of being numbered.
+    fn plan(&self, mut query: Box<Query>, unique_names: bool) -> CapResult<(SessionContext, LogicalPlan)> {
         let ctx = self.session();
         self.register_tables(&ctx, &query)?;
         // A `*` beside other select items is expanded into the columns DataFusion plans for it.
@@ -158,14 +159,14 @@ impl LocalSql {
             });
             Some(columns.collect())
         };
-        rewrite_query_with(&mut query, &columns_of).map_err(invalid)?;
+        rewrite_query_with(&mut query, &columns_of, unique_names).map_err(invalid)?;
         let statement = DfStatement::Statement(Box::new(Statement::Query(query)));
         let plan = self.block_on(ctx.state().statement_to_plan(statement)).map_err(df_error)?;
         Ok((ctx, plan))
     }
 
     fn collect(&self, query: Box<Query>) -> CapResult<QueryResult> {
-        let (ctx, plan) = self.plan(query)?;
+        let (ctx, plan) = self.plan(query, false)?;
         self.block_on(async move {
             let frame = ctx.execute_logical_plan(plan).await?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
@@ -175,14 +176,15 @@ impl LocalSql {
         .map_err(df_error)
     }
 
-    /// The query's result batch by batch, for writers that must not hold it all.
-    fn batches(&self, query: Box<Query>) -> CapResult<Box<dyn BatchStream>> {
-        let stream = self.stream(query)?;
+    /// The rows of a new table batch by batch, for writers that must not hold them all; a column name
+    /// given twice fails.
+    fn table_rows(&self, query: Box<Query>) -> CapResult<Box<dyn BatchStream>> {
+        let stream = self.stream(query, true)?;
         Ok(Box::new(DataFusionBatches { runtime: self.runtime.clone(), stream }))
     }
 
-    fn stream(&self, query: Box<Query>) -> CapResult<SendableRecordBatchStream> {
-        let (ctx, plan) = self.plan(query)?;
+    fn stream(&self, query: Box<Query>, unique_names: bool) -> CapResult<SendableRecordBatchStream> {
+        let (ctx, plan) = self.plan(query, unique_names)?;
         self.block_on(async move { ctx.execute_logical_plan(plan).await?.execute_stream().await }).map_err(df_error)
     }
 
@@ -247,7 +249,7 @@ impl LocalSql {
         if let Some(column) = duplicate_column(&spec.query) {
             return Err(invalid(format!("Column name '{column}' specified more than once: give each column its own alias")));
         }
-        let mut batches = self.batches(spec.query)?;
+        let mut batches = self.table_rows(spec.query)?;
         let mut columns = Vec::new();
         for field in batches.schema().fields() {
             let data_type = athena_type(field.data_type()).map_err(|e| invalid(format!("column {}: {e}", field.name())))?;
@@ -410,7 +412,7 @@ impl SqlEngine for LocalSql {
 
     fn query_stream(&self, statement: &str) -> CapResult<Box<dyn BatchStream>> {
         if let AthenaStatement::Query(query) = parse(statement).map_err(invalid)? {
-            let stream = self.stream(query)?;
+            let stream = self.stream(query, false)?;
             return Ok(Box::new(DataFusionBatches { runtime: self.runtime.clone(), stream }));
         }
         let result = self.run(statement)?.result;

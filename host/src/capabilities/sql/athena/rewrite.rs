@@ -26,11 +26,13 @@ pub type ColumnsOf<'a> = &'a dyn Fn(&Query) -> Option<Vec<(Vec<String>, String)>
 
 /// Rewrites `query` in place; the error names the unsupported construct.
 pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
-    rewrite_query_with(query, &|_| None)
+    rewrite_query_with(query, &|_| None, false)
 }
 
 /// [`rewrite_query`], expanding a `*` beside other select items into the columns `columns_of` gives.
-pub fn rewrite_query_with(query: &mut Query, columns_of: ColumnsOf) -> Result<(), String> {
+/// With `unique_names` (a CTAS), a name the result would give twice fails, as Trino fails such a table,
+/// instead of being numbered.
+pub fn rewrite_query_with(query: &mut Query, columns_of: ColumnsOf, unique_names: bool) -> Result<(), String> {
     if let ControlFlow::Break(message) = query.visit(&mut ExceptAll) {
         return Err(message);
     }
@@ -43,7 +45,7 @@ pub fn rewrite_query_with(query: &mut Query, columns_of: ColumnsOf) -> Result<()
     if let ControlFlow::Break(message) = query.visit(&mut SelectListExists) {
         return Err(message);
     }
-    match query.visit(&mut TrinoSemantics { columns_of, enclosing: Vec::new() }) {
+    match query.visit(&mut TrinoSemantics { columns_of, unique_names, enclosing: Vec::new() }) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
     }
@@ -365,6 +367,7 @@ impl VisitorMut for Requalify {
 
 struct TrinoSemantics<'a> {
     columns_of: ColumnsOf<'a>,
+    unique_names: bool,
     /// The WITH clauses of the queries being visited, outermost first, as written (not yet rewritten).
     enclosing: Vec<Option<With>>,
 }
@@ -398,6 +401,12 @@ impl VisitorMut for TrinoSemantics<'_> {
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
         self.expand_stars(select);
+        if self.unique_names
+            && self.enclosing.len() == 1
+            && let Some(name) = repeated_name(&select.projection)
+        {
+            return ControlFlow::Break(format!("Column name '{name}' specified more than once: give each column its own alias"));
+        }
         name_columns_like_trino(select);
         for from in &select.from {
             for join in &from.joins {
@@ -467,7 +476,7 @@ impl TrinoSemantics<'_> {
                 pipe_operators: vec![],
             };
             // The CTEs are as written: rewrite the probe as a query of its own before planning it.
-            let columns = rewrite_query_with(&mut query, self.columns_of).ok().and_then(|()| (self.columns_of)(&query));
+            let columns = rewrite_query_with(&mut query, self.columns_of, false).ok().and_then(|()| (self.columns_of)(&query));
             let Some(columns) = columns else { return };
             for (qualifier, name) in columns {
                 let mut parts: Vec<Ident> = qualifier.iter().map(|q| Ident::with_quote('"', q)).collect();
@@ -551,8 +560,13 @@ fn output_name(item: &SelectItem) -> Option<String> {
 /// specified more than once"); qualified names count by their last part.
 pub fn duplicate_column(query: &Query) -> Option<String> {
     let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    repeated_name(&select.projection)
+}
+
+/// A name two select items give, by its last part.
+fn repeated_name(projection: &[SelectItem]) -> Option<String> {
     let mut seen: Vec<String> = Vec::new();
-    for item in &select.projection {
+    for item in projection {
         let Some(name) = output_name(item) else { continue };
         let name = name.rsplit('.').next().unwrap_or(&name).to_string();
         if seen.contains(&name) {
