@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
     GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
-    TableSampleMethod, TableSampleUnit, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, Cte,
+    TableSampleMethod, TableSampleUnit, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, Cte, ObjectName, TableWithJoins, visit_relations_mut,
 };
 
 use super::functions::{
@@ -33,6 +33,14 @@ pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
 /// With `unique_names` (a CTAS), a name the result would give twice fails, as Trino fails such a table,
 /// instead of being numbered.
 pub fn rewrite_query_with(query: &mut Query, columns_of: ColumnsOf, unique_names: bool) -> Result<(), String> {
+    rewrite_probe(query, columns_of, unique_names, 0)
+}
+
+/// Probes (the queries planned to expand a star) nest when a CTE's star needs another's; past this depth a
+/// star stays as written (a CTE reading a table of its own name would otherwise probe itself forever).
+const MAX_PROBE_DEPTH: usize = 8;
+
+fn rewrite_probe(query: &mut Query, columns_of: ColumnsOf, unique_names: bool, probe_depth: usize) -> Result<(), String> {
     if let ControlFlow::Break(message) = query.visit(&mut ExceptAll) {
         return Err(message);
     }
@@ -45,7 +53,7 @@ pub fn rewrite_query_with(query: &mut Query, columns_of: ColumnsOf, unique_names
     if let ControlFlow::Break(message) = query.visit(&mut SelectListExists) {
         return Err(message);
     }
-    match query.visit(&mut TrinoSemantics { columns_of, unique_names, enclosing: Vec::new() }) {
+    match query.visit(&mut TrinoSemantics { columns_of, unique_names, probe_depth, enclosing: Vec::new() }) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
     }
@@ -368,6 +376,7 @@ impl VisitorMut for Requalify {
 struct TrinoSemantics<'a> {
     columns_of: ColumnsOf<'a>,
     unique_names: bool,
+    probe_depth: usize,
     /// The WITH clauses of the queries being visited, outermost first, as written (not yet rewritten).
     enclosing: Vec<Option<With>>,
 }
@@ -439,17 +448,35 @@ impl TrinoSemantics<'_> {
     /// the star stays (and DataFusion reports a duplicate name itself).
     fn expand_stars(&self, select: &mut Select) {
         let is_star = |item: &SelectItem| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..));
-        if !select.projection.iter().any(is_star) || select.projection.iter().all(is_star) {
+        if !select.projection.iter().any(is_star) || select.projection.iter().all(is_star) || self.probe_depth >= MAX_PROBE_DEPTH {
             return;
         }
-        let mut ctes: Vec<Cte> = Vec::new();
-        for with in self.enclosing.iter().rev().flatten() {
-            for cte in &with.cte_tables {
-                if !ctes.iter().any(|c| c.alias.name.value == cte.alias.name.value) {
-                    ctes.push(cte.clone());
-                }
+        // The CTEs in scope (an inner one hides an outer one of its name), then those the FROM reads, directly or
+        // through each other: never the CTE this select belongs to, which it cannot read.
+        let mut in_scope: Vec<((usize, usize), &Cte)> = Vec::new();
+        for (depth, with) in self.enclosing.iter().enumerate() {
+            for (index, cte) in with.iter().flat_map(|w| &w.cte_tables).enumerate() {
+                in_scope.retain(|(_, c)| c.alias.name.value != cte.alias.name.value);
+                in_scope.push(((depth, index), cte));
             }
         }
+        let mut wanted = relation_names(&select.from);
+        let mut used: Vec<((usize, usize), &Cte)> = Vec::new();
+        while let Some(name) = wanted.pop() {
+            if let Some(&(at, cte)) = in_scope.iter().find(|(_, c)| c.alias.name.value == name)
+                && !used.iter().any(|(_, c)| c.alias.name.value == name)
+            {
+                let mut query = cte.query.clone();
+                let _ = visit_relations_mut(&mut *query, |relation| {
+                    wanted.extend(single_name(relation));
+                    ControlFlow::<()>::Continue(())
+                });
+                used.push((at, cte));
+            }
+        }
+        // A CTE must come after those it reads: outer WITH clauses first, each in the order written.
+        used.sort_by_key(|(at, _)| *at);
+        let ctes: Vec<Cte> = used.into_iter().map(|(_, cte)| cte.clone()).collect();
         let mut expanded = Vec::new();
         for item in &select.projection {
             if !is_star(item) {
@@ -476,7 +503,8 @@ impl TrinoSemantics<'_> {
                 pipe_operators: vec![],
             };
             // The CTEs are as written: rewrite the probe as a query of its own before planning it.
-            let columns = rewrite_query_with(&mut query, self.columns_of, false).ok().and_then(|()| (self.columns_of)(&query));
+            let columns =
+                rewrite_probe(&mut query, self.columns_of, false, self.probe_depth + 1).ok().and_then(|()| (self.columns_of)(&query));
             let Some(columns) = columns else { return };
             for (qualifier, name) in columns {
                 let mut parts: Vec<Ident> = qualifier.iter().map(|q| Ident::with_quote('"', q)).collect();
@@ -487,6 +515,25 @@ impl TrinoSemantics<'_> {
         }
         select.projection = expanded;
     }
+}
+
+/// A one-part table name (a CTE's, if any is so named).
+fn single_name(name: &ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Some(ident.value.clone()),
+        _ => None,
+    }
+}
+
+/// The one-part table names a FROM clause reads, its subqueries included.
+fn relation_names(from: &[TableWithJoins]) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut from = from.to_vec();
+    let _ = visit_relations_mut(&mut from, |relation| {
+        names.extend(single_name(relation));
+        ControlFlow::<()>::Continue(())
+    });
+    names
 }
 
 /// `FETCH FIRST n ROWS ONLY` (`FETCH NEXT`, `ROW`; no n is 1), which DataFusion does not run, is `LIMIT n`,
