@@ -9,14 +9,15 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
-    GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
-    TableSampleMethod, TableSampleUnit, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, Cte, ObjectName, TableWithJoins, visit_relations_mut,
+    ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, Cte, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
+    Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod,
+    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, visit_relations_mut,
 };
 
 use super::functions::{
-    CAST_ELEMENTS, CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, CAST_ZONED, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM,
-    like_pattern, zone_name,
+    CAST_ELEMENTS, CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, CAST_ZONED, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST,
+    TRINO_SUBSTR, TRINO_TRIM, like_pattern, zone_name,
 };
 use super::statement::parser;
 
@@ -448,7 +449,8 @@ impl TrinoSemantics<'_> {
     /// the star stays (and DataFusion reports a duplicate name itself).
     fn expand_stars(&self, select: &mut Select) {
         let is_star = |item: &SelectItem| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..));
-        if !select.projection.iter().any(is_star) || select.projection.iter().all(is_star) || self.probe_depth >= MAX_PROBE_DEPTH {
+        let beside_others = select.projection.iter().any(is_star) && !select.projection.iter().all(is_star);
+        if !beside_others || self.probe_depth >= MAX_PROBE_DEPTH {
             return;
         }
         // The CTEs in scope (an inner one hides an outer one of its name), then those the FROM reads, directly or
@@ -580,7 +582,9 @@ fn name_columns_like_trino(select: &mut Select) {
         let base = name.rsplit('.').next().unwrap_or(name);
         let renamed = (2..)
             .map(|n| format!("{base}_{n}"))
-            .find(|candidate| !seen.iter().any(|s| same(s, candidate)) && !names.iter().flatten().any(|other| same(other, candidate)))
+            .find(|candidate| {
+                !seen.iter().any(|s| same(s, candidate)) && !names.iter().flatten().any(|other| same(other, candidate))
+            })
             .expect("some suffix is free");
         seen.push(renamed.clone());
         let expr = match item {
@@ -669,7 +673,9 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             _ => Ok(None),
         },
         // DataFusion casts to a plain timestamp (its session has no zone); Trino keeps or gives a zone.
-        Expr::Cast { kind: CastKind::Cast | CastKind::TryCast, expr: inner, data_type: DataType::Timestamp(_, TimezoneInfo::WithTimeZone), .. } => {
+        Expr::Cast {
+            kind: CastKind::Cast | CastKind::TryCast, expr: inner, data_type: DataType::Timestamp(_, TimezoneInfo::WithTimeZone), ..
+        } => {
             if let Expr::Value(v) = inner.as_ref()
                 && let Value::SingleQuotedString(text) = &v.value
                 && let Some(zoned) = zoned_literal(text)
@@ -797,8 +803,9 @@ fn is_named_cast(expr: &Expr) -> bool {
 /// say how (`'integer', 0, false`, ...) to [`CAST_ELEMENTS`].
 fn element_cast(data_type: &DataType) -> Option<String> {
     let mut leaf = data_type;
-    while let DataType::Array(ArrayElemTypeDef::AngleBracket(inner) | ArrayElemTypeDef::Parenthesis(inner) | ArrayElemTypeDef::SquareBracket(inner, _)) =
-        leaf
+    while let DataType::Array(
+        ArrayElemTypeDef::AngleBracket(inner) | ArrayElemTypeDef::Parenthesis(inner) | ArrayElemTypeDef::SquareBracket(inner, _),
+    ) = leaf
     {
         leaf = inner;
     }

@@ -142,14 +142,12 @@ pub fn parser(sql: &str) -> Result<Parser<'static>, String> {
 fn angle_bracket_array_types(tokens: &mut [TokenWithSpan]) {
     let significant: Vec<usize> = (0..tokens.len()).filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_))).collect();
     let is_word = |token: &Token, keyword: Keyword| matches!(token, Token::Word(w) if w.keyword == keyword && w.quote_style.is_none());
-    let mut k = 0;
-    while k + 2 < significant.len() {
-        let mut at = k + 1;
+    for k in 0..significant.len() {
         if !is_word(&tokens[significant[k]].token, Keyword::AS) {
-            k += 1;
             continue;
         }
-        // `array (` here, and again for its element type.
+        // `array (` after AS, and again for its element type.
+        let mut at = k + 1;
         while at + 1 < significant.len()
             && is_word(&tokens[significant[at]].token, Keyword::ARRAY)
             && tokens[significant[at + 1]].token == Token::LParen
@@ -169,7 +167,6 @@ fn angle_bracket_array_types(tokens: &mut [TokenWithSpan]) {
             tokens[significant[close]].token = Token::Gt;
             at += 2;
         }
-        k += 1;
     }
 }
 

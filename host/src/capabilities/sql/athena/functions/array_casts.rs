@@ -118,7 +118,10 @@ fn convert(values: &ArrayRef, kind: Kind) -> Result<ArrayRef> {
         })
         .collect::<Result<Vec<_>>>()?;
     // A NULL-typed element (ARRAY[NULL]) converts to a NULL of the target type.
-    let converted = converted.into_iter().map(|v| if v.is_null() { ScalarValue::try_from(&target) } else { Ok(v) }).collect::<Result<Vec<_>>>()?;
+    let converted = converted
+        .into_iter()
+        .map(|v| if v.is_null() { ScalarValue::try_from(&target) } else { Ok(v) })
+        .collect::<Result<Vec<_>>>()?;
     ScalarValue::iter_to_array(converted)
 }
 

@@ -124,7 +124,9 @@ impl ScalarUDFImpl for Zoned {
         };
         match (self.name, args.len()) {
             (CAST_ZONED, 1) => Ok(vec![value]),
-            ("with_timezone", 2) if matches!(args[1], DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => Ok(vec![value, DataType::Utf8]),
+            ("with_timezone", 2) if matches!(args[1], DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
+                Ok(vec![value, DataType::Utf8])
+            }
             _ => plan_err!("expected {usage}"),
         }
     }
