@@ -3,8 +3,8 @@
 //! translated to chrono's (a zoned timestamp at its local time); `from_iso8601_timestamp`, `from_iso8601_date`
 //! and `to_iso8601`.
 
-use arrow::datatypes::{DataType, TimeUnit};
 use arrow::array::timezone::Tz;
+use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Offset};
 use datafusion::common::ScalarValue;
 

@@ -1,12 +1,12 @@
 //! `format_datetime(ts, pattern)` and `parse_datetime(text, pattern)` with the Joda-Time
 //! patterns Trino uses (`yyyy-MM-dd HH:mm:ss.SSS`, `'quoted'` literals), and `year_of_week`.
 //! DataFusion has none of them (its `to_char` takes chrono's `%Y-%m-%d`). A letter outside
-//! the ones handled here fails naming it, rather than being printed as Joda would not.
+//! those handled here fails, naming it, rather than printing something Joda would not.
 
 use arrow::array::timezone::Tz;
-use chrono_tz::OffsetName;
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike};
+use chrono_tz::OffsetName;
 use datafusion::common::ScalarValue;
 
 use super::dates::{from_local, to_local, zone_of};

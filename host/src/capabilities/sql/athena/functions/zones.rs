@@ -135,7 +135,7 @@ impl ScalarUDFImpl for Zoned {
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let zone = match (args.arg_fields[0].data_type(), args.scalar_arguments.get(1)) {
-            (_, Some(Some(ScalarValue::Utf8(Some(zone))))) => zone_name(zone).map_err(|e| DataFusionError::Plan(e))?,
+            (_, Some(Some(ScalarValue::Utf8(Some(zone))))) => zone_name(zone).map_err(DataFusionError::Plan)?,
             (_, Some(_)) => return plan_err!("with_timezone: the zone must be a constant, e.g. 'America/New_York'"),
             (DataType::Timestamp(_, Some(zone)), None) => zone.to_string(),
             _ => "UTC".into(),
