@@ -674,7 +674,10 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
         },
         // DataFusion casts to a plain timestamp (its session has no zone); Trino keeps or gives a zone.
         Expr::Cast {
-            kind: CastKind::Cast | CastKind::TryCast, expr: inner, data_type: DataType::Timestamp(_, TimezoneInfo::WithTimeZone), ..
+            kind: kind @ (CastKind::Cast | CastKind::TryCast),
+            expr: inner,
+            data_type: DataType::Timestamp(_, TimezoneInfo::WithTimeZone),
+            ..
         } => {
             if let Expr::Value(v) = inner.as_ref()
                 && let Value::SingleQuotedString(text) = &v.value
@@ -682,7 +685,7 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             {
                 return zoned.map(Some);
             }
-            Ok(Some(parse_expr(&format!("{CAST_ZONED}({inner})"))?))
+            Ok(Some(parse_expr(&format!("{CAST_ZONED}({inner}, {})", matches!(kind, CastKind::TryCast)))?))
         }
         Expr::Cast { kind: kind @ (CastKind::Cast | CastKind::TryCast | CastKind::SafeCast), expr: inner, data_type, format, array }
             if !is_named_cast(inner) =>

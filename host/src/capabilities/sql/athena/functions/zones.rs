@@ -9,6 +9,7 @@
 //! (Arrow's keeps the UTC time).
 
 use arrow::array::timezone::Tz;
+use arrow::compute::CastOptions;
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
@@ -67,7 +68,7 @@ pub const CAST_ZONED: &str = "athena_cast_zoned";
 
 /// Gives a value a zone. `with_timezone(x, 'zone')` reads a plain timestamp (or the text of a
 /// zoned literal, `TIMESTAMP '2024-01-01 12:00:00 America/New_York'`) as wall time in that zone;
-/// `athena_cast_zoned(x)` is `CAST(x AS timestamp with time zone)`: a zoned value keeps its zone,
+/// `athena_cast_zoned(x, try)` is `CAST(x AS timestamp with time zone)` (`TRY_CAST` when `try`): a zoned value keeps its zone,
 /// a plain timestamp or date is read in UTC (Athena's session zone), a varchar as its text says
 /// (UTC when it names no zone). Both call Arrow's cast kernel, which reads a plain value as local
 /// time in the target zone, so the analyzer rule above (which would go through UTC) is bypassed.
@@ -123,7 +124,7 @@ impl ScalarUDFImpl for Zoned {
             other => return plan_err!("{usage}: cannot read {} as a timestamp", other.map(|t| t.to_string()).unwrap_or_default()),
         };
         match (self.name, args.len()) {
-            (CAST_ZONED, 1) => Ok(vec![value]),
+            (CAST_ZONED, 2) if matches!(args[1], DataType::Boolean) => Ok(vec![value, DataType::Boolean]),
             ("with_timezone", 2) if matches!(args[1], DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
                 Ok(vec![value, DataType::Utf8])
             }
@@ -134,16 +135,18 @@ impl ScalarUDFImpl for Zoned {
         internal_err!("return_field_from_args is used")
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let zone = match (args.arg_fields[0].data_type(), args.scalar_arguments.get(1)) {
-            (_, Some(Some(ScalarValue::Utf8(Some(zone))))) => zone_name(zone).map_err(DataFusionError::Plan)?,
-            (_, Some(_)) => return plan_err!("with_timezone: the zone must be a constant, e.g. 'America/New_York'"),
-            (DataType::Timestamp(_, Some(zone)), None) => zone.to_string(),
-            _ => "UTC".into(),
+        let zone = match (self.name, args.arg_fields[0].data_type(), args.scalar_arguments.get(1)) {
+            (CAST_ZONED, DataType::Timestamp(_, Some(zone)), _) => zone.to_string(),
+            (CAST_ZONED, _, _) => "UTC".into(),
+            (_, _, Some(Some(ScalarValue::Utf8(Some(zone))))) => zone_name(zone).map_err(DataFusionError::Plan)?,
+            _ => return plan_err!("with_timezone: the zone must be a constant, e.g. 'America/New_York'"),
         };
         Ok(Field::new(self.name, DataType::Timestamp(TimeUnit::Millisecond, Some(zone.into())), true).into())
     }
-    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let target = args.return_field.data_type().clone();
-        args.args.swap_remove(0).cast_to(&target, None)
+        // TRY_CAST: a text that is not a timestamp is NULL.
+        let safe = self.name == CAST_ZONED && matches!(args.args.get(1), Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)))));
+        args.args[0].cast_to(&target, Some(&CastOptions { safe, ..Default::default() }))
     }
 }
