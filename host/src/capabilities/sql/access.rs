@@ -103,6 +103,12 @@ fn reaches(catalog: &dyn Catalog, statement: &AthenaStatement) -> Result<Vec<Rea
                 table_locations(&def, &format!("dropping table {name}"), true, &mut out);
             }
         }
+        // Changing a table's columns changes what every reader of its location sees.
+        AthenaStatement::AlterColumns { table, .. } => {
+            if let Some(def) = catalog.table(&table.database, &table.table)? {
+                out.push(Reach { what: format!("altering the columns of table {table}"), location: def.location, write: true });
+            }
+        }
         AthenaStatement::DropPartitions { table, .. } => {
             if let Some(def) = catalog.table(&table.database, &table.table)? {
                 out.push(Reach { what: format!("dropping partitions of table {table}"), location: def.location, write: true });

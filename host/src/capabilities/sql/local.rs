@@ -29,7 +29,7 @@ use tokio::runtime::Runtime;
 use super::athena::catalog_table::{CatalogTable, files_under, store_url};
 use super::storage_bridge::{StorageBridge, bridge_url};
 use super::athena::ddl::{self, directory, empty_result, require_table};
-use super::athena::rewrite::{duplicate_column, rewrite_query};
+use super::athena::rewrite::{duplicate_column, rewrite_query_with};
 use super::athena::statement::{AthenaStatement, InsertInto, TableAsSelect, TableName, parse};
 use super::athena::types::athena_type;
 use super::athena::{functions, write};
@@ -169,17 +169,32 @@ impl LocalSql {
     }
 
     /// Rewrites and plans an Athena query against a new session.
-    fn plan(&self, mut query: Box<Query>) -> CapResult<(SessionContext, LogicalPlan)> {
-        rewrite_query(&mut query).map_err(invalid)?;
+    /// With `unique_names` (a CTAS), a name the result gives twice fails instead of being numbered.
+    fn plan(&self, mut query: Box<Query>, unique_names: bool) -> CapResult<(SessionContext, LogicalPlan)> {
         let ctx = self.session();
         self.register_tables(&ctx, &query)?;
+        // A `*` beside other select items is expanded into the columns DataFusion plans for it.
+        let columns_of = |probe: &Query| {
+            let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(probe.clone()))));
+            let plan = self.block_on(ctx.state().statement_to_plan(statement)).ok()?;
+            let columns = plan.schema().iter().map(|(qualifier, field)| {
+                let parts = qualifier.map(|q| match q {
+                    TableReference::Bare { table } => vec![table.to_string()],
+                    TableReference::Partial { schema, table } => vec![schema.to_string(), table.to_string()],
+                    TableReference::Full { catalog, schema, table } => vec![catalog.to_string(), schema.to_string(), table.to_string()],
+                });
+                (parts.unwrap_or_default(), field.name().clone())
+            });
+            Some(columns.collect())
+        };
+        rewrite_query_with(&mut query, &columns_of, unique_names).map_err(invalid)?;
         let statement = DfStatement::Statement(Box::new(Statement::Query(query)));
         let plan = self.block_on(ctx.state().statement_to_plan(statement)).map_err(df_error)?;
         Ok((ctx, plan))
     }
 
     fn collect(&self, query: Box<Query>) -> CapResult<QueryResult> {
-        let (ctx, plan) = self.plan(query)?;
+        let (ctx, plan) = self.plan(query, false)?;
         self.block_on(async move {
             let frame = ctx.execute_logical_plan(plan).await?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
@@ -189,14 +204,15 @@ impl LocalSql {
         .map_err(df_error)
     }
 
-    /// The query's result batch by batch, for writers that must not hold it all.
-    fn batches(&self, query: Box<Query>) -> CapResult<Box<dyn BatchStream>> {
-        let stream = self.stream(query)?;
+    /// The rows of a new table batch by batch, for writers that must not hold them all; a column name
+    /// given twice fails.
+    fn table_rows(&self, query: Box<Query>) -> CapResult<Box<dyn BatchStream>> {
+        let stream = self.stream(query, true)?;
         Ok(Box::new(DataFusionBatches { runtime: self.runtime.clone(), stream }))
     }
 
-    fn stream(&self, query: Box<Query>) -> CapResult<SendableRecordBatchStream> {
-        let (ctx, plan) = self.plan(query)?;
+    fn stream(&self, query: Box<Query>, unique_names: bool) -> CapResult<SendableRecordBatchStream> {
+        let (ctx, plan) = self.plan(query, unique_names)?;
         self.block_on(async move { ctx.execute_logical_plan(plan).await?.execute_stream().await }).map_err(df_error)
     }
 
@@ -226,6 +242,9 @@ impl LocalSql {
             }
             AthenaStatement::DropPartitions { table, if_exists, partitions } => {
                 ddl::drop_partitions(catalog, &table, if_exists, &partitions).map(|()| done()).map_err(invalid)?
+            }
+            AthenaStatement::AlterColumns { table, replace, columns } => {
+                ddl::alter_columns(catalog, &table, replace, &columns).map(|()| done()).map_err(invalid)?
             }
             AthenaStatement::ShowTables { database, pattern } => {
                 let database = database.unwrap_or_else(|| DEFAULT_DATABASE.to_string());
@@ -258,7 +277,7 @@ impl LocalSql {
         if let Some(column) = duplicate_column(&spec.query) {
             return Err(invalid(format!("Column name '{column}' specified more than once: give each column its own alias")));
         }
-        let mut batches = self.batches(spec.query)?;
+        let mut batches = self.table_rows(spec.query)?;
         let mut columns = Vec::new();
         for field in batches.schema().fields() {
             let data_type = athena_type(field.data_type()).map_err(|e| invalid(format!("column {}: {e}", field.name())))?;
@@ -421,7 +440,7 @@ impl SqlEngine for LocalSql {
 
     fn query_stream(&self, statement: &str) -> CapResult<Box<dyn BatchStream>> {
         if let AthenaStatement::Query(query) = parse(statement).map_err(invalid)? {
-            let stream = self.stream(query)?;
+            let stream = self.stream(query, false)?;
             return Ok(Box::new(DataFusionBatches { runtime: self.runtime.clone(), stream }));
         }
         let result = self.run(statement)?.result;

@@ -9,7 +9,7 @@ use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use super::catalog_table::NULL_PARTITION;
-use super::statement::{ExternalTable, PartitionSpec, TableName};
+use super::statement::{ColumnSpec, ExternalTable, PartitionSpec, TableName};
 use super::text_table::{OPEN_CSV_SERDE, SERDE_PROPERTY, TextLayout, check_column_type};
 use super::types::arrow_type;
 use crate::capabilities::sql::QueryResult;
@@ -242,6 +242,28 @@ pub fn drop_partitions(catalog: &dyn Catalog, name: &TableName, if_exists: bool,
         if table.partitions.len() == before && !if_exists {
             return Err(format!("Partition does not exist: {name} {}", partition_path(&table.partition_keys, &values)));
         }
+    }
+    catalog.put_table(&table).map_err(cap)
+}
+
+/// `ALTER TABLE t ADD COLUMNS (...)` appends data columns (before the partition keys, as Athena shows them);
+/// `REPLACE COLUMNS (...)` replaces every data column. Only the catalog changes: Parquet files are read by
+/// column name, so files written before read an added column as NULL and no longer show a replaced one;
+/// text files are read by position, as in Athena.
+pub fn alter_columns(catalog: &dyn Catalog, name: &TableName, replace: bool, columns: &[ColumnSpec]) -> DdlResult<()> {
+    let mut table = require_table(catalog, name)?;
+    if replace {
+        table.columns.clear();
+    }
+    for c in columns {
+        let data_type = arrow_type(&c.athena_type).map_err(|e| format!("column {}: {e}", c.name))?;
+        if table.format == TableFormat::Csv {
+            check_column_type(&c.name, &data_type)?;
+        }
+        if table.columns.iter().chain(&table.partition_keys).any(|seen| seen.name == c.name) {
+            return Err(format!("Column '{}' already exists in {name}", c.name));
+        }
+        table.columns.push(Column { name: c.name.clone(), data_type: c.athena_type.clone(), comment: None });
     }
     catalog.put_table(&table).map_err(cap)
 }

@@ -7,19 +7,41 @@
 
 use std::ops::ControlFlow;
 
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CharacterLength, DataType, DateTimeField, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
-    ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
-    TableSampleMethod, TableSampleUnit, TrimWhereField, Value, VisitMut, VisitorMut,
+    ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, Cte, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
+    Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod,
+    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, visit_relations_mut,
 };
 
 use super::functions::{
-    CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST, TRINO_SUBSTR, TRINO_TRIM, like_pattern,
+    CAST_ELEMENTS, CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR, CAST_ZONED, LIKE_PATTERN, ROUND_FOR_INTEGER_CAST,
+    TRINO_SUBSTR, TRINO_TRIM, like_pattern, zone_name,
 };
 use super::statement::parser;
 
+/// The output columns of a query, each as its qualifier's parts (none for an unqualified one) and its name;
+/// `None` when the query cannot be planned. The rewrite needs them to expand a `*` next to other select items.
+pub type ColumnsOf<'a> = &'a dyn Fn(&Query) -> Option<Vec<(Vec<String>, String)>>;
+
 /// Rewrites `query` in place; the error names the unsupported construct.
 pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
+    rewrite_query_with(query, &|_| None, false)
+}
+
+/// [`rewrite_query`], expanding a `*` beside other select items into the columns `columns_of` gives.
+/// With `unique_names` (a CTAS), a name the result would give twice fails, as Trino fails such a table,
+/// instead of being numbered.
+pub fn rewrite_query_with(query: &mut Query, columns_of: ColumnsOf, unique_names: bool) -> Result<(), String> {
+    rewrite_probe(query, columns_of, unique_names, 0)
+}
+
+/// Probes (the queries planned to expand a star) nest when a CTE's star needs another's; past this depth a
+/// star stays as written (a CTE reading a table of its own name would otherwise probe itself forever).
+const MAX_PROBE_DEPTH: usize = 8;
+
+fn rewrite_probe(query: &mut Query, columns_of: ColumnsOf, unique_names: bool, probe_depth: usize) -> Result<(), String> {
     if let ControlFlow::Break(message) = query.visit(&mut ExceptAll) {
         return Err(message);
     }
@@ -32,7 +54,7 @@ pub fn rewrite_query(query: &mut Query) -> Result<(), String> {
     if let ControlFlow::Break(message) = query.visit(&mut SelectListExists) {
         return Err(message);
     }
-    match query.visit(&mut TrinoSemantics) {
+    match query.visit(&mut TrinoSemantics { columns_of, unique_names, probe_depth, enclosing: Vec::new() }) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(message),
     }
@@ -352,10 +374,21 @@ impl VisitorMut for Requalify {
     }
 }
 
-struct TrinoSemantics;
+struct TrinoSemantics<'a> {
+    columns_of: ColumnsOf<'a>,
+    unique_names: bool,
+    probe_depth: usize,
+    /// The WITH clauses of the queries being visited, outermost first, as written (not yet rewritten).
+    enclosing: Vec<Option<With>>,
+}
 
-impl VisitorMut for TrinoSemantics {
+impl VisitorMut for TrinoSemantics<'_> {
     type Break = String;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
+        self.enclosing.push(query.with.clone());
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<String> {
         match rewrite_expr(expr) {
@@ -368,7 +401,22 @@ impl VisitorMut for TrinoSemantics {
         }
     }
 
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
+        self.enclosing.pop();
+        match fetch_as_limit(query) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(message) => ControlFlow::Break(message),
+        }
+    }
+
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
+        self.expand_stars(select);
+        if self.unique_names
+            && self.enclosing.len() == 1
+            && let Some(name) = repeated_name(&select.projection)
+        {
+            return ControlFlow::Break(format!("Column name '{name}' specified more than once: give each column its own alias"));
+        }
         name_columns_like_trino(select);
         for from in &select.from {
             for join in &from.joins {
@@ -394,6 +442,120 @@ impl VisitorMut for TrinoSemantics {
     }
 }
 
+impl TrinoSemantics<'_> {
+    /// `SELECT *, id FROM t`: Trino counts the star's columns when it names and numbers the other items (a second
+    /// `id`, `_col<n>` after the star's n columns). The star beside other items is therefore expanded into its
+    /// qualified columns, planned from the same FROM under the enclosing WITH clauses; if that cannot be planned,
+    /// the star stays (and DataFusion reports a duplicate name itself).
+    fn expand_stars(&self, select: &mut Select) {
+        let is_star = |item: &SelectItem| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..));
+        let beside_others = select.projection.iter().any(is_star) && !select.projection.iter().all(is_star);
+        if !beside_others || self.probe_depth >= MAX_PROBE_DEPTH {
+            return;
+        }
+        // The CTEs in scope (an inner one hides an outer one of its name), then those the FROM reads, directly or
+        // through each other: never the CTE this select belongs to, which it cannot read.
+        let mut in_scope: Vec<((usize, usize), &Cte)> = Vec::new();
+        for (depth, with) in self.enclosing.iter().enumerate() {
+            for (index, cte) in with.iter().flat_map(|w| &w.cte_tables).enumerate() {
+                in_scope.retain(|(_, c)| c.alias.name.value != cte.alias.name.value);
+                in_scope.push(((depth, index), cte));
+            }
+        }
+        let mut wanted = relation_names(&select.from);
+        let mut used: Vec<((usize, usize), &Cte)> = Vec::new();
+        while let Some(name) = wanted.pop() {
+            if let Some(&(at, cte)) = in_scope.iter().find(|(_, c)| c.alias.name.value == name)
+                && !used.iter().any(|(_, c)| c.alias.name.value == name)
+            {
+                let mut query = cte.query.clone();
+                let _ = visit_relations_mut(&mut *query, |relation| {
+                    wanted.extend(single_name(relation));
+                    ControlFlow::<()>::Continue(())
+                });
+                used.push((at, cte));
+            }
+        }
+        // A CTE must come after those it reads: outer WITH clauses first, each in the order written.
+        used.sort_by_key(|(at, _)| *at);
+        let ctes: Vec<Cte> = used.into_iter().map(|(_, cte)| cte.clone()).collect();
+        let mut expanded = Vec::new();
+        for item in &select.projection {
+            if !is_star(item) {
+                expanded.push(item.clone());
+                continue;
+            }
+            let mut probe = select.clone();
+            probe.projection = vec![item.clone()];
+            probe.selection = None;
+            probe.group_by = GroupByExpr::Expressions(vec![], vec![]);
+            probe.having = None;
+            probe.distinct = None;
+            let with = (!ctes.is_empty()).then(|| With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes.clone() });
+            let mut query = Query {
+                with,
+                body: Box::new(SetExpr::Select(Box::new(probe))),
+                order_by: None,
+                limit_clause: None,
+                fetch: None,
+                locks: vec![],
+                for_clause: None,
+                settings: None,
+                format_clause: None,
+                pipe_operators: vec![],
+            };
+            // The CTEs are as written: rewrite the probe as a query of its own before planning it.
+            let columns =
+                rewrite_probe(&mut query, self.columns_of, false, self.probe_depth + 1).ok().and_then(|()| (self.columns_of)(&query));
+            let Some(columns) = columns else { return };
+            for (qualifier, name) in columns {
+                let mut parts: Vec<Ident> = qualifier.iter().map(|q| Ident::with_quote('"', q)).collect();
+                parts.push(Ident::with_quote('"', &name));
+                let expr = if parts.len() == 1 { Expr::Identifier(parts.remove(0)) } else { Expr::CompoundIdentifier(parts) };
+                expanded.push(SelectItem::UnnamedExpr(expr));
+            }
+        }
+        select.projection = expanded;
+    }
+}
+
+/// A one-part table name (a CTE's, if any is so named).
+fn single_name(name: &ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Some(ident.value.clone()),
+        _ => None,
+    }
+}
+
+/// The one-part table names a FROM clause reads, its subqueries included.
+fn relation_names(from: &[TableWithJoins]) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut from = from.to_vec();
+    let _ = visit_relations_mut(&mut from, |relation| {
+        names.extend(single_name(relation));
+        ControlFlow::<()>::Continue(())
+    });
+    names
+}
+
+/// `FETCH FIRST n ROWS ONLY` (`FETCH NEXT`, `ROW`; no n is 1), which DataFusion does not run, is `LIMIT n`,
+/// after any `OFFSET`. `WITH TIES` and `PERCENT` are refused.
+fn fetch_as_limit(query: &mut Query) -> Result<(), String> {
+    let Some(Fetch { with_ties, percent, quantity }) = query.fetch.take() else { return Ok(()) };
+    if with_ties || percent {
+        return Err("FETCH FIRST ... WITH TIES / PERCENT is not supported locally: number the rows with rank() OVER (ORDER BY ...) \
+                    and keep those <= n"
+            .into());
+    }
+    let limit = Some(quantity.unwrap_or_else(|| Expr::value(Value::Number("1".into(), false))));
+    query.limit_clause = match query.limit_clause.take() {
+        None => Some(LimitClause::LimitOffset { limit, offset: None, limit_by: vec![] }),
+        Some(LimitClause::LimitOffset { limit: None, offset, limit_by }) => Some(LimitClause::LimitOffset { limit, offset, limit_by }),
+        Some(_) => return Err("LIMIT and FETCH FIRST in one query: keep one of them".into()),
+    };
+    Ok(())
+}
+
 /// Trino names a select item that is not a plain column reference `_col<position>`;
 /// naming them here keeps result columns independent of the rewrites above.
 fn name_columns_like_trino(select: &mut Select) {
@@ -406,18 +568,23 @@ fn name_columns_like_trino(select: &mut Select) {
     }
     // Trino allows two output columns of one name (`SELECT id, id`); DataFusion refuses
     // them, so the later ones are renamed `id_2`, `id_3`, ... (a name not otherwise taken).
+    // An unqualified name repeats a qualified one with the same last part (`t.id, id`: both are t's id).
     let names: Vec<Option<String>> = select.projection.iter().map(output_name).collect();
+    let last = |name: &str| name.rsplit('.').next().unwrap_or(name).to_string();
+    let same = |a: &str, b: &str| a == b || ((!a.contains('.') || !b.contains('.')) && last(a) == last(b));
     let mut seen: Vec<String> = Vec::new();
     for (item, name) in select.projection.iter_mut().zip(&names) {
         let Some(name) = name else { continue };
-        if !seen.contains(name) {
+        if !seen.iter().any(|s| same(s, name)) {
             seen.push(name.clone());
             continue;
         }
         let base = name.rsplit('.').next().unwrap_or(name);
         let renamed = (2..)
             .map(|n| format!("{base}_{n}"))
-            .find(|candidate| !seen.contains(candidate) && !names.iter().flatten().any(|other| other == candidate))
+            .find(|candidate| {
+                !seen.iter().any(|s| same(s, candidate)) && !names.iter().flatten().any(|other| same(other, candidate))
+            })
             .expect("some suffix is free");
         seen.push(renamed.clone());
         let expr = match item {
@@ -444,8 +611,13 @@ fn output_name(item: &SelectItem) -> Option<String> {
 /// specified more than once"); qualified names count by their last part.
 pub fn duplicate_column(query: &Query) -> Option<String> {
     let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    repeated_name(&select.projection)
+}
+
+/// A name two select items give, by its last part.
+fn repeated_name(projection: &[SelectItem]) -> Option<String> {
     let mut seen: Vec<String> = Vec::new();
-    for item in &select.projection {
+    for item in projection {
         let Some(name) = output_name(item) else { continue };
         let name = name.rsplit('.').next().unwrap_or(&name).to_string();
         if seen.contains(&name) {
@@ -495,6 +667,26 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             idents.iter().try_for_each(hidden_column)?;
             Ok(None)
         }
+        // Trino's `TIMESTAMP '2024-01-01 12:00:00 America/New_York'` is a zoned value; DataFusion reads the instant, plain.
+        Expr::TypedString(TypedString { data_type: DataType::Timestamp(_, TimezoneInfo::None), value, .. }) => match &value.value {
+            Value::SingleQuotedString(text) => zoned_literal(text).transpose(),
+            _ => Ok(None),
+        },
+        // DataFusion casts to a plain timestamp (its session has no zone); Trino keeps or gives a zone.
+        Expr::Cast {
+            kind: kind @ (CastKind::Cast | CastKind::TryCast),
+            expr: inner,
+            data_type: DataType::Timestamp(_, TimezoneInfo::WithTimeZone),
+            ..
+        } => {
+            if let Expr::Value(v) = inner.as_ref()
+                && let Value::SingleQuotedString(text) = &v.value
+                && let Some(zoned) = zoned_literal(text)
+            {
+                return zoned.map(Some);
+            }
+            Ok(Some(parse_expr(&format!("{CAST_ZONED}({inner}, {})", matches!(kind, CastKind::TryCast)))?))
+        }
         Expr::Cast { kind: kind @ (CastKind::Cast | CastKind::TryCast | CastKind::SafeCast), expr: inner, data_type, format, array }
             if !is_named_cast(inner) =>
         {
@@ -506,7 +698,10 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             // Trino rounds a fraction half away from zero when casting to an integer; DataFusion truncates.
             // Trino casts a varchar to boolean only from true/false/t/f/1/0; DataFusion also takes yes/on/...
             // Trino writes a timestamp as '2024-01-31 23:59:59.123'; DataFusion as ISO with a 'T'.
-            let value = if is_integral(data_type) {
+            // Trino converts an array's elements as it casts each of them; Arrow's kernels do not.
+            let value = if let Some(how) = element_cast(data_type) {
+                format!("{CAST_ELEMENTS}({inner}, {how}, {})", !matches!(kind, CastKind::Cast))
+            } else if is_integral(data_type) {
                 format!("{ROUND_FOR_INTEGER_CAST}({inner})")
             } else if matches!(data_type, DataType::Boolean | DataType::Bool) {
                 format!("{CAST_TO_BOOLEAN}({inner}, {})", !matches!(kind, CastKind::Cast))
@@ -519,6 +714,27 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             let type_name = data_type.to_string().replace('\'', "''");
             let named = parse_expr(&format!("{CAST_NAMED}({value}, '{type_name}')"))?;
             Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
+        }
+        // Trino's year-to-month literal `INTERVAL '1-2' YEAR TO MONTH`, which DataFusion does not read, is 14 months.
+        Expr::Interval(Interval { value, leading_field: Some(DateTimeField::Year), last_field: Some(DateTimeField::Month), .. }) => {
+            let text = match value.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(text) => text.clone(),
+                    _ => return Err(format!("INTERVAL ... YEAR TO MONTH takes a string like '1-2', got {value}")),
+                },
+                _ => return Err(format!("INTERVAL ... YEAR TO MONTH takes a string like '1-2', got {value}")),
+            };
+            let (negative, body) = match text.trim().strip_prefix('-') {
+                Some(body) => (true, body),
+                None => (false, text.trim()),
+            };
+            let months = body
+                .split_once('-')
+                .and_then(|(years, months)| Some((years.parse::<i64>().ok()?, months.parse::<i64>().ok()?)))
+                .filter(|(_, months)| (0..12).contains(months))
+                .map(|(years, months)| years * 12 + months)
+                .ok_or_else(|| format!("Invalid INTERVAL YEAR TO MONTH value: '{text}' (write it as 'years-months', e.g. '1-2')"))?;
+            Ok(Some(parse_expr(&format!("INTERVAL '{} months'", if negative { -months } else { months }))?))
         }
         Expr::Function(function) => rewrite_function(function),
         Expr::BinaryOp { .. } | Expr::InList { .. } => Ok(super::row_values::rewrite(expr)),
@@ -568,6 +784,15 @@ fn iso_day_of_week(x: &Expr) -> Result<Expr, String> {
     parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))
 }
 
+/// The text of a timestamp with a zone after the time (`2024-01-01 12:00:00 America/New_York`,
+/// `... +05:30`, `... UTC`) as `with_timezone('<local time>', '<zone>')`; `None` when it names no zone.
+fn zoned_literal(text: &str) -> Option<Result<Expr, String>> {
+    let date_length = text.find(|c: char| c == ' ' || c == 'T').unwrap_or(text.len()).max(10).min(text.len());
+    let zone_start = text[date_length..].find(|c: char| c.is_ascii_alphabetic() || c == '+' || c == '-')? + date_length;
+    let (local, zone) = (text[..zone_start].trim(), text[zone_start..].trim());
+    Some(zone_name(zone).and_then(|zone| parse_expr(&format!("with_timezone('{}', '{zone}')", local.replace('\'', "''")))))
+}
+
 /// A LIKE pattern with Trino's escaping (`escape`, or none) spelled with DataFusion's backslash escapes:
 /// converted here when it is a literal, by [`LIKE_PATTERN`] when it is computed.
 fn backslash_like_pattern(pattern: &Expr, escape: Option<&Value>) -> Result<Expr, String> {
@@ -593,6 +818,32 @@ fn backslash_like_pattern(pattern: &Expr, escape: Option<&Value>) -> Result<Expr
 
 fn is_named_cast(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(f) if function_name(f) == Some(CAST_NAMED))
+}
+
+/// For a cast to `array(T)` (nested too) whose elements Trino converts unlike Arrow, the arguments that
+/// say how (`'integer', 0, false`, ...) to [`CAST_ELEMENTS`].
+fn element_cast(data_type: &DataType) -> Option<String> {
+    let mut leaf = data_type;
+    while let DataType::Array(
+        ArrayElemTypeDef::AngleBracket(inner) | ArrayElemTypeDef::Parenthesis(inner) | ArrayElemTypeDef::SquareBracket(inner, _),
+    ) = leaf
+    {
+        leaf = inner;
+    }
+    if std::ptr::eq(leaf, data_type) {
+        return None;
+    }
+    Some(match leaf {
+        t if is_integral(t) => "'integer', 0, false".into(),
+        t if matches!(t, DataType::Boolean | DataType::Bool) => "'boolean', 0, false".into(),
+        t => match sized_text(t) {
+            Some((length, padded)) => format!("'sized', {length}, {padded}"),
+            None if matches!(t, DataType::Varchar(None) | DataType::CharacterVarying(None) | DataType::String(_) | DataType::Text) => {
+                "'varchar', 0, false".into()
+            }
+            None => return None,
+        },
+    })
 }
 
 /// The length of a `varchar(n)` / `char(n)` cast target (plain `char` is `char(1)`), and whether it pads.
@@ -829,7 +1080,8 @@ mod tests {
 
     #[test]
     fn duplicate_output_names_are_numbered() {
-        assert_eq!(rewritten("SELECT id, id, x AS id, t.id FROM t").unwrap(), "SELECT id, id AS id_2, x AS id_3, t.id FROM t");
+        assert_eq!(rewritten("SELECT id, id, x AS id, t.id FROM t").unwrap(), "SELECT id, id AS id_2, x AS id_3, t.id AS id_4 FROM t");
+        assert_eq!(rewritten("SELECT a.id, b.id FROM a, b").unwrap(), "SELECT a.id, b.id FROM a, b");
         let AthenaStatement::Query(query) = parse("SELECT a.id, b.id FROM a, b").unwrap() else { panic!() };
         assert_eq!(duplicate_column(&query).as_deref(), Some("id"));
     }

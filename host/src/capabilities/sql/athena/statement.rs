@@ -12,7 +12,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::text_table::{LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE, hive_char};
 use crate::catalog::DEFAULT_DATABASE;
@@ -108,6 +108,8 @@ pub enum AthenaStatement {
     MsckRepair(TableName),
     AddPartitions { table: TableName, if_not_exists: bool, partitions: Vec<PartitionSpec> },
     DropPartitions { table: TableName, if_exists: bool, partitions: Vec<PartitionSpec> },
+    /// `ALTER TABLE t ADD COLUMNS (...)`, or `REPLACE COLUMNS (...)` when `replace`.
+    AlterColumns { table: TableName, replace: bool, columns: Vec<ColumnSpec> },
     ShowTables { database: Option<String>, pattern: Option<String> },
     ShowDatabases { pattern: Option<String> },
     ShowPartitions(TableName),
@@ -131,7 +133,41 @@ pub fn parser(sql: &str) -> Result<Parser<'static>, String> {
             }
         }
     }
+    angle_bracket_array_types(&mut tokens);
     Ok(Parser::new(&DIALECT).with_tokens_with_locations(tokens))
+}
+
+/// Trino spells an array type `array(double)`; sqlparser reads `array<double>` only. In a type after `AS`
+/// (`CAST(x AS array(double))`, nested `array(array(varchar))` too), the parentheses become angle brackets.
+fn angle_bracket_array_types(tokens: &mut [TokenWithSpan]) {
+    let significant: Vec<usize> = (0..tokens.len()).filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_))).collect();
+    let is_word = |token: &Token, keyword: Keyword| matches!(token, Token::Word(w) if w.keyword == keyword && w.quote_style.is_none());
+    for k in 0..significant.len() {
+        if !is_word(&tokens[significant[k]].token, Keyword::AS) {
+            continue;
+        }
+        // `array (` after AS, and again for its element type.
+        let mut at = k + 1;
+        while at + 1 < significant.len()
+            && is_word(&tokens[significant[at]].token, Keyword::ARRAY)
+            && tokens[significant[at + 1]].token == Token::LParen
+        {
+            let mut depth = 0;
+            let Some(close) = (at + 1..significant.len()).find(|&j| {
+                match tokens[significant[j]].token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            }) else {
+                break;
+            };
+            tokens[significant[at + 1]].token = Token::Lt;
+            tokens[significant[close]].token = Token::Gt;
+            at += 2;
+        }
+    }
 }
 
 pub fn parse(sql: &str) -> Result<AthenaStatement, String> {
@@ -247,6 +283,13 @@ fn parse_hive_forms(p: &mut Parser) -> Result<Option<AthenaStatement>, ParserErr
     }
     if p.parse_keywords(&[Keyword::ALTER, Keyword::TABLE]) {
         let table = table_name(p)?;
+        let add_columns = p.parse_keywords(&[Keyword::ADD, Keyword::COLUMNS]);
+        if add_columns || p.parse_keywords(&[Keyword::REPLACE, Keyword::COLUMNS]) {
+            p.expect_token(&Token::LParen)?;
+            let columns = p.parse_comma_separated(Parser::parse_column_def)?;
+            p.expect_token(&Token::RParen)?;
+            return Ok(Some(AthenaStatement::AlterColumns { table, replace: !add_columns, columns: column_specs(&columns) }));
+        }
         if p.parse_keyword(Keyword::ADD) {
             let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
             let partitions = partition_specs(p, true)?;
@@ -258,7 +301,7 @@ fn parse_hive_forms(p: &mut Parser) -> Result<Option<AthenaStatement>, ParserErr
             return Ok(Some(AthenaStatement::DropPartitions { table, if_exists, partitions }));
         }
         return Err(ParserError::ParserError(format!(
-            "ALTER TABLE {table} {} is not supported: only ADD PARTITION and DROP PARTITION are",
+            "ALTER TABLE {table} {} is not supported: only ADD PARTITION, DROP PARTITION, ADD COLUMNS and REPLACE COLUMNS are",
             p.peek_token().token
         )));
     }

@@ -138,7 +138,7 @@ fn coerce_boolean(args: &[DataType]) -> std::result::Result<Vec<DataType>, Strin
 }
 
 /// `athena_cast_boolean(x, try)`: `CAST(x AS boolean)`, or its TRY_CAST when `try`.
-fn to_boolean(args: &[ScalarValue], _: &DataType) -> std::result::Result<ScalarValue, String> {
+pub(super) fn to_boolean(args: &[ScalarValue], _: &DataType) -> std::result::Result<ScalarValue, String> {
     let is_try = matches!(args[1], ScalarValue::Boolean(Some(true)));
     let failed = |message: String| if is_try { Ok(ScalarValue::Boolean(None)) } else { Err(message) };
     match &args[0] {
@@ -160,7 +160,7 @@ fn coerce(args: &[DataType]) -> std::result::Result<Vec<DataType>, String> {
     Ok(vec![args[0].clone(), want_integer(&args[1], "length")?, DataType::Boolean, DataType::Boolean])
 }
 
-fn sized_text(args: &[ScalarValue], _: &DataType) -> std::result::Result<ScalarValue, String> {
+pub(super) fn sized_text(args: &[ScalarValue], _: &DataType) -> std::result::Result<ScalarValue, String> {
     let flag = |v: &ScalarValue| matches!(v, ScalarValue::Boolean(Some(true)));
     let (length, padded, is_try) = (integer(&args[1])?.unwrap_or(0).max(0) as usize, flag(&args[2]), flag(&args[3]));
     let type_name = if padded { format!("char({length})") } else { format!("varchar({length})") };

@@ -1,9 +1,11 @@
 //! `date_format(ts, format)` and `date_parse(string, format)` with Trino's
 //! MySQL-style specifiers (`%i` is minutes, `%s` seconds, `%M` the month name),
-//! translated to chrono's (a zoned timestamp at its local time); `from_iso8601_timestamp` and `from_iso8601_date`.
+//! translated to chrono's (a zoned timestamp at its local time); `from_iso8601_timestamp`, `from_iso8601_date`
+//! and `to_iso8601`.
 
+use arrow::array::timezone::Tz;
 use arrow::datatypes::{DataType, TimeUnit};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Offset};
 use datafusion::common::ScalarValue;
 
 use super::{RowFunction, arity, text, want_string};
@@ -14,6 +16,7 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction::new("date_parse", coerce_strings, |_| Ok(millis()), date_parse),
         RowFunction::new("from_iso8601_timestamp", coerce_strings, |_| Ok(utc_millis()), from_iso8601_timestamp),
         RowFunction::new("from_iso8601_date", coerce_strings, |_| Ok(DataType::Date32), from_iso8601_date),
+        RowFunction::new("to_iso8601", coerce_iso8601, |_| Ok(DataType::Utf8), to_iso8601),
     ]
 }
 
@@ -138,6 +141,46 @@ fn from_iso8601_date(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, 
     let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("Invalid format: \"{s}\" is not an ISO 8601 date"))?;
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
     Ok(ScalarValue::Date32(Some((date - epoch).num_days() as i32)))
+}
+
+fn coerce_iso8601(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[1], "to_iso8601(date_or_timestamp)")?;
+    Ok(vec![match &args[0] {
+        DataType::Date32 | DataType::Date64 | DataType::Null => DataType::Date32,
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+        other => return Err(format!("the argument must be a date or timestamp, got {other}")),
+    }])
+}
+
+/// Trino's ISO 8601 text: `2024-01-01` for a date, `2024-01-01T12:00:00.000` for a plain timestamp, and for a
+/// zoned one its local time and offset (`Z` when the offset is zero, as Java writes it).
+fn to_iso8601(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let text = match &args[0] {
+        ScalarValue::Date32(Some(days)) => {
+            let date = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid") + chrono::Duration::days(*days as i64);
+            date.format("%Y-%m-%d").to_string()
+        }
+        ScalarValue::TimestampMillisecond(Some(ms), zone) => {
+            let t = DateTime::from_timestamp_millis(*ms).ok_or("timestamp out of range")?;
+            match zone {
+                None => t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+                Some(zone) => {
+                    let zone: Tz = zone.parse().map_err(|e| format!("time zone '{zone}': {e}"))?;
+                    let local = t.with_timezone(&zone);
+                    let offset = local.offset().fix().local_minus_utc();
+                    let offset = if offset == 0 {
+                        "Z".to_string()
+                    } else {
+                        let sign = if offset < 0 { '-' } else { '+' };
+                        format!("{sign}{:02}:{:02}", offset.abs() / 3600, offset.abs() / 60 % 60)
+                    };
+                    format!("{}{offset}", local.naive_local().format("%Y-%m-%dT%H:%M:%S%.3f"))
+                }
+            }
+        }
+        _ => return Ok(ScalarValue::Utf8(None)),
+    };
+    Ok(ScalarValue::Utf8(Some(text)))
 }
 
 #[cfg(test)]

@@ -4,12 +4,14 @@
 //! [`RowFunction`]: simple to get right, fast enough for feature preparation.
 
 mod aggregates;
+mod array_casts;
 mod binary;
 mod casts;
 mod checked;
 mod collections;
 mod dates;
 mod formats;
+mod joda;
 mod json;
 mod misc;
 mod numbers;
@@ -30,8 +32,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+pub use array_casts::CAST_ELEMENTS;
 pub use casts::{CAST_NAMED, CAST_SIZED_TEXT, CAST_TO_BOOLEAN, CAST_TO_VARCHAR};
 pub use numbers::ROUND_FOR_INTEGER_CAST;
+pub use zones::{CAST_ZONED, zone_name};
 pub use strings::{LIKE_PATTERN, TRINO_SUBSTR, TRINO_TRIM, like_pattern};
 
 /// Registers every Trino-named function on the session, replacing DataFusion's
@@ -44,6 +48,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(binary::functions())
         .chain(json::functions())
         .chain(formats::functions())
+        .chain(joda::functions())
         .chain(strings::functions())
         .chain(casts::functions())
         .chain(misc::functions())
@@ -58,6 +63,9 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::with_timezone()));
+    ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::cast()));
+    ctx.register_udf(ScalarUDF::new_from_impl(array_casts::CastElements::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));

@@ -21,7 +21,7 @@ impl RoundForIntegerCast {
     }
 }
 
-fn round_decimal(v: i128, scale: i8) -> i128 {
+pub(super) fn round_decimal(v: i128, scale: i8) -> i128 {
     if scale <= 0 {
         return v;
     }
