@@ -668,8 +668,12 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             Ok(None)
         }
         // Trino's `TIMESTAMP '2024-01-01 12:00:00 America/New_York'` is a zoned value; DataFusion reads the instant, plain.
-        Expr::TypedString(TypedString { data_type: DataType::Timestamp(_, TimezoneInfo::None), value, .. }) => match &value.value {
-            Value::SingleQuotedString(text) => zoned_literal(text).transpose(),
+        Expr::TypedString(TypedString { data_type, value, .. }) => match &value.value {
+            Value::SingleQuotedString(text) if matches!(data_type, DataType::Timestamp(_, TimezoneInfo::None)) => match zoned_literal(text) {
+                Some(zoned) => zoned.map(Some),
+                None => typed_literal(data_type, text).map(Some),
+            },
+            Value::SingleQuotedString(text) => typed_literal(data_type, text).map(Some),
             _ => Ok(None),
         },
         // DataFusion casts to a plain timestamp (its session has no zone); Trino keeps or gives a zone.
@@ -777,6 +781,14 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
         }
         _ => Ok(None),
     }
+}
+
+/// `DATE '2024-01-05'` and the other typed literals, which DataFusion plans as a cast of a varchar,
+/// spelled as a cast the query wrote ([`CAST_NAMED`]): the type check after coercion
+/// (`functions/strict_types.rs`) then tells them from a varchar the engine cast on its own.
+fn typed_literal(data_type: &DataType, text: &str) -> Result<Expr, String> {
+    let type_name = data_type.to_string().replace('\'', "''");
+    parse_expr(&format!("CAST({CAST_NAMED}('{}', '{type_name}') AS {data_type})", text.replace('\'', "''")))
 }
 
 /// Trino's day of the week, ISO: Monday = 1 ... Sunday = 7 (DataFusion's dow has Sunday = 0).

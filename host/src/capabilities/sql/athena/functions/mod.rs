@@ -16,6 +16,7 @@ mod json;
 mod misc;
 mod numbers;
 mod regex;
+mod strict_types;
 mod strings;
 mod subscripts;
 mod zones;
@@ -69,6 +70,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
+    // A varchar compared with a number or a date, and hours added to a date, fail as in Trino.
+    ctx.add_analyzer_rule(std::sync::Arc::new(strict_types::TrinoTypeRules));
     // `a[i]` past the end and `m[k]` for a missing key fail, as in Trino (DataFusion: NULL).
     ctx.add_analyzer_rule(std::sync::Arc::new(subscripts::StrictSubscripts));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
