@@ -5,16 +5,21 @@
 
 mod aggregates;
 mod binary;
+mod bitwise;
 mod casts;
 mod checked;
 mod collections;
 mod dates;
 mod formats;
 mod json;
+mod math_more;
 mod misc;
 mod numbers;
+mod random;
 mod regex;
+mod statistics;
 mod strings;
+mod strings_more;
 mod zones;
 
 use std::fmt;
@@ -46,6 +51,9 @@ pub fn register(ctx: &SessionContext) {
         .chain(strings::functions())
         .chain(casts::functions())
         .chain(misc::functions())
+        .chain(strings_more::functions())
+        .chain(bitwise::functions())
+        .chain(math_more::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
@@ -55,6 +63,10 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(collections::Concat::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(random::Random::new()));
+    for aggregate in statistics::functions() {
+        ctx.register_udaf(aggregate);
+    }
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
