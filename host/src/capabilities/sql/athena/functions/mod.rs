@@ -4,6 +4,7 @@
 //! [`RowFunction`]: simple to get right, fast enough for feature preparation.
 
 mod aggregates;
+mod arrays_more;
 mod binary;
 mod bitwise;
 mod casts;
@@ -12,6 +13,7 @@ mod collections;
 mod dates;
 mod formats;
 mod json;
+mod maps;
 mod math_more;
 mod misc;
 mod numbers;
@@ -54,6 +56,8 @@ pub fn register(ctx: &SessionContext) {
         .chain(strings_more::functions())
         .chain(bitwise::functions())
         .chain(math_more::functions())
+        .chain(maps::functions())
+        .chain(arrays_more::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
