@@ -11,6 +11,7 @@ mod casts;
 mod checked;
 mod collections;
 mod dates;
+mod durations;
 mod formats;
 mod json;
 mod maps;
@@ -58,6 +59,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(math_more::functions())
         .chain(maps::functions())
         .chain(arrays_more::functions())
+        .chain(durations::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
