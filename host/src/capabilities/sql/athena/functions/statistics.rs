@@ -263,6 +263,19 @@ impl AggregateUDFImpl for ApproxDistinct {
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         datafusion_approx_distinct().state_fields(args)
     }
+    fn default_value(&self, data_type: &DataType) -> Result<ScalarValue> {
+        datafusion_approx_distinct().default_value(data_type)
+    }
+    fn is_nullable(&self) -> bool {
+        datafusion_approx_distinct().is_nullable()
+    }
+    // Grouped, the one-argument form keeps DataFusion's faster accumulator.
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        args.exprs.len() == 1 && datafusion_approx_distinct().groups_accumulator_supported(args)
+    }
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn datafusion::logical_expr::GroupsAccumulator>> {
+        datafusion_approx_distinct().create_groups_accumulator(args)
+    }
 }
 
 #[derive(Debug)]
