@@ -13,7 +13,9 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction::new("bitwise_and", two_bigints, |_| Ok(DataType::Int64), |args, _| binary(args, |a, b| Ok(a & b))),
         RowFunction::new("bitwise_or", two_bigints, |_| Ok(DataType::Int64), |args, _| binary(args, |a, b| Ok(a | b))),
         RowFunction::new("bitwise_xor", two_bigints, |_| Ok(DataType::Int64), |args, _| binary(args, |a, b| Ok(a ^ b))),
-        RowFunction::new("bitwise_not", one_bigint, |_| Ok(DataType::Int64), |args, _| Ok(ScalarValue::Int64(integer(&args[0])?.map(|v| !v)))),
+        RowFunction::new("bitwise_not", one_bigint, |_| Ok(DataType::Int64), |args, _| {
+            Ok(ScalarValue::Int64(integer(&args[0])?.map(|v| !v)))
+        }),
         RowFunction::new("bit_count", two_bigints, |_| Ok(DataType::Int64), |args, _| binary(args, bit_count)),
         RowFunction::new("bitwise_left_shift", coerce_shift, |args| Ok(args[0].clone()), |args, r| shift(args, r, Shift::Left)),
         RowFunction::new("bitwise_right_shift", coerce_shift, |args| Ok(args[0].clone()), |args, r| shift(args, r, Shift::Logical)),

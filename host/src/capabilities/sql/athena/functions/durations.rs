@@ -17,7 +17,11 @@ pub fn functions() -> Vec<RowFunction> {
 
 fn coerce_double(args: &[DataType]) -> Result<Vec<DataType>, String> {
     arity(args, &[1], "human_readable_seconds(double)")?;
-    if args[0].is_numeric() || args[0].is_null() { Ok(vec![DataType::Float64]) } else { Err(format!("the argument must be a number, got {}", args[0])) }
+    if args[0].is_numeric() || args[0].is_null() {
+        Ok(vec![DataType::Float64])
+    } else {
+        Err(format!("the argument must be a number, got {}", args[0]))
+    }
 }
 
 fn coerce_text(args: &[DataType]) -> Result<Vec<DataType>, String> {
@@ -28,7 +32,9 @@ fn coerce_text(args: &[DataType]) -> Result<Vec<DataType>, String> {
 fn coerce_interval(args: &[DataType]) -> Result<Vec<DataType>, String> {
     arity(args, &[1], "to_milliseconds(interval day to second)")?;
     match &args[0] {
-        DataType::Interval(IntervalUnit::YearMonth) => Err("to_milliseconds takes an interval day to second, got an interval year to month".into()),
+        DataType::Interval(IntervalUnit::YearMonth) => {
+            Err("to_milliseconds takes an interval day to second, got an interval year to month".into())
+        }
         t @ (DataType::Interval(_) | DataType::Duration(_)) => Ok(vec![t.clone()]),
         DataType::Null => Ok(vec![DataType::Interval(IntervalUnit::MonthDayNano)]),
         other => Err(format!("the argument must be an interval day to second, got {other}")),

@@ -121,7 +121,9 @@ fn split_to_map(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue,
 fn coerce_map_from_entries(args: &[DataType]) -> Result<Vec<DataType>, String> {
     arity(args, &[1], "map_from_entries(array(row(key, value)))")?;
     match &args[0] {
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) if matches!(f.data_type(), DataType::Struct(kv) if kv.len() == 2) => {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)
+            if matches!(f.data_type(), DataType::Struct(kv) if kv.len() == 2) =>
+        {
             Ok(vec![DataType::List(f.clone())])
         }
         other => Err(format!("the argument must be an array of two-field rows, got {other}")),

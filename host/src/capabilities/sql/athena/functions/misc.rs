@@ -1,7 +1,7 @@
 //! Trino functions DataFusion lacks or answers differently, row by row: `sign` (of the
 //! argument's type), `sqrt` (NaN below zero), `typeof` (Trino's type names), `slice`
 //! (1-based, negative from the end), `sequence` (integers and dates, inclusive, either
-//! direction), `to_base64` / `from_base64`, `strpos(s, sub, n)` and `split(s, d, limit)`.
+//! direction), `to_base64` / `from_base64`, `strpos(s, sub, n)` (n < 0 from the end) and `split(s, d, limit)`.
 
 use std::sync::Arc;
 

@@ -68,7 +68,8 @@ impl ScalarUDFImpl for Random {
             return Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef));
         }
         let returns = args.return_field.data_type().clone();
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // One draw per row, a constant bound included.
+        let arrays = args.args.iter().map(|a| a.to_array(rows)).collect::<Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(rows);
         for i in 0..rows {
             let bound = |a: &ArrayRef| ScalarValue::try_from_array(a, i).and_then(|v| integer(&v).map_err(DataFusionError::Execution));

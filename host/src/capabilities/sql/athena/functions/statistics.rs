@@ -62,10 +62,12 @@ impl AggregateUDFImpl for Statistic {
     }
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         let [t] = args else { return Err(plan(self.name, format!("expected one argument, got {}", args.len()))) };
-        if self.bitwise() {
-            return if t.is_integer() || t.is_null() { Ok(vec![DataType::Int64]) } else { Err(plan(self.name, format!("x must be a bigint, got {t}"))) };
+        match self.bitwise() {
+            true if t.is_integer() || t.is_null() => Ok(vec![DataType::Int64]),
+            true => Err(plan(self.name, format!("x must be a bigint, got {t}"))),
+            false if t.is_numeric() || t.is_null() => Ok(vec![DataType::Float64]),
+            false => Err(plan(self.name, format!("x must be a number, got {t}"))),
         }
-        if t.is_numeric() || t.is_null() { Ok(vec![DataType::Float64]) } else { Err(plan(self.name, format!("x must be a number, got {t}"))) }
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(if self.bitwise() { DataType::Int64 } else { DataType::Float64 })
@@ -322,7 +324,8 @@ mod tests {
     #[test]
     fn merged_moments_equal_moments_of_all_rows() {
         let kind = Some(Kind::Kurtosis);
-        let (mut all, mut a, mut b) = (Moments { kind, ..Default::default() }, Moments { kind, ..Default::default() }, Moments { kind, ..Default::default() });
+        let empty = || Moments { kind, ..Default::default() };
+        let (mut all, mut a, mut b) = (empty(), empty(), empty());
         for (i, x) in [1.0, 2.0, 4.0, 8.0, 3.0, 10.0, -2.0].into_iter().enumerate() {
             all.add(x);
             if i < 3 { a.add(x) } else { b.add(x) }
