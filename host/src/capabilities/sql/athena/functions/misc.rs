@@ -1,7 +1,7 @@
 //! Trino functions DataFusion lacks or answers differently, row by row: `sign` (of the
 //! argument's type), `sqrt` (NaN below zero), `typeof` (Trino's type names), `slice`
 //! (1-based, negative from the end), `sequence` (integers and dates, inclusive, either
-//! direction), `to_base64` / `from_base64`, `strpos(s, sub, n)` and `split(s, d, limit)`.
+//! direction), `to_base64` / `from_base64`, `strpos(s, sub, n)` (n < 0 from the end) and `split(s, d, limit)`.
 
 use std::sync::Arc;
 
@@ -336,7 +336,8 @@ fn coerce_strpos(args: &[DataType]) -> Result<Vec<DataType>, String> {
     Ok(types)
 }
 
-/// The 1-based character position of the n-th `sub` in `s` (occurrences may overlap), 0 if none.
+/// The 1-based character position of the n-th `sub` in `s` (occurrences may overlap), 0 if none;
+/// a negative n counts occurrences from the end.
 fn strpos(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
     let (Some(s), Some(sub)) = (text(&args[0])?, text(&args[1])?) else { return Ok(ScalarValue::Int64(None)) };
     let instance = match args.get(2) {
@@ -346,22 +347,16 @@ fn strpos(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
         },
         None => 1,
     };
-    if instance <= 0 {
-        return Err("'instance' must be a positive number.".into());
+    if instance == 0 {
+        return Err("'instance' must be a positive or negative number.".into());
     }
     if sub.is_empty() {
         return Ok(ScalarValue::Int64(Some(1)));
     }
-    let mut found = 0;
-    for (byte, _) in s.char_indices() {
-        if s[byte..].starts_with(sub) {
-            found += 1;
-            if found == instance {
-                return Ok(ScalarValue::Int64(Some(s[..byte].chars().count() as i64 + 1)));
-            }
-        }
-    }
-    Ok(ScalarValue::Int64(Some(0)))
+    let starts: Vec<usize> = s.char_indices().map(|(byte, _)| byte).filter(|&byte| s[byte..].starts_with(sub)).collect();
+    let nth = usize::try_from(instance.unsigned_abs() - 1).unwrap_or(usize::MAX);
+    let found = if instance > 0 { starts.get(nth) } else { starts.iter().rev().nth(nth) };
+    Ok(ScalarValue::Int64(Some(found.map_or(0, |&byte| s[..byte].chars().count() as i64 + 1))))
 }
 
 fn coerce_split(args: &[DataType]) -> Result<Vec<DataType>, String> {

@@ -5,19 +5,27 @@
 
 mod aggregates;
 mod array_casts;
+mod arrays_more;
 mod binary;
+mod bitwise;
 mod casts;
 mod checked;
 mod collections;
 mod dates;
+mod durations;
 mod formats;
 mod joda;
 mod json;
+mod maps;
+mod math_more;
 mod misc;
 mod numbers;
+mod random;
 mod regex;
+mod statistics;
 mod strict_types;
 mod strings;
+mod strings_more;
 mod subscripts;
 mod zones;
 
@@ -54,6 +62,12 @@ pub fn register(ctx: &SessionContext) {
         .chain(casts::functions())
         .chain(misc::functions())
         .chain(subscripts::functions())
+        .chain(strings_more::functions())
+        .chain(bitwise::functions())
+        .chain(math_more::functions())
+        .chain(maps::functions())
+        .chain(arrays_more::functions())
+        .chain(durations::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
@@ -68,6 +82,10 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::cast()));
     ctx.register_udf(ScalarUDF::new_from_impl(array_casts::CastElements::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(random::Random::new()));
+    for aggregate in statistics::functions() {
+        ctx.register_udaf(aggregate);
+    }
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
     // A varchar compared with a number or a date, and hours added to a date, fail as in Trino.

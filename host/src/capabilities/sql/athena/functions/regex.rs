@@ -40,7 +40,7 @@ fn coerce_extract(args: &[DataType]) -> Result<Vec<DataType>, String> {
 }
 
 /// Compiled patterns, cached per thread: patterns are nearly always constants.
-fn with_regex<T>(pattern: &str, f: impl FnOnce(&Regex) -> T) -> Result<T, String> {
+pub(super) fn with_regex<T>(pattern: &str, f: impl FnOnce(&Regex) -> T) -> Result<T, String> {
     thread_local!(static CACHE: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new()));
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
