@@ -618,3 +618,18 @@ fn a_transform_that_reads_the_label_is_refused_without_a_manifest_too() {
     let shown = e.to_string();
     assert!(shown.contains("plugin label_reader") && shown.contains("input column 'engaged_next_7d' is the label"), "{shown}");
 }
+
+/// A decimal column (money, or `1.5` in Athena SQL, a decimal literal) reaches a transform as
+/// float64, so the SDK's number readers take it like any other number.
+#[test]
+fn a_decimal_input_column_reaches_the_transform_as_doubles() {
+    let plugin = support::load("bad_transform");
+    let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(tempfile::tempdir().unwrap().path()).unwrap()));
+    let mode: ArrayRef = Arc::new(Int64Array::from(vec![0; 3]));
+    let cents = arrow::array::Decimal128Array::from(vec![Some(1250), None, Some(-5)]).with_precision_and_scale(10, 2).unwrap();
+    let input = RecordBatch::try_from_iter([("mode", mode), ("x", Arc::new(cents) as ArrayRef)]).unwrap();
+    let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
+    let out = instance.transform(&input).unwrap();
+    let score = out.column(0).as_any().downcast_ref::<Float64Array>().unwrap();
+    assert_eq!(score, &Float64Array::from(vec![Some(12.5), None, Some(-0.05)]));
+}

@@ -239,7 +239,8 @@ impl TransformInstance {
                 }
             }
         }
-        batch.project(&indices).map_err(|e| self.error(FailureKind::Load, e.to_string()))
+        let input = batch.project(&indices).map_err(|e| self.error(FailureKind::Load, e.to_string()))?;
+        decimals_as_doubles(input).map_err(|e| self.error(FailureKind::Load, e))
     }
 
     /// The output must have the declared columns and types, the input's row count,
@@ -330,4 +331,27 @@ fn agree_with_manifest(info: &TransformInfo, manifest: &Manifest) -> Result<Vec<
         ));
     }
     Ok(manifest.outputs.iter().map(|c| c.non_finite).collect())
+}
+
+/// A decimal column (money in a user table, or `1.5` in Athena SQL, which is a decimal literal)
+/// reaches a transform as float64: features are doubles, and the guest SDKs read numbers of
+/// every other type in place but would have to learn decimal scales one by one.
+fn decimals_as_doubles(batch: RecordBatch) -> Result<RecordBatch, String> {
+    let is_decimal = |t: &DataType| matches!(t, DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..));
+    if !batch.schema().fields().iter().any(|f| is_decimal(f.data_type())) {
+        return Ok(batch);
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if is_decimal(field.data_type()) {
+            let doubles = arrow::compute::cast(column, &DataType::Float64).map_err(|e| format!("reading decimal column '{}' as float64: {e}", field.name()))?;
+            fields.push(Field::new(field.name(), DataType::Float64, field.is_nullable()));
+            columns.push(doubles);
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
