@@ -27,6 +27,7 @@ mod strict_types;
 mod strings;
 mod strings_more;
 mod subscripts;
+mod text_datetimes;
 mod zones;
 
 use std::fmt;
@@ -88,6 +89,8 @@ pub fn register(ctx: &SessionContext) {
     }
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
+    // A varchar cast to a date or a timestamp is read in Trino's forms (DataFusion: lenient and strict in other places).
+    ctx.add_analyzer_rule(std::sync::Arc::new(text_datetimes::TrinoTextToDatetime));
     // A varchar compared with a number or a date, and hours added to a date, fail as in Trino.
     ctx.add_analyzer_rule(std::sync::Arc::new(strict_types::TrinoTypeRules));
     // `a[i]` past the end and `m[k]` for a missing key fail, as in Trino (DataFusion: NULL).
