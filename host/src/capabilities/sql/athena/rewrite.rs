@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
+    BinaryOperator, CastKind, CharacterLength, DataType, ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
     ObjectNamePart, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind,
     TableSampleMethod, TableSampleUnit, TrimWhereField, Value, VisitMut, VisitorMut,
 };
@@ -521,6 +521,15 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             Ok(Some(Expr::Cast { kind: kind.clone(), expr: Box::new(named), data_type: data_type.clone(), format: format.clone(), array: *array }))
         }
         Expr::Function(function) => rewrite_function(function),
+        // A literal with an exponent (`1e0`, `2.5E-3`) is a double in Trino; DataFusion's parser, set to read
+        // `0.1` as Trino's decimal(1,1), would read it as a decimal too. The text cast to double is exact.
+        Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['e', 'E'])) => Ok(Some(Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(Expr::value(Value::SingleQuotedString(v.value.to_string()))),
+            data_type: DataType::Double(ExactNumberInfo::None),
+            format: None,
+            array: false,
+        })),
         // Trino's one-argument trim strips Java's whitespace (\n, \r, \t, ...); DataFusion's only spaces.
         Expr::Trim { expr: inner, trim_where, trim_what: None, trim_characters: None } => {
             let side = match trim_where {

@@ -9,6 +9,7 @@ mod casts;
 mod checked;
 mod collections;
 mod dates;
+mod decimals;
 mod formats;
 mod json;
 mod misc;
@@ -57,8 +58,19 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
+    // After type coercion: decimal `/`, `avg` and `sum` take Trino's result types.
+    ctx.add_analyzer_rule(std::sync::Arc::new(decimals::TrinoDecimalRules::new()));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
+}
+
+/// DataFusion's analyzer rules with those that must run before its type coercion: where a
+/// decimal meets a double, the double wins (Trino's rule; DataFusion would pick a decimal).
+pub fn analyzer_rules() -> Vec<std::sync::Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+    let mut rules = datafusion::optimizer::Analyzer::new().rules;
+    let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
+    rules.insert(coercion, std::sync::Arc::new(decimals::DecimalMeetsFloat));
+    rules
 }
 
 /// Rewrites every expression of `plan` and its subqueries, bottom up, each seeing the schema of its node's
