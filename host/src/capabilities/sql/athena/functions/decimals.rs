@@ -5,6 +5,7 @@
 //!   casts the decimal side to the float type before type coercion runs.
 //! - decimal `/` has scale max(s1, s2), rounded half up, and fails on a zero divisor; DataFusion's
 //!   has scale at least 6, truncated. [`TrinoDecimalRules`] swaps in [`DecimalDivide`].
+//! - `ceil`, `floor`, `truncate` and `round` of a decimal have Trino's types ([`DecimalRounding`]).
 //! - `avg(decimal(p,s))` is decimal(p,s) rounded half up (DataFusion: scale s + 4), `sum` is
 //!   decimal(38,s) (DataFusion: precision p + 10): [`DecimalAggregate`] wraps DataFusion's.
 
@@ -299,6 +300,120 @@ impl ScalarUDFImpl for DecimalDivide {
     }
 }
 
+/// How [`DecimalRounding`] rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Rounding {
+    Ceil,
+    Floor,
+    Trunc,
+    /// Half away from zero, to 0 digits or to the digits the second argument gives.
+    Round,
+}
+
+impl Rounding {
+    fn of(name: &str, args: usize) -> Option<Self> {
+        Some(match (name, args) {
+            ("ceil", 1) => Self::Ceil,
+            ("floor", 1) => Self::Floor,
+            ("trunc", 1) => Self::Trunc,
+            ("round", 1 | 2) => Self::Round,
+            _ => return None,
+        })
+    }
+
+    /// `v` (scale `s`) divided by 10^(s - digits) and rounded: a count of 10^-digits units.
+    fn units(self, v: i128, scale: i8, digits: i64) -> i128 {
+        let drop = scale as i64 - digits;
+        if drop <= 0 {
+            return v;
+        }
+        if drop > 38 {
+            return match self {
+                Self::Ceil if v > 0 => 1,
+                Self::Floor if v < 0 => -1,
+                _ => 0,
+            };
+        }
+        let unit = 10i128.pow(drop as u32);
+        let (q, r) = (v / unit, v % unit);
+        match self {
+            Self::Ceil if r > 0 => q + 1,
+            Self::Floor if r < 0 => q - 1,
+            Self::Round if r.abs() >= unit - r.abs() => q + r.signum(),
+            _ => q,
+        }
+    }
+}
+
+/// `ceil`, `floor`, `truncate` and `round` of a decimal with Trino's result types: scale 0
+/// (`ceil(1.5)` is `2`; DataFusion keeps the scale: `2.0`), and `round(x, d)` keeping x's scale
+/// (`round(0.125, 2)` is `0.130`; DataFusion: `0.13`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct DecimalRounding {
+    rounding: Rounding,
+    name: &'static str,
+    signature: Signature,
+}
+
+impl DecimalRounding {
+    fn new(rounding: Rounding) -> Self {
+        let name = match rounding {
+            Rounding::Ceil => "ceil",
+            Rounding::Floor => "floor",
+            Rounding::Trunc => "trunc",
+            Rounding::Round => "round",
+        };
+        Self { rounding, name, signature: Signature::variadic_any(Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for DecimalRounding {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let Some((p, s)) = arg_types.first().and_then(decimal_parts) else { return exec_err!("{} takes a decimal", self.name) };
+        let (p, s) = (p as i32, s as i32);
+        Ok(match (self.rounding, arg_types.len()) {
+            (Rounding::Round, 2) => DataType::Decimal128((p + 1).min(MAX_PRECISION as i32) as u8, s as i8),
+            (Rounding::Trunc, _) => DataType::Decimal128((p - s).max(1) as u8, 0),
+            _ => DataType::Decimal128((p - s + s.min(1)).clamp(1, MAX_PRECISION as i32) as u8, 0),
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some((_, scale)) = decimal_parts(arrays[0].data_type()) else { return exec_err!("{} takes a decimal", self.name) };
+        let DataType::Decimal128(p, s) = args.return_field.data_type().clone() else { return exec_err!("{} returns a decimal", self.name) };
+        let values = arrays[0].as_primitive::<Decimal128Type>();
+        let digits = match arrays.get(1) {
+            Some(d) => Some(arrow::compute::cast(d, &DataType::Int64)?),
+            None => None,
+        };
+        let digits = digits.as_ref().map(|d| d.as_primitive::<arrow::datatypes::Int64Type>());
+        let result: Decimal128Array = (0..values.len())
+            .map(|i| {
+                let d = match digits {
+                    Some(d) if d.is_null(i) => return None,
+                    Some(d) => d.value(i),
+                    None => 0,
+                };
+                let units = values.is_valid(i).then(|| self.rounding.units(values.value(i), scale, d))?;
+                // Scale-0 results are the units themselves; round(x, d) scales them back to x's scale.
+                Some(if s == 0 { units } else { units * 10i128.pow((scale as i64 - d).clamp(0, 38) as u32) })
+            })
+            .collect();
+        let result: ArrayRef = Arc::new(result.with_precision_and_scale(p, s)?);
+        if all_scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?));
+        }
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
 /// Trino's result type of `avg` / `sum` over a decimal, or `None` for other functions and types.
 fn aggregate_type(name: &str, arg: &DataType) -> Option<DataType> {
     let (p, s) = decimal_parts(arg)?;
@@ -423,7 +538,7 @@ impl GroupsAccumulator for RoundedGroups {
 }
 
 /// After type coercion: decimal `/` becomes [`DecimalDivide`], decimal `avg` and `sum`
-/// [`DecimalAggregate`].
+/// [`DecimalAggregate`], decimal `ceil`, `floor`, `trunc` and `round` [`DecimalRounding`].
 #[derive(Debug)]
 pub struct TrinoDecimalRules {
     divide: Arc<ScalarUDF>,
@@ -444,6 +559,13 @@ impl TrinoDecimalRules {
                 if [&left, &right].iter().all(|e| e.get_type(schema).is_ok_and(|t| decimal_parts(&t).is_some())) =>
             {
                 Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(self.divide.clone(), vec![*left, *right])))
+            }
+            Expr::ScalarFunction(ScalarFunction { func, args })
+                if args.first().is_some_and(|x| x.get_type(schema).is_ok_and(|t| decimal_parts(&t).is_some()))
+                    && Rounding::of(func.name(), args.len()).is_some() =>
+            {
+                let rounding = Rounding::of(func.name(), args.len()).expect("matched above");
+                Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(ScalarUDF::new_from_impl(DecimalRounding::new(rounding))), args)))
             }
             Expr::AggregateFunction(AggregateFunction { func, params }) if decimal_sum_or_avg(&func, &params.args) => {
                 let func = Arc::new(AggregateUDF::new_from_impl(DecimalAggregate::new(func)));
@@ -486,5 +608,18 @@ mod tests {
         assert_eq!(divide(100, 2, 800, 2, 2).unwrap(), 13);
         assert_eq!(divide(100, 2, -800, 2, 2).unwrap(), -13);
         assert!(divide(1, 0, 0, 0, 0).unwrap_err().to_string().contains("Division by zero"));
+    }
+
+    #[test]
+    fn decimal_rounding_counts_units_of_the_digits_kept() {
+        // 0.125 to 2 digits: 13 hundredths; -1.5 floors to -2, ceils to -1, truncates to -1; 123.45 to -1 digits: 12 tens.
+        assert_eq!(Rounding::Round.units(125, 3, 2), 13);
+        assert_eq!(Rounding::Round.units(-125, 3, 2), -13);
+        assert_eq!(Rounding::Round.units(124, 3, 2), 12);
+        assert_eq!(Rounding::Floor.units(-15, 1, 0), -2);
+        assert_eq!(Rounding::Ceil.units(-15, 1, 0), -1);
+        assert_eq!(Rounding::Trunc.units(-15, 1, 0), -1);
+        assert_eq!(Rounding::Round.units(12345, 2, -1), 12);
+        assert_eq!(Rounding::Round.units(125, 3, 5), 125);
     }
 }
