@@ -16,6 +16,7 @@ mod misc;
 mod numbers;
 mod regex;
 mod strings;
+mod urls;
 mod zones;
 
 use std::fmt;
@@ -47,6 +48,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(strings::functions())
         .chain(casts::functions())
         .chain(misc::functions())
+        .chain(urls::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
