@@ -5,6 +5,7 @@
 
 mod aggregates;
 mod binary;
+mod case_mapping;
 mod casts;
 mod checked;
 mod collections;
@@ -57,6 +58,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(casts::CastToVarchar::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(collections::Concat::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(case_mapping::CaseMapping::new(true)));
+    ctx.register_udf(ScalarUDF::new_from_impl(case_mapping::CaseMapping::new(false)));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
