@@ -196,11 +196,7 @@ impl AnalyzerRule for DecimalMeetsFloat {
                 plan.map_expressions(|expr| expr.transform_up(|e| Ok(meet_as_float(e, &schema))))
             })
         })?;
-        if !rewritten.transformed {
-            return Ok(rewritten.data);
-        }
-        // Types changed below some nodes: their schemas follow.
-        rewritten.data.transform_up_with_subqueries(|plan| plan.recompute_schema().map(Transformed::yes)).map(|t| t.data)
+        super::with_schemas_recomputed(rewritten)
     }
 }
 

@@ -13,6 +13,7 @@ mod dates;
 mod decimals;
 mod formats;
 mod json;
+mod literals;
 mod misc;
 mod numbers;
 mod regex;
@@ -69,13 +70,24 @@ pub fn register(ctx: &SessionContext) {
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
 }
 
-/// DataFusion's analyzer rules with those that must run before its type coercion: where a
-/// decimal meets a double, the double wins (Trino's rule; DataFusion would pick a decimal).
+/// DataFusion's analyzer rules with those that must run before its type coercion: integer literals
+/// are 32-bit when they fit, and where a decimal meets a double, the double wins (Trino's rules;
+/// DataFusion would pick a bigint and a decimal).
 pub fn analyzer_rules() -> Vec<std::sync::Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
     rules.insert(coercion, std::sync::Arc::new(decimals::DecimalMeetsFloat));
+    rules.insert(coercion, std::sync::Arc::new(literals::IntegerLiterals));
     rules
+}
+
+/// The plan of a rewrite that ran before type coercion: where types changed below a node, its
+/// schema follows them.
+fn with_schemas_recomputed(rewritten: Transformed<datafusion::logical_expr::LogicalPlan>) -> Result<datafusion::logical_expr::LogicalPlan> {
+    if !rewritten.transformed {
+        return Ok(rewritten.data);
+    }
+    rewritten.data.transform_up_with_subqueries(|plan| plan.recompute_schema().map(Transformed::yes)).map(|t| t.data)
 }
 
 /// Rewrites every expression of `plan` and its subqueries, bottom up, each seeing the schema of its node's
