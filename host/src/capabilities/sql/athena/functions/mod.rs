@@ -64,7 +64,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
-    // After type coercion: decimal `/`, `avg` and `sum` take Trino's result types.
+    // After type coercion: decimal `/`, `avg`, `sum`, `round`, `ceil`, `floor` and `truncate` take Trino's result types.
     ctx.add_analyzer_rule(std::sync::Arc::new(decimals::TrinoDecimalRules::new()));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
