@@ -530,6 +530,17 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             format: None,
             array: false,
         })),
+        // `DECIMAL '0.10'` has the precision and scale written in Trino (decimal(2,2)); DataFusion gives decimal(38,10).
+        Expr::TypedString(typed) if matches!(typed.data_type, DataType::Decimal(ExactNumberInfo::None) | DataType::Numeric(ExactNumberInfo::None)) => {
+            let Value::SingleQuotedString(text) = &typed.value.value else { return Ok(None) };
+            Ok(decimal_literal_type(text).map(|(precision, scale)| Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(Expr::value(Value::SingleQuotedString(text.trim().to_string()))),
+                data_type: DataType::Decimal(ExactNumberInfo::PrecisionAndScale(precision, scale)),
+                format: None,
+                array: false,
+            }))
+        }
         // Trino's one-argument trim strips Java's whitespace (\n, \r, \t, ...); DataFusion's only spaces.
         Expr::Trim { expr: inner, trim_where, trim_what: None, trim_characters: None } => {
             let side = match trim_where {
@@ -557,6 +568,19 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
         }
         _ => Ok(None),
     }
+}
+
+/// Trino's type of a `DECIMAL '...'` literal: the digits written (leading zeros aside) and those after
+/// the point; `None` when the text is not a plain decimal or needs more than 38 digits.
+fn decimal_literal_type(text: &str) -> Option<(u64, i64)> {
+    let unsigned = text.trim().trim_start_matches(['+', '-']);
+    let (integral, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !digits(integral) || !digits(fraction) || integral.len() + fraction.len() == 0 || text.trim().len() - unsigned.len() > 1 {
+        return None;
+    }
+    let precision = (integral.trim_start_matches('0').len() + fraction.len()).max(1) as u64;
+    (precision <= 38).then_some((precision, fraction.len() as i64))
 }
 
 /// A LIKE pattern with Trino's escaping (`escape`, or none) spelled with DataFusion's backslash escapes:
