@@ -376,8 +376,8 @@ fn features_refuse_outputs_named_like_inputs_or_written_twice() {
         let sql = format!("CREATE TABLE {RUN_DB}.{name} WITH (format = 'PARQUET', external_location = 's3://work/t/{name}/') AS {select}");
         h.services.sql.execute(&sql).unwrap();
     };
-    table("with_score", "SELECT 'u1' AS user_id, 0 AS mode, 1.0 AS x, 2.0 AS score");
-    table("plain", "SELECT 'u1' AS user_id, 0 AS mode, 1.0 AS x");
+    table("with_score", "SELECT 'u1' AS user_id, 0 AS mode, 1.0e0 AS x, 2.0e0 AS score");
+    table("plain", "SELECT 'u1' AS user_id, 0 AS mode, 1.0e0 AS x");
     let run = |transforms: Value, input: &str| {
         let params = json!({"transforms": transforms, "inputs": {"training": format!("{RUN_DB}.{input}")}});
         h.run_step("features", "features", 1, None, params).unwrap_err()
@@ -386,7 +386,7 @@ fn features_refuse_outputs_named_like_inputs_or_written_twice() {
     assert_eq!(err.kind, ErrorKind::Config, "{err}");
     assert!(err.message.contains("transform 'bad-transform' writes 'score', the name of an input column"), "{}", err.message);
     // A NaN is named by its user and the table it was read from.
-    table("nans", "SELECT * FROM (VALUES ('u1', 4, 1.0), ('u2', 4, 2.0)) AS t(user_id, mode, x)");
+    table("nans", "SELECT * FROM (VALUES ('u1', 4, 1.0e0), ('u2', 4, 2.0e0)) AS t(user_id, mode, x)");
     let err = run(json!(["bad-transform"]), "nans");
     assert!(err.message.contains("user_id u2") && err.message.contains(&format!("(reading {RUN_DB}.nans)")), "{}", err.message);
     let err = run(json!(["bad-transform", "bad-transform"]), "plain");
@@ -400,7 +400,7 @@ fn features_refuse_outputs_named_like_inputs_or_written_twice() {
 fn a_hung_transform_is_stopped_by_name_within_the_stage_time() {
     let h = Harness::new();
     h.services.catalog.create_database(RUN_DB).unwrap();
-    let sql = format!("CREATE TABLE {RUN_DB}.hang WITH (format = 'PARQUET', external_location = 's3://work/t/hang/') AS SELECT 'u1' AS user_id, 6 AS mode, 1.0 AS x");
+    let sql = format!("CREATE TABLE {RUN_DB}.hang WITH (format = 'PARQUET', external_location = 's3://work/t/hang/') AS SELECT 'u1' AS user_id, 6 AS mode, 1.0e0 AS x");
     h.services.sql.execute(&sql).unwrap();
     let params = json!({"transforms": ["bad-transform"], "inputs": {"training": format!("{RUN_DB}.hang")}});
     let limits = GuestLimits { timeout: std::time::Duration::from_secs(2), ..GuestLimits::default() };

@@ -18,6 +18,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::common::TableReference;
@@ -136,8 +137,16 @@ impl LocalSql {
         // Identifiers are lowercased while reading the statement, quoted or not, as in Athena.
         options.sql_parser.enable_ident_normalization = false;
         options.sql_parser.map_string_types_to_utf8view = false;
+        // A literal with a point is a decimal in Trino (`0.1` is decimal(1,1)); exponent literals are
+        // rewritten to doubles while reading (`athena/rewrite.rs`).
+        options.sql_parser.parse_float_as_decimal = true;
         options.execution.parquet.schema_force_view_types = false;
-        let ctx = SessionContext::new_with_config(config);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_analyzer_rules(functions::analyzer_rules())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         functions::register(&ctx);
         if store_url(self.store.as_ref()) == bridge_url() {
             ctx.register_object_store(bridge_url().as_ref(), Arc::new(StorageBridge::new(self.store.clone())));

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, Cte, DataType, DateTimeField, Expr, Fetch, Function, FunctionArg,
+    ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, Cte, DataType, DateTimeField, ExactNumberInfo, Expr, Fetch, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
     Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod,
     TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, visit_relations_mut,
@@ -673,6 +673,15 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
                 Some(zoned) => zoned.map(Some),
                 None => typed_literal(data_type, text).map(Some),
             },
+            // `DECIMAL '0.10'` has the precision and scale written in Trino (decimal(2,2)); DataFusion gives decimal(38,10).
+            Value::SingleQuotedString(text) if matches!(data_type, DataType::Decimal(ExactNumberInfo::None) | DataType::Numeric(ExactNumberInfo::None)) => {
+                match decimal_literal_type(text) {
+                    Some((precision, scale)) => {
+                        typed_literal(&DataType::Decimal(ExactNumberInfo::PrecisionAndScale(precision, scale)), text.trim()).map(Some)
+                    }
+                    None => typed_literal(data_type, text).map(Some),
+                }
+            }
             Value::SingleQuotedString(text) => typed_literal(data_type, text).map(Some),
             _ => Ok(None),
         },
@@ -754,6 +763,11 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
             }
             _ => None,
         }),
+        // A literal with an exponent (`1e0`, `2.5E-3`) is a double in Trino; DataFusion's parser, set to read
+        // `0.1` as Trino's decimal(1,1), would read it as a decimal too. The text cast to double is exact.
+        Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['e', 'E'])) => {
+            Ok(Some(typed_literal(&DataType::Double(ExactNumberInfo::None), &v.value.to_string())?))
+        }
         // Trino's one-argument trim strips Java's whitespace (\n, \r, \t, ...); DataFusion's only spaces.
         Expr::Trim { expr: inner, trim_where, trim_what: None, trim_characters: None } => {
             let side = match trim_where {
@@ -803,6 +817,19 @@ fn zoned_literal(text: &str) -> Option<Result<Expr, String>> {
     let zone_start = text[date_length..].find(|c: char| c.is_ascii_alphabetic() || c == '+' || c == '-')? + date_length;
     let (local, zone) = (text[..zone_start].trim(), text[zone_start..].trim());
     Some(zone_name(zone).and_then(|zone| parse_expr(&format!("with_timezone('{}', '{zone}')", local.replace('\'', "''")))))
+}
+
+/// Trino's type of a `DECIMAL '...'` literal: the digits written (leading zeros aside) and those after
+/// the point; `None` when the text is not a plain decimal or needs more than 38 digits.
+fn decimal_literal_type(text: &str) -> Option<(u64, i64)> {
+    let unsigned = text.trim().trim_start_matches(['+', '-']);
+    let (integral, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !digits(integral) || !digits(fraction) || integral.len() + fraction.len() == 0 || text.trim().len() - unsigned.len() > 1 {
+        return None;
+    }
+    let precision = (integral.trim_start_matches('0').len() + fraction.len()).max(1) as u64;
+    (precision <= 38).then_some((precision, fraction.len() as i64))
 }
 
 /// A LIKE pattern with Trino's escaping (`escape`, or none) spelled with DataFusion's backslash escapes:

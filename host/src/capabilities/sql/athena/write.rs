@@ -61,8 +61,8 @@ pub fn conform(batch: &RecordBatch, columns: &[Column]) -> Result<RecordBatch, S
 /// Whether Athena stores a query's `from` values in a `to` column without an explicit CAST. Integers
 /// widen, integers become decimals or doubles, decimals become doubles; anything into a string
 /// column, a string into any other, and a fraction into an integer (or a double into a decimal)
-/// are refused, as Trino refuses them. A narrower integer is let through (a literal like `5` is a
-/// bigint here and an integer in Trino); a value that does not fit still fails the cast.
+/// are refused, as Trino refuses them. A narrower integer is let through too (Trino would refuse a
+/// bigint into an integer column); a value that does not fit still fails the cast.
 fn coerces(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
     let text = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);

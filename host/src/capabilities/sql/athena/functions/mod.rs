@@ -8,14 +8,17 @@ mod array_casts;
 mod arrays_more;
 mod binary;
 mod bitwise;
+mod case_mapping;
 mod casts;
 mod checked;
 mod collections;
 mod dates;
+mod decimals;
 mod durations;
 mod formats;
 mod joda;
 mod json;
+mod literals;
 mod maps;
 mod math_more;
 mod misc;
@@ -28,6 +31,7 @@ mod strings;
 mod strings_more;
 mod subscripts;
 mod text_datetimes;
+mod urls;
 mod zones;
 
 use std::fmt;
@@ -69,6 +73,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(maps::functions())
         .chain(arrays_more::functions())
         .chain(durations::functions())
+        .chain(urls::functions())
     {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
@@ -82,6 +87,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::with_timezone()));
     ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::cast()));
     ctx.register_udf(ScalarUDF::new_from_impl(array_casts::CastElements::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(case_mapping::CaseMapping::new(true)));
+    ctx.register_udf(ScalarUDF::new_from_impl(case_mapping::CaseMapping::new(false)));
     ctx.register_udaf(AggregateUDF::new_from_impl(aggregates::ApproxPercentile::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(random::Random::new()));
     for aggregate in statistics::functions() {
@@ -89,6 +96,8 @@ pub fn register(ctx: &SessionContext) {
     }
     // After type coercion: integer + - * and sum(bigint) fail on overflow instead of wrapping.
     ctx.add_analyzer_rule(std::sync::Arc::new(checked::CheckedIntegerArithmetic::new()));
+    // After type coercion: decimal `/`, `avg`, `sum`, `round`, `ceil`, `floor` and `truncate` take Trino's result types.
+    ctx.add_analyzer_rule(std::sync::Arc::new(decimals::TrinoDecimalRules::new()));
     // A varchar cast to a date or a timestamp is read in Trino's forms (DataFusion: lenient and strict in other places).
     ctx.add_analyzer_rule(std::sync::Arc::new(text_datetimes::TrinoTextToDatetime));
     // A varchar compared with a number or a date, and hours added to a date, fail as in Trino.
@@ -97,6 +106,26 @@ pub fn register(ctx: &SessionContext) {
     ctx.add_analyzer_rule(std::sync::Arc::new(subscripts::StrictSubscripts));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
+}
+
+/// DataFusion's analyzer rules with those that must run before its type coercion: integer literals
+/// are 32-bit when they fit, and where a decimal meets a double, the double wins (Trino's rules;
+/// DataFusion would pick a bigint and a decimal).
+pub fn analyzer_rules() -> Vec<std::sync::Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+    let mut rules = datafusion::optimizer::Analyzer::new().rules;
+    let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
+    rules.insert(coercion, std::sync::Arc::new(decimals::DecimalMeetsFloat));
+    rules.insert(coercion, std::sync::Arc::new(literals::IntegerLiterals));
+    rules
+}
+
+/// The plan of a rewrite that ran before type coercion: where types changed below a node, its
+/// schema follows them.
+fn with_schemas_recomputed(rewritten: Transformed<datafusion::logical_expr::LogicalPlan>) -> Result<datafusion::logical_expr::LogicalPlan> {
+    if !rewritten.transformed {
+        return Ok(rewritten.data);
+    }
+    rewritten.data.transform_up_with_subqueries(|plan| plan.recompute_schema().map(Transformed::yes)).map(|t| t.data)
 }
 
 /// Rewrites every expression of `plan` and its subqueries, bottom up, each seeing the schema of its node's
