@@ -229,7 +229,7 @@ impl VisitorMut for ExceptAll {
 }
 
 /// `FROM t [AS a] TABLESAMPLE BERNOULLI (p)`, which DataFusion ignores, becomes
-/// `FROM (SELECT * FROM t WHERE random() < (p) / 100.0) AS a`: each row kept with
+/// `FROM (SELECT * FROM t WHERE random() < (p) / 100e0) AS a`: each row kept with
 /// probability p%. SYSTEM (Trino samples whole splits) is sampled the same way.
 struct TableSamples;
 
@@ -276,7 +276,7 @@ fn sample_table(factor: &TableFactor) -> Result<Option<TableFactor>, String> {
             _ => return Err(format!("TABLESAMPLE on {name}: {rewrite}")),
         },
     };
-    let sampled = format!("SELECT * FROM (SELECT * FROM {name} WHERE random() < ({percentage}) / 100.0) AS {alias}");
+    let sampled = format!("SELECT * FROM (SELECT * FROM {name} WHERE random() < ({percentage}) / 100e0) AS {alias}");
     let mut parsed = parser(&sampled)?.parse_query().map_err(|e| format!("internal rewrite of TABLESAMPLE: {e}"))?;
     let SetExpr::Select(select) = parsed.body.as_mut() else { unreachable!("a SELECT was parsed") };
     Ok(Some(select.from.remove(0).relation))
@@ -1129,11 +1129,11 @@ mod tests {
     fn tablesample_becomes_a_random_filter() {
         assert_eq!(
             rewritten("SELECT count(*) FROM users AS u TABLESAMPLE BERNOULLI (10) WHERE u.age > 3").unwrap(),
-            "SELECT count(*) AS _col0 FROM (SELECT * FROM users WHERE random() < (10) / 100.0) AS u WHERE u.age > 3"
+            "SELECT count(*) AS _col0 FROM (SELECT * FROM users WHERE random() < (10) / CAST(athena_cast('100e0', 'DOUBLE') AS DOUBLE)) AS u WHERE u.age > 3"
         );
         assert_eq!(
             rewritten("SELECT x FROM db.t TABLESAMPLE SYSTEM (50)").unwrap(),
-            "SELECT x FROM (SELECT * FROM db.t WHERE random() < (50) / 100.0) AS \"t\""
+            "SELECT x FROM (SELECT * FROM db.t WHERE random() < (50) / CAST(athena_cast('100e0', 'DOUBLE') AS DOUBLE)) AS \"t\""
         );
         let e = rewritten("SELECT x FROM t TABLESAMPLE BERNOULLI (150)").unwrap_err();
         assert!(e.contains("between 0 and 100"), "{e}");
