@@ -175,15 +175,7 @@ async fn read_body(mut body: ByteStream, expected: Option<i64>, target: &str) ->
 
 impl ObjectStore for S3Storage {
     fn get(&self, bucket: &str, key: &str) -> CapResult<Vec<u8>> {
-        let (real_bucket, real_key) = self.resolve(bucket, key)?;
-        let target = format!("s3://{real_bucket}/{real_key}");
-        let request = self.client.get_object().bucket(real_bucket).key(real_key);
-        let at = self.at.clone();
-        self.aws.block_on(async move {
-            let output = request.send().await.map_err(|e| s3_error("GetObject", &target, &at, e))?;
-            let length = output.content_length();
-            read_body(output.body, length, &target).await
-        })
+        self.get_tagged(bucket, key).map(|(data, _)| data)
     }
 
     fn get_range(&self, bucket: &str, key: &str, offset: u64, length: u64) -> CapResult<Vec<u8>> {

@@ -640,7 +640,7 @@ fn is_integral(data_type: &DataType) -> bool {
 }
 
 /// Positional argument expressions, or `None` for named/wildcard arguments.
-fn plain_args(function: &Function) -> Option<Vec<Expr>> {
+pub(super) fn plain_args(function: &Function) -> Option<Vec<Expr>> {
     let FunctionArguments::List(list) = &function.args else {
         return matches!(function.args, FunctionArguments::None).then(Vec::new);
     };

@@ -6,23 +6,16 @@
 //! `IN (rows...)` an OR of such equalities. Struct columns compared whole are not
 //! rewritten (their fields are not spelled out).
 
-use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator};
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, UnaryOperator};
+
+use super::rewrite::plain_args;
 
 /// The fields of a row constructor, or `None` when `expr` is not one.
 fn fields(expr: &Expr) -> Option<Vec<Expr>> {
     match expr {
         Expr::Tuple(items) => Some(items.clone()),
         Expr::Nested(inner) => fields(inner),
-        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("row") && f.over.is_none() && f.filter.is_none() => {
-            let FunctionArguments::List(list) = &f.args else { return None };
-            list.args
-                .iter()
-                .map(|a| match a {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-                    _ => None,
-                })
-                .collect()
-        }
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("row") && f.over.is_none() && f.filter.is_none() => plain_args(f),
         _ => None,
     }
 }

@@ -247,18 +247,19 @@ fn element_at(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, S
             };
             if position < 0 || position >= len { null_of(returns) } else { at(&values, position as usize) }
         }
-        ScalarValue::Map(map) if !map.is_null(0) => {
-            if args[1].is_null() {
-                return null_of(returns);
-            }
-            let entries = map.value(0);
-            for i in 0..entries.len() {
-                if at(entries.column(0), i)? == args[1] {
-                    return at(entries.column(1), i);
-                }
-            }
-            null_of(returns)
-        }
+        ScalarValue::Map(map) if !map.is_null(0) && !args[1].is_null() => map_value(map, &args[1])?.map_or_else(|| null_of(returns), Ok),
         _ => null_of(returns),
     }
+}
+
+/// The value of `key` in a one-row map scalar, `None` when the map lacks it.
+pub(super) fn map_value(map: &arrow::array::MapArray, key: &ScalarValue) -> Result<Option<ScalarValue>, String> {
+    let at = |array: &dyn Array, i: usize| ScalarValue::try_from_array(array, i).map_err(|e| e.to_string());
+    let entries = map.value(0);
+    for i in 0..entries.len() {
+        if at(entries.column(0), i)? == *key {
+            return at(entries.column(1), i).map(Some);
+        }
+    }
+    Ok(None)
 }

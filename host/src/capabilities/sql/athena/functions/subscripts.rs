@@ -51,17 +51,8 @@ fn subscript(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, St
                 i => at(&values, i as usize - 1),
             }
         }
-        ScalarValue::Map(map) if !map.is_null(0) => {
-            if args[1].is_null() {
-                return null_of(returns);
-            }
-            let entries = map.value(0);
-            for i in 0..entries.len() {
-                if at(entries.column(0), i)? == args[1] {
-                    return at(entries.column(1), i);
-                }
-            }
-            Err(format!("Key not present in map: {}", args[1]))
+        ScalarValue::Map(map) if !map.is_null(0) && !args[1].is_null() => {
+            super::collections::map_value(map, &args[1])?.ok_or_else(|| format!("Key not present in map: {}", args[1]))
         }
         _ => null_of(returns),
     }
