@@ -167,7 +167,7 @@ impl Executor {
         self.execute(pipeline, record, lock)
     }
 
-    /// Runs `record` to the end, holding the run's `_lock` throughout.
+    /// Runs `record` to the end, holding the run's `lock` throughout (a lost lease stops it).
     fn execute(&self, pipeline: &Pipeline, record: RunRecord, lock: RunLock) -> Result<RunRecord> {
         let run = RunState::new(self, pipeline, record, &lock)?;
         self.observer.run_started(&run.snapshot());
