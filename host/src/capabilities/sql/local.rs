@@ -405,18 +405,21 @@ fn arrange(result: &QueryResult, targets: &[String], all: &[Column]) -> CapResul
             return Err(invalid(format!("INSERT names column {target}, which the table does not have")));
         }
     }
-    let fields: Vec<Field> = all
-        .iter()
-        .map(|c| match targets.iter().position(|t| t == &c.name) {
-            Some(i) => result.schema.field(i).clone().with_name(&c.name),
-            None => Field::new(&c.name, DataType::Null, true),
-        })
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
+    // The types of the columns as they came (the plan's schema may name a type a later rule changed).
+    let fields = |types: &Schema| -> Vec<Field> {
+        all.iter()
+            .map(|c| match targets.iter().position(|t| t == &c.name) {
+                Some(i) => Field::new(&c.name, types.field(i).data_type().clone(), true),
+                None => Field::new(&c.name, DataType::Null, true),
+            })
+            .collect()
+    };
+    let schema = Arc::new(Schema::new(fields(&result.schema)));
     let batches = result
         .batches
         .iter()
         .map(|batch| {
+            let schema = Arc::new(Schema::new(fields(&batch.schema())));
             let columns = all
                 .iter()
                 .map(|c| match targets.iter().position(|t| t == &c.name) {

@@ -100,20 +100,23 @@ pub fn register(ctx: &SessionContext) {
     ctx.add_analyzer_rule(std::sync::Arc::new(decimals::TrinoDecimalRules::new()));
     // A varchar cast to a date or a timestamp is read in Trino's forms (DataFusion: lenient and strict in other places).
     ctx.add_analyzer_rule(std::sync::Arc::new(text_datetimes::TrinoTextToDatetime));
-    // A varchar compared with a number or a date, and hours added to a date, fail as in Trino.
-    ctx.add_analyzer_rule(std::sync::Arc::new(strict_types::TrinoTypeRules));
     // `a[i]` past the end and `m[k]` for a missing key fail, as in Trino (DataFusion: NULL).
     ctx.add_analyzer_rule(std::sync::Arc::new(subscripts::StrictSubscripts));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
+    // The rules above give some expressions Trino's types (decimal quotients, sums, averages): coerce
+    // again, so that what compares with them or takes them as input agrees with their new types.
+    ctx.add_analyzer_rule(std::sync::Arc::new(datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new()));
 }
 
 /// DataFusion's analyzer rules with those that must run before its type coercion: integer literals
-/// are 32-bit when they fit, and where a decimal meets a double, the double wins (Trino's rules;
-/// DataFusion would pick a bigint and a decimal).
+/// are 32-bit when they fit, where a decimal meets a double, the double wins (Trino's rules;
+/// DataFusion would pick a bigint and a decimal), and a varchar never meets a date or a number.
 pub fn analyzer_rules() -> Vec<std::sync::Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
+    // A varchar compared with a number or a date, and hours added to a date, fail as in Trino.
+    rules.insert(coercion, std::sync::Arc::new(strict_types::TrinoTypeRules));
     rules.insert(coercion, std::sync::Arc::new(decimals::DecimalMeetsFloat));
     rules.insert(coercion, std::sync::Arc::new(literals::IntegerLiterals));
     rules
@@ -139,7 +142,13 @@ fn rewrite_expressions(
             [] => plan.schema().as_ref().clone(),
             inputs => datafusion::logical_expr::utils::merge_schema(inputs),
         };
-        plan.map_expressions(|expr| expr.transform_up(|e| rewrite(e, &schema)))
+        // A node's output keeps its names (an aggregate's `sum(CASE ... DATE '...' ...)`), or the
+        // nodes above, which refer to them by name, would not find them.
+        let names = datafusion::logical_expr::expr_rewriter::NamePreserver::new(&plan);
+        plan.map_expressions(|expr| {
+            let name = names.save(&expr);
+            expr.transform_up(|e| rewrite(e, &schema)).map(|t| t.update_data(|e| name.restore(e)))
+        })
     })
     .map(|t| t.data)
 }

@@ -3,19 +3,18 @@
 //! side's type in a comparison (`snapshot_date = '2026-11-15'`, `sessions_7d = '5'`);
 //! Trino refuses it (`Cannot apply operator: date = varchar`), and a query tested here
 //! would fail in the hosted run. DataFusion also adds hours to a date by dropping them;
-//! Trino refuses. After type coercion, an analyzer rule ([`TrinoTypeRules`]) finds the
-//! casts coercion added (a cast the query wrote goes through [`CAST_NAMED`] until the
-//! optimizer) and fails on them, naming both types.
+//! Trino refuses. An analyzer rule ([`TrinoTypeRules`]) runs before type coercion, so it
+//! sees the types as the query wrote them (a typed literal `DATE '...'` and a written
+//! CAST are already of their type), and fails naming both.
 
 use arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
-use datafusion::logical_expr::expr::{Between, BinaryExpr, Cast, InList};
+use datafusion::logical_expr::expr::{Between, BinaryExpr, Case, Cast, InList};
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
-use super::casts::CAST_NAMED;
 use super::misc::trino_type_name;
 
 #[derive(Debug, Default)]
@@ -30,24 +29,10 @@ fn is_typed(t: &DataType) -> bool {
     t.is_numeric() || matches!(t, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) | DataType::Boolean)
 }
 
-/// The type of `expr` before a cast coercion put around it, or `None` when it has none.
-fn coerced_from(expr: &Expr, schema: &DFSchema) -> Option<DataType> {
-    let Expr::Cast(Cast { expr: inner, .. }) = expr else { return None };
-    let written = matches!(inner.as_ref(), Expr::ScalarFunction(f) if f.func.name() == CAST_NAMED);
-    if written { None } else { inner.get_type(schema).ok() }
-}
-
-/// The type `expr` had as the query wrote it.
-fn written_type(expr: &Expr, schema: &DFSchema) -> Option<DataType> {
-    coerced_from(expr, schema).or_else(|| expr.get_type(schema).ok())
-}
-
-/// Fails when two operands as written are a varchar and a number, date, timestamp or boolean.
+/// Fails when two operands are a varchar and a number, date, timestamp or boolean.
 fn comparable(left: &Expr, op: &str, right: &Expr, schema: &DFSchema) -> Result<()> {
-    let (Some(l), Some(r)) = (written_type(left, schema), written_type(right, schema)) else { return Ok(()) };
-    let mixed = (is_text(&l) && is_typed(&r)) || (is_typed(&l) && is_text(&r));
-    // Only when coercion bridged them: a comparison the engine itself refuses keeps its own error.
-    if mixed && (coerced_from(left, schema).is_some() || coerced_from(right, schema).is_some()) {
+    let (Ok(l), Ok(r)) = (left.get_type(schema), right.get_type(schema)) else { return Ok(()) };
+    if (is_text(&l) && is_typed(&r)) || (is_typed(&l) && is_text(&r)) {
         return Err(DataFusionError::Plan(format!(
             "Cannot apply operator: {} {op} {} (Athena refuses it: CAST one side, e.g. DATE '2026-11-15' or CAST(x AS varchar))",
             trino_type_name(&l),
@@ -85,6 +70,8 @@ fn check(expr: &Expr, schema: &DFSchema) -> Result<()> {
             comparable(expr, "BETWEEN", low, schema)?;
             comparable(expr, "BETWEEN", high, schema)
         }
+        // `CASE x WHEN v THEN ...` compares x with each v.
+        Expr::Case(Case { expr: Some(base), when_then_expr, .. }) => when_then_expr.iter().try_for_each(|(when, _)| comparable(base, "=", when, schema)),
         _ => Ok(()),
     }
 }
