@@ -103,6 +103,10 @@ pub fn scalar(value: &ScalarValue) -> String {
         S::TimestampMillisecond(Some(v), tz) => timestamp_text(*v, tz),
         S::TimestampMicrosecond(Some(v), tz) => timestamp_text(v.div_euclid(1000), tz),
         S::TimestampNanosecond(Some(v), tz) => timestamp_text(v.div_euclid(1_000_000), tz),
+        S::Time32Second(Some(v)) => time_text(*v as i64 * 1_000_000_000),
+        S::Time32Millisecond(Some(v)) => time_text(*v as i64 * 1_000_000),
+        S::Time64Microsecond(Some(v)) => time_text(v * 1000),
+        S::Time64Nanosecond(Some(v)) => time_text(*v),
         S::IntervalYearMonth(Some(months)) => year_month_text(*months as i64),
         S::IntervalDayTime(Some(v)) => interval_text(0, v.days as i64, v.milliseconds as i128 * 1_000_000),
         S::IntervalMonthDayNano(Some(v)) => interval_text(v.months as i64, v.days as i64, v.nanoseconds as i128),
@@ -138,6 +142,14 @@ pub fn scalar(value: &ScalarValue) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// A time of day as Trino writes it: `10:00:00`, with milliseconds when there is a fraction
+/// (the engine keeps no time precision to tell `time(0)` from `time(3)`).
+fn time_text(nanos: i64) -> String {
+    let (seconds, fraction) = (nanos.div_euclid(1_000_000_000), nanos.rem_euclid(1_000_000_000));
+    let clock = format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if fraction == 0 { clock } else { format!("{clock}.{:03}", fraction / 1_000_000) }
 }
 
 /// Every row of the batches as Athena's text, NULL as `None`.

@@ -988,7 +988,10 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("day_of_week" | "dow", Some([x])) => iso_day_of_week(x)?,
         ("ltrim", Some([s])) => parse_expr(&format!("{TRINO_TRIM}({s}, 'leading')"))?,
         ("rtrim", Some([s])) => parse_expr(&format!("{TRINO_TRIM}({s}, 'trailing')"))?,
-        ("split", Some([s, delimiter])) => parse_expr(&format!("string_to_array({s}, {delimiter})"))?,
+        // DataFusion splits into characters on a NULL delimiter; Trino's split is NULL then.
+        ("split", Some([s, delimiter])) => {
+            parse_expr(&format!("CASE WHEN ({delimiter}) IS NULL THEN NULL ELSE string_to_array({s}, {delimiter}) END"))?
+        }
         // Trino's array_position is 0 when the element is not found (DataFusion: NULL).
         ("array_position", Some([array, element])) => parse_expr(&format!(
             "CASE WHEN ({array}) IS NULL OR ({element}) IS NULL THEN NULL ELSE coalesce(array_position({array}, {element}), 0) END"

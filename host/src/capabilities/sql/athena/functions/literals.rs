@@ -16,7 +16,8 @@ use datafusion::optimizer::analyzer::AnalyzerRule;
 fn as_integer(expr: &Expr) -> Option<Expr> {
     match expr {
         Expr::Literal(ScalarValue::Int64(Some(v)), metadata) => {
-            i32::try_from(*v).ok().map(|v| Expr::Literal(ScalarValue::Int32(Some(v)), metadata.clone()))
+            // `-2147483648` is the negation of the bigint 2147483648 in Trino, so it stays a bigint.
+            i32::try_from(*v).ok().filter(|v| *v != i32::MIN).map(|v| Expr::Literal(ScalarValue::Int32(Some(v)), metadata.clone()))
         }
         _ => None,
     }
