@@ -131,6 +131,20 @@ fn values_as_float(values: Values) -> Result<Transformed<LogicalPlan>> {
 }
 
 /// A UNION column holding decimals in one input and doubles in another becomes double.
+/// `a UNION ALL b UNION ALL c` as one union of three inputs: the planner nests them, and an inner
+/// union alone would not see that a later input is a double (its schema is its first input's).
+fn flatten(union: Union) -> Union {
+    let inputs = union
+        .inputs
+        .into_iter()
+        .flat_map(|input| match input.as_ref() {
+            LogicalPlan::Union(inner) => inner.inputs.clone(),
+            _ => vec![input],
+        })
+        .collect();
+    Union { inputs, schema: union.schema }
+}
+
 fn union_as_float(union: Union) -> Result<Transformed<LogicalPlan>> {
     let mut inputs: Vec<LogicalPlan> = union.inputs.iter().map(|i| i.as_ref().clone()).collect();
     let mut floats: Vec<Option<DataType>> = vec![None; union.schema.fields().len()];
@@ -185,7 +199,7 @@ impl AnalyzerRule for DecimalMeetsFloat {
         let rewritten = plan.transform_up_with_subqueries(|plan| {
             let plan = match plan {
                 LogicalPlan::Values(values) => return values_as_float(values),
-                LogicalPlan::Union(union) => union_as_float(union)?,
+                LogicalPlan::Union(union) => union_as_float(flatten(union))?,
                 other => Transformed::no(other),
             };
             plan.transform_data(|plan| {
