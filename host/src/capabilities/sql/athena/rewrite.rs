@@ -798,8 +798,8 @@ fn rewrite_expr(expr: &Expr) -> Result<Option<Expr>, String> {
 }
 
 /// `DATE '2024-01-05'` and the other typed literals, which DataFusion plans as a cast of a varchar,
-/// spelled as a cast the query wrote ([`CAST_NAMED`]): the type check after coercion
-/// (`functions/strict_types.rs`) then tells them from a varchar the engine cast on its own.
+/// spelled as a cast the query wrote ([`CAST_NAMED`]), so that a literal's text is read as a written
+/// cast's is (`functions/text_datetimes.rs`: `DATE '20240105'` fails as in Trino).
 fn typed_literal(data_type: &DataType, text: &str) -> Result<Expr, String> {
     let type_name = data_type.to_string().replace('\'', "''");
     parse_expr(&format!("CAST({CAST_NAMED}('{}', '{type_name}') AS {data_type})", text.replace('\'', "''")))
