@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::data::schema::{PLANS, is_country};
+use super::countries;
+use crate::data::schema::PLANS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Segment {
@@ -143,6 +144,15 @@ pub enum Intent {
     Model(ModelFigure),
     /// What changed since the previous week.
     Changes,
+    /// Users who moved between segments since last week: from one segment, into one, or both.
+    Migration {
+        from: Option<Segment>,
+        to: Option<Segment>,
+    },
+    /// The AUC last week's model reached on the labels that have arrived since.
+    RealizedAuc,
+    /// A figure of last week: in the previous run, not this one (the answer names it).
+    LastWeek,
     /// Asks for something a run never holds (another period, personal details): declined, with why.
     Unsupported(String),
     /// Anything else: search the knowledge base.
@@ -163,6 +173,33 @@ static SHARE_VERB: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(?:are|is|w
 static OTHER_PERIOD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(19|20)\d{2}\b|\b(last|next|this|previous) (month|quarter|year)\b|\byesterday\b|\btomorrow\b|\bforecast\b").unwrap()
 });
+/// "last week", "the previous week": a figure of the run before this one.
+static LAST_WEEK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(last|previous|prior) week\b|\ba week (ago|before|earlier)\b").unwrap());
+/// Words that ask what changed between two weeks rather than a figure of one of them.
+static CHANGE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(since|compared?|change[sd]?|changing|moved?|moving|migrat\w*|shift\w*|drift\w*|versus|vs|differ\w*|went|switched)\b").unwrap()
+});
+/// Segment migration: "moved from the high segment to the low", "migrated", "switched segment".
+static MIGRATION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(moved?|moving|migrat\w*|went|switched|dropped|downgraded|upgraded|changed (their )?segments?)\b").unwrap());
+/// A negation or exclusion ("not in the high segment", "outside the US", "plans other than free").
+static NEGATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(not|non|other than|outside|except|excluding|exclude|besides|apart from|aside from|isn't|aren't|without)\b").unwrap()
+});
+/// A numeric cut ("a probability above 0.9", "more than 50%").
+static NUMERIC_CUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(above|over|below|under|greater than|less than|more than|higher than|lower than|at least|at most|between|exceed\w*)\s+\$?\d[\d.,]*%?|[<>]=?\s*\d[\d.,]*%?").unwrap()
+});
+/// A capitalised place after "in" or "from" ("users in Narnia"), checked against the country names.
+static PLACE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(?:in|from)\s+([A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)*)").unwrap());
+/// User attributes the raw table has but the results table does not: answering would drop them.
+const ATTRIBUTES: [&str; 36] = [
+    "android", "ios", "iphone", "ipad", "desktop", "mobile", "web", "device", "devices", "female", "male", "women", "men",
+    "gender", "organic", "referral", "partner", "partners", "paid_search", "social", "channel", "channels", "acquisition",
+    "paying", "paid", "payer", "payers", "subscriber", "subscribers", "region", "regions", "age", "aged", "older", "younger",
+    "tenure",
+];
 static PERSONAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(e-?mail address|phone|password|home address|full name|real name|credit card|birthday|date of birth)\b").unwrap()
 });
@@ -174,30 +211,6 @@ static GROUPING: LazyLock<Regex> = LazyLock::new(|| {
 static WHICH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(which|what)\s+(segment|segments|plan|plans|country|countries)\b").unwrap());
 static TOP_N: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\btop\s+(\d{1,2})\b").unwrap());
-
-/// Country names people type, for the countries most users come from.
-const COUNTRY_NAMES: &[(&str, &str)] = &[
-    ("united states", "US"),
-    ("usa", "US"),
-    ("america", "US"),
-    ("united kingdom", "GB"),
-    ("britain", "GB"),
-    ("uk", "GB"),
-    ("germany", "DE"),
-    ("india", "IN"),
-    ("france", "FR"),
-    ("brazil", "BR"),
-    ("canada", "CA"),
-    ("australia", "AU"),
-    ("japan", "JP"),
-    ("netherlands", "NL"),
-    ("spain", "ES"),
-    ("mexico", "MX"),
-    ("italy", "IT"),
-    ("sweden", "SE"),
-    ("poland", "PL"),
-    ("china", "CN"),
-];
 
 fn has_word(words: &[&str], any: &[&str]) -> bool {
     words.iter().any(|w| any.contains(w))
@@ -225,27 +238,44 @@ pub fn grouping(q: &str) -> Option<Dimension> {
 /// Users in groups smaller than this are left out of a comparison of shares, so a handful of users can't top it.
 pub const MIN_GROUP: u64 = 30;
 
+/// Phrases that name the low segment by what its users will do ("likely to disengage", "at high risk of churning").
+const LOW_PHRASES: [&str; 9] =
+    ["disengag", "not engage", "won't engage", "risk", "churn", "unlikely to engage", "least likely to engage", "less likely to engage", "lapse"];
+
+/// Every segment a question names, once each: words ("high", "high-engagement", "highly engaged",
+/// "moderately engaged") or the low segment's phrases; "likely to engage" alone is the high segment.
+fn segments_named(q: &str, words: &[&str]) -> Vec<Segment> {
+    let mut found = Vec::new();
+    if q.contains("low risk") || q.contains("low-risk") {
+        found.push(Segment::High);
+    } else if LOW_PHRASES.iter().any(|p| q.contains(p)) {
+        found.push(Segment::Low);
+    }
+    for (i, word) in words.iter().enumerate() {
+        // "high risk", "high-risk": how likely a user is to leave, not the high segment.
+        if word.contains("risk") || words.get(i + 1).is_some_and(|next| next.starts_with("risk")) {
+            continue;
+        }
+        for part in word.split('-') {
+            let named = match part {
+                "high" | "highly" => Segment::High,
+                "medium" | "moderately" | "moderate" => Segment::Medium,
+                "low" | "lowly" => Segment::Low,
+                _ => continue,
+            };
+            if !found.contains(&named) {
+                found.push(named);
+            }
+        }
+    }
+    if found.is_empty() && (q.contains("likely to engage") || q.contains("will engage") || q.contains("expected to engage")) {
+        found.push(Segment::High);
+    }
+    found
+}
+
 fn segment_of(q: &str, words: &[&str]) -> Option<Segment> {
-    if q.contains("disengage")
-        || q.contains("not engage")
-        || q.contains("at risk")
-        || q.contains("at-risk")
-        || q.contains("churn")
-        || q.contains("unlikely to engage")
-    {
-        return Some(Segment::Low);
-    }
-    // "high", "high-engagement", "highly engaged", "low-engagement", "medium", "moderately engaged": a word or a hyphenated part.
-    let named = words.iter().flat_map(|w| w.split('-')).find_map(|w| match w {
-        "high" | "highly" => Some(Segment::High),
-        "medium" | "moderately" | "moderate" => Some(Segment::Medium),
-        "low" | "lowly" => Some(Segment::Low),
-        _ => None,
-    });
-    if named.is_some() {
-        return named;
-    }
-    (q.contains("likely to engage") || q.contains("will engage") || q.contains("expected to engage")).then_some(Segment::High)
+    segments_named(q, words).first().copied()
 }
 
 /// "What share of <whom> are <what>?": the users the clause after "of" names, and what the rest of the
@@ -272,29 +302,16 @@ fn share_split(question: &str, q: &str) -> Option<(Filters, Filters)> {
     Some((part, filters_in(0..verb.start)))
 }
 
+fn plans_named(words: &[&str]) -> Vec<&'static str> {
+    PLANS.iter().copied().filter(|p| words.contains(p)).collect()
+}
+
 fn plan_of(words: &[&str]) -> Option<&'static str> {
-    // "pro" and "free" are plans only next to "plan"/"users"/"tier" or on their own as a plan word.
-    PLANS.iter().copied().find(|p| words.contains(p))
+    plans_named(words).first().copied()
 }
 
 fn country_of(original: &str, q: &str) -> Option<String> {
-    for (name, code) in COUNTRY_NAMES {
-        let found = q.match_indices(name).any(|(at, _)| {
-            let before = q[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-            let after = q[at + name.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
-            before && after
-        });
-        if found {
-            return Some(code.to_string());
-        }
-    }
-    // An upper-case two-letter code as written ("users in DE"), not the word "IN" or "US" in caps alone.
-    original
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()) && is_country(w))
-        .find(|w| !matches!(*w, "IS" | "IT" | "AT" | "BY" | "TO" | "NO" | "ME" | "AS" | "AN" | "AM" | "DO" | "SO" | "OR" | "IF"))
-        .map(str::to_string)
-        .filter(|_| q.contains("countr") || q.contains(" in ") || q.contains(" from "))
+    countries::named(original, q).into_iter().next()
 }
 
 /// What a question names that `intent`'s answer is not narrowed to: a plan, a country, a segment or a
@@ -309,7 +326,14 @@ pub fn unapplied(question: &str, intent: &Intent) -> Vec<String> {
         Intent::Count(_) | Intent::Share { .. } | Intent::AvgProbability(_) | Intent::Breakdown { .. } => (true, false, true),
         Intent::Rank { dimension, .. } | Intent::GroupShare { dimension, .. } => (true, false, grouped.is_none_or(|g| g == *dimension)),
         Intent::Metric { .. } | Intent::Ingest(_) | Intent::Model(_) | Intent::DataQuality => (false, true, false),
-        Intent::TopDrivers(_) | Intent::Threshold(_) | Intent::SegmentDefinitions | Intent::Changes | Intent::Search => (false, false, false),
+        Intent::TopDrivers(_)
+        | Intent::Threshold(_)
+        | Intent::SegmentDefinitions
+        | Intent::Changes
+        | Intent::Migration { .. }
+        | Intent::RealizedAuc
+        | Intent::LastWeek
+        | Intent::Search => (false, false, false),
     };
     if !filters_apply {
         if let Some(p) = plan_of(&words) {
@@ -326,6 +350,64 @@ pub fn unapplied(question: &str, intent: &Intent) -> Vec<String> {
         out.push(format!("a breakdown by {}", d.column()));
     }
     out
+}
+
+/// Why a question about users can't be answered exactly from a segment, a plan and a country: it names
+/// two values of one of them, excludes users, cuts at a number, or names an attribute or a place the
+/// results don't hold. Answering anyway would drop that part and give a wrong figure as if it were right.
+fn unreadable_filter(question: &str, q: &str, words: &[&str]) -> Option<String> {
+    let list = |what: &str, named: Vec<String>, per: &str| {
+        (named.len() > 1).then(|| {
+            format!("the question names more than one {what} ({}); ask for one at a time, or for the users {per}", named.join(", "))
+        })
+    };
+    let segments = segments_named(q, words).iter().map(|s| s.name().to_string()).collect();
+    let plans = plans_named(words).iter().map(|p| p.to_string()).collect();
+    let countries = countries::named(question, q);
+    let several = list("segment", segments, "in each segment")
+        .or_else(|| list("plan", plans, "per plan"))
+        .or_else(|| list("country", countries, "by country"));
+    if several.is_some() {
+        return several;
+    }
+    // "will not engage" names the low segment; any other "not" excludes users.
+    let without_low_phrases = q.replace("not engage", "").replace("won't engage", "");
+    if let Some(m) = NEGATION.find(&without_low_phrases) {
+        return Some(format!(
+            "the question excludes users ('{}'), and the assistant counts only the users a segment, plan or country names; ask for each of the others by name",
+            m.as_str()
+        ));
+    }
+    if let Some(m) = NUMERIC_CUT.find(q) {
+        return Some(format!(
+            "the question cuts at a number ('{}'); the assistant answers by segment (see how the segments are defined), and `engage sql` can filter engagement_results on probability",
+            m.as_str().trim()
+        ));
+    }
+    if let Some(word) = words.iter().find(|w| ATTRIBUTES.contains(w)) {
+        return Some(format!(
+            "the results hold each user's segment, plan and country, not '{word}'; `engage sql` can join engagement_results to the users table on user_id for it"
+        ));
+    }
+    let unknown_place = PLACE.captures_iter(question).map(|c| c[1].to_string()).find(|place| {
+        let lower = place.to_lowercase();
+        let place_words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        countries::named(place, &lower).is_empty() && plans_named(&place_words).is_empty() && segments_named(&lower, &place_words).is_empty()
+    });
+    unknown_place.map(|place| format!("'{place}' is no country the assistant knows; name it in English or by its ISO code (DE, JP)"))
+}
+
+/// Segment migration: the segment after "from" and the one after "to"/"into" ("moved from high to low").
+fn migration(q: &str) -> Intent {
+    let segment_in = |text: &str| {
+        let words: Vec<&str> = text.split(|c: char| !(c.is_alphanumeric() || c == '-')).filter(|w| !w.is_empty()).collect();
+        segments_named(text, &words).first().copied()
+    };
+    let from_at = q.find(" from ").or_else(|| q.find(" out of "));
+    let to_at = [" to ", " into "].iter().filter_map(|t| q[from_at.unwrap_or(0)..].find(t).map(|i| i + from_at.unwrap_or(0))).min();
+    let from = from_at.and_then(|f| segment_in(&q[f..to_at.filter(|t| *t > f).unwrap_or(q.len())]));
+    let to = to_at.and_then(|t| segment_in(&q[t..]));
+    Intent::Migration { from, to }
 }
 
 /// Reads a question.
@@ -346,6 +428,28 @@ pub fn parse(question: &str) -> Intent {
     if let Some(m) = PERSONAL.find(&q) {
         return Intent::Unsupported(format!("the run's tables hold no {}", m.as_str()));
     }
+    if q.contains("realized") || q.contains("realised") {
+        return Intent::RealizedAuc;
+    }
+    if MIGRATION.is_match(&q) && (q.contains("segment") || !segments_named(&q, &words).is_empty()) {
+        return migration(&q);
+    }
+    if LAST_WEEK.is_match(&q) && !CHANGE_WORDS.is_match(&q) {
+        return Intent::LastWeek;
+    }
+    let intent = read_intent(question, &q, &words, filters);
+    let about_users = matches!(
+        intent,
+        Intent::Count(_) | Intent::Share { .. } | Intent::AvgProbability(_) | Intent::Rank { .. } | Intent::Breakdown { .. } | Intent::GroupShare { .. }
+    );
+    match unreadable_filter(question, &q, &words) {
+        Some(why) if about_users => Intent::Unsupported(why),
+        _ => intent,
+    }
+}
+
+/// A question that writes nothing, asks nothing personal and names no other week.
+fn read_intent(question: &str, q: &str, words: &[&str], filters: Filters) -> Intent {
     if let Some(user) = USER_ID.captures(&q) {
         return Intent::User(user[1].to_string());
     }
@@ -599,6 +703,50 @@ mod tests {
             "country DE"
         ]);
         assert!(unapplied("How many users are high-engagement in Japan?", &parse("How many users are high-engagement in Japan?")).is_empty());
+    }
+
+    #[test]
+    fn declines_what_it_cannot_narrow_to_instead_of_a_wrong_figure() {
+        // Each of these was answered with the figure for all users (or a reversed one) before.
+        for q in [
+            "How many users are not in the high segment?",
+            "How many users are high on plans other than free?",
+            "How many users are in the high or medium segment?",
+            "How many free and basic users are high?",
+            "How many users in Germany or France are high?",
+            "How many users outside the US are high?",
+            "How many users have a probability above 0.9?",
+            "How many paying users are likely to disengage?",
+            "How many android users are high?",
+            "How many users in Narnia are high?",
+        ] {
+            assert!(matches!(parse(q), Intent::Unsupported(_)), "{q}: {:?}", parse(q));
+        }
+        let kr = Filters { segment: Some(Segment::High), country: Some("KR".into()), ..Default::default() };
+        assert_eq!(parse("How many users in South Korea are high?"), Intent::Count(kr));
+        assert_eq!(
+            parse("What percentage of German users are on the free plan?"),
+            Intent::Share { part: Filters { plan: Some("free"), ..Default::default() }, of: Filters { country: Some("DE".into()), ..Default::default() } }
+        );
+        let low = Intent::Count(Filters { segment: Some(Segment::Low), ..Default::default() });
+        assert_eq!(parse("How many users are at high risk of disengaging?"), low);
+        assert_eq!(parse("How many users are least likely to engage?"), low);
+        assert_eq!(parse("How many users will not engage next week?"), low);
+    }
+
+    #[test]
+    fn a_question_about_last_week_is_sent_to_the_changes_or_to_last_weeks_run() {
+        assert_eq!(parse("How many users were in the high segment last week?"), Intent::LastWeek);
+        assert_eq!(parse("What is the probability of user u000000001 last week?"), Intent::LastWeek);
+        assert_eq!(parse("What is the realized AUC of last week's model?"), Intent::RealizedAuc);
+        assert_eq!(
+            parse("How many users moved from the high segment to the low segment?"),
+            Intent::Migration { from: Some(Segment::High), to: Some(Segment::Low) }
+        );
+        assert_eq!(parse("How many users moved into the low segment since last week?"), Intent::Migration { from: None, to: Some(Segment::Low) });
+        assert_eq!(parse("How many users moved out of the high segment?"), Intent::Migration { from: Some(Segment::High), to: None });
+        assert_eq!(parse("How many users changed segment since last week?"), Intent::Migration { from: None, to: None });
+        assert_eq!(parse("What changed since last week?"), Intent::Changes);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod answer;
 pub mod chunks;
+mod countries;
 pub mod cube;
 pub mod eval;
 pub mod grounded;
@@ -115,6 +116,9 @@ impl Assistant {
             Intent::Ingest(f) => self.ingest(*f),
             Intent::Model(f) => self.model(*f),
             Intent::Changes => self.changes(),
+            Intent::Migration { from, to } => self.migration(*from, *to),
+            Intent::RealizedAuc => self.realized_auc(),
+            Intent::LastWeek => self.last_week(),
             Intent::Search => return self.search(question, hits),
         };
         result.unwrap_or_else(Outcome::Decline)
@@ -584,6 +588,90 @@ impl Assistant {
         }
         d.text = text;
         Ok(Outcome::Draft(d))
+    }
+
+    /// The previous run the drift step compared this one with, or why there is none.
+    fn previous_run(&self) -> Result<&str, Outcome> {
+        self.kb.facts["drift"]["previous_run"].as_str().ok_or_else(|| {
+            Outcome::Decline("this is the first run of the pipeline, so there is no previous week to compare with".into())
+        })
+    }
+
+    /// Users scored in both weeks, by last week's segment and this week's, from the drift step's table.
+    fn migration(&self, from: Option<Segment>, to: Option<Segment>) -> Result<Outcome, String> {
+        let previous = match self.previous_run() {
+            Ok(run) => run.to_string(),
+            Err(outcome) => return Ok(outcome),
+        };
+        let table = &self.kb.facts["drift"]["segment_migration"];
+        let cell = |a: Segment, b: Segment| table[a.name().to_uppercase()][b.name().to_uppercase()].as_u64();
+        let (citation, evidence) = self.chunk_citation("changes#segment-migration")?;
+        let draft = |text: String, value: u64| Outcome::Draft(Draft::new(text).value(value as f64).cite(citation.clone(), evidence.clone()));
+        let since = format!("since run {previous}");
+        Ok(match (from, to) {
+            (Some(a), Some(b)) => {
+                let n = cell(a, b).ok_or("this run recorded no segment migration")?;
+                let verb = if a == b { "stayed in" } else { "moved from" };
+                let text = if a == b {
+                    format!("{n} users {verb} the {} segment {since} (users scored in both weeks).", a.name())
+                } else {
+                    format!("{n} users {verb} the {} segment to the {} segment {since} (users scored in both weeks).", a.name(), b.name())
+                };
+                draft(text, n)
+            }
+            (Some(a), None) | (None, Some(a)) => {
+                let leaving = from.is_some();
+                let others: Vec<(Segment, u64)> = Segment::ALL
+                    .iter()
+                    .filter(|s| **s != a)
+                    .map(|s| if leaving { cell(a, *s) } else { cell(*s, a) }.map(|n| (*s, n)))
+                    .collect::<Option<_>>()
+                    .ok_or("this run recorded no segment migration")?;
+                let ((first, n1), (second, n2)) = (others[0], others[1]);
+                let (verb, link) = if leaving { ("left", "for") } else { ("joined", "from") };
+                let text = format!(
+                    "Since run {previous}, {n1} users {verb} the {} segment {link} the {} segment and {n2} {link} the {} segment (users scored in both weeks).",
+                    a.name(),
+                    first.name(),
+                    second.name()
+                );
+                draft(text, n1 + n2)
+            }
+            (None, None) => {
+                let moves: Vec<String> = Segment::ALL
+                    .iter()
+                    .flat_map(|a| Segment::ALL.iter().filter(move |b| *b != a).map(move |b| (*a, *b)))
+                    .map(|(a, b)| cell(a, b).map(|n| format!("{n} from {} to {}", a.name(), b.name())))
+                    .collect::<Option<_>>()
+                    .ok_or("this run recorded no segment migration")?;
+                draft(format!("Users who changed segment {since}: {}.", moves.join(", ")), 0)
+            }
+        })
+    }
+
+    /// Last week's model judged on the labels that arrived since.
+    fn realized_auc(&self) -> Result<Outcome, String> {
+        let previous = match self.previous_run() {
+            Ok(run) => run.to_string(),
+            Err(outcome) => return Ok(outcome),
+        };
+        let drift = &self.kb.facts["drift"];
+        let auc = fact_text(&drift["realized_auc"]).ok_or("this run could not judge last week's model: no labels matched its predictions")?;
+        let (citation, evidence) = self.chunk_citation("changes#realized-accuracy")?;
+        let validation = fact_text(&drift["validation_auc_previous"]).map(|v| format!(" (its validation AUC was {v})")).unwrap_or_default();
+        let text = format!("Last week's model (run {previous}) reached an AUC of {auc} on the labels that have arrived since{validation}.");
+        Ok(Outcome::Draft(Draft::new(text).value(drift["realized_auc"].as_f64().unwrap_or(f64::NAN)).cite(citation, evidence)))
+    }
+
+    /// A figure of last week lives in last week's run: name it, so the question can be asked there.
+    fn last_week(&self) -> Result<Outcome, String> {
+        Ok(match self.previous_run() {
+            Ok(run) => Outcome::Decline(format!(
+                "this run ({}) holds this week's scores; last week's are in run {run}: ask again with `--run {run}`, or ask what changed since last week",
+                self.kb.run_id
+            )),
+            Err(outcome) => outcome,
+        })
     }
 
     /// Answers from the best chunk when it covers the question: a column named in
