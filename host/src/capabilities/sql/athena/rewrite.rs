@@ -973,7 +973,8 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("if", Some([condition, then, otherwise])) => {
             parse_expr(&format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END"))?
         }
-        ("date", Some([x])) => parse_expr(&format!("CAST({x} AS DATE)"))?,
+        // date(x) is CAST(x AS date) in Trino, a varchar read as a written cast reads it (`y-M-d` only).
+        ("date", Some([x])) => parse_expr(&format!("CAST({CAST_NAMED}({x}, 'DATE') AS DATE)"))?,
         ("year" | "month" | "day" | "day_of_month" | "hour" | "minute" | "second" | "quarter" | "week"
         | "week_of_year" | "day_of_year" | "doy", Some([x])) => {
             let part = match name {
