@@ -12,7 +12,8 @@ use datafusion::sql::sqlparser::ast::{
     ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, Cte, DataType, DateTimeField, ExactNumberInfo, Expr, Fetch, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
     Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod,
-    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, visit_relations_mut,
+    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, WildcardAdditionalOptions, With,
+    visit_relations_mut,
 };
 
 use super::functions::{
@@ -410,6 +411,9 @@ impl VisitorMut for TrinoSemantics<'_> {
     }
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
+        if let Err(message) = self.group_by_input_columns(select) {
+            return ControlFlow::Break(message);
+        }
         self.expand_stars(select);
         if self.unique_names
             && self.enclosing.len() == 1
@@ -453,6 +457,59 @@ impl TrinoSemantics<'_> {
         if !beside_others || self.probe_depth >= MAX_PROBE_DEPTH {
             return;
         }
+        let mut expanded = Vec::new();
+        for item in &select.projection {
+            if !is_star(item) {
+                expanded.push(item.clone());
+                continue;
+            }
+            let Some(columns) = self.columns_of_star(select, item) else { return };
+            for (qualifier, name) in columns {
+                let mut parts: Vec<Ident> = qualifier.iter().map(|q| Ident::with_quote('"', q)).collect();
+                parts.push(Ident::with_quote('"', &name));
+                let expr = if parts.len() == 1 { Expr::Identifier(parts.remove(0)) } else { Expr::CompoundIdentifier(parts) };
+                expanded.push(SelectItem::UnnamedExpr(expr));
+            }
+        }
+        select.projection = expanded;
+    }
+
+    /// `GROUP BY y` where y is only a select-list alias: Trino resolves GROUP BY names against the FROM's
+    /// columns alone and fails (`Column 'y' cannot be resolved`); DataFusion groups by the aliased expression.
+    fn group_by_input_columns(&self, select: &Select) -> Result<(), String> {
+        let GroupByExpr::Expressions(keys, _) = &select.group_by else { return Ok(()) };
+        let aliases: Vec<&str> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.as_str()),
+                _ => None,
+            })
+            .collect();
+        let named: Vec<&str> = keys
+            .iter()
+            .filter_map(|key| match key {
+                Expr::Identifier(ident) if aliases.contains(&ident.value.as_str()) => Some(ident.value.as_str()),
+                _ => None,
+            })
+            .collect();
+        if named.is_empty() || self.probe_depth >= MAX_PROBE_DEPTH {
+            return Ok(());
+        }
+        let star = SelectItem::Wildcard(WildcardAdditionalOptions::default());
+        let Some(columns) = self.columns_of_star(select, &star) else { return Ok(()) };
+        match named.iter().find(|name| !columns.iter().any(|(_, column)| column == *name)) {
+            Some(name) => Err(format!(
+                "Column '{name}' cannot be resolved (Athena groups by the FROM's columns, not the select list's aliases: \
+                 repeat the expression or give its position, e.g. GROUP BY 1)"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The columns `star` (`*` or `t.*`) stands for in `select`, planned from the same FROM under the enclosing
+    /// WITH clauses; `None` when that cannot be planned.
+    fn columns_of_star(&self, select: &Select, star: &SelectItem) -> Option<Vec<(Vec<String>, String)>> {
         // The CTEs in scope (an inner one hides an outer one of its name), then those the FROM reads, directly or
         // through each other: never the CTE this select belongs to, which it cannot read.
         let mut in_scope: Vec<((usize, usize), &Cte)> = Vec::new();
@@ -479,43 +536,27 @@ impl TrinoSemantics<'_> {
         // A CTE must come after those it reads: outer WITH clauses first, each in the order written.
         used.sort_by_key(|(at, _)| *at);
         let ctes: Vec<Cte> = used.into_iter().map(|(_, cte)| cte.clone()).collect();
-        let mut expanded = Vec::new();
-        for item in &select.projection {
-            if !is_star(item) {
-                expanded.push(item.clone());
-                continue;
-            }
-            let mut probe = select.clone();
-            probe.projection = vec![item.clone()];
-            probe.selection = None;
-            probe.group_by = GroupByExpr::Expressions(vec![], vec![]);
-            probe.having = None;
-            probe.distinct = None;
-            let with = (!ctes.is_empty()).then(|| With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes.clone() });
-            let mut query = Query {
-                with,
-                body: Box::new(SetExpr::Select(Box::new(probe))),
-                order_by: None,
-                limit_clause: None,
-                fetch: None,
-                locks: vec![],
-                for_clause: None,
-                settings: None,
-                format_clause: None,
-                pipe_operators: vec![],
-            };
-            // The CTEs are as written: rewrite the probe as a query of its own before planning it.
-            let columns =
-                rewrite_probe(&mut query, self.columns_of, false, self.probe_depth + 1).ok().and_then(|()| (self.columns_of)(&query));
-            let Some(columns) = columns else { return };
-            for (qualifier, name) in columns {
-                let mut parts: Vec<Ident> = qualifier.iter().map(|q| Ident::with_quote('"', q)).collect();
-                parts.push(Ident::with_quote('"', &name));
-                let expr = if parts.len() == 1 { Expr::Identifier(parts.remove(0)) } else { Expr::CompoundIdentifier(parts) };
-                expanded.push(SelectItem::UnnamedExpr(expr));
-            }
-        }
-        select.projection = expanded;
+        let mut probe = select.clone();
+        probe.projection = vec![star.clone()];
+        probe.selection = None;
+        probe.group_by = GroupByExpr::Expressions(vec![], vec![]);
+        probe.having = None;
+        probe.distinct = None;
+        let with = (!ctes.is_empty()).then(|| With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes });
+        let mut query = Query {
+            with,
+            body: Box::new(SetExpr::Select(Box::new(probe))),
+            order_by: None,
+            limit_clause: None,
+            fetch: None,
+            locks: vec![],
+            for_clause: None,
+            settings: None,
+            format_clause: None,
+            pipe_operators: vec![],
+        };
+        // The CTEs are as written: rewrite the probe as a query of its own before planning it.
+        rewrite_probe(&mut query, self.columns_of, false, self.probe_depth + 1).ok().and_then(|()| (self.columns_of)(&query))
     }
 }
 

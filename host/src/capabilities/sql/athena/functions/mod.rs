@@ -115,7 +115,8 @@ pub fn register(ctx: &SessionContext) {
 pub fn analyzer_rules() -> Vec<std::sync::Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
-    // A varchar compared with a number or a date, and hours added to a date, fail as in Trino.
+    // A varchar compared with a number or a date, hours or a number added to a date, a number concatenated
+    // to a varchar and CASE results of unrelated types fail as in Trino.
     rules.insert(coercion, std::sync::Arc::new(strict_types::TrinoTypeRules));
     rules.insert(coercion, std::sync::Arc::new(decimals::DecimalMeetsFloat));
     rules.insert(coercion, std::sync::Arc::new(literals::IntegerLiterals));
