@@ -22,6 +22,7 @@ mod literals;
 mod maps;
 mod math_more;
 mod misc;
+mod nan_compare;
 mod numbers;
 mod random;
 mod regex;
@@ -104,6 +105,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.add_analyzer_rule(std::sync::Arc::new(subscripts::StrictSubscripts));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
+    // NaN is unordered in comparisons (DataFusion: equal to itself and larger than any number).
+    ctx.add_analyzer_rule(std::sync::Arc::new(nan_compare::TrinoNanComparisons));
     // The rules above give some expressions Trino's types (decimal quotients, sums, averages): coerce
     // again, so that what compares with them or takes them as input agrees with their new types.
     ctx.add_analyzer_rule(std::sync::Arc::new(datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new()));
