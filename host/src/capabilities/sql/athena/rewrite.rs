@@ -12,8 +12,8 @@ use datafusion::sql::sqlparser::ast::{
     ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, Cte, DataType, DateTimeField, ExactNumberInfo, Expr, Fetch, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
     Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod,
-    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, WildcardAdditionalOptions, With,
-    visit_relations_mut,
+    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, UnaryOperator, Value, VisitMut, VisitorMut, WildcardAdditionalOptions,
+    With, visit_relations_mut,
 };
 
 use super::functions::{
@@ -846,6 +846,47 @@ fn typed_literal(data_type: &DataType, text: &str) -> Result<Expr, String> {
     parse_expr(&format!("CAST({CAST_NAMED}('{}', '{type_name}') AS {data_type})", text.replace('\'', "''")))
 }
 
+/// The text of a string literal.
+fn string_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(text) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The value of an integer literal, negative ones included.
+fn integer_literal(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().ok(),
+            _ => None,
+        },
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => integer_literal(expr).map(|n| -n),
+        Expr::Nested(inner) => integer_literal(inner),
+        _ => None,
+    }
+}
+
+/// The offset an ISO 8601 timestamp's text ends with (`-05:00`, `+0530`, `+01`) as `±HH:MM`; `None` for `Z`, none
+/// or a date alone (UTC, Athena's session zone).
+fn iso8601_offset(text: &str) -> Option<String> {
+    let (_, time) = text.trim().split_once('T')?;
+    let at = time.rfind(['+', '-'])?;
+    let (sign, digits) = time[at..].split_at(1);
+    let digits: String = digits.chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match digits.len() {
+        2 => Some(format!("{sign}{digits}:00")),
+        4 => Some(format!("{sign}{}:{}", &digits[..2], &digits[2..])),
+        _ => None,
+    }
+}
+
 /// Trino's day of the week, ISO: Monday = 1 ... Sunday = 7 (DataFusion's dow has Sunday = 0).
 fn iso_day_of_week(x: &Expr) -> Result<Expr, String> {
     parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))
@@ -1058,6 +1099,28 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("nan", Some([])) => parse_expr("CAST('NaN' AS DOUBLE)")?,
         ("infinity", Some([])) => parse_expr("CAST('Infinity' AS DOUBLE)")?,
         ("from_hex", Some([x])) => parse_expr(&format!("decode({x}, 'hex')"))?,
+        // Trino's from_unixtime(x, zone) and from_unixtime(x, hours, minutes) give the instant at that zone (or offset);
+        // a zone is part of the type here, so it must be a constant.
+        ("from_unixtime", Some([x, zone])) => {
+            let zone = string_literal(zone)
+                .ok_or("from_unixtime(x, zone) takes a constant zone locally, e.g. from_unixtime(x, 'America/New_York')")?;
+            parse_expr(&format!("(from_unixtime({x}) AT TIME ZONE '{}')", zone_name(&zone)?.replace('\'', "''")))?
+        }
+        ("from_unixtime", Some([x, hours, minutes])) => {
+            let (Some(hours), Some(minutes)) = (integer_literal(hours), integer_literal(minutes)) else {
+                return Err("from_unixtime(x, hours, minutes) takes constant hours and minutes locally, e.g. from_unixtime(x, -5, 0)".into());
+            };
+            let offset = hours * 60 + minutes;
+            let sign = if offset < 0 { '-' } else { '+' };
+            let zone = zone_name(&format!("{sign}{:02}:{:02}", offset.abs() / 60, offset.abs() % 60))?;
+            parse_expr(&format!("(from_unixtime({x}) AT TIME ZONE '{zone}')"))?
+        }
+        // Trino keeps the offset a timestamp's text gives (`...T10:00:00-05:00` is 10:00 at -05:00); the function alone
+        // answers in UTC, and a zone is part of the type here, so the offset of a constant text is applied to the result.
+        ("from_iso8601_timestamp", Some([text])) => match string_literal(text).as_deref().and_then(iso8601_offset) {
+            Some(offset) => parse_expr(&format!("(from_iso8601_timestamp({text}) AT TIME ZONE '{}')", zone_name(&offset)?))?,
+            None => return Ok(None),
+        },
         // Trino's two-argument replace removes every occurrence.
         ("replace", Some([s, x])) => parse_expr(&format!("replace({s}, {x}, '')"))?,
         ("transform" | "filter" | "reduce" | "any_match" | "all_match" | "none_match" | "transform_keys" | "transform_values"

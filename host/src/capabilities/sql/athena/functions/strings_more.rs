@@ -1,8 +1,8 @@
 //! Trino string functions DataFusion lacks: `levenshtein_distance` and `hamming_distance`
 //! (over code points, Trino's limits and errors), `codepoint`, `luhn_check`, `from_base` /
 //! `to_base` (Java's `Long.parseLong` / `Long.toString`), `regexp_split` (trailing empty pieces
-//! kept) and `regexp_position(s, pattern[, start[, occurrence]])` (-1 when not found).
-//! DataFusion alone: "Invalid function ...".
+//! kept), `regexp_position(s, pattern[, start[, occurrence]])` (-1 when not found) and `soundex`
+//! (American Soundex, H and W silent). DataFusion alone: "Invalid function ...".
 
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
@@ -20,6 +20,7 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction::new("to_base", coerce_to_base, |_| Ok(DataType::Utf8), to_base),
         RowFunction::new("regexp_split", two_strings, |_| Ok(DataType::new_list(DataType::Utf8, true)), regexp_split),
         RowFunction::new("regexp_position", coerce_regexp_position, |_| Ok(DataType::Int32), regexp_position),
+        RowFunction::new("soundex", one_string, |_| Ok(DataType::Utf8), soundex),
     ]
 }
 
@@ -92,6 +93,41 @@ fn luhn_check(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String>
         sum += n;
     }
     Ok(ScalarValue::Boolean(Some(sum % 10 == 0)))
+}
+
+/// American Soundex as Trino computes it: the letters only, upper-cased; the first letter kept, then the digits of
+/// the next consonants (B F P V 1, C G J K Q S X Z 2, D T 3, L 4, M N 5, R 6), a digit equal to the one before it
+/// dropped, vowels (and Y) separating equal digits, H and W skipped; padded with 0 to four characters. Text with no
+/// letter gives ''; a letter outside A-Z once upper-cased (`é`) fails, as in Trino.
+fn soundex(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let Some(s) = text(&args[0])? else { return Ok(ScalarValue::Utf8(None)) };
+    const DIGITS: &[u8; 26] = b"01230120022455012623010202";
+    let digit = |c: char| match c {
+        'A'..='Z' => Ok(DIGITS[c as usize - 'A' as usize]),
+        other => Err(format!("The character is not mapped: {other} (index={})", other as i64 - 'A' as i64)),
+    };
+    let letters: String = s.chars().filter(|c| c.is_alphabetic()).collect::<String>().to_uppercase();
+    let mut letters = letters.chars();
+    let Some(first) = letters.next() else { return Ok(ScalarValue::Utf8(Some(String::new()))) };
+    let mut code = String::from(first);
+    let mut last = digit(first)?;
+    for letter in letters {
+        if code.chars().count() == 4 {
+            break;
+        }
+        if letter == 'H' || letter == 'W' {
+            continue;
+        }
+        let d = digit(letter)?;
+        if d != b'0' && d != last {
+            code.push(d as char);
+        }
+        last = d;
+    }
+    while code.chars().count() < 4 {
+        code.push('0');
+    }
+    Ok(ScalarValue::Utf8(Some(code)))
 }
 
 fn check_radix(radix: i64) -> Result<u32, String> {
