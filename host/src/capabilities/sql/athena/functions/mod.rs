@@ -13,6 +13,7 @@ mod casts;
 mod checked;
 mod collections;
 mod dates;
+mod decimal_overflow;
 mod decimals;
 mod durations;
 mod formats;
@@ -105,6 +106,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.add_analyzer_rule(std::sync::Arc::new(subscripts::StrictSubscripts));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
+    // Decimal `+` and `-` past 38 digits fail (DataFusion: wrong digits).
+    ctx.add_analyzer_rule(std::sync::Arc::new(decimal_overflow::TrinoDecimalOverflow));
     // NaN is unordered in comparisons (DataFusion: equal to itself and larger than any number).
     ctx.add_analyzer_rule(std::sync::Arc::new(nan_compare::TrinoNanComparisons));
     // The rules above give some expressions Trino's types (decimal quotients, sums, averages): coerce
