@@ -61,8 +61,8 @@ fn rewrite_probe(query: &mut Query, columns_of: ColumnsOf, unique_names: bool, p
     }
 }
 
-/// `EXISTS (subquery)` in the select list, which DataFusion plans but cannot run
-/// ("Physical plan does not support logical expression Exists"), becomes a count:
+/// `EXISTS (subquery)` and `x IN (subquery)` in the select list, which DataFusion plans but cannot run
+/// ("Physical plan does not support logical expression Exists"), become counts ([`in_as_counts`]); EXISTS:
 /// `(SELECT count(*) > 0 FROM <from> WHERE <where>)` when the subquery is a plain
 /// filter (correlated or not: DataFusion decorrelates a counting subquery), else
 /// `(SELECT count(*) > 0 FROM (<subquery>) AS _exists)` when it names no outer table.
@@ -105,8 +105,12 @@ impl VisitorMut for ExistsToCount {
         if self.depth > 0 {
             return ControlFlow::Continue(());
         }
-        let Expr::Exists { subquery, negated } = expr else { return ControlFlow::Continue(()) };
-        match exists_as_count(subquery, *negated) {
+        let replacement = match expr {
+            Expr::Exists { subquery, negated } => exists_as_count(subquery, *negated),
+            Expr::InSubquery { expr: value, subquery, negated } => in_as_counts(value, subquery, *negated),
+            _ => return ControlFlow::Continue(()),
+        };
+        match replacement {
             Ok(replacement) => {
                 *expr = replacement;
                 ControlFlow::Continue(())
@@ -114,6 +118,25 @@ impl VisitorMut for ExistsToCount {
             Err(message) => ControlFlow::Break(message),
         }
     }
+}
+
+/// `x IN (subquery)` with Trino's three values, from counts DataFusion can run in the select list: true when a row
+/// equals x; else NULL when x is NULL (and there are rows) or a row is NULL; else false. `NOT IN` negates it.
+fn in_as_counts(value: &Expr, subquery: &Query, negated: bool) -> Result<Expr, String> {
+    if names_an_outer_table(subquery) {
+        return Err(format!(
+            "x {}IN (correlated subquery) is not supported locally outside WHERE: LEFT JOIN the subquery's distinct values \
+             and test them IS NOT NULL, or move the test to WHERE",
+            if negated { "NOT " } else { "" }
+        ));
+    }
+    let rows = format!("FROM ({subquery}) AS _in(_value)");
+    let test = format!(
+        "CASE WHEN (SELECT count(*) {rows} WHERE _in._value = ({value})) > 0 THEN TRUE \
+         WHEN ({value}) IS NULL AND (SELECT count(*) {rows}) > 0 THEN NULL \
+         WHEN (SELECT count(*) {rows} WHERE _in._value IS NULL) > 0 THEN NULL ELSE FALSE END"
+    );
+    parse_expr(&if negated { format!("(NOT {test})") } else { format!("({test})") })
 }
 
 fn exists_as_count(subquery: &Query, negated: bool) -> Result<Expr, String> {
@@ -857,6 +880,16 @@ fn string_literal(expr: &Expr) -> Option<String> {
     }
 }
 
+/// A constant: a literal (NULL included), signed or not.
+fn is_literal(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(_) | Expr::TypedString(_) => true,
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) => is_literal(expr),
+        Expr::Cast { expr, .. } => is_literal(expr),
+        _ => false,
+    }
+}
+
 /// The value of an integer literal, negative ones included.
 fn integer_literal(expr: &Expr) -> Option<i64> {
     match expr {
@@ -1099,6 +1132,20 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("nan", Some([])) => parse_expr("CAST('NaN' AS DOUBLE)")?,
         ("infinity", Some([])) => parse_expr("CAST('Infinity' AS DOUBLE)")?,
         ("from_hex", Some([x])) => parse_expr(&format!("decode({x}, 'hex')"))?,
+        // DataFusion takes only a literal default for lag and lead; the row at the offset exists where lag(true, n, false)
+        // is true, and only there is the value (NULL included) taken rather than the default.
+        ("lag" | "lead", Some([x, offset, default])) if function.over.is_some() && !is_literal(default) => {
+            let call = |args: Vec<Expr>| {
+                let mut call = function.clone();
+                if let FunctionArguments::List(list) = &mut call.args {
+                    list.args = args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect();
+                }
+                Expr::Function(call)
+            };
+            let exists = call(vec![Expr::value(Value::Boolean(true)), offset.clone(), Expr::value(Value::Boolean(false))]);
+            let value = call(vec![x.clone(), offset.clone()]);
+            parse_expr(&format!("CASE WHEN {exists} THEN {value} ELSE {default} END"))?
+        }
         // Trino's from_unixtime(x, zone) and from_unixtime(x, hours, minutes) give the instant at that zone (or offset);
         // a zone is part of the type here, so it must be a constant.
         ("from_unixtime", Some([x, zone])) => {

@@ -86,6 +86,7 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(strings_more::TrinoReplace::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::with_timezone()));
     ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::cast()));
     ctx.register_udf(ScalarUDF::new_from_impl(array_casts::CastElements::new()));

@@ -2,10 +2,15 @@
 //! (over code points, Trino's limits and errors), `codepoint`, `luhn_check`, `from_base` /
 //! `to_base` (Java's `Long.parseLong` / `Long.toString`), `regexp_split` (trailing empty pieces
 //! kept), `regexp_position(s, pattern[, start[, occurrence]])` (-1 when not found) and `soundex`
-//! (American Soundex, H and W silent). DataFusion alone: "Invalid function ...".
+//! (American Soundex, H and W silent). DataFusion alone: "Invalid function ...". And `replace(s, '', x)`
+//! ([`TrinoReplace`]), which inserts x before every character and at the end, where DataFusion's gives s back.
 
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature};
 
 use super::regex::with_regex;
 use super::{RowFunction, arity, integer, null_of, text, want_integer, want_string};
@@ -257,5 +262,69 @@ mod tests {
         assert_eq!(to_radix(-255, 16), "-ff");
         assert_eq!(to_radix(i64::MIN, 2).len(), 65);
         assert_eq!(to_radix(0, 7), "0");
+    }
+}
+
+/// Trino's `replace(s, search, with)`: DataFusion's, except for an empty search, which Trino (as Java's
+/// `String.replace`) answers by inserting `with` before every character and at the end (`-a-b-c-`).
+#[derive(Debug)]
+pub struct TrinoReplace {
+    inner: Arc<ScalarUDF>,
+}
+
+impl PartialEq for TrinoReplace {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for TrinoReplace {}
+impl std::hash::Hash for TrinoReplace {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state)
+    }
+}
+
+impl TrinoReplace {
+    pub fn new() -> Self {
+        Self { inner: datafusion::functions::string::replace() }
+    }
+}
+
+impl ScalarUDFImpl for TrinoReplace {
+    fn name(&self) -> &str {
+        "replace"
+    }
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        self.inner.inner().coerce_types(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        self.inner.inner().return_type(arg_types)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let literal_search = match &args.args[1] {
+            ColumnarValue::Scalar(s) => s.try_as_str().flatten().is_some_and(|s| !s.is_empty()),
+            ColumnarValue::Array(_) => false,
+        };
+        if literal_search {
+            return self.inner.invoke_with_args(args);
+        }
+        // Row by row: Rust's str::replace also inserts at every character boundary for an empty pattern.
+        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let rows = if scalar { 1 } else { args.number_rows };
+        let text = |i: usize| -> DfResult<StringArray> {
+            Ok(arrow::compute::cast(&args.args[i].to_array(rows)?, &DataType::Utf8)?.as_string::<i32>().clone())
+        };
+        let (s, search, with) = (text(0)?, text(1)?, text(2)?);
+        let replaced: StringArray = (0..rows)
+            .map(|i| (s.is_valid(i) && search.is_valid(i) && with.is_valid(i)).then(|| s.value(i).replace(search.value(i), with.value(i))))
+            .collect();
+        let out: ArrayRef = arrow::compute::cast(&replaced, args.return_field.data_type())?;
+        if scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(out))
     }
 }
