@@ -12,8 +12,8 @@ use datafusion::sql::sqlparser::ast::{
     ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, Cte, DataType, DateTimeField, ExactNumberInfo, Expr, Fetch, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
     Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod,
-    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, UnaryOperator, Value, VisitMut, VisitorMut, WildcardAdditionalOptions,
-    With, visit_relations_mut,
+    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, UnaryOperator, Value, VisitMut, VisitorMut,
+    WildcardAdditionalOptions, With, visit_relations_mut,
 };
 
 use super::functions::{
@@ -1199,6 +1199,15 @@ mod tests {
         let AthenaStatement::Query(mut query) = parse(sql)? else { panic!("not a query") };
         rewrite_query(&mut query)?;
         Ok(query.to_string())
+    }
+
+    #[test]
+    fn iso8601_offsets_are_read_from_the_text() {
+        assert_eq!(iso8601_offset("2024-01-05T10:00:00-05:00").as_deref(), Some("-05:00"));
+        assert_eq!(iso8601_offset("2024-01-05T10:00:00.123+0530").as_deref(), Some("+05:30"));
+        assert_eq!(iso8601_offset("2024-01-05T10:00:00+01").as_deref(), Some("+01:00"));
+        assert_eq!(iso8601_offset("2024-01-05T10:00:00Z"), None);
+        assert_eq!(iso8601_offset("2024-01-05"), None);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! would fail in the hosted run. DataFusion also adds hours to a date by dropping them,
 //! adds a number of days to a date (`DATE '2026-11-15' + 1`), concatenates a number to a
 //! varchar (`'a' || 1`, `concat('a', 1)`) and gives mixed CASE branches a common type
-//! (`CASE WHEN x THEN 'a' ELSE 1 END`); Trino refuses all of them. An analyzer rule ([`TrinoTypeRules`]) runs before type coercion, so it
-//! sees the types as the query wrote them (a typed literal `DATE '...'` and a written
-//! CAST are already of their type), and fails naming both.
+//! (`CASE WHEN x THEN 'a' ELSE 1 END`); Trino refuses all of them. An analyzer rule
+//! ([`TrinoTypeRules`]) runs before type coercion, so it sees the types as the query wrote
+//! them (a typed literal `DATE '...'` and a written CAST are already of their type), and
+//! fails naming both.
 
 use arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
@@ -69,7 +70,9 @@ fn coercible(a: &DataType, b: &DataType) -> bool {
         _ if is_binary(a) && is_binary(b) => true,
         (Date32 | Date64 | Timestamp(..), Date32 | Date64 | Timestamp(..)) => true,
         (Interval(_) | Duration(_), Interval(_) | Duration(_)) => true,
-        (List(a) | LargeList(a) | FixedSizeList(a, _), List(b) | LargeList(b) | FixedSizeList(b, _)) => coercible(a.data_type(), b.data_type()),
+        (List(a) | LargeList(a) | FixedSizeList(a, _), List(b) | LargeList(b) | FixedSizeList(b, _)) => {
+            coercible(a.data_type(), b.data_type())
+        }
         (Map(a, _), Map(b, _)) => coercible(a.data_type(), b.data_type()),
         (Struct(a), Struct(b)) => a.len() == b.len() && a.iter().zip(b.iter()).all(|(a, b)| coercible(a.data_type(), b.data_type())),
         _ => false,
@@ -80,6 +83,11 @@ fn coercible(a: &DataType, b: &DataType) -> bool {
 /// (with or without a lone element) are left to the array concatenation.
 fn concatenable(args: &[&Expr], schema: &DFSchema) -> Result<()> {
     let Ok(types) = args.iter().map(|a| a.get_type(schema)).collect::<Result<Vec<_>>>() else { return Ok(()) };
+    let values = |t: &DataType| match t {
+        DataType::Dictionary(_, value) => value.as_ref().clone(),
+        other => other.clone(),
+    };
+    let types: Vec<DataType> = types.iter().map(values).collect();
     let all = |kind: fn(&DataType) -> bool| types.iter().all(|t| kind(t) || matches!(t, DataType::Null));
     if types.iter().any(is_list) || all(is_text) || all(is_binary) {
         return Ok(());
@@ -138,7 +146,8 @@ fn check(expr: &Expr, schema: &DFSchema) -> Result<()> {
                 let (Ok(l), Ok(r)) = (left.get_type(schema), right.get_type(schema)) else { return Ok(()) };
                 if (is_date(&l) && r.is_numeric()) || (l.is_numeric() && is_date(&r)) {
                     return Err(DataFusionError::Plan(format!(
-                        "Cannot apply operator: {} {op} {} (Athena refuses it: add an interval, e.g. DATE '2026-11-15' + INTERVAL '1' DAY, or use date_add('day', n, d))",
+                        "Cannot apply operator: {} {op} {} (Athena refuses it: add an interval, e.g. DATE '2026-11-15' + INTERVAL '1' DAY, \
+                         or date_add('day', n, d))",
                         trino_type_name(&l),
                         trino_type_name(&r)
                     )));
