@@ -12,7 +12,8 @@ use datafusion::sql::sqlparser::ast::{
     ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, Cte, DataType, DateTimeField, ExactNumberInfo, Expr, Fetch, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Interval, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
     Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor, TableSampleKind, TableSampleMethod,
-    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, Value, VisitMut, VisitorMut, With, visit_relations_mut,
+    TableSampleUnit, TableWithJoins, TimezoneInfo, TrimWhereField, TypedString, UnaryOperator, Value, VisitMut, VisitorMut,
+    WildcardAdditionalOptions, With, visit_relations_mut,
 };
 
 use super::functions::{
@@ -60,8 +61,8 @@ fn rewrite_probe(query: &mut Query, columns_of: ColumnsOf, unique_names: bool, p
     }
 }
 
-/// `EXISTS (subquery)` in the select list, which DataFusion plans but cannot run
-/// ("Physical plan does not support logical expression Exists"), becomes a count:
+/// `EXISTS (subquery)` and `x IN (subquery)` in the select list, which DataFusion plans but cannot run
+/// ("Physical plan does not support logical expression Exists"), become counts ([`in_as_counts`]); EXISTS:
 /// `(SELECT count(*) > 0 FROM <from> WHERE <where>)` when the subquery is a plain
 /// filter (correlated or not: DataFusion decorrelates a counting subquery), else
 /// `(SELECT count(*) > 0 FROM (<subquery>) AS _exists)` when it names no outer table.
@@ -104,8 +105,12 @@ impl VisitorMut for ExistsToCount {
         if self.depth > 0 {
             return ControlFlow::Continue(());
         }
-        let Expr::Exists { subquery, negated } = expr else { return ControlFlow::Continue(()) };
-        match exists_as_count(subquery, *negated) {
+        let replacement = match expr {
+            Expr::Exists { subquery, negated } => exists_as_count(subquery, *negated),
+            Expr::InSubquery { expr: value, subquery, negated } => in_as_counts(value, subquery, *negated),
+            _ => return ControlFlow::Continue(()),
+        };
+        match replacement {
             Ok(replacement) => {
                 *expr = replacement;
                 ControlFlow::Continue(())
@@ -113,6 +118,25 @@ impl VisitorMut for ExistsToCount {
             Err(message) => ControlFlow::Break(message),
         }
     }
+}
+
+/// `x IN (subquery)` with Trino's three values, from counts DataFusion can run in the select list: true when a row
+/// equals x; else NULL when x is NULL (and there are rows) or a row is NULL; else false. `NOT IN` negates it.
+fn in_as_counts(value: &Expr, subquery: &Query, negated: bool) -> Result<Expr, String> {
+    if names_an_outer_table(subquery) {
+        return Err(format!(
+            "x {}IN (correlated subquery) is not supported locally outside WHERE: LEFT JOIN the subquery's distinct values \
+             and test them IS NOT NULL, or move the test to WHERE",
+            if negated { "NOT " } else { "" }
+        ));
+    }
+    let rows = format!("FROM ({subquery}) AS _in(_value)");
+    let test = format!(
+        "CASE WHEN (SELECT count(*) {rows} WHERE _in._value = ({value})) > 0 THEN TRUE \
+         WHEN ({value}) IS NULL AND (SELECT count(*) {rows}) > 0 THEN NULL \
+         WHEN (SELECT count(*) {rows} WHERE _in._value IS NULL) > 0 THEN NULL ELSE FALSE END"
+    );
+    parse_expr(&if negated { format!("(NOT {test})") } else { format!("({test})") })
 }
 
 fn exists_as_count(subquery: &Query, negated: bool) -> Result<Expr, String> {
@@ -410,6 +434,9 @@ impl VisitorMut for TrinoSemantics<'_> {
     }
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
+        if let Err(message) = self.group_by_input_columns(select) {
+            return ControlFlow::Break(message);
+        }
         self.expand_stars(select);
         if self.unique_names
             && self.enclosing.len() == 1
@@ -453,6 +480,59 @@ impl TrinoSemantics<'_> {
         if !beside_others || self.probe_depth >= MAX_PROBE_DEPTH {
             return;
         }
+        let mut expanded = Vec::new();
+        for item in &select.projection {
+            if !is_star(item) {
+                expanded.push(item.clone());
+                continue;
+            }
+            let Some(columns) = self.columns_of_star(select, item) else { return };
+            for (qualifier, name) in columns {
+                let mut parts: Vec<Ident> = qualifier.iter().map(|q| Ident::with_quote('"', q)).collect();
+                parts.push(Ident::with_quote('"', &name));
+                let expr = if parts.len() == 1 { Expr::Identifier(parts.remove(0)) } else { Expr::CompoundIdentifier(parts) };
+                expanded.push(SelectItem::UnnamedExpr(expr));
+            }
+        }
+        select.projection = expanded;
+    }
+
+    /// `GROUP BY y` where y is only a select-list alias: Trino resolves GROUP BY names against the FROM's
+    /// columns alone and fails (`Column 'y' cannot be resolved`); DataFusion groups by the aliased expression.
+    fn group_by_input_columns(&self, select: &Select) -> Result<(), String> {
+        let GroupByExpr::Expressions(keys, _) = &select.group_by else { return Ok(()) };
+        let aliases: Vec<&str> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.as_str()),
+                _ => None,
+            })
+            .collect();
+        let named: Vec<&str> = keys
+            .iter()
+            .filter_map(|key| match key {
+                Expr::Identifier(ident) if aliases.contains(&ident.value.as_str()) => Some(ident.value.as_str()),
+                _ => None,
+            })
+            .collect();
+        if named.is_empty() || self.probe_depth >= MAX_PROBE_DEPTH {
+            return Ok(());
+        }
+        let star = SelectItem::Wildcard(WildcardAdditionalOptions::default());
+        let Some(columns) = self.columns_of_star(select, &star) else { return Ok(()) };
+        match named.iter().find(|name| !columns.iter().any(|(_, column)| column == *name)) {
+            Some(name) => Err(format!(
+                "Column '{name}' cannot be resolved (Athena groups by the FROM's columns, not the select list's aliases: \
+                 repeat the expression or give its position, e.g. GROUP BY 1)"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The columns `star` (`*` or `t.*`) stands for in `select`, planned from the same FROM under the enclosing
+    /// WITH clauses; `None` when that cannot be planned.
+    fn columns_of_star(&self, select: &Select, star: &SelectItem) -> Option<Vec<(Vec<String>, String)>> {
         // The CTEs in scope (an inner one hides an outer one of its name), then those the FROM reads, directly or
         // through each other: never the CTE this select belongs to, which it cannot read.
         let mut in_scope: Vec<((usize, usize), &Cte)> = Vec::new();
@@ -479,43 +559,27 @@ impl TrinoSemantics<'_> {
         // A CTE must come after those it reads: outer WITH clauses first, each in the order written.
         used.sort_by_key(|(at, _)| *at);
         let ctes: Vec<Cte> = used.into_iter().map(|(_, cte)| cte.clone()).collect();
-        let mut expanded = Vec::new();
-        for item in &select.projection {
-            if !is_star(item) {
-                expanded.push(item.clone());
-                continue;
-            }
-            let mut probe = select.clone();
-            probe.projection = vec![item.clone()];
-            probe.selection = None;
-            probe.group_by = GroupByExpr::Expressions(vec![], vec![]);
-            probe.having = None;
-            probe.distinct = None;
-            let with = (!ctes.is_empty()).then(|| With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes.clone() });
-            let mut query = Query {
-                with,
-                body: Box::new(SetExpr::Select(Box::new(probe))),
-                order_by: None,
-                limit_clause: None,
-                fetch: None,
-                locks: vec![],
-                for_clause: None,
-                settings: None,
-                format_clause: None,
-                pipe_operators: vec![],
-            };
-            // The CTEs are as written: rewrite the probe as a query of its own before planning it.
-            let columns =
-                rewrite_probe(&mut query, self.columns_of, false, self.probe_depth + 1).ok().and_then(|()| (self.columns_of)(&query));
-            let Some(columns) = columns else { return };
-            for (qualifier, name) in columns {
-                let mut parts: Vec<Ident> = qualifier.iter().map(|q| Ident::with_quote('"', q)).collect();
-                parts.push(Ident::with_quote('"', &name));
-                let expr = if parts.len() == 1 { Expr::Identifier(parts.remove(0)) } else { Expr::CompoundIdentifier(parts) };
-                expanded.push(SelectItem::UnnamedExpr(expr));
-            }
-        }
-        select.projection = expanded;
+        let mut probe = select.clone();
+        probe.projection = vec![star.clone()];
+        probe.selection = None;
+        probe.group_by = GroupByExpr::Expressions(vec![], vec![]);
+        probe.having = None;
+        probe.distinct = None;
+        let with = (!ctes.is_empty()).then(|| With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes });
+        let mut query = Query {
+            with,
+            body: Box::new(SetExpr::Select(Box::new(probe))),
+            order_by: None,
+            limit_clause: None,
+            fetch: None,
+            locks: vec![],
+            for_clause: None,
+            settings: None,
+            format_clause: None,
+            pipe_operators: vec![],
+        };
+        // The CTEs are as written: rewrite the probe as a query of its own before planning it.
+        rewrite_probe(&mut query, self.columns_of, false, self.probe_depth + 1).ok().and_then(|()| (self.columns_of)(&query))
     }
 }
 
@@ -805,6 +869,57 @@ fn typed_literal(data_type: &DataType, text: &str) -> Result<Expr, String> {
     parse_expr(&format!("CAST({CAST_NAMED}('{}', '{type_name}') AS {data_type})", text.replace('\'', "''")))
 }
 
+/// The text of a string literal.
+fn string_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(text) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A constant: a literal (NULL included), signed or not.
+fn is_literal(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(_) | Expr::TypedString(_) => true,
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) => is_literal(expr),
+        Expr::Cast { expr, .. } => is_literal(expr),
+        _ => false,
+    }
+}
+
+/// The value of an integer literal, negative ones included.
+fn integer_literal(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().ok(),
+            _ => None,
+        },
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => integer_literal(expr).map(|n| -n),
+        Expr::Nested(inner) => integer_literal(inner),
+        _ => None,
+    }
+}
+
+/// The offset an ISO 8601 timestamp's text ends with (`-05:00`, `+0530`, `+01`) as `±HH:MM`; `None` for `Z`, none
+/// or a date alone (UTC, Athena's session zone).
+fn iso8601_offset(text: &str) -> Option<String> {
+    let (_, time) = text.trim().split_once('T')?;
+    let at = time.rfind(['+', '-'])?;
+    let (sign, digits) = time[at..].split_at(1);
+    let digits: String = digits.chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match digits.len() {
+        2 => Some(format!("{sign}{digits}:00")),
+        4 => Some(format!("{sign}{}:{}", &digits[..2], &digits[2..])),
+        _ => None,
+    }
+}
+
 /// Trino's day of the week, ISO: Monday = 1 ... Sunday = 7 (DataFusion's dow has Sunday = 0).
 fn iso_day_of_week(x: &Expr) -> Result<Expr, String> {
     parse_expr(&format!("CAST(((CAST(date_part('dow', {x}) AS BIGINT) + 6) % 7) + 1 AS BIGINT)"))
@@ -973,7 +1088,8 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("if", Some([condition, then, otherwise])) => {
             parse_expr(&format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END"))?
         }
-        ("date", Some([x])) => parse_expr(&format!("CAST({x} AS DATE)"))?,
+        // date(x) is CAST(x AS date) in Trino, a varchar read as a written cast reads it (`y-M-d` only).
+        ("date", Some([x])) => parse_expr(&format!("CAST({CAST_NAMED}({x}, 'DATE') AS DATE)"))?,
         ("year" | "month" | "day" | "day_of_month" | "hour" | "minute" | "second" | "quarter" | "week"
         | "week_of_year" | "day_of_year" | "doy", Some([x])) => {
             let part = match name {
@@ -1016,6 +1132,42 @@ fn rewrite_function(function: &Function) -> Result<Option<Expr>, String> {
         ("nan", Some([])) => parse_expr("CAST('NaN' AS DOUBLE)")?,
         ("infinity", Some([])) => parse_expr("CAST('Infinity' AS DOUBLE)")?,
         ("from_hex", Some([x])) => parse_expr(&format!("decode({x}, 'hex')"))?,
+        // DataFusion takes only a literal default for lag and lead; the row at the offset exists where lag(true, n, false)
+        // is true, and only there is the value (NULL included) taken rather than the default.
+        ("lag" | "lead", Some([x, offset, default])) if function.over.is_some() && !is_literal(default) => {
+            let call = |args: Vec<Expr>| {
+                let mut call = function.clone();
+                if let FunctionArguments::List(list) = &mut call.args {
+                    list.args = args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect();
+                }
+                Expr::Function(call)
+            };
+            let exists = call(vec![Expr::value(Value::Boolean(true)), offset.clone(), Expr::value(Value::Boolean(false))]);
+            let value = call(vec![x.clone(), offset.clone()]);
+            parse_expr(&format!("CASE WHEN {exists} THEN {value} ELSE {default} END"))?
+        }
+        // Trino's from_unixtime(x, zone) and from_unixtime(x, hours, minutes) give the instant at that zone (or offset);
+        // a zone is part of the type here, so it must be a constant.
+        ("from_unixtime", Some([x, zone])) => {
+            let zone = string_literal(zone)
+                .ok_or("from_unixtime(x, zone) takes a constant zone locally, e.g. from_unixtime(x, 'America/New_York')")?;
+            parse_expr(&format!("(from_unixtime({x}) AT TIME ZONE '{}')", zone_name(&zone)?.replace('\'', "''")))?
+        }
+        ("from_unixtime", Some([x, hours, minutes])) => {
+            let (Some(hours), Some(minutes)) = (integer_literal(hours), integer_literal(minutes)) else {
+                return Err("from_unixtime(x, hours, minutes) takes constant hours and minutes locally, e.g. from_unixtime(x, -5, 0)".into());
+            };
+            let offset = hours * 60 + minutes;
+            let sign = if offset < 0 { '-' } else { '+' };
+            let zone = zone_name(&format!("{sign}{:02}:{:02}", offset.abs() / 60, offset.abs() % 60))?;
+            parse_expr(&format!("(from_unixtime({x}) AT TIME ZONE '{zone}')"))?
+        }
+        // Trino keeps the offset a timestamp's text gives (`...T10:00:00-05:00` is 10:00 at -05:00); the function alone
+        // answers in UTC, and a zone is part of the type here, so the offset of a constant text is applied to the result.
+        ("from_iso8601_timestamp", Some([text])) => match string_literal(text).as_deref().and_then(iso8601_offset) {
+            Some(offset) => parse_expr(&format!("(from_iso8601_timestamp({text}) AT TIME ZONE '{}')", zone_name(&offset)?))?,
+            None => return Ok(None),
+        },
         // Trino's two-argument replace removes every occurrence.
         ("replace", Some([s, x])) => parse_expr(&format!("replace({s}, {x}, '')"))?,
         ("transform" | "filter" | "reduce" | "any_match" | "all_match" | "none_match" | "transform_keys" | "transform_values"
@@ -1047,6 +1199,15 @@ mod tests {
         let AthenaStatement::Query(mut query) = parse(sql)? else { panic!("not a query") };
         rewrite_query(&mut query)?;
         Ok(query.to_string())
+    }
+
+    #[test]
+    fn iso8601_offsets_are_read_from_the_text() {
+        assert_eq!(iso8601_offset("2024-01-05T10:00:00-05:00").as_deref(), Some("-05:00"));
+        assert_eq!(iso8601_offset("2024-01-05T10:00:00.123+0530").as_deref(), Some("+05:30"));
+        assert_eq!(iso8601_offset("2024-01-05T10:00:00+01").as_deref(), Some("+01:00"));
+        assert_eq!(iso8601_offset("2024-01-05T10:00:00Z"), None);
+        assert_eq!(iso8601_offset("2024-01-05"), None);
     }
 
     #[test]

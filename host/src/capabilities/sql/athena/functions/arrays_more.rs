@@ -1,13 +1,14 @@
 //! Trino array functions DataFusion lacks: `array_average` (of the non-NULL elements),
 //! `trim_array(a, n)` (drops the last n), `ngrams(a, n)` (one n-gram of the whole array when
 //! n exceeds its length) and `combinations(a, k)` (k ≤ 5, in Trino's order: the lowest index
-//! advances first). DataFusion alone: "Invalid function ...".
+//! advances first) and `zip(a1, a2, ...)` (an array of rows `field0`, `field1`, ..., the shorter arrays padded with
+//! NULLs). DataFusion alone: "Invalid function ...".
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, ListArray};
+use arrow::array::{Array, ArrayRef, ListArray, StructArray, new_null_array};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, FieldRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::ScalarValue;
 
 use super::{RowFunction, arity, integer, null_of, want_integer};
@@ -18,6 +19,7 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction::new("trim_array", coerce_array_and_count, |args| Ok(args[0].clone()), trim_array),
         RowFunction::new("ngrams", coerce_array_and_count, |args| Ok(DataType::new_list(args[0].clone(), true)), ngrams),
         RowFunction::new("combinations", coerce_array_and_count, |args| Ok(DataType::new_list(args[0].clone(), true)), combinations),
+        RowFunction::new("zip", coerce_arrays, zipped_type, zip),
     ]
 }
 
@@ -136,4 +138,44 @@ fn combinations(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue,
         break;
     }
     arrays_of(&values, &field, picks)
+}
+
+/// Trino's zip takes two to five arrays.
+fn coerce_arrays(args: &[DataType]) -> Result<Vec<DataType>, String> {
+    arity(args, &[2, 3, 4, 5], "zip(array1, array2[, ...]) with two to five arrays")?;
+    args.iter()
+        .map(|t| match element_field(t) {
+            Some(f) => Ok(DataType::List(f.clone())),
+            None if t.is_null() => Ok(DataType::new_list(DataType::Null, true)),
+            None => Err(format!("every argument of zip must be an array, got {t}")),
+        })
+        .collect()
+}
+
+/// The rows' fields, named as Trino shows an anonymous row's: `field0`, `field1`, ...
+fn zipped_fields(args: &[DataType]) -> Fields {
+    args.iter()
+        .enumerate()
+        .map(|(i, t)| Field::new(format!("field{i}"), element_field(t).map(|f| f.data_type().clone()).unwrap_or(DataType::Null), true))
+        .collect()
+}
+
+fn zipped_type(args: &[DataType]) -> Result<DataType, String> {
+    Ok(DataType::new_list(DataType::Struct(zipped_fields(args)), true))
+}
+
+fn zip(args: &[ScalarValue], returns: &DataType) -> Result<ScalarValue, String> {
+    let Some(arrays) = args.iter().map(elements).collect::<Option<Vec<_>>>() else { return null_of(returns) };
+    let length = arrays.iter().map(|(values, _)| values.len()).max().unwrap_or(0);
+    let columns = arrays
+        .iter()
+        .map(|(values, field)| {
+            let padding = new_null_array(field.data_type(), length - values.len());
+            arrow::compute::concat(&[values.as_ref(), padding.as_ref()]).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let types: Vec<DataType> = args.iter().map(|a| a.data_type()).collect();
+    let rows = StructArray::try_new(zipped_fields(&types), columns, None).map_err(|e| e.to_string())?;
+    let DataType::List(field) = returns else { return Err(format!("zip returns an array, not {returns}")) };
+    Ok(list_of(Arc::new(rows), field))
 }

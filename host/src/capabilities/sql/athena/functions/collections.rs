@@ -5,7 +5,8 @@
 //! `array_min`/`array_max` are NULL when an element is (DataFusion skips NULLs),
 //! and `contains(array, x)` is NULL when x is not found but a NULL element is
 //! (DataFusion's `array_has` says false). `concat` concatenates arrays when its
-//! arguments are arrays, as Trino's does, and so do `reverse` and `concat_ws(sep, array)`
+//! arguments are arrays, as Trino's does (an array and one element: appends or prepends
+//! it), and so do `reverse` and `concat_ws(sep, array)`
 //! ([`StringsOrArrays`]); DataFusion's stringify them. `arrays_overlap` is NULL when no
 //! element is shared but one is NULL.
 
@@ -15,9 +16,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::Array;
-use arrow::datatypes::{DataType, FieldRef};
+use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result as DfResult, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 use super::{RowFunction, arity, null_of};
 
@@ -128,17 +129,22 @@ pub struct StringsOrArrays {
     arrays: Arc<ScalarUDF>,
     /// The arrays function wants the Trino arguments in the opposite order (`concat_ws`).
     swapped: bool,
+    /// For concat: an array and one element, `concat(a, e)` and `concat(e, a)` (array_append, array_prepend).
+    with_element: Option<(Arc<ScalarUDF>, Arc<ScalarUDF>)>,
 }
 
 impl StringsOrArrays {
     fn new(name: &'static str, strings: Arc<ScalarUDF>, arrays: Arc<ScalarUDF>, swapped: bool) -> Self {
-        Self { name, signature: Signature::user_defined(Volatility::Immutable), strings, arrays, swapped }
+        Self { name, signature: Signature::user_defined(Volatility::Immutable), strings, arrays, swapped, with_element: None }
     }
 
     pub fn all() -> Vec<Self> {
         use datafusion::functions_nested as nested;
         vec![
-            Self::new("concat", datafusion::functions::string::concat(), nested::concat::array_concat_udf(), false),
+            Self {
+                with_element: Some((nested::concat::array_append_udf(), nested::concat::array_prepend_udf())),
+                ..Self::new("concat", datafusion::functions::string::concat(), nested::concat::array_concat_udf(), false)
+            },
             Self::new("reverse", datafusion::functions::unicode::reverse(), nested::reverse::array_reverse_udf(), false),
             // Trino's concat_ws(sep, array) joins the elements and skips NULLs, as array_to_string(array, sep) does.
             Self::new("concat_ws", datafusion::functions::string::concat_ws(), nested::string::array_to_string_udf(), true),
@@ -147,6 +153,16 @@ impl StringsOrArrays {
 
     fn on_arrays(types: &[DataType]) -> bool {
         types.iter().any(|t| element_field(t).is_some())
+    }
+
+    /// The function for an array and one element (Trino's `concat(array(E), E)` and `concat(E, array(E))`), if that is the call.
+    fn element_function(&self, types: &[DataType]) -> Option<&Arc<ScalarUDF>> {
+        let (append, prepend) = self.with_element.as_ref()?;
+        match types {
+            [array, element] if element_field(array).is_some() && element_field(element).is_none() && !element.is_null() => Some(append),
+            [element, array] if element_field(array).is_some() && element_field(element).is_none() && !element.is_null() => Some(prepend),
+            _ => None,
+        }
     }
 
     /// The arguments in the order the arrays function takes them.
@@ -186,22 +202,39 @@ impl ScalarUDFImpl for StringsOrArrays {
         if !Self::on_arrays(arg_types) {
             return coerce_for(&self.strings, arg_types);
         }
+        if let Some(function) = self.element_function(arg_types) {
+            return coerce_for(function, arg_types);
+        }
         // A NULL among arrays is a NULL array (for concat, the rewrite makes the result NULL).
         let array = arg_types.iter().find(|t| element_field(t).is_some()).expect("an array argument");
         let typed: Vec<DataType> = arg_types.iter().map(|t| if t.is_null() && !self.swapped { array.clone() } else { t.clone() }).collect();
         Ok(self.order(coerce_for(&self.arrays, &self.order(typed))?))
     }
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        if let Some(function) = self.element_function(arg_types) {
+            return function.inner().return_type(arg_types);
+        }
         if Self::on_arrays(arg_types) {
             self.arrays.inner().return_type(&self.order(arg_types.to_vec()))
         } else {
             self.strings.inner().return_type(arg_types)
         }
     }
+    /// array_append and array_prepend answer only through this.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        if let Some(function) = self.element_function(&types) {
+            return function.inner().return_field_from_args(args);
+        }
+        Ok(Arc::new(Field::new(self.name, self.return_type(&types)?, true)))
+    }
     fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
         if !Self::on_arrays(&types) {
             return self.strings.inner().invoke_with_args(args);
+        }
+        if let Some(function) = self.element_function(&types) {
+            return function.inner().invoke_with_args(args);
         }
         args.args = self.order(args.args);
         args.arg_fields = self.order(args.arg_fields);

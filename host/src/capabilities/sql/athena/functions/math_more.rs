@@ -1,7 +1,7 @@
 //! Trino math functions DataFusion lacks: `e()`, `is_finite`, `is_infinite`, `truncate(x, n)`,
 //! `width_bucket(x, bound1, bound2, n)` and `width_bucket(x, bins)`, `cosine_similarity` of two
-//! sparse vectors (`map(varchar, double)`), `normal_cdf` and `inverse_normal_cdf`, with Trino's
-//! argument checks and messages. DataFusion alone: "Invalid function ...".
+//! sparse vectors (`map(varchar, double)`), `normal_cdf`, `inverse_normal_cdf`, `beta_cdf` and
+//! `inverse_beta_cdf`, with Trino's argument checks and messages. DataFusion alone: "Invalid function ...".
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
@@ -25,6 +25,8 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction::new("cosine_similarity", coerce_maps, |_| Ok(DataType::Float64), cosine_similarity),
         RowFunction::new("normal_cdf", three_doubles, |_| Ok(DataType::Float64), normal_cdf),
         RowFunction::new("inverse_normal_cdf", three_doubles, |_| Ok(DataType::Float64), inverse_normal_cdf),
+        RowFunction::new("beta_cdf", three_doubles, |_| Ok(DataType::Float64), beta_cdf),
+        RowFunction::new("inverse_beta_cdf", three_doubles, |_| Ok(DataType::Float64), inverse_beta_cdf),
     ]
 }
 
@@ -230,6 +232,130 @@ fn inverse_normal_cdf(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue,
         return Err("sd must be > 0".into());
     }
     Ok(ScalarValue::Float64(Some(mean + sd * std::f64::consts::SQRT_2 * inverse_erf(2.0 * p - 1.0))))
+}
+
+/// The a, b and value (or p) of the beta functions, checked in Trino's order; `None` when one is NULL.
+fn beta_args(args: &[ScalarValue], what: &str) -> Result<Option<(f64, f64, f64)>, String> {
+    let (Some(a), Some(b), Some(x)) = (double(&args[0])?, double(&args[1])?, double(&args[2])?) else { return Ok(None) };
+    if !(0.0..=1.0).contains(&x) {
+        return Err(format!("{what} must be in the interval [0, 1]"));
+    }
+    if !(a > 0.0) {
+        return Err("a must be > 0".into());
+    }
+    if !(b > 0.0) {
+        return Err("b must be > 0".into());
+    }
+    Ok(Some((a, b, x)))
+}
+
+fn beta_cdf(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    Ok(ScalarValue::Float64(beta_args(args, "value")?.map(|(a, b, x)| regularized_beta(x, a, b))))
+}
+
+fn inverse_beta_cdf(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    Ok(ScalarValue::Float64(beta_args(args, "p")?.map(|(a, b, p)| match p {
+        0.0 => 0.0,
+        1.0 => 1.0,
+        _ => brent_root(|x| regularized_beta(x, a, b) - p, 0.0, 1.0, 1e-9),
+    })))
+}
+
+/// I_x(a, b), the beta distribution's cdf: the continued fraction of DLMF 8.17.22 (modified Lentz), on the side
+/// of the mean where it converges fast.
+fn regularized_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    if x > (a + 1.0) / (a + b + 2.0) {
+        return 1.0 - regularized_beta(1.0 - x, b, a);
+    }
+    let log_beta = libm::lgamma(a) + libm::lgamma(b) - libm::lgamma(a + b);
+    let front = (a * x.ln() + b * (-x).ln_1p() - a.ln() - log_beta).exp();
+    const TINY: f64 = 1e-300;
+    let (mut c, mut d, mut fraction) = (1.0, 0.0, 1.0);
+    for n in 1..100_000 {
+        let m = (n / 2) as f64;
+        let term = if n % 2 == 0 {
+            m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m))
+        } else {
+            -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0))
+        };
+        d = 1.0 + term * d;
+        d = if d.abs() < TINY { 1.0 / TINY } else { 1.0 / d };
+        c = 1.0 + term / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        let delta = c * d;
+        fraction *= delta;
+        if (delta - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    front / fraction
+}
+
+/// A root of f in [lo, hi] (f(lo) and f(hi) of opposite signs) to within `tolerance`, by Brent's method:
+/// inverse quadratic or linear interpolation where it makes progress, bisection where it does not.
+fn brent_root(f: impl Fn(f64) -> f64, lo: f64, hi: f64, tolerance: f64) -> f64 {
+    let (mut a, mut b) = (lo, hi);
+    let (mut fa, mut fb) = (f(a), f(b));
+    if fa == 0.0 {
+        return a;
+    }
+    let (mut c, mut fc) = (a, fa);
+    let (mut step, mut previous_step) = (b - a, b - a);
+    for _ in 0..1000 {
+        if fb == 0.0 {
+            return b;
+        }
+        if (fb > 0.0) == (fc > 0.0) {
+            (c, fc) = (a, fa);
+            step = b - a;
+            previous_step = step;
+        }
+        if fc.abs() < fb.abs() {
+            (a, b, c) = (b, c, b);
+            (fa, fb, fc) = (fb, fc, fb);
+        }
+        let tol = 2.0 * f64::EPSILON * b.abs() + 0.5 * tolerance;
+        let middle = 0.5 * (c - b);
+        if middle.abs() <= tol {
+            return b;
+        }
+        if previous_step.abs() >= tol && fa.abs() > fb.abs() {
+            let s = fb / fa;
+            let (mut p, mut q) = if a == c {
+                (2.0 * middle * s, 1.0 - s)
+            } else {
+                let (q, r) = (fa / fc, fb / fc);
+                (s * (2.0 * middle * q * (q - r) - (b - a) * (r - 1.0)), (q - 1.0) * (r - 1.0) * (s - 1.0))
+            };
+            if p > 0.0 {
+                q = -q;
+            } else {
+                p = -p;
+            }
+            if 2.0 * p < (3.0 * middle * q - (tol * q).abs()).min((previous_step * q).abs()) {
+                previous_step = step;
+                step = p / q;
+            } else {
+                step = middle;
+                previous_step = step;
+            }
+        } else {
+            step = middle;
+            previous_step = step;
+        }
+        (a, fa) = (b, fb);
+        b += if step.abs() > tol { step } else { tol.copysign(middle) };
+        fb = f(b);
+    }
+    b
 }
 
 /// erf⁻¹(y) for -1 < y < 1 by Newton's method on erf, from a logarithmic first guess.

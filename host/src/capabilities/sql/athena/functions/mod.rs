@@ -13,6 +13,7 @@ mod casts;
 mod checked;
 mod collections;
 mod dates;
+mod decimal_overflow;
 mod decimals;
 mod durations;
 mod formats;
@@ -22,6 +23,7 @@ mod literals;
 mod maps;
 mod math_more;
 mod misc;
+mod nan_compare;
 mod numbers;
 mod random;
 mod regex;
@@ -84,6 +86,7 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(binary::Length::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(strings_more::TrinoReplace::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::with_timezone()));
     ctx.register_udf(ScalarUDF::new_from_impl(zones::Zoned::cast()));
     ctx.register_udf(ScalarUDF::new_from_impl(array_casts::CastElements::new()));
@@ -104,6 +107,10 @@ pub fn register(ctx: &SessionContext) {
     ctx.add_analyzer_rule(std::sync::Arc::new(subscripts::StrictSubscripts));
     // A plain timestamp is a UTC instant (Athena's session zone) when it is given a zone.
     ctx.add_analyzer_rule(std::sync::Arc::new(zones::PlainTimestampsAreUtc));
+    // Decimal `+` and `-` past 38 digits fail (DataFusion: wrong digits).
+    ctx.add_analyzer_rule(std::sync::Arc::new(decimal_overflow::TrinoDecimalOverflow));
+    // NaN is unordered in comparisons (DataFusion: equal to itself and larger than any number).
+    ctx.add_analyzer_rule(std::sync::Arc::new(nan_compare::TrinoNanComparisons));
     // The rules above give some expressions Trino's types (decimal quotients, sums, averages): coerce
     // again, so that what compares with them or takes them as input agrees with their new types.
     ctx.add_analyzer_rule(std::sync::Arc::new(datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new()));
@@ -115,7 +122,8 @@ pub fn register(ctx: &SessionContext) {
 pub fn analyzer_rules() -> Vec<std::sync::Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules = datafusion::optimizer::Analyzer::new().rules;
     let coercion = rules.iter().position(|r| r.name() == "type_coercion").unwrap_or(rules.len());
-    // A varchar compared with a number or a date, and hours added to a date, fail as in Trino.
+    // A varchar compared with a number or a date, hours or a number added to a date, a number concatenated
+    // to a varchar and CASE results of unrelated types fail as in Trino.
     rules.insert(coercion, std::sync::Arc::new(strict_types::TrinoTypeRules));
     rules.insert(coercion, std::sync::Arc::new(decimals::DecimalMeetsFloat));
     rules.insert(coercion, std::sync::Arc::new(literals::IntegerLiterals));

@@ -1,11 +1,16 @@
 //! Trino string functions DataFusion lacks: `levenshtein_distance` and `hamming_distance`
 //! (over code points, Trino's limits and errors), `codepoint`, `luhn_check`, `from_base` /
 //! `to_base` (Java's `Long.parseLong` / `Long.toString`), `regexp_split` (trailing empty pieces
-//! kept) and `regexp_position(s, pattern[, start[, occurrence]])` (-1 when not found).
-//! DataFusion alone: "Invalid function ...".
+//! kept), `regexp_position(s, pattern[, start[, occurrence]])` (-1 when not found) and `soundex`
+//! (American Soundex, H and W silent). DataFusion alone: "Invalid function ...". And `replace(s, '', x)`
+//! ([`TrinoReplace`]), which inserts x before every character and at the end, where DataFusion's gives s back.
 
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature};
 
 use super::regex::with_regex;
 use super::{RowFunction, arity, integer, null_of, text, want_integer, want_string};
@@ -20,6 +25,7 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction::new("to_base", coerce_to_base, |_| Ok(DataType::Utf8), to_base),
         RowFunction::new("regexp_split", two_strings, |_| Ok(DataType::new_list(DataType::Utf8, true)), regexp_split),
         RowFunction::new("regexp_position", coerce_regexp_position, |_| Ok(DataType::Int32), regexp_position),
+        RowFunction::new("soundex", one_string, |_| Ok(DataType::Utf8), soundex),
     ]
 }
 
@@ -92,6 +98,41 @@ fn luhn_check(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String>
         sum += n;
     }
     Ok(ScalarValue::Boolean(Some(sum % 10 == 0)))
+}
+
+/// American Soundex as Trino computes it: the letters only, upper-cased; the first letter kept, then the digits of
+/// the next consonants (B F P V 1, C G J K Q S X Z 2, D T 3, L 4, M N 5, R 6), a digit equal to the one before it
+/// dropped, vowels (and Y) separating equal digits, H and W skipped; padded with 0 to four characters. Text with no
+/// letter gives ''; a letter outside A-Z once upper-cased (`é`) fails, as in Trino.
+fn soundex(args: &[ScalarValue], _: &DataType) -> Result<ScalarValue, String> {
+    let Some(s) = text(&args[0])? else { return Ok(ScalarValue::Utf8(None)) };
+    const DIGITS: &[u8; 26] = b"01230120022455012623010202";
+    let digit = |c: char| match c {
+        'A'..='Z' => Ok(DIGITS[c as usize - 'A' as usize]),
+        other => Err(format!("The character is not mapped: {other} (index={})", other as i64 - 'A' as i64)),
+    };
+    let letters: String = s.chars().filter(|c| c.is_alphabetic()).collect::<String>().to_uppercase();
+    let mut letters = letters.chars();
+    let Some(first) = letters.next() else { return Ok(ScalarValue::Utf8(Some(String::new()))) };
+    let mut code = String::from(first);
+    let mut last = digit(first)?;
+    for letter in letters {
+        if code.chars().count() == 4 {
+            break;
+        }
+        if letter == 'H' || letter == 'W' {
+            continue;
+        }
+        let d = digit(letter)?;
+        if d != b'0' && d != last {
+            code.push(d as char);
+        }
+        last = d;
+    }
+    while code.chars().count() < 4 {
+        code.push('0');
+    }
+    Ok(ScalarValue::Utf8(Some(code)))
 }
 
 fn check_radix(radix: i64) -> Result<u32, String> {
@@ -221,5 +262,69 @@ mod tests {
         assert_eq!(to_radix(-255, 16), "-ff");
         assert_eq!(to_radix(i64::MIN, 2).len(), 65);
         assert_eq!(to_radix(0, 7), "0");
+    }
+}
+
+/// Trino's `replace(s, search, with)`: DataFusion's, except for an empty search, which Trino (as Java's
+/// `String.replace`) answers by inserting `with` before every character and at the end (`-a-b-c-`).
+#[derive(Debug)]
+pub struct TrinoReplace {
+    inner: Arc<ScalarUDF>,
+}
+
+impl PartialEq for TrinoReplace {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for TrinoReplace {}
+impl std::hash::Hash for TrinoReplace {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state)
+    }
+}
+
+impl TrinoReplace {
+    pub fn new() -> Self {
+        Self { inner: datafusion::functions::string::replace() }
+    }
+}
+
+impl ScalarUDFImpl for TrinoReplace {
+    fn name(&self) -> &str {
+        "replace"
+    }
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        self.inner.inner().coerce_types(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        self.inner.inner().return_type(arg_types)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let literal_search = match &args.args[1] {
+            ColumnarValue::Scalar(s) => s.try_as_str().flatten().is_some_and(|s| !s.is_empty()),
+            ColumnarValue::Array(_) => false,
+        };
+        if literal_search {
+            return self.inner.invoke_with_args(args);
+        }
+        // Row by row: Rust's str::replace also inserts at every character boundary for an empty pattern.
+        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let rows = if scalar { 1 } else { args.number_rows };
+        let text = |i: usize| -> DfResult<StringArray> {
+            Ok(arrow::compute::cast(&args.args[i].to_array(rows)?, &DataType::Utf8)?.as_string::<i32>().clone())
+        };
+        let (s, search, with) = (text(0)?, text(1)?, text(2)?);
+        let replaced: StringArray = (0..rows)
+            .map(|i| (s.is_valid(i) && search.is_valid(i) && with.is_valid(i)).then(|| s.value(i).replace(search.value(i), with.value(i))))
+            .collect();
+        let out: ArrayRef = arrow::compute::cast(&replaced, args.return_field.data_type())?;
+        if scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(out))
     }
 }
