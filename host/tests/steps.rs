@@ -12,7 +12,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use engage::capabilities::Grants;
 use engage::capabilities::sql::QueryResult;
-use engage::data::generate::{GenerateOptions, generate};
+use engage::data::generate::{GenerateOptions, OutputFormat, generate};
 use engage::pipeline::setup::local_services_with;
 use engage::pipeline::step::{ErrorKind, Progress, Services, Shard, StepContext, StepError, StepOutput};
 use engage::pipeline::steps::registry;
@@ -364,6 +364,49 @@ fn ingest_reads_s3_sources_from_the_storage_root_or_copies_them_from_the_store()
     assert!(err.kind == ErrorKind::Config && err.message.contains("'source'"), "{}", err.message);
     let err = h.run_step("ingest", "ingest", 1, None, json!({"source": Path::new("/nonexistent/dir").display().to_string()})).unwrap_err();
     assert!(err.message.contains("/nonexistent/dir"), "{}", err.message);
+}
+
+/// A snapshot delivered in two files, one of them corrected and landed again: the weekly ingest reads the
+/// other file again, so the replaced snapshot keeps every user (it kept only the corrected file's before).
+#[test]
+fn a_snapshot_split_over_two_files_keeps_both_when_one_lands_again() {
+    let mut h = Harness::new();
+    let root = h.services.local_root.clone().unwrap();
+    let mut options = GenerateOptions::new(200, root.join("raw/full"));
+    options.format = OutputFormat::Csv;
+    generate(&options).unwrap();
+    let full = std::fs::read_dir(root.join("raw/full")).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(&full).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    let landing = root.join("raw/weekly");
+    std::fs::create_dir_all(&landing).unwrap();
+    let write = |name: &str, part: &[String]| std::fs::write(landing.join(name), format!("{header}\n{}\n", part.join("\n"))).unwrap();
+    let part = |range: std::ops::Range<usize>| rows[range].iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    write("part1.csv", &part(0..100));
+    write("part2.csv", &part(100..200));
+    // part2 corrected and landed again: its first user id quoted, the same values in a file of another size.
+    let mut corrected = part(100..200);
+    let (id, rest) = corrected[0].split_once(',').unwrap();
+    corrected[0] = format!("\"{id}\",{rest}");
+
+    let first = h.run_step("ingest", "ingest", 1, None, json!({"source": "s3://raw/weekly/"})).unwrap();
+    assert_eq!(first.summary["rows_accepted"], 200);
+    write("part2.csv", &corrected);
+    let again = h.run_step("ingest", "ingest", 2, None, json!({"source": "s3://raw/weekly/"})).unwrap();
+    assert_eq!(again.summary["rows_read"], 200, "part1 is read again with the corrected part2: {}", again.summary);
+    assert!(again.summary["warnings"].to_string().contains("part1.csv holds snapshot"), "{}", again.summary);
+    assert_eq!(h.count("SELECT count(*) FROM engage.users"), 200);
+
+    // The same through the store (S3): the companion is copied in only when it is needed.
+    h.services.local_root = None;
+    write("part2.csv", &part(100..200));
+    let copied = h.run_step("ingest", "ingest", 3, None, json!({"source": "s3://raw/weekly/", "table": "users_copied"})).unwrap();
+    assert_eq!(copied.summary["rows_accepted"], 200);
+    write("part2.csv", &corrected);
+    let again = h.run_step("ingest", "ingest", 4, None, json!({"source": "s3://raw/weekly/", "table": "users_copied"})).unwrap();
+    assert_eq!((again.summary["rows_read"].as_u64(), again.summary["rows_accepted"].as_u64()), (Some(200), Some(200)), "{}", again.summary);
+    assert_eq!(h.count("SELECT count(*) FROM engage.users_copied"), 200);
 }
 
 /// Outputs that would mislead the model or its readers are refused before a row is written: one named like

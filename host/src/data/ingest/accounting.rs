@@ -2,7 +2,7 @@
 //! and in total, with counts per reason. Printed and stored as JSON under
 //! `processed/_ingest/<table>/<ingest id>.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,9 @@ pub struct FileAccount {
     pub extra_columns: Vec<String>,
     /// Optional contract columns the file lacks, loaded as missing.
     pub absent_columns: Vec<String>,
+    /// The snapshot dates the file's accepted rows belong to (YYYY-MM-DD).
+    #[serde(default)]
+    pub snapshots: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +46,9 @@ pub struct IngestReport {
     pub written: Vec<String>,
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// Files taken in earlier that this ingest read again (see [`super::Companion`]), as read.
+    #[serde(skip)]
+    pub companions_read: Vec<std::path::PathBuf>,
 }
 
 /// How many rejected rows a report keeps as examples.

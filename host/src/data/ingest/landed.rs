@@ -3,13 +3,16 @@
 //! known by its name, size and modification time (as rsync and make judge
 //! change); its marker is written only after its ingest committed.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::commit::PROCESSED_BUCKET;
+use super::{Companion, IngestReport};
 use crate::capabilities::ErrorCode;
 use crate::capabilities::storage::ObjectStore;
 
@@ -56,15 +59,42 @@ pub fn is_new(store: &dyn ObjectStore, table: &str, file: &LandedFile) -> Result
     }
 }
 
-/// Records that `files` were ingested into `table` (call after the ingest committed).
-pub fn mark_ingested(store: &dyn ObjectStore, table: &str, files: &[PathBuf], ingest_id: &str) -> Result<()> {
-    for path in files {
+/// Records that `files` were ingested into `table` (call after the ingest committed), with the
+/// snapshots each held. `report.files` accounts for `files` in the same order.
+pub fn mark_ingested(store: &dyn ObjectStore, table: &str, files: &[PathBuf], report: &IngestReport) -> Result<()> {
+    let accounted = report.files.len() == files.len();
+    for (i, path) in files.iter().enumerate() {
         let landed = LandedFile::of(path)?;
-        let body = serde_json::json!({ "file": landed, "ingest_id": ingest_id });
+        let snapshots = if accounted { report.files[i].snapshots.clone() } else { BTreeSet::new() };
+        let body = serde_json::json!({ "file": landed, "ingest_id": report.ingest_id, "snapshots": snapshots });
         store
             .put(PROCESSED_BUCKET, &landed.marker_key(table), body.to_string().as_bytes())
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("recording that {} was ingested", path.display()))?;
     }
     Ok(())
+}
+
+/// The snapshots `table` took in from `file`, as its marker recorded them (none for a marker written
+/// before markers held them, or for a file not taken in).
+pub fn snapshots_of(store: &dyn ObjectStore, table: &str, file: &LandedFile) -> Result<BTreeSet<String>> {
+    let body = match store.get(PROCESSED_BUCKET, &file.marker_key(table)) {
+        Ok(body) => body,
+        Err(e) if e.code == ErrorCode::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(anyhow::Error::msg(e)).context("reading which snapshots a landed file held"),
+    };
+    let marker: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    Ok(marker["snapshots"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect())
+}
+
+/// Landed files `table` took in earlier, as companions an ingest reads again when it replaces one of
+/// their snapshots (see [`Companion`]).
+pub fn companions(store: &dyn ObjectStore, table: &str, seen: &[PathBuf]) -> Result<Vec<Companion>> {
+    let mut out = Vec::new();
+    for path in seen {
+        let snapshots = snapshots_of(store, table, &LandedFile::of(path)?)?;
+        let at = path.clone();
+        out.push(Companion { name: path.display().to_string(), snapshots, fetch: Arc::new(move || Ok(at.clone())) });
+    }
+    Ok(out)
 }

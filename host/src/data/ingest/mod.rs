@@ -69,6 +69,37 @@ pub struct IngestOptions {
     /// Told the rows read as reading goes (a rare re-read of every file, for
     /// a user id repeated across files, counts them again).
     pub progress: RowProgress,
+    /// Files the table took in earlier, read again when this ingest replaces a snapshot they hold.
+    pub companions: Vec<Companion>,
+}
+
+/// A file the table took in earlier, with the snapshots it held. A snapshot delivered in several files
+/// and replaced through one of them (a corrected file landed again) would otherwise lose the others'
+/// rows: the ingest reads the companions holding a snapshot it replaces, and commits them all at once.
+#[derive(Clone)]
+pub struct Companion {
+    pub name: String,
+    pub snapshots: BTreeSet<String>,
+    /// Where the file can be read (a landed path, or a fresh copy of a stored object).
+    pub fetch: std::sync::Arc<dyn Fn() -> Result<PathBuf> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Companion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Companion").field("name", &self.name).field("snapshots", &self.snapshots).finish()
+    }
+}
+
+/// The companions to read with an ingest that writes `snapshots`: those holding one of them, and
+/// then those holding a snapshot a picked companion brings in.
+fn companions_needed<'a>(companions: &'a [Companion], snapshots: &BTreeSet<String>) -> Vec<&'a Companion> {
+    let mut wanted = snapshots.clone();
+    let mut picked: Vec<&Companion> = Vec::new();
+    while let Some(next) = companions.iter().find(|c| !picked.iter().any(|p| std::ptr::eq(*p, *c)) && !c.snapshots.is_disjoint(&wanted)) {
+        wanted.extend(next.snapshots.iter().cloned());
+        picked.push(next);
+    }
+    picked
 }
 
 impl IngestOptions {
@@ -79,6 +110,7 @@ impl IngestOptions {
             max_bad_fraction: DEFAULT_MAX_BAD_FRACTION,
             copied_from: None,
             progress: RowProgress::default(),
+            companions: Vec::new(),
         }
     }
 
@@ -127,7 +159,7 @@ pub fn ingest(store: &dyn ObjectStore, catalog: &dyn Catalog, input: &Path, opti
     let files = source::input_files(input)?;
     let report = ingest_files(store, catalog, &files, options)?;
     // A weekly run pointed at the same files then knows they are in.
-    landed::mark_ingested(store, &options.table, &files, &report.ingest_id)?;
+    landed::mark_ingested(store, &options.table, &files, &report)?;
     Ok(report)
 }
 
@@ -221,17 +253,42 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     let mut units = read(segments.iter().map(|s| vec![s.clone()]).collect())?;
     if units.len() > 1 && repeats_across(&units) {
         drop(units);
-        units = read(vec![segments])?;
+        units = read(vec![segments.clone()])?;
+    }
+    let written: BTreeSet<String> = units.iter().flat_map(|u| u.outputs.partitions.keys().map(|d| date_text(*d))).collect();
+    let companions = companions_needed(&options.companions, &written);
+    let mut files = files.to_vec();
+    if !companions.is_empty() {
+        // Read everything again as one set, so the snapshot is replaced by all of its files at once.
+        drop(units);
+        for companion in &companions {
+            let path = (companion.fetch)().with_context(|| format!("reading {} again", companion.name))?;
+            report.warnings.push(format!(
+                "{} holds snapshot {} too (taken in earlier): read again so that the snapshot keeps its rows",
+                companion.name,
+                companion.snapshots.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+            report.companions_read.push(path.clone());
+            files.push(path);
+        }
+        let segments = plan_segments(&files, options)?;
+        units = read(segments.iter().map(|s| vec![s.clone()]).collect())?;
+        if units.len() > 1 && repeats_across(&units) {
+            drop(units);
+            units = read(vec![segments])?;
+        }
     }
 
     let mut accounts: BTreeMap<usize, FileAccount> = BTreeMap::new();
     let mut outputs = Vec::with_capacity(units.len());
     for unit in units {
+        let snapshots: BTreeSet<String> = unit.outputs.partitions.keys().map(|d| date_text(*d)).collect();
         for (file, account) in unit.accounts {
             let total = accounts.entry(file).or_insert_with(|| FileAccount { rows_read: 0, rows_accepted: 0, rows_quarantined: 0, ..account.clone() });
             total.rows_read += account.rows_read;
             total.rows_accepted += account.rows_accepted;
             total.rows_quarantined += account.rows_quarantined;
+            total.snapshots.extend(snapshots.iter().cloned());
         }
         for (column, n) in unit.reasons.reasons_by_column {
             *report.reasons_by_column.entry(column).or_default() += n;

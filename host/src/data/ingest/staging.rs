@@ -7,12 +7,14 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
-use super::landed::{LandedFile, is_new};
+use super::Companion;
+use super::landed::{LandedFile, is_new, snapshots_of};
 use crate::capabilities::storage::{ObjectInfo, ObjectStore};
 
 /// Bytes per ranged read while copying.
@@ -25,6 +27,8 @@ pub struct Staged {
     pub files: Vec<PathBuf>,
     /// Files the table already took in, not copied.
     pub skipped: Vec<String>,
+    /// The objects of `skipped`, to copy if an ingest needs them again.
+    skipped_objects: Vec<ObjectInfo>,
     /// The folder the files came from, `s3://bucket/prefix`.
     pub origin: String,
 }
@@ -55,12 +59,13 @@ pub fn stage(store: &dyn ObjectStore, table: &str, bucket: &str, prefix: &str, o
     let objects_folder = objects[0].key.rsplit_once('/').map_or(String::new(), |(folder, _)| folder.to_string());
 
     let dir = tempfile::Builder::new().prefix("engage-ingest-").tempdir().context("creating a folder for the copies")?;
-    let (mut files, mut skipped) = (Vec::new(), Vec::new());
+    let (mut files, mut skipped, mut skipped_objects) = (Vec::new(), Vec::new(), Vec::new());
     for object in objects {
         let name = object.key.rsplit('/').next().unwrap_or(&object.key).to_string();
         let landed = LandedFile { name: name.clone(), size: object.size, modified_unix_ms: 0 };
         if only_new && !is_new(store, table, &landed)? {
             skipped.push(name);
+            skipped_objects.push(object);
             continue;
         }
         let path = dir.path().join(&name);
@@ -69,7 +74,26 @@ pub fn stage(store: &dyn ObjectStore, table: &str, bucket: &str, prefix: &str, o
     }
     let folder = objects_folder.trim_end_matches('/');
     let origin = if folder.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{folder}") };
-    Ok(Staged { dir, files, skipped, origin })
+    Ok(Staged { dir, files, skipped, skipped_objects, origin })
+}
+
+impl Staged {
+    /// The files skipped as taken in, as companions of this ingest: each copied only if it is read again.
+    pub fn companions(&self, store: &Arc<dyn ObjectStore>, table: &str, bucket: &str) -> Result<Vec<Companion>> {
+        let mut out = Vec::new();
+        for (name, object) in self.skipped.iter().zip(&self.skipped_objects) {
+            let landed = LandedFile { name: name.clone(), size: object.size, modified_unix_ms: 0 };
+            let snapshots = snapshots_of(store.as_ref(), table, &landed)?;
+            let (store, bucket, object, path) = (store.clone(), bucket.to_string(), object.clone(), self.dir.path().join(name));
+            let shown = format!("s3://{bucket}/{}", object.key);
+            let fetch = move || {
+                copy(store.as_ref(), &bucket, &object, &path).with_context(|| format!("copying s3://{bucket}/{}", object.key))?;
+                Ok(path.clone())
+            };
+            out.push(Companion { name: shown, snapshots, fetch: Arc::new(fetch) });
+        }
+        Ok(out)
+    }
 }
 
 fn copy(store: &dyn ObjectStore, bucket: &str, object: &ObjectInfo, path: &std::path::Path) -> Result<()> {

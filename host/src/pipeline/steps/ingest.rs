@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{config, param_f64, param_str};
 use serde_json::Value;
 use crate::catalog::{DEFAULT_DATABASE, parse_location};
-use crate::data::ingest::landed::{mark_ingested, split_new};
+use crate::data::ingest::landed::{companions, mark_ingested, split_new};
 use crate::data::ingest::source::input_files;
 use crate::data::ingest::staging::stage;
 use crate::data::RowProgress;
@@ -85,11 +85,13 @@ impl Step for Ingest {
             Source::Path(path) => {
                 let files = input_files(&path).map_err(failed)?;
                 let (files, skipped) = if only_new { split_new(store, &options.table, &files).map_err(failed)? } else { (files, Vec::new()) };
+                options.companions = companions(store, &options.table, &skipped).map_err(failed)?;
                 (files, skipped.len(), None)
             }
             Source::Store { bucket, prefix } => {
                 let staged = stage(store, &options.table, &bucket, &prefix, only_new).map_err(failed)?;
                 options.copied_from = Some((staged.dir.path().to_path_buf(), staged.origin.clone()));
+                options.companions = staged.companions(&ctx.services.storage, &options.table, &bucket).map_err(failed)?;
                 (staged.files.clone(), staged.skipped.len(), Some(staged))
             }
         };
@@ -106,7 +108,8 @@ impl Step for Ingest {
             });
         }
         let report = ingest_files(store, ctx.services.catalog.as_ref(), &files, &options).map_err(failed)?;
-        mark_ingested(store, &options.table, &files, &report.ingest_id).map_err(failed)?;
+        let read: Vec<PathBuf> = files.iter().chain(&report.companions_read).cloned().collect();
+        mark_ingested(store, &options.table, &read, &report).map_err(failed)?;
         Ok(StepOutput {
             rows_in: report.rows_read,
             rows_out: report.rows_accepted,
