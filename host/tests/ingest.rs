@@ -289,7 +289,7 @@ fn files_copied_in_from_a_store_are_named_by_their_origin_and_copied_once() {
     options.copied_from = Some((staged.dir.path().to_path_buf(), staged.origin.clone()));
     let report = ingest_files(store, env.host.catalog.as_ref(), &staged.files, &options).unwrap();
     env.check_accounting(&report);
-    mark_ingested(store, TABLE, &staged.files, &report.ingest_id).unwrap();
+    mark_ingested(store, TABLE, &staged.files, &report).unwrap();
     let rows = env.quarantine_rows();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, "s3://landing/users/snap.csv", "the quarantine names the object, not its copy");
@@ -949,7 +949,8 @@ fn landed_files_are_taken_in_once_until_they_change() {
 
     let (new, seen) = split_new(host.storage.as_ref(), "users", &files).unwrap();
     assert_eq!((new.len(), seen.len()), (2, 0));
-    mark_ingested(host.storage.as_ref(), "users", &[a.clone()], "test").unwrap();
+    let report = engage::data::ingest::IngestReport { ingest_id: "test".into(), ..Default::default() };
+    mark_ingested(host.storage.as_ref(), "users", &[a.clone()], &report).unwrap();
     let (new, seen) = split_new(host.storage.as_ref(), "users", &files).unwrap();
     assert_eq!((new, seen), (vec![b.clone()], vec![a.clone()]));
     // Another table has not taken it in.
