@@ -252,3 +252,35 @@ fn a_closed_stdout_pipe_ends_the_command_quietly() {
         assert!(out.status.success() && !stderr.contains("panicked"), "{args:?}: {:?} {stderr}", out.status);
     }
 }
+
+/// `engage run 2>&1 | head -1`: the log's reader goes away. The run goes on without its log and ends;
+/// it hung before, a stage thread panicked by the log's own report of the failed write.
+#[test]
+fn a_run_whose_log_pipe_is_closed_still_finishes() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("smoke.toml");
+    std::fs::write(&file, PIPELINE).unwrap();
+    let root = dir.path().join("data");
+    let mut child = support::engage_command(&root, "cli")
+        .args(["run", file.to_str().unwrap(), "--no-progress", "-v"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("engage run with a closed stderr did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    let out = engage(&root, &["runs", "list"]);
+    assert!(text(&out.stdout).contains("succeeded"), "{}", text(&out.stdout));
+}

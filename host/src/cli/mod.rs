@@ -29,6 +29,7 @@ mod serve;
 mod sql;
 mod stage;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -113,8 +114,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // One line a person can act on; the chain joined with ': '.
-            eprintln!("error: {error:#}");
+            // One line a person can act on; the chain joined with ': '. (Not eprintln!: it panics on a closed stderr.)
+            let _ = writeln!(std::io::stderr(), "error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -146,7 +147,10 @@ fn init_logging(format: LogFormat, verbose: u8) {
     let filter = EnvFilter::try_from_env("ENGAGE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: a log file or a CI log gets plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    // A log line that can't be written (stderr closed: `engage run 2>&1 | head -1`) is dropped: the
+    // subscriber's own report of it would panic the thread that logged.
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).log_internal_errors(false);
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
