@@ -447,12 +447,21 @@ fn a_failed_run_offers_no_results_and_bad_urls_get_pages_that_say_why() {
     assert!(runs.starts_with("HTTP/1.1 200"), "{runs}");
     assert!(runs.contains("failed at stage features") && !runs.contains(&format!("/runs/{failed}/results")), "{runs}");
     assert!(!runs.contains(&format!("/runs/{failed}/knowledge")), "{runs}");
-    for path in ["results", "results.csv", "knowledge"] {
-        let page = http_get(&server.base, &format!("/runs/{failed}/{path}"));
+    for path in ["results", "results.csv", "knowledge", "users?id=u000000001", "ask?q=how+many+users"] {
+        let path = match path.split_once('?') {
+            Some((page, query)) => format!("/{page}?run={failed}&{query}"),
+            None => format!("/runs/{failed}/{path}"),
+        };
+        let page = http_get(&server.base, &path);
         assert!(page.starts_with("HTTP/1.1 404"), "{path}: {page}");
         assert!(page.contains(&format!("run {failed} failed at stage &#39;features&#39;; it has no results")), "{path}: {page}");
         assert!(page.contains("<h1>Not found</h1>") && !page.contains("planning"), "{path}: {page}");
     }
+    // `engage ask --run` says the same of it, and of a run that does not exist.
+    let err = KnowledgeBase::load(LocalHost::open(root.path()).unwrap().object_store(), Some(failed)).err().unwrap();
+    assert!(format!("{err:#}").contains("failed at stage 'features'; it has no results"), "{err:#}");
+    let err = KnowledgeBase::load(LocalHost::open(root.path()).unwrap().object_store(), Some("20260101-000000-beef")).err().unwrap();
+    assert!(format!("{err:#}").starts_with("no run '20260101-000000-beef'"), "{err:#}");
     let page = http_get(&server.base, "/no/such/page");
     assert!(page.starts_with("HTTP/1.1 404") && page.contains("<!doctype html>") && page.contains("there is no page at /no/such/page"), "{page}");
 

@@ -20,7 +20,7 @@ impl KnowledgeBase {
     /// The knowledge base of `run` (default: the newest published run).
     pub fn load(storage: std::sync::Arc<dyn ObjectStore>, run: Option<&str>) -> Result<Self> {
         let run_id = match run {
-            Some(id) if is_run_id(id) => id.to_string(),
+            Some(id) if is_run_id(id) => RunStore::new(storage.clone()).finished(id)?.run_id,
             Some(id) => bail!("--run '{id}' is not a run id (like 20261125-101500-a3f9)"),
             None => {
                 RunStore::new(storage.clone()).latest()?.context("no published run yet: run the pipeline first, or name one with --run")?

@@ -339,6 +339,23 @@ impl RunStore {
         self.try_load(run_id)?.ok_or_else(|| anyhow::anyhow!("no run '{run_id}' (runs/{} does not exist)", Self::key(run_id)))
     }
 
+    /// A run whose results and knowledge base exist, or why it has none: it failed, is still running, was
+    /// interrupted, or there is no such run.
+    pub fn finished(&self, run_id: &str) -> Result<RunRecord> {
+        let record = self.load(run_id)?;
+        match record.status {
+            RunStatus::Succeeded => Ok(record),
+            RunStatus::Failed => match &record.error {
+                Some(e) => anyhow::bail!("run {run_id} failed at stage '{}'; it has no results", e.stage),
+                None => anyhow::bail!("run {run_id} failed; it has no results"),
+            },
+            RunStatus::Running => anyhow::bail!("run {run_id} is still running; it has no results yet"),
+            RunStatus::Interrupted => {
+                anyhow::bail!("run {run_id} was interrupted; resume it (engage run --resume {run_id}) to get results")
+            }
+        }
+    }
+
     /// Every run, oldest first (ids sort by time).
     pub fn list(&self) -> Result<Vec<RunRecord>> {
         let objects = self.storage.list_all(RUNS_BUCKET, "").map_err(|e| anyhow::anyhow!("listing runs: {e}"))?;

@@ -142,21 +142,8 @@ async fn not_found(request: Request) -> Response {
 /// A run whose results and knowledge base exist: a run that failed, or is still running, has none (404, saying why).
 fn finished_run(host: &LocalHost, id: &str) -> Result<String, (StatusCode, String)> {
     let id = checked_run(id)?;
-    let record = RunStore::new(host.object_store()).load(&id).map_err(|e| (StatusCode::NOT_FOUND, format!("{e:#}")))?;
-    match record.status {
-        crate::pipeline::record::RunStatus::Succeeded => Ok(id),
-        crate::pipeline::record::RunStatus::Failed => Err((
-            StatusCode::NOT_FOUND,
-            match &record.error {
-                Some(e) => format!("run {id} failed at stage '{}'; it has no results", e.stage),
-                None => format!("run {id} failed; it has no results"),
-            },
-        )),
-        crate::pipeline::record::RunStatus::Running => Err((StatusCode::NOT_FOUND, format!("run {id} is still running; it has no results yet"))),
-        crate::pipeline::record::RunStatus::Interrupted => {
-            Err((StatusCode::NOT_FOUND, format!("run {id} was interrupted; resume it (engage run --resume {id}) to get results")))
-        }
-    }
+    RunStore::new(host.object_store()).finished(&id).map_err(|e| (StatusCode::NOT_FOUND, format!("{e:#}")))?;
+    Ok(id)
 }
 
 /// The results filters from the query string. A parameter given twice, or one that does not parse, is a 400 naming it.
@@ -266,7 +253,7 @@ struct UserParams {
 /// The run a page asks about: the one named, else the newest published run.
 fn run_or_latest(host: &LocalHost, run: &str) -> Result<String, (StatusCode, String)> {
     if !run.is_empty() {
-        return checked_run(run);
+        return finished_run(host, run);
     }
     RunStore::new(host.object_store())
         .latest()
