@@ -333,6 +333,23 @@ fn a_quote_left_open_is_named_as_the_likely_cause() {
     assert_eq!(report.rows_quarantined, 1, "the open quote swallows the two lines after it into one record");
     let reasons = &env.quarantine_rows()[0].3;
     assert!(reasons.contains("field 6 opens a quote that runs over the next 2 line(s)"), "{reasons}");
+    assert_eq!(report.lines_taken_in, 2);
+}
+
+/// One quote left open near the top takes in the rest of the file as a single bad row. Counted as one
+/// row, it stayed under the ceiling and the load committed a fraction of the users; the lines it took in
+/// count as quarantined, so the ceiling stops the load.
+#[test]
+fn lines_a_quote_left_open_takes_in_count_toward_the_ceiling() {
+    let env = env();
+    let mut open_quote = valid_row("open", SUNDAY);
+    set(&mut open_quote, "region", "\"US-R1");
+    let rest: Vec<String> = (0..150).map(|i| line(&valid_row(&format!("after{i}"), SUNDAY))).collect();
+    let rows: Vec<String> = std::iter::once(line(&open_quote)).chain(rest).collect();
+    let text = csv_text(50, &rows);
+    let path = env.write("openquote.csv", text.as_bytes());
+    let err = env.ingest_with(&path, &env.options()).unwrap_err().to_string();
+    assert!(err.contains("1 of 51 rows, and 150 more lines taken in by quotes left open,") && err.contains("nothing was written"), "{err}");
 }
 
 #[test]

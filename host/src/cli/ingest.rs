@@ -15,7 +15,8 @@ pub struct IngestArgs {
     /// The table to load into (database `engage`).
     #[arg(long)]
     pub table: String,
-    /// Fail, writing nothing, when more than this fraction of rows is quarantined.
+    /// Fail, writing nothing, when more than this fraction of rows is quarantined (the lines a quote left
+    /// open takes into a bad row count as quarantined rows too).
     #[arg(long, default_value_t = DEFAULT_MAX_BAD_FRACTION)]
     pub max_bad_fraction: f64,
     /// The runtime config choosing the storage and catalog backends; local when left out.

@@ -21,6 +21,10 @@ pub struct FileAccount {
     /// The snapshot dates the file's accepted rows belong to (YYYY-MM-DD).
     #[serde(default)]
     pub snapshots: BTreeSet<String>,
+    /// Lines a quarantined row took in after its own: a quote left open runs on over them (see
+    /// [`IngestReport::quarantined_fraction`]).
+    #[serde(default)]
+    pub lines_taken_in: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,6 +50,9 @@ pub struct IngestReport {
     pub written: Vec<String>,
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// Lines quarantined rows took in after their own (a quote left open), over every file.
+    #[serde(default)]
+    pub lines_taken_in: u64,
     /// Files taken in earlier that this ingest read again (see [`super::Companion`]), as read.
     #[serde(skip)]
     pub companions_read: Vec<std::path::PathBuf>,
@@ -64,8 +71,11 @@ pub struct RejectedRow {
 }
 
 impl IngestReport {
+    /// The share of the input quarantined, for the ceiling. The lines a quarantined row took in count as
+    /// quarantined too: one quote left open can swallow most of a file into a single bad row.
     pub fn quarantined_fraction(&self) -> f64 {
-        if self.rows_read == 0 { 0.0 } else { self.rows_quarantined as f64 / self.rows_read as f64 }
+        let read = self.rows_read + self.lines_taken_in;
+        if read == 0 { 0.0 } else { (self.rows_quarantined + self.lines_taken_in) as f64 / read as f64 }
     }
 
     /// The invariant every run must hold.

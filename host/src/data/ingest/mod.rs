@@ -284,10 +284,11 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     for unit in units {
         let snapshots: BTreeSet<String> = unit.outputs.partitions.keys().map(|d| date_text(*d)).collect();
         for (file, account) in unit.accounts {
-            let total = accounts.entry(file).or_insert_with(|| FileAccount { rows_read: 0, rows_accepted: 0, rows_quarantined: 0, ..account.clone() });
+            let total = accounts.entry(file).or_insert_with(|| FileAccount { rows_read: 0, rows_accepted: 0, rows_quarantined: 0, lines_taken_in: 0, ..account.clone() });
             total.rows_read += account.rows_read;
             total.rows_accepted += account.rows_accepted;
             total.rows_quarantined += account.rows_quarantined;
+            total.lines_taken_in += account.lines_taken_in;
             total.snapshots.extend(snapshots.iter().cloned());
         }
         for (column, n) in unit.reasons.reasons_by_column {
@@ -312,6 +313,7 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
         report.rows_read += account.rows_read;
         report.rows_accepted += account.rows_accepted;
         report.rows_quarantined += account.rows_quarantined;
+        report.lines_taken_in += account.lines_taken_in;
         report.files.push(account);
     }
     for unit in &outputs {
@@ -327,9 +329,13 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     if report.quarantined_fraction() > options.max_bad_fraction {
         // Dropping `outputs` discards every uncommitted write.
         bail!(
-            "ingest into {table} failed: {} of {} rows ({:.2}%) were quarantined, above the ceiling of {:.2}% (--max-bad-fraction); nothing was written. Reasons by column: {}. The first rejected rows:{}",
+            "ingest into {table} failed: {} of {} rows{} ({:.2}%) were quarantined, above the ceiling of {:.2}% (--max-bad-fraction); nothing was written. Reasons by column: {}. The first rejected rows:{}",
             report.rows_quarantined,
             report.rows_read,
+            match report.lines_taken_in {
+                0 => String::new(),
+                n => format!(", and {n} more lines taken in by quotes left open,"),
+            },
             100.0 * report.quarantined_fraction(),
             100.0 * options.max_bad_fraction,
             report.reasons_by_column.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", "),
@@ -477,6 +483,9 @@ fn read_segment(
             }
             account.rows_accepted += 1;
         } else {
+            if record.fields.len() != layout.field_count {
+                account.lines_taken_in += record.fields.iter().map(|f| f.trim_ascii_end().iter().filter(|b| **b == b'\n').count() as u64).sum::<u64>();
+            }
             outputs.quarantine.push(store, &shown, record.line, &record.raw()?, &reasons)?;
             let numbered = if account.format == "parquet" { "row" } else { "line" };
             unit.reasons.count_rejected(&shown, || format!("{numbered} {}", record.line), &reasons);
