@@ -40,8 +40,11 @@ pub type Registry = BTreeMap<String, Arc<dyn Step>>;
 
 /// A plugin's own wall-time limit fires first (in a plugin stage, or a transform the
 /// features step runs), naming the plugin; the executor waits this much longer before
-/// giving up on a host call that hangs.
-const PLUGIN_GRACE: Duration = Duration::from_secs(2);
+/// giving up on a host call that hangs: a quarter of the timeout, at most 2 s, so a short
+/// timeout is still kept close to.
+fn plugin_grace(timeout: Duration) -> Duration {
+    (timeout / 4).min(Duration::from_secs(2))
+}
 
 /// Turns `steps::registry()` (or a test's map) into a [`Registry`].
 pub fn registry_of<'a>(steps: impl IntoIterator<Item = (&'a str, Arc<dyn Step>)>) -> Registry {
@@ -470,7 +473,7 @@ impl Executor {
                 let _ = tx.send(result);
             })
             .map_err(|e| StepError::io(format!("stage '{stage}': cannot start a thread: {e}")))?;
-        match rx.recv_timeout(spec.timeout + PLUGIN_GRACE) {
+        match rx.recv_timeout(spec.timeout + plugin_grace(spec.timeout)) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // The attempt wrote only under its own scratch prefix; it is abandoned, not undone.
