@@ -336,6 +336,23 @@ fn a_quote_left_open_is_named_as_the_likely_cause() {
     assert_eq!(report.lines_taken_in, 2);
 }
 
+/// `engage ingest part2.csv` after both parts of a snapshot were ingested together replaces the snapshot
+/// with part2 alone, as asked; the report says which earlier file's rows that left out.
+#[test]
+fn replacing_a_snapshot_from_one_of_its_files_names_the_files_left_out() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let text = csv_text(10, &[]);
+    let (header, rows) = text.split_once('\n').unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    std::fs::write(dir.path().join("part1.csv"), format!("{header}\n{}\n", rows[..5].join("\n"))).unwrap();
+    std::fs::write(dir.path().join("part2.csv"), format!("{header}\n{}\n", rows[5..].join("\n"))).unwrap();
+    env.ingest_with(dir.path(), &env.options()).unwrap();
+    let report = env.ingest_with(&dir.path().join("part2.csv"), &env.options()).unwrap();
+    let warnings = report.warnings.join("\n");
+    assert!(warnings.contains("was loaded before from part1.csv as well; this ingest replaced it without it"), "{warnings}");
+}
+
 /// One quote left open near the top takes in the rest of the file as a single bad row. Counted as one
 /// row, it stayed under the ceiling and the load committed a fraction of the users; the lines it took in
 /// count as quarantined, so the ceiling stops the load.

@@ -87,6 +87,24 @@ pub fn snapshots_of(store: &dyn ObjectStore, table: &str, file: &LandedFile) -> 
     Ok(marker["snapshots"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect())
 }
 
+/// The files `table` took in earlier that held one of `snapshots`, by name, leaving out `now` (the files
+/// of the ingest asking): what a replacement of those snapshots by `now` alone leaves out.
+pub fn earlier_files_of(store: &dyn ObjectStore, table: &str, snapshots: &BTreeSet<String>, now: &[PathBuf]) -> Result<Vec<String>> {
+    let now: Vec<LandedFile> = now.iter().map(|p| LandedFile::of(p)).collect::<Result<_>>()?;
+    let markers = store.list_all(PROCESSED_BUCKET, &format!("_landed/{table}/")).map_err(anyhow::Error::msg)?;
+    let mut names = Vec::new();
+    for marker in markers {
+        let Ok(body) = store.get(PROCESSED_BUCKET, &marker.key) else { continue };
+        let marker: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let Ok(file) = serde_json::from_value::<LandedFile>(marker["file"].clone()) else { continue };
+        let held = marker["snapshots"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).any(|s| snapshots.contains(s));
+        if held && !now.iter().any(|n| n.name == file.name) && !names.contains(&file.name) {
+            names.push(file.name);
+        }
+    }
+    Ok(names)
+}
+
 /// Landed files `table` took in earlier, as companions an ingest reads again when it replaces one of
 /// their snapshots (see [`Companion`]).
 pub fn companions(store: &dyn ObjectStore, table: &str, seen: &[PathBuf]) -> Result<Vec<Companion>> {

@@ -157,7 +157,18 @@ fn date_text(days: i32) -> String {
 /// Ingests a file, or every file of a folder, into `options.table`.
 pub fn ingest(store: &dyn ObjectStore, catalog: &dyn Catalog, input: &Path, options: &IngestOptions) -> Result<IngestReport> {
     let files = source::input_files(input)?;
-    let report = ingest_files(store, catalog, &files, options)?;
+    let mut report = ingest_files(store, catalog, &files, options)?;
+    // Files given by hand have no landing zone to find a snapshot's other files in: say what was left out.
+    let replaced: BTreeSet<String> = report.replaced_snapshots.iter().cloned().collect();
+    let left_out = if replaced.is_empty() { Vec::new() } else { landed::earlier_files_of(store, &options.table, &replaced, &files)? };
+    if !left_out.is_empty() {
+        report.warnings.push(format!(
+            "snapshot {} was loaded before from {} as well; this ingest replaced it without {}: ingest all of the snapshot's files together to keep their rows",
+            report.replaced_snapshots.join(", "),
+            left_out.join(", "),
+            if left_out.len() == 1 { "it" } else { "them" }
+        ));
+    }
     // A weekly run pointed at the same files then knows they are in.
     landed::mark_ingested(store, &options.table, &files, &report)?;
     Ok(report)
