@@ -10,7 +10,7 @@ use crate::data::generate::{GenerateOptions, OutputFormat, generate};
 
 #[derive(Subcommand)]
 pub enum DataCommand {
-    /// Writes deterministic synthetic weekly snapshots (DATA.md's 72 columns plus
+    /// Writes deterministic synthetic weekly snapshots (the 72 columns of docs/data.md plus
     /// user_id, snapshot_date, engaged_next_7d), one file per week.
     Generate {
         /// Users per week; the same users appear every week.

@@ -217,6 +217,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_input_page_names_every_column() {
+        let page = include_str!("../../../docs/data.md");
+        for name in FEATURES.iter().map(|c| c.name).chain([USER_ID, SNAPSHOT_DATE, LABEL]) {
+            assert!(page.contains(&format!("`{name}`")), "docs/data.md does not name {name}");
+        }
+    }
+
+    #[test]
     fn contract_has_72_unique_features_and_sorted_countries() {
         let mut names: Vec<_> = FEATURES.iter().map(|c| c.name).collect();
         names.sort();
