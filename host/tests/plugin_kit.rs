@@ -404,6 +404,29 @@ fn a_python_transform_returning_an_undeclared_column_is_refused() {
     assert!(shown.contains("output column 'surprise': expected no such column (it is not declared"), "{shown}");
 }
 
+/// print() and sys.stderr.write() in a Python transform reach the log (they used to trap the
+/// guest: the component's WASI stdio is stubbed), and the test passes.
+#[test]
+fn a_python_transform_that_prints_passes_and_its_lines_reach_the_log() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-chatty", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-chatty");
+    let app = folder.join("app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    let chatty = code.replace(
+        "    def transform(self, batch):\n",
+        "    def transform(self, batch):\n        print(\"rows seen:\", batch.rows)\n        import sys\n        sys.stderr.write(\"a warning\\nand a tail\")\n",
+    );
+    assert_ne!(chatty, code);
+    std::fs::write(&app, chatty).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let shown = ok(engage(&root, &folder, &["plugin", "test"]), "plugin test");
+    assert!(shown.contains("ok  py-chatty 0.1.0: 4 rows"), "{shown}");
+    assert!(shown.contains("INFO rows seen: 4"), "{shown}");
+    assert!(shown.contains("WARN a warning") && shown.contains("WARN and a tail"), "{shown}");
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 """The transform contract and its export to the `column-transform` world."""
 
+import sys
 import traceback
 from array import array
 
@@ -47,17 +48,72 @@ def log(message, level="info"):
     wit_log.log(getattr(wit_log.Level, level.upper()), str(message))
 
 
+class _LogStream:
+    """sys.stdout / sys.stderr while the host calls the plugin: the component has no WASI
+    stdio (`--stub-wasi`, writing there would trap), so each printed line becomes a log line."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, level):
+        self.level, self.pending = level, ""
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            log(line, self.level)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if self.pending:
+            line, self.pending = self.pending, ""
+            log(line, self.level)
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+def _printing_to_log(call):
+    """Runs `call` with print() and sys.stdout/sys.stderr writes sent to the host's log
+    (stdout as info, stderr as warn lines), as the host keeps a Rust plugin's println!."""
+    saved = sys.stdout, sys.stderr
+    out, err = _LogStream("info"), _LogStream("warn")
+    sys.stdout, sys.stderr = out, err
+    try:
+        return call()
+    finally:
+        sys.stdout, sys.stderr = saved
+        out.flush()
+        err.flush()
+
+
 def export(cls):
     """The class componentize-py instantiates: ``WitWorld = export(MyTransform)``."""
     plugin = cls()
 
     class WitWorld:
         def describe(self):
+            return _printing_to_log(self._describe)
+
+        def _describe(self):
             from wit_world.imports import transform_types as tt
             outputs = [tt.OutputColumn(o.name, getattr(tt.ColumnType, o.type.upper()), o.unit, o.description) for o in plugin.outputs]
             return tt.TransformInfo(plugin.name, plugin.version, list(plugin.inputs), outputs)
 
         def transform(self, columns):
+            return _printing_to_log(lambda: self._transform(columns))
+
+        def _transform(self, columns):
             from componentize_py_types import Err
             try:
                 batch = Batch(columns)
