@@ -427,6 +427,37 @@ fn a_python_transform_that_prints_passes_and_its_lines_reach_the_log() {
     assert!(shown.contains("WARN a warning") && shown.contains("WARN and a tail"), "{shown}");
 }
 
+/// A Python transform's result is not cast to its declared type: 6 / 4 declared int64 is not 1,
+/// 6 declared boolean is not true; the test fails naming the column, the type, the value and the row.
+#[test]
+fn a_python_result_the_declared_type_cannot_hold_is_refused_not_cast() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-quarter", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-quarter");
+    let (app, manifest) = (folder.join("app.py"), folder.join("plugin.toml"));
+    let code = std::fs::read_to_string(&app).unwrap();
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    let expression = "col(\"sessions_7d\").safe_div(col(\"active_days_7d\"), 0.0)";
+    assert!(code.contains(expression), "{code}");
+    let cases = [
+        ("int64", "col(\"sessions_7d\") / 4", "output column 'py_quarter': expected int64 (declared), found a fractional value (1.5) in input row 0 (user_id u1; 3 rows in the batch)"),
+        ("boolean", "col(\"sessions_7d\")", "output column 'py_quarter': expected boolean (declared), found 6, which is neither true (1) nor false (0), in input row 0 (user_id u1; 3 rows"),
+        ("int64", "[s / 4 for s in batch.values(\"sessions_7d\")]", "output column 'py_quarter': expected int64 (declared), found 1.5 (float) in row 0 of the batch"),
+        ("boolean", "batch.values(\"sessions_7d\")", "output column 'py_quarter': expected boolean (declared), found 6 (int) in row 0 of the batch"),
+    ];
+    for (declared, result, refusal) in cases {
+        let typed = code.replace(expression, result).replace("import Transform, col, export, float64", "import Transform, boolean, col, export, float64, int64");
+        std::fs::write(&app, typed.replace("float64(\"py_quarter\"", &format!("{declared}(\"py_quarter\""))).unwrap();
+        std::fs::write(&manifest, toml.replace("type = \"float64\"", &format!("type = \"{declared}\""))).unwrap();
+        ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+        let out = engage(&root, &folder, &["plugin", "test"]);
+        let shown = text(&out);
+        assert!(!out.status.success(), "{declared} {result}: {shown}");
+        assert!(shown.contains(refusal), "{declared} {result}: {shown}");
+    }
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();

@@ -191,8 +191,12 @@ impl TransformInstance {
                 let size: usize = outputs.iter().map(crate::plugins::packed::output_size).sum();
                 self.check_size(size)?;
                 let declared = self.output_schema.clone();
-                crate::plugins::packed::unpack_outputs(outputs, input, &declared)
-                    .map_err(|e| self.error(FailureKind::BadOutput, e))?
+                crate::plugins::packed::unpack_outputs(outputs, input, &declared).map_err(|e| match e {
+                    crate::plugins::packed::UnpackError::Invalid(e) => self.error(FailureKind::BadOutput, e),
+                    crate::plugins::packed::UnpackError::Unfit(bad) => {
+                        GuestError { non_finite: Some(bad.clone()), ..self.error(FailureKind::BadOutput, bad.to_string()) }
+                    }
+                })?
             }
         };
         self.check_output(&schema, columns, input.num_rows())

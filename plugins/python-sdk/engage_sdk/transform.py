@@ -177,6 +177,9 @@ def _output(declared, result, rows):
             offsets.append(at)
         return wc.Output_Values(wc.Column(declared.name, kind, rows, b"".join(encoded), offsets.tobytes(), validity))
     if declared.type == "boolean":
+        for row, v in enumerate(values):
+            if v is not None and v is not True and v is not False and not (type(v) is int and v in (0, 1)):
+                raise _unfit(declared, row, v, "true, false or None")
         data = bytes(1 if v else 0 for v in values)
     else:
         code = _PACK[declared.type]
@@ -184,5 +187,22 @@ def _output(declared, result, rows):
             data = values.tobytes()
         else:
             zero = 0.0 if code in "df" else 0
-            data = array(code, (zero if v is None else v for v in values)).tobytes()
+            try:
+                data = array(code, (zero if v is None else v for v in values)).tobytes()
+            except (TypeError, OverflowError):
+                for row, v in enumerate(values):
+                    try:
+                        array(code, [zero if v is None else v])
+                    except (TypeError, OverflowError):
+                        wanted = "a number or None" if code in "df" else "a whole number (int) or None"
+                        raise _unfit(declared, row, v, wanted) from None
+                raise
     return wc.Output_Values(wc.Column(declared.name, kind, rows, data, b"", validity))
+
+
+def _unfit(declared, row, value, wanted):
+    """The error for a value a declared output can't hold: the column, its declared type, the value and its row."""
+    return TypeError(
+        f"output column '{declared.name}': expected {declared.type} (declared), found {value!r} "
+        f"({type(value).__name__}) in row {row} of the batch; each value must be {wanted}"
+    )
