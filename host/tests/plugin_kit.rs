@@ -458,6 +458,39 @@ fn a_python_result_the_declared_type_cannot_hold_is_refused_not_cast() {
     }
 }
 
+/// plugin.toml and the component's describe() must agree on the version and each output's unit
+/// (one component used to pass test and publish under any version plugin.toml named).
+#[test]
+fn a_manifest_version_or_unit_the_component_does_not_say_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-versioned", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-versioned");
+    let manifest = folder.join("plugin.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let cases = [
+        (toml.replace("version = \"0.1.0\"", "version = \"2.0.0\""), "plugin.toml declares version \"2.0.0\", but the component's describe() says version \"0.1.0\""),
+        (
+            toml.replace("unit = \"sessions/day\"", "unit = \"sessions\""),
+            "output column 'py_versioned': plugin.toml declares unit \"sessions\", but the component's describe() says unit \"sessions/day\"",
+        ),
+    ];
+    for (changed, refusal) in cases {
+        assert_ne!(changed, toml);
+        std::fs::write(&manifest, &changed).unwrap();
+        for command in ["test", "publish"] {
+            let out = engage(&root, &folder, &["plugin", command]);
+            let shown = text(&out);
+            assert!(!out.status.success(), "plugin {command}: {shown}");
+            assert!(shown.contains(refusal), "plugin {command}: {shown}");
+        }
+    }
+    std::fs::write(&manifest, &toml).unwrap();
+    let out = ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
+    assert!(out.contains("published py-versioned@0.1.0"), "{out}");
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();
