@@ -491,6 +491,33 @@ fn a_manifest_version_or_unit_the_component_does_not_say_is_refused() {
     assert!(out.contains("published py-versioned@0.1.0"), "{out}");
 }
 
+/// A Rust transform reading a column it did not declare is told so, though the file has the
+/// column (it used to say "input column 'nps_score' is missing").
+#[test]
+fn a_rust_transform_reading_an_undeclared_column_is_told_to_declare_it() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "reads-more", "--lang", "rust"]), "plugin new");
+    let folder = work.path().join("reads-more");
+    let lib = folder.join("src/lib.rs");
+    let code = std::fs::read_to_string(&lib).unwrap();
+    let reading = code.replace(
+        "        let days = numbers(input, \"active_days_7d\")?;\n",
+        "        let days = numbers(input, \"active_days_7d\")?;\n        let _nps = numbers(input, \"nps_score\")?;\n",
+    );
+    assert_ne!(reading, code);
+    std::fs::write(&lib, reading).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    std::fs::write(folder.join("with-nps.csv"), "user_id,sessions_7d,active_days_7d,nps_score\nu1,6,3,9\n").unwrap();
+    let out = engage(&root, &folder, &["plugin", "test", "build/reads-more.wasm", "--input", "with-nps.csv"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(
+        shown.contains("input column 'nps_score' is not a declared input (the host sends only the columns in `inputs`: sessions_7d, active_days_7d): add it to `inputs`"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();
