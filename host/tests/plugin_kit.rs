@@ -518,6 +518,40 @@ fn a_rust_transform_reading_an_undeclared_column_is_told_to_declare_it() {
     );
 }
 
+/// `plugin test` options that used to be ignored or do harm are refused, saying why.
+#[test]
+fn plugin_test_refuses_options_it_would_ignore_or_that_overwrite_the_input() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-flags", "--lang", "python"]), "plugin new");
+    let wasm = support::plugin_path("bad_transform");
+    let wasm = wasm.to_str().unwrap();
+    let input = work.path().join("input.csv");
+    let rows = "user_id,mode,x\nu1,0,1\n";
+    std::fs::write(&input, rows).unwrap();
+    let input = input.to_str().unwrap();
+    let parquet = work.path().join("in.parquet");
+    let made = ok(engage(&root, work.path(), &["plugin", "test", wasm, "--input", input, "--output", parquet.to_str().unwrap()]), "plugin test");
+    assert!(made.contains("rows out    1"), "{made}");
+    let same = format!("{}/./in.parquet", work.path().display());
+    let before = std::fs::read(&parquet).unwrap();
+    let cases: [(Vec<&str>, &str); 5] = [
+        (vec!["py-flags", "--input", input], "--input is for a component (.wasm): a plugin folder (py-flags) is tested against its fixtures/"),
+        (vec!["py-flags", "--output", "out.parquet"], "--output is for a component (.wasm)"),
+        (vec![wasm, "--watch"], "--watch rebuilds and tests a plugin folder when its files change"),
+        (vec![wasm, "--input", input, "--output", "out.csv"], "--output out.csv: the output is written as Parquet; name the file .parquet"),
+        (vec![wasm, "--input", parquet.to_str().unwrap(), "--output", &same], "is the input file: it would be overwritten"),
+    ];
+    for (args, refusal) in cases {
+        let out = engage(&root, work.path(), &[&["plugin", "test"][..], &args].concat());
+        let shown = text(&out);
+        assert!(!out.status.success(), "{args:?}: {shown}");
+        assert!(shown.contains(refusal), "{args:?}: {shown}");
+    }
+    assert_eq!(std::fs::read(&parquet).unwrap(), before, "the input file is left as it was");
+    assert!(!work.path().join("out.csv").exists());
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();
