@@ -552,6 +552,38 @@ fn plugin_test_refuses_options_it_would_ignore_or_that_overwrite_the_input() {
     assert!(!work.path().join("out.csv").exists());
 }
 
+/// A transform writing a column its input has (in the file, or among its declared inputs) fails
+/// `plugin test` as `engage run` fails it, instead of passing the test and failing the run.
+#[test]
+fn plugin_test_refuses_an_output_named_like_an_input_column() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-clash", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-clash");
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let input = folder.join("fixtures/input.csv");
+    let rows = std::fs::read_to_string(&input).unwrap();
+    let with_it = rows.replacen("active_days_7d\n", "active_days_7d,py_clash\n", 1).replace(",3\n", ",3,1\n").replace(",0\n", ",0,1\n").replace(",\n", ",,1\n").replace(",7\n", ",7,1\n");
+    std::fs::write(&input, &with_it).unwrap();
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{with_it}\n{shown}");
+    assert!(shown.contains("transform 'py-clash' writes 'py_clash', the name of an input column"), "{shown}");
+    std::fs::write(&input, &rows).unwrap();
+
+    // The output named like one of its own declared inputs.
+    for file in ["plugin.toml", "app.py"] {
+        let path = folder.join(file);
+        let code = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, code.replace("\"py_clash\"", "\"active_days_7d\"")).unwrap();
+    }
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("transform 'py-clash' writes 'active_days_7d', the name of an input column"), "{shown}");
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();

@@ -98,6 +98,9 @@ impl Runtime {
         if let Some(key) = info.outputs.iter().find(|c| KEY_COLUMNS.contains(&c.name.as_str())) {
             return Err(load_error(format!("output column '{}' is a key column the host keeps; a transform may not write it", key.name)));
         }
+        if let Some(clash) = info.outputs.iter().find(|c| info.inputs.contains(&c.name)) {
+            return Err(load_error(crate::plugins::fixtures::writes_an_input_column(&info.name, &clash.name)));
+        }
         // A plugin.toml is refused for this at publish; a component without one is refused here.
         if info.inputs.iter().any(|c| c == LABEL) {
             return Err(load_error(format!(
