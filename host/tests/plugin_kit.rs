@@ -584,6 +584,26 @@ fn plugin_test_refuses_an_output_named_like_an_input_column() {
     assert!(shown.contains("transform 'py-clash' writes 'active_days_7d', the name of an input column"), "{shown}");
 }
 
+/// `plugin new` refuses a name whose example output would be a key column or one of the example's
+/// inputs (the scaffold used to fail its own test), and creates nothing.
+#[test]
+fn plugin_new_refuses_a_name_whose_example_output_it_could_not_write() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    let cases = [
+        ("user-id", "rust", "its example output column would be 'user_id', a key column the host keeps"),
+        ("engaged-next-7d", "python", "its example output column would be 'engaged_next_7d', a key column the host keeps"),
+        ("sessions-7d", "python", "its example output column would be 'sessions_7d', which the example also reads"),
+    ];
+    for (name, lang, refusal) in cases {
+        let out = engage(&root, work.path(), &["plugin", "new", name, "--lang", lang]);
+        let shown = text(&out);
+        assert!(!out.status.success(), "{name}: {shown}");
+        assert!(shown.contains(&format!("plugin name '{name}': {refusal}")) && shown.contains("choose another name"), "{shown}");
+        assert!(!work.path().join(name).exists(), "{name}: nothing created");
+    }
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();
