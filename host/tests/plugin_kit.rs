@@ -604,6 +604,43 @@ fn plugin_new_refuses_a_name_whose_example_output_it_could_not_write() {
     }
 }
 
+/// A wrong output type names the column and the declared type: from the Rust SDK (it used to pass
+/// on Arrow's "expected Float64 but found Int64 at column index 0") and from Python (a str in a float column).
+#[test]
+fn a_wrong_output_type_names_the_column_and_the_declared_type() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "ints-out", "--lang", "rust"]), "plugin new");
+    let folder = work.path().join("ints-out");
+    let lib = folder.join("src/lib.rs");
+    let code = std::fs::read_to_string(&lib).unwrap();
+    let ints = code.replace(
+        "        Ok(vec![output(",
+        "        let _ = (&sessions, &days);\n        return Ok(vec![std::sync::Arc::new(engage_plugin_sdk::arrow_array::Int64Array::from(vec![1i64; input.num_rows()]))]);\n        #[allow(unreachable_code)]\n        Ok(vec![output(",
+    );
+    assert_ne!(ints, code);
+    std::fs::write(&lib, ints).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("output column 'ints_out': expected type float64 (declared), found Int64"), "{shown}");
+    assert!(!shown.contains("at column index"), "{shown}");
+
+    ok(engage(&root, work.path(), &["plugin", "new", "py-text", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-text");
+    let app = folder.join("app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    let text_values = code.replace("col(\"sessions_7d\").safe_div(col(\"active_days_7d\"), 0.0)", "[\"many\"] * batch.rows");
+    assert_ne!(text_values, code);
+    std::fs::write(&app, text_values).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("output column 'py_text': expected float64 (declared), found 'many' (str) in row 0 of the batch"), "{shown}");
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();

@@ -170,6 +170,9 @@ def _output(declared, result, rows):
         validity = bytes(0 if v is None else 1 for v in values)
     kind = getattr(tt.ColumnType, declared.type.upper())
     if declared.type == "utf8":
+        for row, v in enumerate(values):
+            if v is not None and not isinstance(v, str):
+                raise _unfit(declared, row, v, "a str or None")
         encoded = [(v or "").encode() for v in values]
         offsets, at = array("i", [0]), 0
         for e in encoded:
