@@ -645,21 +645,28 @@ fn a_wrong_output_type_names_the_column_and_the_declared_type() {
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("data");
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(&root).unwrap());
-    let registry = Registry::new(store);
-    let component = std::fs::read(support::plugin_path("engagement_features")).unwrap();
-    let manifest =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/engagement-features/plugin.toml")).unwrap();
+    // Two releases, each a component built to say its own version (the host refuses a plugin.toml
+    // version the component does not say, so one component can't be published as both).
+    ok(engage(&root, work.path(), &["plugin", "new", "py-twice", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-twice");
     for version in ["1.0.0", "1.1.0"] {
-        registry.publish(&manifest.replace("version = \"0.1.0\"", &format!("version = \"{version}\"")), &component).unwrap();
+        for file in ["plugin.toml", "app.py"] {
+            let path = folder.join(file);
+            let code = std::fs::read_to_string(&path).unwrap();
+            let old = if version == "1.0.0" { "\"0.1.0\"" } else { "\"1.0.0\"" };
+            assert!(code.contains(old), "{file}: {code}");
+            std::fs::write(&path, code.replace(old, &format!("\"{version}\""))).unwrap();
+        }
+        ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+        let out = ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
+        assert!(out.contains(&format!("published py-twice@{version}")), "{out}");
     }
     let data = generate(&root, work.path());
-    let file =
-        pipeline(work.path(), &data, &[("features-a", &["engagement-features@1.0.0"]), ("features-b", &["engagement-features@1.x"])]);
+    let file = pipeline(work.path(), &data, &[("features-a", &["py-twice@1.0.0"]), ("features-b", &["py-twice@1.x"])]);
     let run_id = run(&root, work.path(), &file);
     let shown = ok(engage(&root, work.path(), &["runs", "show", &run_id]), "runs show");
-    assert!(shown.contains("engagement-features 1.0.0"), "{shown}");
-    assert!(shown.contains("engagement-features@1.x -> engagement-features 1.1.0"), "{shown}");
+    assert!(shown.contains("py-twice 1.0.0"), "{shown}");
+    assert!(shown.contains("py-twice@1.x -> py-twice 1.1.0"), "{shown}");
 }
 
 /// A published plugin a pipeline names is checked before any stage runs: a version nobody published, and a
