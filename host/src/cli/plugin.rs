@@ -213,7 +213,8 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
 /// file (it would be overwritten) or not named .parquet (the output is Parquet).
 fn check_test_args(plugin: &Path, input: Option<&Path>, output: Option<&Path>, watch: bool) -> Result<()> {
     if plugin.is_dir() {
-        let given: Vec<&str> = [(input.is_some(), "--input"), (output.is_some(), "--output")].iter().filter(|(set, _)| *set).map(|(_, f)| *f).collect();
+        let given: Vec<&str> =
+            [(input.is_some(), "--input"), (output.is_some(), "--output")].iter().filter(|(set, _)| *set).map(|(_, f)| *f).collect();
         if !given.is_empty() {
             let name = load_manifest(plugin).map(|m| m.name).unwrap_or_else(|_| "<name>".into());
             bail!(

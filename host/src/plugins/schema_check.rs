@@ -80,7 +80,11 @@ impl std::fmt::Display for NonFinite {
             } else {
                 "the host does not round or cast it; declare the column float64 for fractions"
             };
-            return write!(f, "output column '{name}': expected {declared} (declared), found {found} in {where_} ({user}{count} row{plural} in the batch); {advice}");
+            return write!(
+                f,
+                "output column '{name}': expected {declared} (declared), found {found} in {where_} ({user}{count} row{plural} in the batch); \
+                 {advice}"
+            );
         }
         write!(
             f,
