@@ -404,25 +404,269 @@ fn a_python_transform_returning_an_undeclared_column_is_refused() {
     assert!(shown.contains("output column 'surprise': expected no such column (it is not declared"), "{shown}");
 }
 
+/// print() and sys.stderr.write() in a Python transform reach the log (they used to trap the
+/// guest: the component's WASI stdio is stubbed), and the test passes.
+#[test]
+fn a_python_transform_that_prints_passes_and_its_lines_reach_the_log() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-chatty", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-chatty");
+    let app = folder.join("app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    let chatty = code.replace(
+        "    def transform(self, batch):\n",
+        "    def transform(self, batch):\n        print(\"rows seen:\", batch.rows)\n        import sys\n        sys.stderr.write(\"a warning\\nand a tail\")\n",
+    );
+    assert_ne!(chatty, code);
+    std::fs::write(&app, chatty).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let shown = ok(engage(&root, &folder, &["plugin", "test"]), "plugin test");
+    assert!(shown.contains("ok  py-chatty 0.1.0: 4 rows"), "{shown}");
+    assert!(shown.contains("INFO rows seen: 4"), "{shown}");
+    assert!(shown.contains("WARN a warning") && shown.contains("WARN and a tail"), "{shown}");
+}
+
+/// A Python transform's result is not cast to its declared type: 6 / 4 declared int64 is not 1,
+/// 6 declared boolean is not true; the test fails naming the column, the type, the value and the row.
+#[test]
+fn a_python_result_the_declared_type_cannot_hold_is_refused_not_cast() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-quarter", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-quarter");
+    let (app, manifest) = (folder.join("app.py"), folder.join("plugin.toml"));
+    let code = std::fs::read_to_string(&app).unwrap();
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    let expression = "col(\"sessions_7d\").safe_div(col(\"active_days_7d\"), 0.0)";
+    assert!(code.contains(expression), "{code}");
+    let cases = [
+        ("int64", "col(\"sessions_7d\") / 4", "output column 'py_quarter': expected int64 (declared), found a fractional value (1.5) in input row 0 (user_id u1; 3 rows in the batch)"),
+        ("boolean", "col(\"sessions_7d\")", "output column 'py_quarter': expected boolean (declared), found 6, which is neither true (1) nor false (0), in input row 0 (user_id u1; 3 rows"),
+        ("int64", "[s / 4 for s in batch.values(\"sessions_7d\")]", "output column 'py_quarter': expected int64 (declared), found 1.5 (float) in row 0 of the batch"),
+        ("boolean", "batch.values(\"sessions_7d\")", "output column 'py_quarter': expected boolean (declared), found 6 (int) in row 0 of the batch"),
+    ];
+    for (declared, result, refusal) in cases {
+        let typed = code.replace(expression, result).replace("import Transform, col, export, float64", "import Transform, boolean, col, export, float64, int64");
+        std::fs::write(&app, typed.replace("float64(\"py_quarter\"", &format!("{declared}(\"py_quarter\""))).unwrap();
+        std::fs::write(&manifest, toml.replace("type = \"float64\"", &format!("type = \"{declared}\""))).unwrap();
+        ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+        let out = engage(&root, &folder, &["plugin", "test"]);
+        let shown = text(&out);
+        assert!(!out.status.success(), "{declared} {result}: {shown}");
+        assert!(shown.contains(refusal), "{declared} {result}: {shown}");
+    }
+}
+
+/// plugin.toml and the component's describe() must agree on the version and each output's unit
+/// (one component used to pass test and publish under any version plugin.toml named).
+#[test]
+fn a_manifest_version_or_unit_the_component_does_not_say_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-versioned", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-versioned");
+    let manifest = folder.join("plugin.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let cases = [
+        (toml.replace("version = \"0.1.0\"", "version = \"2.0.0\""), "plugin.toml declares version \"2.0.0\", but the component's describe() says version \"0.1.0\""),
+        (
+            toml.replace("unit = \"sessions/day\"", "unit = \"sessions\""),
+            "output column 'py_versioned': plugin.toml declares unit \"sessions\", but the component's describe() says unit \"sessions/day\"",
+        ),
+    ];
+    for (changed, refusal) in cases {
+        assert_ne!(changed, toml);
+        std::fs::write(&manifest, &changed).unwrap();
+        for command in ["test", "publish"] {
+            let out = engage(&root, &folder, &["plugin", command]);
+            let shown = text(&out);
+            assert!(!out.status.success(), "plugin {command}: {shown}");
+            assert!(shown.contains(refusal), "plugin {command}: {shown}");
+        }
+    }
+    std::fs::write(&manifest, &toml).unwrap();
+    let out = ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
+    assert!(out.contains("published py-versioned@0.1.0"), "{out}");
+}
+
+/// A Rust transform reading a column it did not declare is told so, though the file has the
+/// column (it used to say "input column 'nps_score' is missing").
+#[test]
+fn a_rust_transform_reading_an_undeclared_column_is_told_to_declare_it() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "reads-more", "--lang", "rust"]), "plugin new");
+    let folder = work.path().join("reads-more");
+    let lib = folder.join("src/lib.rs");
+    let code = std::fs::read_to_string(&lib).unwrap();
+    let reading = code.replace(
+        "        let days = numbers(input, \"active_days_7d\")?;\n",
+        "        let days = numbers(input, \"active_days_7d\")?;\n        let _nps = numbers(input, \"nps_score\")?;\n",
+    );
+    assert_ne!(reading, code);
+    std::fs::write(&lib, reading).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    std::fs::write(folder.join("with-nps.csv"), "user_id,sessions_7d,active_days_7d,nps_score\nu1,6,3,9\n").unwrap();
+    let out = engage(&root, &folder, &["plugin", "test", "build/reads-more.wasm", "--input", "with-nps.csv"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(
+        shown.contains("input column 'nps_score' is not a declared input (the host sends only the columns in `inputs`: sessions_7d, active_days_7d): add it to `inputs`"),
+        "{shown}"
+    );
+}
+
+/// `plugin test` options that used to be ignored or do harm are refused, saying why.
+#[test]
+fn plugin_test_refuses_options_it_would_ignore_or_that_overwrite_the_input() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-flags", "--lang", "python"]), "plugin new");
+    let wasm = support::plugin_path("bad_transform");
+    let wasm = wasm.to_str().unwrap();
+    let input = work.path().join("input.csv");
+    let rows = "user_id,mode,x\nu1,0,1\n";
+    std::fs::write(&input, rows).unwrap();
+    let input = input.to_str().unwrap();
+    let parquet = work.path().join("in.parquet");
+    let made = ok(engage(&root, work.path(), &["plugin", "test", wasm, "--input", input, "--output", parquet.to_str().unwrap()]), "plugin test");
+    assert!(made.contains("rows out    1"), "{made}");
+    let same = format!("{}/./in.parquet", work.path().display());
+    let before = std::fs::read(&parquet).unwrap();
+    let cases: [(Vec<&str>, &str); 5] = [
+        (vec!["py-flags", "--input", input], "--input is for a component (.wasm): a plugin folder (py-flags) is tested against its fixtures/"),
+        (vec!["py-flags", "--output", "out.parquet"], "--output is for a component (.wasm)"),
+        (vec![wasm, "--watch"], "--watch rebuilds and tests a plugin folder when its files change"),
+        (vec![wasm, "--input", input, "--output", "out.csv"], "--output out.csv: the output is written as Parquet; name the file .parquet"),
+        (vec![wasm, "--input", parquet.to_str().unwrap(), "--output", &same], "is the input file: it would be overwritten"),
+    ];
+    for (args, refusal) in cases {
+        let out = engage(&root, work.path(), &[&["plugin", "test"][..], &args].concat());
+        let shown = text(&out);
+        assert!(!out.status.success(), "{args:?}: {shown}");
+        assert!(shown.contains(refusal), "{args:?}: {shown}");
+    }
+    assert_eq!(std::fs::read(&parquet).unwrap(), before, "the input file is left as it was");
+    assert!(!work.path().join("out.csv").exists());
+}
+
+/// A transform writing a column its input has (in the file, or among its declared inputs) fails
+/// `plugin test` as `engage run` fails it, instead of passing the test and failing the run.
+#[test]
+fn plugin_test_refuses_an_output_named_like_an_input_column() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "py-clash", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-clash");
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let input = folder.join("fixtures/input.csv");
+    let rows = std::fs::read_to_string(&input).unwrap();
+    let with_it = rows.replacen("active_days_7d\n", "active_days_7d,py_clash\n", 1).replace(",3\n", ",3,1\n").replace(",0\n", ",0,1\n").replace(",\n", ",,1\n").replace(",7\n", ",7,1\n");
+    std::fs::write(&input, &with_it).unwrap();
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{with_it}\n{shown}");
+    assert!(shown.contains("transform 'py-clash' writes 'py_clash', the name of an input column"), "{shown}");
+    std::fs::write(&input, &rows).unwrap();
+
+    // The output named like one of its own declared inputs.
+    for file in ["plugin.toml", "app.py"] {
+        let path = folder.join(file);
+        let code = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, code.replace("\"py_clash\"", "\"active_days_7d\"")).unwrap();
+    }
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("transform 'py-clash' writes 'active_days_7d', the name of an input column"), "{shown}");
+}
+
+/// `plugin new` refuses a name whose example output would be a key column or one of the example's
+/// inputs (the scaffold used to fail its own test), and creates nothing.
+#[test]
+fn plugin_new_refuses_a_name_whose_example_output_it_could_not_write() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    let cases = [
+        ("user-id", "rust", "its example output column would be 'user_id', a key column the host keeps"),
+        ("engaged-next-7d", "python", "its example output column would be 'engaged_next_7d', a key column the host keeps"),
+        ("sessions-7d", "python", "its example output column would be 'sessions_7d', which the example also reads"),
+    ];
+    for (name, lang, refusal) in cases {
+        let out = engage(&root, work.path(), &["plugin", "new", name, "--lang", lang]);
+        let shown = text(&out);
+        assert!(!out.status.success(), "{name}: {shown}");
+        assert!(shown.contains(&format!("plugin name '{name}': {refusal}")) && shown.contains("choose another name"), "{shown}");
+        assert!(!work.path().join(name).exists(), "{name}: nothing created");
+    }
+}
+
+/// A wrong output type names the column and the declared type: from the Rust SDK (it used to pass
+/// on Arrow's "expected Float64 but found Int64 at column index 0") and from Python (a str in a float column).
+#[test]
+fn a_wrong_output_type_names_the_column_and_the_declared_type() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", "ints-out", "--lang", "rust"]), "plugin new");
+    let folder = work.path().join("ints-out");
+    let lib = folder.join("src/lib.rs");
+    let code = std::fs::read_to_string(&lib).unwrap();
+    let ints = code.replace(
+        "        Ok(vec![output(",
+        "        let _ = (&sessions, &days);\n        return Ok(vec![std::sync::Arc::new(engage_plugin_sdk::arrow_array::Int64Array::from(vec![1i64; input.num_rows()]))]);\n        #[allow(unreachable_code)]\n        Ok(vec![output(",
+    );
+    assert_ne!(ints, code);
+    std::fs::write(&lib, ints).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("output column 'ints_out': expected type float64 (declared), found Int64"), "{shown}");
+    assert!(!shown.contains("at column index"), "{shown}");
+
+    ok(engage(&root, work.path(), &["plugin", "new", "py-text", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-text");
+    let app = folder.join("app.py");
+    let code = std::fs::read_to_string(&app).unwrap();
+    let text_values = code.replace("col(\"sessions_7d\").safe_div(col(\"active_days_7d\"), 0.0)", "[\"many\"] * batch.rows");
+    assert_ne!(text_values, code);
+    std::fs::write(&app, text_values).unwrap();
+    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    let out = engage(&root, &folder, &["plugin", "test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("output column 'py_text': expected float64 (declared), found 'many' (str) in row 0 of the batch"), "{shown}");
+}
+
 #[test]
 fn two_versions_of_one_plugin_run_side_by_side() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("data");
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(&root).unwrap());
-    let registry = Registry::new(store);
-    let component = std::fs::read(support::plugin_path("engagement_features")).unwrap();
-    let manifest =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/engagement-features/plugin.toml")).unwrap();
+    // Two releases, each a component built to say its own version (the host refuses a plugin.toml
+    // version the component does not say, so one component can't be published as both).
+    ok(engage(&root, work.path(), &["plugin", "new", "py-twice", "--lang", "python"]), "plugin new");
+    let folder = work.path().join("py-twice");
     for version in ["1.0.0", "1.1.0"] {
-        registry.publish(&manifest.replace("version = \"0.1.0\"", &format!("version = \"{version}\"")), &component).unwrap();
+        for file in ["plugin.toml", "app.py"] {
+            let path = folder.join(file);
+            let code = std::fs::read_to_string(&path).unwrap();
+            let old = if version == "1.0.0" { "\"0.1.0\"" } else { "\"1.0.0\"" };
+            assert!(code.contains(old), "{file}: {code}");
+            std::fs::write(&path, code.replace(old, &format!("\"{version}\""))).unwrap();
+        }
+        ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+        let out = ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
+        assert!(out.contains(&format!("published py-twice@{version}")), "{out}");
     }
     let data = generate(&root, work.path());
-    let file =
-        pipeline(work.path(), &data, &[("features-a", &["engagement-features@1.0.0"]), ("features-b", &["engagement-features@1.x"])]);
+    let file = pipeline(work.path(), &data, &[("features-a", &["py-twice@1.0.0"]), ("features-b", &["py-twice@1.x"])]);
     let run_id = run(&root, work.path(), &file);
     let shown = ok(engage(&root, work.path(), &["runs", "show", &run_id]), "runs show");
-    assert!(shown.contains("engagement-features 1.0.0"), "{shown}");
-    assert!(shown.contains("engagement-features@1.x -> engagement-features 1.1.0"), "{shown}");
+    assert!(shown.contains("py-twice 1.0.0"), "{shown}");
+    assert!(shown.contains("py-twice@1.x -> py-twice 1.1.0"), "{shown}");
 }
 
 /// A published plugin a pipeline names is checked before any stage runs: a version nobody published, and a

@@ -143,6 +143,7 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             let runtime = Runtime::new(RuntimeConfig::default())?;
             let trace = trace.then(CallTrace::to_stderr);
             let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(root)?)).traced(trace.clone());
+            check_test_args(&plugin, input.as_deref(), output.as_deref(), watch)?;
             let outcome = if plugin.is_dir() {
                 if watch {
                     return watch_folder(&runtime, &caps, &plugin, limits, tolerance, batch_rows);
@@ -204,6 +205,55 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             outln!("cache: {}", cache_dir.display());
             Ok(())
         }
+    }
+}
+
+/// Refuses `plugin test` options that would be ignored or do harm: --input/--output with a plugin
+/// folder (tested against its fixtures), --watch with a component, an --output that is the input
+/// file (it would be overwritten) or not named .parquet (the output is Parquet).
+fn check_test_args(plugin: &Path, input: Option<&Path>, output: Option<&Path>, watch: bool) -> Result<()> {
+    if plugin.is_dir() {
+        let given: Vec<&str> =
+            [(input.is_some(), "--input"), (output.is_some(), "--output")].iter().filter(|(set, _)| *set).map(|(_, f)| *f).collect();
+        if !given.is_empty() {
+            let name = load_manifest(plugin).map(|m| m.name).unwrap_or_else(|_| "<name>".into());
+            bail!(
+                "{} {} for a component (.wasm): a plugin folder ({}) is tested against its fixtures/; to run it over a file, \
+                 pass its component: engage plugin test {} --input <file> --output <file.parquet>",
+                given.join(" and "),
+                if given.len() == 1 { "is" } else { "are" },
+                plugin.display(),
+                plugin.join("build").join(format!("{name}.wasm")).display()
+            );
+        }
+        return Ok(());
+    }
+    if watch {
+        bail!("--watch rebuilds and tests a plugin folder when its files change; {} is not a folder: pass the plugin's folder", plugin.display());
+    }
+    let Some(output) = output else { return Ok(()) };
+    if !output.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+        bail!("--output {}: the output is written as Parquet; name the file .parquet", output.display());
+    }
+    if let Some(input) = input
+        && same_file(input, output)
+    {
+        bail!("--output {} is the input file: it would be overwritten; write the output to another file", output.display());
+    }
+    Ok(())
+}
+
+/// Do `a` and `b` name one file (`b` may not exist yet)?
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| {
+        p.canonicalize().ok().or_else(|| {
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            Some(parent.canonicalize().ok()?.join(p.file_name()?))
+        })
+    };
+    match (resolve(a), resolve(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
     }
 }
 

@@ -66,23 +66,48 @@ fn arity(op: Op) -> usize {
     }
 }
 
+/// Why an expression gave no column.
+#[derive(Debug, PartialEq)]
+pub enum EvalError {
+    /// The expression itself is wrong (an operand missing, a column not read).
+    Invalid(String),
+    /// A value the declared integer or boolean type can't hold (1.5 for int64, 2 for boolean):
+    /// the first such row of the batch, its value, and how many rows are affected.
+    Unfit { row: usize, value: f64, count: usize },
+}
+
+impl From<String> for EvalError {
+    fn from(message: String) -> Self {
+        EvalError::Invalid(message)
+    }
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvalError::Invalid(message) => f.write_str(message),
+            EvalError::Unfit { row, value, count } => write!(f, "found {value} in row {row} of the batch ({count} rows)"),
+        }
+    }
+}
+
 /// Evaluates `nodes` over `batch` into an array of type `declared`.
-pub fn evaluate(nodes: &[Node], batch: &RecordBatch, declared: &DataType) -> Result<ArrayRef, String> {
+pub fn evaluate(nodes: &[Node], batch: &RecordBatch, declared: &DataType) -> Result<ArrayRef, EvalError> {
     if nodes.is_empty() {
-        return Err("the expression is empty".into());
+        return Err(EvalError::Invalid("the expression is empty".into()));
     }
     let rows = batch.num_rows();
     let mut done: Vec<Values> = Vec::with_capacity(nodes.len());
     for (i, node) in nodes.iter().enumerate() {
         let name = op_name(node.op);
         if node.args.len() != arity(node.op) {
-            return Err(format!("expression node {i} ({name}) needs {} operands, has {}", arity(node.op), node.args.len()));
+            return Err(EvalError::Invalid(format!("expression node {i} ({name}) needs {} operands, has {}", arity(node.op), node.args.len())));
         }
         let mut args = Vec::with_capacity(node.args.len());
         for &a in &node.args {
             let a = a as usize;
             if a >= i {
-                return Err(format!("expression node {i} ({name}) refers to node {a}, which is not an earlier node"));
+                return Err(EvalError::Invalid(format!("expression node {i} ({name}) refers to node {a}, which is not an earlier node")));
             }
             args.push(&done[a]);
         }
@@ -178,7 +203,23 @@ fn binary(a: &Values, b: &Values, f: impl Fn(f64, f64) -> f64) -> Values {
     Values { values: Arc::new(values), valid }
 }
 
-fn to_array(result: Values, declared: &DataType) -> Result<ArrayRef, String> {
+/// Can a column of type `declared` hold `v` as it is (no rounding, no truthiness)?
+fn fits(declared: &DataType, v: f64) -> bool {
+    match declared {
+        DataType::Boolean => v == 0.0 || v == 1.0,
+        DataType::Int64 => v.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v),
+        DataType::Int32 => v.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&v),
+        _ => true,
+    }
+}
+
+fn to_array(result: Values, declared: &DataType) -> Result<ArrayRef, EvalError> {
+    if matches!(declared, DataType::Boolean | DataType::Int64 | DataType::Int32) {
+        let mut unfit = (0..result.values.len()).filter(|&r| result.is_valid(r) && !fits(declared, result.values[r]));
+        if let Some(row) = unfit.next() {
+            return Err(EvalError::Unfit { row, value: result.values[row], count: 1 + unfit.count() });
+        }
+    }
     let nulls = result.valid.map(|v| NullBuffer::from(v.as_ref().clone()));
     let values = Arc::try_unwrap(result.values).unwrap_or_else(|shared| shared.as_ref().clone());
     match declared {
@@ -186,9 +227,9 @@ fn to_array(result: Values, declared: &DataType) -> Result<ArrayRef, String> {
         DataType::Boolean => Ok(Arc::new(BooleanArray::new(values.iter().map(|v| *v != 0.0).collect(), nulls))),
         DataType::Float32 | DataType::Int64 | DataType::Int32 => {
             let floats: ArrayRef = Arc::new(Float64Array::new(ScalarBuffer::from(values), nulls));
-            arrow::compute::cast(&floats, declared).map_err(|e| e.to_string())
+            Ok(arrow::compute::cast(&floats, declared).map_err(|e| e.to_string())?)
         }
-        other => Err(format!("an expression gives numbers; the column is declared {other}")),
+        other => Err(EvalError::Invalid(format!("an expression gives numbers; the column is declared {other}"))),
     }
 }
 
@@ -240,9 +281,22 @@ mod tests {
     fn bad_expressions_say_which_node() {
         assert_eq!(
             evaluate(&[col("opens"), node(Op::Add, &[0])], &batch(), &DataType::Float64).unwrap_err(),
-            "expression node 1 (add) needs 2 operands, has 1"
+            EvalError::Invalid("expression node 1 (add) needs 2 operands, has 1".into())
         );
-        assert!(evaluate(&[col("clicks")], &batch(), &DataType::Float64).unwrap_err().contains("'clicks'"));
-        assert!(evaluate(&[node(Op::Neg, &[0])], &batch(), &DataType::Float64).unwrap_err().contains("not an earlier node"));
+        assert!(evaluate(&[col("clicks")], &batch(), &DataType::Float64).unwrap_err().to_string().contains("'clicks'"));
+        assert!(evaluate(&[node(Op::Neg, &[0])], &batch(), &DataType::Float64).unwrap_err().to_string().contains("not an earlier node"));
+    }
+
+    #[test]
+    fn a_value_the_declared_type_cannot_hold_is_refused_not_cast() {
+        // opens / 4 declared int64: 3 / 4 is 0.75 in row 0 (row 2 is null, row 1 is 0.25, row 3 1.25).
+        let quarter = vec![col("opens"), lit(4.0), node(Op::Div, &[0, 1])];
+        assert_eq!(evaluate(&quarter, &batch(), &DataType::Int64).unwrap_err(), EvalError::Unfit { row: 0, value: 0.75, count: 3 });
+        // opens declared boolean: 3 is not true or false.
+        assert_eq!(evaluate(&[col("opens")], &batch(), &DataType::Boolean).unwrap_err(), EvalError::Unfit { row: 0, value: 3.0, count: 2 });
+        // Whole numbers and comparisons fit.
+        let out = evaluate(&[col("opens"), lit(2.0), node(Op::Mul, &[0, 1])], &batch(), &DataType::Int64).unwrap();
+        assert_eq!(out.as_primitive::<arrow::datatypes::Int64Type>().iter().collect::<Vec<_>>(), vec![Some(6), Some(2), None, Some(10)]);
+        assert!(evaluate(&[col("opens"), lit(2.0), node(Op::Gt, &[0, 1])], &batch(), &DataType::Boolean).is_ok());
     }
 }

@@ -63,6 +63,14 @@ pub fn fixture_paths(dir: &Path) -> Result<FixturePaths> {
     Ok(FixturePaths { input, expected })
 }
 
+/// The refusal of a transform writing `column`, the name of a column of its input (as `engage run` words it).
+pub fn writes_an_input_column(plugin: &str, column: &str) -> String {
+    format!(
+        "transform '{plugin}' writes '{column}', the name of an input column: the feature and the raw column would be confused \
+         in the results and their explanations; rename the output"
+    )
+}
+
 /// Runs the transform over a whole file: the input's key columns, then the plugin's outputs.
 pub fn run_file(instance: &mut TransformInstance, input: &Path, batch_rows: usize) -> Result<RecordBatch> {
     let mut out = Vec::new();
@@ -84,6 +92,10 @@ pub fn stream_file(
 ) -> Result<(SchemaRef, std::time::Duration)> {
     let mut in_plugin = std::time::Duration::ZERO;
     let (schema, batches) = read_batches(input, batch_rows)?;
+    // `engage run` refuses this before any row; said here too, so the test does not pass a plugin the run refuses.
+    if let Some(clash) = instance.output_schema().fields().iter().find(|f| schema.field_with_name(f.name()).is_ok()) {
+        bail!("{}", writes_an_input_column(&instance.info().name, clash.name()));
+    }
     let keys: Vec<usize> = KEY_COLUMNS.iter().filter_map(|k| schema.index_of(k).ok()).collect();
     let out_schema = Arc::new(Schema::new(
         keys.iter()

@@ -9,6 +9,7 @@ use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int32Type, Int64Type, Schema, SchemaRef};
 
 use super::expr;
+use super::schema_check::NonFinite;
 use crate::runtime::bindings::{Column, ColumnType, Output};
 
 /// The batch's columns, packed. Types without a packed form travel as float64
@@ -61,11 +62,24 @@ pub fn output_size(output: &Output) -> usize {
     }
 }
 
+/// Why the guest's outputs gave no columns.
+pub enum UnpackError {
+    Invalid(String),
+    /// An expression gave a value its declared integer or boolean type can't hold, at this row of the batch.
+    Unfit(NonFinite),
+}
+
+impl From<String> for UnpackError {
+    fn from(message: String) -> Self {
+        UnpackError::Invalid(message)
+    }
+}
+
 /// The guest's outputs as Arrow arrays, in the declared order: values unpacked,
 /// expressions evaluated over `input`. The schema has the types as found, for the caller to check.
-pub fn unpack_outputs(outputs: Vec<Output>, input: &RecordBatch, declared: &SchemaRef) -> Result<(Schema, Vec<ArrayRef>), String> {
+pub fn unpack_outputs(outputs: Vec<Output>, input: &RecordBatch, declared: &SchemaRef) -> Result<(Schema, Vec<ArrayRef>), UnpackError> {
     if outputs.len() != declared.fields().len() {
-        return Err(format!("output: expected {} columns (declared), found {}", declared.fields().len(), outputs.len()));
+        return Err(format!("output: expected {} columns (declared), found {}", declared.fields().len(), outputs.len()).into());
     }
     let mut fields = Vec::with_capacity(outputs.len());
     let mut arrays = Vec::with_capacity(outputs.len());
@@ -73,12 +87,27 @@ pub fn unpack_outputs(outputs: Vec<Output>, input: &RecordBatch, declared: &Sche
         let array = match output {
             Output::Values(column) => {
                 if column.name != *field.name() {
-                    return Err(format!("output column {}: expected '{}' (declared), found '{}'", arrays.len(), field.name(), column.name));
+                    return Err(format!("output column {}: expected '{}' (declared), found '{}'", arrays.len(), field.name(), column.name).into());
                 }
                 unpack(column)?
             }
             Output::Expression(nodes) => {
-                expr::evaluate(&nodes, input, field.data_type()).map_err(|e| format!("output column '{}': {e}", field.name()))?
+                expr::evaluate(&nodes, input, field.data_type()).map_err(|e| match e {
+                    expr::EvalError::Invalid(e) => UnpackError::Invalid(format!("output column '{}': {e}", field.name())),
+                    expr::EvalError::Unfit { row, value, count } => UnpackError::Unfit(NonFinite {
+                        column: field.name().clone(),
+                        row,
+                        value,
+                        count,
+                        user_id: None,
+                        located: false,
+                        declared: Some(match field.data_type() {
+                            DataType::Boolean => "boolean",
+                            DataType::Int32 => "int32",
+                            _ => "int64",
+                        }),
+                    }),
+                })?
             }
         };
         fields.push(Field::new(field.name(), array.data_type().clone(), true));

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::build::rust_sdk_dir;
-use super::manifest::{Kind, Language, MANIFEST_FILE, WIT_PACKAGE, WIT_VERSIONS, valid_name};
+use super::manifest::{KEY_COLUMNS, Kind, Language, MANIFEST_FILE, WIT_PACKAGE, WIT_VERSIONS, valid_name};
+
+/// The columns the example transform reads.
+const EXAMPLE_INPUTS: [&str; 2] = ["sessions_7d", "active_days_7d"];
 
 const FIXTURE_INPUT: &str = "user_id,sessions_7d,active_days_7d\nu1,6,3\nu2,0,0\nu3,5,\nu4,7,7\n";
 
@@ -306,6 +309,20 @@ releases are immutable. The full guide is docs/plugin-guide.md in the Engage rep
 pub fn scaffold(parent: &Path, name: &str, language: Language, kind: Kind, sdk: Option<&Path>) -> Result<PathBuf> {
     if !valid_name(name) {
         bail!("plugin name '{name}' must be lowercase letters, digits and '-', starting with a letter");
+    }
+    // The example transform writes a column named like the plugin: it must be one a transform may write.
+    let column = feature(name);
+    if kind == Kind::Transform && KEY_COLUMNS.contains(&column.as_str()) {
+        bail!(
+            "plugin name '{name}': its example output column would be '{column}', a key column the host keeps beside every \
+             transform's outputs (a transform may not write it); choose another name, e.g. '{name}-feature'"
+        );
+    }
+    if kind == Kind::Transform && EXAMPLE_INPUTS.contains(&column.as_str()) {
+        bail!(
+            "plugin name '{name}': its example output column would be '{column}', which the example also reads (an output may \
+             not take the name of an input column); choose another name, e.g. '{name}-feature'"
+        );
     }
     if kind == Kind::Stage && language == Language::Python {
         bail!("stage plugins are written in Rust for now (Python plugins are transforms): use --lang rust --kind stage");

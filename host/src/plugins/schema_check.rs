@@ -45,6 +45,10 @@ pub struct NonFinite {
     pub user_id: Option<String>,
     /// Does `row` count from the start of the input rather than of the batch?
     pub located: bool,
+    /// `Some(type)` when the value is not NaN/infinity in a float column but a value an
+    /// integer or boolean column declared `type` can't hold (a column expression's 1.5 for
+    /// int64, 2 for boolean): refused rather than truncated.
+    pub declared: Option<&'static str>,
 }
 
 impl NonFinite {
@@ -61,6 +65,27 @@ impl std::fmt::Display for NonFinite {
         let plural = if count == 1 { "" } else { "s" };
         let user = self.user_id.as_ref().map(|u| format!("user_id {u}; ")).unwrap_or_default();
         let where_ = if self.located { format!("input row {row}") } else { format!("row {row} of the batch") };
+        if let Some(declared) = self.declared {
+            let found = if declared == "boolean" {
+                format!("{value}, which is neither true (1) nor false (0),")
+            } else if !value.is_finite() {
+                value.to_string()
+            } else if value.fract() != 0.0 {
+                format!("a fractional value ({value})")
+            } else {
+                format!("{value}, outside the range of {declared},")
+            };
+            let advice = if declared == "boolean" {
+                "a comparison gives true or false (col(\"x\") > 0); declare the column int64 for counts"
+            } else {
+                "the host does not round or cast it; declare the column float64 for fractions"
+            };
+            return write!(
+                f,
+                "output column '{name}': expected {declared} (declared), found {found} in {where_} ({user}{count} row{plural} in the batch); \
+                 {advice}"
+            );
+        }
         write!(
             f,
             "output column '{name}': expected finite numbers, found {value} in {where_} ({user}{count} row{plural} in the batch); \
@@ -93,7 +118,7 @@ pub fn check_finite(name: &str, column: &dyn Array) -> Result<(), NonFinite> {
     let mut bad = bad.filter(|(_, v)| !v.is_finite());
     let Some((row, value)) = bad.next() else { return Ok(()) };
     let count = 1 + bad.count();
-    Err(NonFinite { column: name.to_string(), row, value, count, user_id: None, located: false })
+    Err(NonFinite { column: name.to_string(), row, value, count, user_id: None, located: false, declared: None })
 }
 
 #[cfg(test)]

@@ -98,6 +98,9 @@ impl Runtime {
         if let Some(key) = info.outputs.iter().find(|c| KEY_COLUMNS.contains(&c.name.as_str())) {
             return Err(load_error(format!("output column '{}' is a key column the host keeps; a transform may not write it", key.name)));
         }
+        if let Some(clash) = info.outputs.iter().find(|c| info.inputs.contains(&c.name)) {
+            return Err(load_error(crate::plugins::fixtures::writes_an_input_column(&info.name, &clash.name)));
+        }
         // A plugin.toml is refused for this at publish; a component without one is refused here.
         if info.inputs.iter().any(|c| c == LABEL) {
             return Err(load_error(format!(
@@ -191,8 +194,12 @@ impl TransformInstance {
                 let size: usize = outputs.iter().map(crate::plugins::packed::output_size).sum();
                 self.check_size(size)?;
                 let declared = self.output_schema.clone();
-                crate::plugins::packed::unpack_outputs(outputs, input, &declared)
-                    .map_err(|e| self.error(FailureKind::BadOutput, e))?
+                crate::plugins::packed::unpack_outputs(outputs, input, &declared).map_err(|e| match e {
+                    crate::plugins::packed::UnpackError::Invalid(e) => self.error(FailureKind::BadOutput, e),
+                    crate::plugins::packed::UnpackError::Unfit(bad) => {
+                        GuestError { non_finite: Some(bad.clone()), ..self.error(FailureKind::BadOutput, bad.to_string()) }
+                    }
+                })?
             }
         };
         self.check_output(&schema, columns, input.num_rows())
@@ -309,9 +316,17 @@ fn name_bad_row(mut e: GuestError, start: usize, batch: &RecordBatch) -> GuestEr
 /// What the plugin says of itself (`describe`) must be what its manifest declares.
 /// Returns the manifest's `non_finite` flags in output order.
 fn agree_with_manifest(info: &TransformInfo, manifest: &Manifest) -> Result<Vec<bool>, String> {
-    // The version is the manifest's: releases are named by it, whatever describe() says.
     if info.name != manifest.name {
         return Err(format!("describe() names the plugin '{}', but plugin.toml names it '{}'", info.name, manifest.name));
+    }
+    // Releases are named by the manifest's version: a component saying another would be
+    // published (and recorded in runs) under a version its code does not claim.
+    if info.version != manifest.version {
+        return Err(format!(
+            "plugin.toml declares version \"{}\", but the component's describe() says version \"{}\": set the same version in \
+             both (the plugin's code and plugin.toml) and rebuild",
+            manifest.version, info.version
+        ));
     }
     if info.inputs != manifest.inputs {
         return Err(format!(
@@ -329,6 +344,18 @@ fn agree_with_manifest(info: &TransformInfo, manifest: &Manifest) -> Result<Vec<
             declared.get(i).map_or("nothing", String::as_str),
             described.get(i).map_or("nothing", String::as_str)
         ));
+    }
+    for (described, declared) in info.outputs.iter().zip(&manifest.outputs) {
+        let fields = [("unit", &described.unit, &declared.unit), ("description", &described.description, &declared.description)];
+        for (field, said, written) in fields {
+            if said != written {
+                return Err(format!(
+                    "output column '{}': plugin.toml declares {field} \"{written}\", but the component's describe() says {field} \"{said}\": \
+                     set the same {field} in both (the plugin's code and plugin.toml) and rebuild",
+                    declared.name
+                ));
+            }
+        }
     }
     Ok(manifest.outputs.iter().map(|c| c.non_finite).collect())
 }

@@ -1,5 +1,6 @@
 """The transform contract and its export to the `column-transform` world."""
 
+import sys
 import traceback
 from array import array
 
@@ -47,17 +48,72 @@ def log(message, level="info"):
     wit_log.log(getattr(wit_log.Level, level.upper()), str(message))
 
 
+class _LogStream:
+    """sys.stdout / sys.stderr while the host calls the plugin: the component has no WASI
+    stdio (`--stub-wasi`, writing there would trap), so each printed line becomes a log line."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, level):
+        self.level, self.pending = level, ""
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            log(line, self.level)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if self.pending:
+            line, self.pending = self.pending, ""
+            log(line, self.level)
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+def _printing_to_log(call):
+    """Runs `call` with print() and sys.stdout/sys.stderr writes sent to the host's log
+    (stdout as info, stderr as warn lines), as the host keeps a Rust plugin's println!."""
+    saved = sys.stdout, sys.stderr
+    out, err = _LogStream("info"), _LogStream("warn")
+    sys.stdout, sys.stderr = out, err
+    try:
+        return call()
+    finally:
+        sys.stdout, sys.stderr = saved
+        out.flush()
+        err.flush()
+
+
 def export(cls):
     """The class componentize-py instantiates: ``WitWorld = export(MyTransform)``."""
     plugin = cls()
 
     class WitWorld:
         def describe(self):
+            return _printing_to_log(self._describe)
+
+        def _describe(self):
             from wit_world.imports import transform_types as tt
             outputs = [tt.OutputColumn(o.name, getattr(tt.ColumnType, o.type.upper()), o.unit, o.description) for o in plugin.outputs]
             return tt.TransformInfo(plugin.name, plugin.version, list(plugin.inputs), outputs)
 
         def transform(self, columns):
+            return _printing_to_log(lambda: self._transform(columns))
+
+        def _transform(self, columns):
             from componentize_py_types import Err
             try:
                 batch = Batch(columns)
@@ -114,6 +170,9 @@ def _output(declared, result, rows):
         validity = bytes(0 if v is None else 1 for v in values)
     kind = getattr(tt.ColumnType, declared.type.upper())
     if declared.type == "utf8":
+        for row, v in enumerate(values):
+            if v is not None and not isinstance(v, str):
+                raise _unfit(declared, row, v, "a str or None")
         encoded = [(v or "").encode() for v in values]
         offsets, at = array("i", [0]), 0
         for e in encoded:
@@ -121,6 +180,9 @@ def _output(declared, result, rows):
             offsets.append(at)
         return wc.Output_Values(wc.Column(declared.name, kind, rows, b"".join(encoded), offsets.tobytes(), validity))
     if declared.type == "boolean":
+        for row, v in enumerate(values):
+            if v is not None and v is not True and v is not False and not (type(v) is int and v in (0, 1)):
+                raise _unfit(declared, row, v, "true, false or None")
         data = bytes(1 if v else 0 for v in values)
     else:
         code = _PACK[declared.type]
@@ -128,5 +190,22 @@ def _output(declared, result, rows):
             data = values.tobytes()
         else:
             zero = 0.0 if code in "df" else 0
-            data = array(code, (zero if v is None else v for v in values)).tobytes()
+            try:
+                data = array(code, (zero if v is None else v for v in values)).tobytes()
+            except (TypeError, OverflowError):
+                for row, v in enumerate(values):
+                    try:
+                        array(code, [zero if v is None else v])
+                    except (TypeError, OverflowError):
+                        wanted = "a number or None" if code in "df" else "a whole number (int) or None"
+                        raise _unfit(declared, row, v, wanted) from None
+                raise
     return wc.Output_Values(wc.Column(declared.name, kind, rows, data, b"", validity))
+
+
+def _unfit(declared, row, value, wanted):
+    """The error for a value a declared output can't hold: the column, its declared type, the value and its row."""
+    return TypeError(
+        f"output column '{declared.name}': expected {declared.type} (declared), found {value!r} "
+        f"({type(value).__name__}) in row {row} of the batch; each value must be {wanted}"
+    )

@@ -126,9 +126,20 @@ impl<'a, 'b> From<&'b Numbers<'a>> for Numbers<'a> {
     }
 }
 
+/// A column the batch lacks: the host sends exactly the declared inputs (and refuses an input
+/// file without one of them), so it is one the plugin did not declare, whatever the file holds.
+fn undeclared(batch: &RecordBatch, name: &str) -> String {
+    let declared: Vec<&str> = batch.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
+    format!(
+        "input column '{name}' is not a declared input (the host sends only the columns in `inputs`: {}): \
+         add it to `inputs` in describe() (.reads(...)) and in plugin.toml",
+        if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+    )
+}
+
 /// The column `name`, read in place whatever its numeric (or boolean) type.
 pub fn numbers<'a>(batch: &'a RecordBatch, name: &str) -> Result<Numbers<'a>, String> {
-    let column = batch.column_by_name(name).ok_or_else(|| format!("input column '{name}' is missing"))?;
+    let column = batch.column_by_name(name).ok_or_else(|| undeclared(batch, name))?;
     Numbers::new(column.as_ref())
         .ok_or_else(|| format!("input column '{name}' has type {}, expected a number", column.data_type()))
 }
@@ -136,7 +147,7 @@ pub fn numbers<'a>(batch: &'a RecordBatch, name: &str) -> Result<Numbers<'a>, St
 /// The column `name` as `Float64Array`: zero-copy when it already is one,
 /// converted from any integer, float or boolean column otherwise. Nulls stay null.
 pub fn f64_column(batch: &RecordBatch, name: &str) -> Result<Float64Array, String> {
-    let column = batch.column_by_name(name).ok_or_else(|| format!("input column '{name}' is missing"))?;
+    let column = batch.column_by_name(name).ok_or_else(|| undeclared(batch, name))?;
     if let Some(array) = column.as_primitive_opt::<Float64Type>() {
         return Ok(array.clone());
     }

@@ -78,6 +78,43 @@ fn arrow_type(t: ColumnType) -> DataType {
     }
 }
 
+/// The manifest's name of a column type (`float64`).
+fn type_name(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Float64 => "float64",
+        ColumnType::Float32 => "float32",
+        ColumnType::Int64 => "int64",
+        ColumnType::Int32 => "int32",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Utf8 => "utf8",
+    }
+}
+
+/// What `transform` returned must be one array per declared output, of its declared type: the error
+/// names the column and both types, in the words the host uses for the same mistake.
+fn check_declared(info: &TransformInfo, columns: &[ArrayRef]) -> Result<(), String> {
+    if columns.len() != info.outputs.len() {
+        let names: Vec<&str> = info.outputs.iter().map(|c| c.name.as_str()).collect();
+        return Err(format!(
+            "output: expected {} columns (declared: {}), found {}",
+            info.outputs.len(),
+            names.join(", "),
+            columns.len()
+        ));
+    }
+    for (declared, column) in info.outputs.iter().zip(columns) {
+        if *column.data_type() != arrow_type(declared.type_) {
+            return Err(format!(
+                "output column '{}': expected type {} (declared), found {}",
+                declared.name,
+                type_name(declared.type_),
+                column.data_type()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The body of the exported `transform`; used by [`export_transform!`].
 #[doc(hidden)]
 pub fn run<T: Transform>(batch: Vec<u8>) -> Result<Vec<u8>, String> {
@@ -89,6 +126,7 @@ pub fn run<T: Transform>(batch: Vec<u8>) -> Result<Vec<u8>, String> {
     let mut outputs = Vec::with_capacity(batches.len());
     for input in batches.iter() {
         let columns = T::transform(input)?;
+        check_declared(&info, &columns)?;
         let batch = RecordBatch::try_new(out_schema.clone(), columns)
             .map_err(|e| format!("{} produced columns that don't match its declaration: {e}", info.name))?;
         outputs.push(batch);
