@@ -73,6 +73,11 @@ fn a_corrupt_cache_entry_is_recompiled() {
 fn bytes_that_are_not_a_component_are_refused_by_name() {
     let error = support::runtime().load_bytes("broken", b"\0asm garbage").err().unwrap();
     assert!(format!("{error:#}").contains("broken is not a valid WebAssembly component"), "{error:#}");
+    assert!(!format!("{error:#}").contains('\n'), "one line: {error:#}");
+    let error = support::runtime().load_bytes("text", b"hello\n").err().unwrap();
+    assert!(format!("{error:#}").contains("text is not a WebAssembly file") && !format!("{error:#}").contains('\n'), "{error:#}");
+    let error = support::runtime().load_bytes("core", b"\0asm\x01\0\0\0").err().unwrap();
+    assert!(format!("{error:#}").contains("core is a core WebAssembly module, not a component"), "{error:#}");
 }
 
 fn raw_batch(rows: usize) -> RecordBatch {

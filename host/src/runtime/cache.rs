@@ -82,8 +82,10 @@ impl ComponentCache {
                 component
             }
             None => {
+                check_header(bytes, name)?;
+                // One line, as every error: the parser's message can span lines (a dump of the bytes it expected).
                 let component = Component::new(engine, bytes)
-                    .map_err(anyhow::Error::from)
+                    .map_err(|e| anyhow::anyhow!("{}", format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ")))
                     .with_context(|| format!("{name} is not a valid WebAssembly component"))?;
                 self.compiled.fetch_add(1, Ordering::Relaxed);
                 if let Some(path) = &artifact {
@@ -123,5 +125,20 @@ fn store_artifact(component: &Component, path: &Path) -> Result<()> {
     let temp = dir.join(format!("{TEMP_PREFIX}{}", crate::temp_files::unique_name()));
     std::fs::write(&temp, bytes)?;
     std::fs::rename(&temp, path)?;
+    Ok(())
+}
+
+/// A file that is no WebAssembly at all, or a core module rather than a component, told apart
+/// before the parser's error, with what to do.
+fn check_header(bytes: &[u8], name: &str) -> Result<()> {
+    if !bytes.starts_with(b"\0asm") {
+        anyhow::bail!("{name} is not a WebAssembly file (it does not start with \\0asm): build the plugin with `engage plugin build`");
+    }
+    // Bytes 4..8: version 1 and layer 0 for a core module, layer 1 for a component.
+    if bytes.get(6..8) == Some(&[0, 0]) {
+        anyhow::bail!(
+            "{name} is a core WebAssembly module, not a component: build it for the wasm32-wasip2 target (`engage plugin build`), which emits a component"
+        );
+    }
     Ok(())
 }
