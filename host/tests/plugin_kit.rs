@@ -87,14 +87,14 @@ fn a_nan_names_the_input_row_and_its_user() {
     std::fs::write(&input, csv).unwrap();
     let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
     let e = engage::plugins::fixtures::run_file(&mut instance, &input, 2).unwrap_err().to_string();
-    assert!(e.contains("output column 'score': expected finite numbers, found NaN in input row 5 (user_id u5; 1 row in the batch)"), "{e}");
+    assert!(e.contains("output column 'score': expected finite numbers, found NaN in input row 5 (user_id u5; 1 such row in the batch)"), "{e}");
 
     // Handed one batch, the transform names the row within it and its user.
     let users: ArrayRef = Arc::new(arrow::array::StringArray::from(vec!["a", "b", "c"]));
     let with_users = RecordBatch::try_from_iter(batch(4, 3).columns().iter().cloned().zip(["mode", "x"]).map(|(c, n)| (n, c)).chain([("user_id", users)])).unwrap();
     let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
     let e = instance.transform(&with_users).unwrap_err().to_string();
-    assert!(e.contains("found NaN in row 1 of the batch (user_id b; 1 row in the batch)"), "{e}");
+    assert!(e.contains("found NaN in row 1 of the batch (user_id b; 1 such row in the batch)"), "{e}");
 }
 
 #[test]
@@ -292,6 +292,10 @@ fn author_a_plugin(lang: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
         "plugin test --input",
     );
     assert!(out.contains("rows out    4") && folder.join("out.parquet").exists(), "{out}");
+    // A column with no value at all (type Null in a CSV) is a number column whose values are all missing, as in a run.
+    std::fs::write(folder.join("empty.csv"), "user_id,sessions_7d,active_days_7d\nu1,6,\nu2,0,\n").unwrap();
+    let out = ok(engage(&root, &folder, &["plugin", "test", &wasm, "--input", "empty.csv"]), "plugin test --input empty.csv");
+    assert!(out.contains("rows out    2"), "{out}");
 
     let out = ok(engage(&root, &folder, &["plugin", "publish"]), "plugin publish");
     assert!(out.contains(&format!("published {name}@0.1.0 sha256:")), "{out}");
@@ -441,8 +445,8 @@ fn a_python_result_the_declared_type_cannot_hold_is_refused_not_cast() {
     let expression = "col(\"sessions_7d\").safe_div(col(\"active_days_7d\"), 0.0)";
     assert!(code.contains(expression), "{code}");
     let cases = [
-        ("int64", "col(\"sessions_7d\") / 4", "output column 'py_quarter': expected int64 (declared), found a fractional value (1.5) in input row 0 (user_id u1; 3 rows in the batch)"),
-        ("boolean", "col(\"sessions_7d\")", "output column 'py_quarter': expected boolean (declared), found 6, which is neither true (1) nor false (0), in input row 0 (user_id u1; 3 rows"),
+        ("int64", "col(\"sessions_7d\") / 4", "output column 'py_quarter': expected int64 (declared), found a fractional value (1.5) in input row 0 (user_id u1; 3 such rows in the batch)"),
+        ("boolean", "col(\"sessions_7d\")", "output column 'py_quarter': expected boolean (declared), found 6, which is neither true (1) nor false (0), in input row 0 (user_id u1; 3 such rows"),
         ("int64", "[s / 4 for s in batch.values(\"sessions_7d\")]", "output column 'py_quarter': expected int64 (declared), found 1.5 (float) in row 0 of the batch"),
         ("boolean", "batch.values(\"sessions_7d\")", "output column 'py_quarter': expected boolean (declared), found 6 (int) in row 0 of the batch"),
     ];

@@ -170,7 +170,7 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
             let plugin = runtime.load_with_manifest(&manifest.name, &bytes, Some(manifest.clone()))?;
             if manifest.kind == Kind::Transform {
                 let caps = Capabilities::storage_only(Arc::new(LocalStorage::new(root)?));
-                runtime.transform_instance(&plugin, "publish", "publish", GuestLimits::default(), &caps)?;
+                runtime.transform_instance(&plugin, "publish", "", GuestLimits::default(), &caps)?;
             }
             let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root)?);
             let registry = Registry::new(store);
@@ -270,7 +270,7 @@ fn test_folder(runtime: &Runtime, caps: &Capabilities, dir: &Path, limits: Guest
     }
     let fixtures = fixture_paths(dir)?;
     let plugin = runtime.load_with_manifest(&manifest.name, &bytes, Some(manifest.clone()))?;
-    let mut instance = runtime.transform_instance(&plugin, "plugin-test", "test", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
+    let mut instance = runtime.transform_instance(&plugin, "plugin-test", "", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
     let found = run_file(&mut instance, &fixtures.input, batch_rows.max(1)).map_err(|e| match e.downcast_ref::<crate::runtime::GuestError>() {
         Some(guest) => anyhow::anyhow!(guest.report()),
         None => e,
@@ -382,7 +382,7 @@ fn test_component(
     let plugin = runtime.load_file(component)?;
     let loaded = started.elapsed();
     let t = Instant::now();
-    let mut instance = runtime.transform_instance(&plugin, "plugin-test", "transform", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
+    let mut instance = runtime.transform_instance(&plugin, "plugin-test", "", limits, caps).map_err(|e| anyhow::anyhow!(e.report()))?;
     let instantiated = t.elapsed();
     // Batch by batch into the output file, so a file of any size fits in memory.
     let bar = super::progress::rows_bar("transforming", None);

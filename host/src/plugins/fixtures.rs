@@ -105,7 +105,7 @@ pub fn stream_file(
     ));
     let mut offset = 0;
     for batch in batches {
-        let batch = batch?;
+        let batch = empty_columns_as_numbers(batch?)?;
         let started = std::time::Instant::now();
         // A NaN/infinity error names the file's row, not the batch's.
         let features = instance.transform(&batch).map_err(|e| e.locate_rows(offset))?;
@@ -115,6 +115,25 @@ pub fn stream_file(
         sink(&RecordBatch::try_new(out_schema.clone(), columns.collect())?)?;
     }
     Ok((out_schema, in_plugin))
+}
+
+/// A CSV column with no value at all reads as type Null; in a run the same column is a number column
+/// whose values are all missing, so the transform gets it as float64 nulls.
+fn empty_columns_as_numbers(batch: RecordBatch) -> Result<RecordBatch> {
+    // Key columns pass through as read: the output repeats them with the input's schema.
+    let empty = |f: &Field| f.data_type() == &DataType::Null && !KEY_COLUMNS.contains(&f.name().as_str());
+    if !batch.schema().fields().iter().any(|f| empty(f)) {
+        return Ok(batch);
+    }
+    let fields: Vec<Field> =
+        batch.schema().fields().iter().map(|f| if empty(f) { Field::new(f.name(), DataType::Float64, true) } else { f.as_ref().clone() }).collect();
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(batch.schema().fields())
+        .map(|(c, f)| if empty(f) { arrow::compute::cast(c, &DataType::Float64) } else { Ok(c.clone()) })
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// Compares `found` with the expected file: every expected column must be there with equal rows.

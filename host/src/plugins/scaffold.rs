@@ -114,15 +114,13 @@ impl Stage for Plugin {{
 
         // Users per plan.
         let rows = query_rows(&format!("SELECT plan, count(*) AS users FROM {{table}} GROUP BY plan ORDER BY plan"))?;
-        let mut csv = String::from("plan,label,users
-");
+        let mut csv = String::from("plan,label,users\n");
         let mut users = 0;
         for row in &rows {{
             let plan = row.get("plan").and_then(|v| v.as_str()).unwrap_or("");
             let count = row.get("users").and_then(|v| v.as_u64()).unwrap_or(0);
             users += count;
-            csv.push_str(&format!("{{plan}},{{}},{{count}}
-", label(plan)));
+            csv.push_str(&format!("{{plan}},{{}},{{count}}\n", label(plan)));
         }}
         let key = format!("{{prefix}}users_by_plan.csv");
         storage::put(bucket, &key, csv.as_bytes()).map_err(|e| format!("writing {{bucket}}/{{key}}: {{e}}"))?;

@@ -82,13 +82,13 @@ impl std::fmt::Display for NonFinite {
             };
             return write!(
                 f,
-                "output column '{name}': expected {declared} (declared), found {found} in {where_} ({user}{count} row{plural} in the batch); \
+                "output column '{name}': expected {declared} (declared), found {found} in {where_} ({user}{count} such row{plural} in the batch); \
                  {advice}"
             );
         }
         write!(
             f,
-            "output column '{name}': expected finite numbers, found {value} in {where_} ({user}{count} row{plural} in the batch); \
+            "output column '{name}': expected finite numbers, found {value} in {where_} ({user}{count} such row{plural} in the batch); \
              declare non_finite = true in plugin.toml if that is intended"
         )
     }
@@ -132,7 +132,7 @@ mod tests {
         assert!(check_finite("x", &ok).is_ok());
         let bad = Float64Array::from(vec![Some(1.0), Some(f64::NAN), None, Some(f64::INFINITY)]);
         let e = check_finite("ratio", &bad).unwrap_err().to_string();
-        assert!(e.starts_with("output column 'ratio': expected finite numbers, found NaN in row 1 of the batch (2 rows in the batch)"), "{e}");
+        assert!(e.starts_with("output column 'ratio': expected finite numbers, found NaN in row 1 of the batch (2 such rows in the batch)"), "{e}");
     }
 
     #[test]
@@ -142,7 +142,7 @@ mod tests {
         e.user_id = Some("u1501".into());
         e.locate(1500);
         let shown = e.to_string();
-        assert!(shown.contains("found NaN in input row 1501 (user_id u1501; 1 row in the batch)"), "{shown}");
+        assert!(shown.contains("found NaN in input row 1501 (user_id u1501; 1 such row in the batch)"), "{shown}");
     }
 
     #[test]

@@ -92,7 +92,12 @@ impl std::error::Error for GuestError {}
 
 impl fmt::Display for GuestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "stage '{}' (plugin {}): {}", self.stage, self.plugin, self.message)?;
+        // `engage plugin test` and `publish` run a plugin outside any pipeline: no stage to name.
+        if self.stage.is_empty() {
+            write!(f, "plugin {}: {}", self.plugin, self.message)?;
+        } else {
+            write!(f, "stage '{}' (plugin {}): {}", self.stage, self.plugin, self.message)?;
+        }
         if let Some(panic) = panic_message(&self.guest_output) {
             write!(f, "; guest said: {panic}")?;
         }
