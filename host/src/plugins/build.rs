@@ -37,16 +37,16 @@ pub fn find_repo_from(env: Option<PathBuf>, starts: &[PathBuf]) -> Result<PathBu
 
 /// [`find_repo_from`] for a plugin in `language`: the error's advice is the one that language's build takes.
 pub fn find_repo_for(env: Option<PathBuf>, starts: &[PathBuf], language: Language) -> Result<PathBuf> {
-    let advice = match language {
-        Language::Rust => POINT_AT_IT,
-        Language::Python => POINT_AT_IT_PYTHON,
+    let (advice, sdk) = match language {
+        Language::Rust => (POINT_AT_IT, "the Engage plugin SDK (plugins/sdk/Cargo.toml of an Engage checkout)"),
+        Language::Python => (POINT_AT_IT_PYTHON, "the Engage Python SDK and WIT (plugins/python-sdk and wit/ of an Engage checkout)"),
     };
     if let Some(repo) = env {
         if is_engage_repo(&repo) {
             return Ok(repo);
         }
         bail!(
-            "ENGAGE_REPO is {} but {} is not the Engage plugin SDK's manifest: {advice}",
+            "ENGAGE_REPO is {} but it is not an Engage checkout ({} is not the Engage plugin SDK's manifest): {advice}",
             repo.display(),
             repo.join(SDK_MANIFEST).display()
         );
@@ -58,7 +58,7 @@ pub fn find_repo_for(env: Option<PathBuf>, starts: &[PathBuf], language: Languag
     }
     let looked: Vec<String> = starts.iter().map(|s| format!("{} and the folders above it", s.display())).collect();
     bail!(
-        "the Engage plugin SDK ({SDK_MANIFEST} of an Engage checkout) was not found: ENGAGE_REPO is not set, and it is in none of {}; {advice}",
+        "{sdk} was not found: ENGAGE_REPO is not set, and it is in none of {}; {advice}",
         if looked.is_empty() { "(no folder to look in)".to_string() } else { looked.join(", ") }
     )
 }
@@ -214,7 +214,8 @@ mod tests {
         let nowhere = tempfile::tempdir().unwrap();
         let e = find_repo_for(None, &[nowhere.path().to_path_buf()], Language::Python).unwrap_err().to_string();
         assert!(e.contains("ENGAGE_REPO=<engage checkout> (the folder holding plugins/python-sdk and wit)"), "{e}");
-        assert!(!e.contains("--lang rust"), "{e}");
+        assert!(!e.contains("--lang rust") && !e.contains("plugins/sdk/Cargo.toml"), "{e}");
+        assert!(e.starts_with("the Engage Python SDK and WIT (plugins/python-sdk and wit/ of an Engage checkout) was not found"), "{e}");
         let e = find_repo_for(None, &[nowhere.path().to_path_buf()], Language::Rust).unwrap_err().to_string();
         assert!(e.contains("--lang rust --sdk"), "{e}");
     }

@@ -104,6 +104,11 @@ pub fn run(
     };
     let outcome = match runtime.run_stage(plugin, request, &caps) {
         Ok(outcome) => outcome,
+        // A stage that reads params it was never given: say where they come from in a test.
+        Err(mut e) if !fixtures.join("params.json").exists() && e.message.contains("params") => {
+            e.message += &format!(" (the test gave the stage no params: {} does not exist)", fixtures.join("params.json").display());
+            return Ok(Err(e));
+        }
         Err(e) => return Ok(Err(e)),
     };
     let summary: Value = serde_json::from_str(&outcome.summary).with_context(|| format!("{}: the summary is not JSON", manifest.name))?;
