@@ -167,3 +167,18 @@ fn a_stage_plugin_is_not_a_transform() {
     assert_eq!(error.kind, FailureKind::Load);
     assert!(error.to_string().contains("is a feature-transform plugin (it exports `transform`), not a stage plugin"), "{error}");
 }
+
+/// plugin.toml naming the other transform world than the one a component was built for is traced back
+/// to plugin.toml's `world`, not left as a type-checking error alone.
+#[test]
+fn a_transform_loaded_as_the_other_transform_world_points_at_plugin_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(support::plugin_path("engagement_features")).unwrap();
+    let manifest = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/engagement-features/plugin.toml")).unwrap();
+    assert!(manifest.contains("/feature-transform@"), "{manifest}");
+    let manifest = engage::plugins::manifest::Manifest::parse(&manifest.replace("/feature-transform@", "/column-transform@")).unwrap();
+    let plugin = support::runtime().load_with_manifest("engagement-features", &bytes, Some(manifest)).unwrap();
+    let error = support::runtime().transform_instance(&plugin, "test-run", "features", GuestLimits::default(), &caps(&dir)).err().expect("refused");
+    let error = error.to_string();
+    assert!(error.contains("is not a column-transform plugin") && error.contains("check the plugin was not built as a feature-transform"), "{error}");
+}

@@ -268,6 +268,12 @@ fn load_error(engine: &Engine, plugin: &Plugin, world: &str, error: &wasmtime::E
         "is a feature-transform plugin (it exports `transform`), not a stage plugin: list it in a pipeline's features step, or try it with `engage plugin test <component.wasm> --input <file>`".to_string()
     } else if !wanted_stage && exports("run") {
         format!("is a stage plugin (it exports `run`), not a {world} plugin: run it as a pipeline stage, or test it from its folder with `engage plugin test <folder>` against its fixtures")
+    } else if matches!(world, "feature-transform" | "column-transform") && format!("{error:#}").contains("type-checking export") {
+        // Both transform worlds export `transform`, with different types: most often plugin.toml names the other one.
+        let other = if world == "column-transform" { "feature-transform" } else { "column-transform" };
+        format!(
+            "is not a {world} plugin: its `transform` has another world's types ({error:#}); if plugin.toml says `world = \"{WIT_PACKAGE}/{world}@...\"`, check the plugin was not built as a {other}"
+        )
     } else {
         format!("is not a {world} plugin compatible with {WIT_PACKAGE}@{}: {error:#}", crate::plugins::manifest::WIT_VERSIONS.join(", @"))
     };
