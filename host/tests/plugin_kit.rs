@@ -36,6 +36,32 @@ fn ok(out: Output, what: &str) -> String {
     text(&out)
 }
 
+/// A plugin scaffolded by `plugin new` in a fresh folder: (the folder's owner, the storage root, the plugin folder).
+fn scaffold(name: &str, lang: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("data");
+    ok(engage(&root, work.path(), &["plugin", "new", name, "--lang", lang]), "plugin new");
+    let folder = work.path().join(name);
+    (work, root, folder)
+}
+
+/// Replaces `from` (which must be there) with `to` in a plugin's source file, then builds the plugin.
+fn edit_and_build(root: &Path, file: &Path, from: &str, to: &str) {
+    let code = std::fs::read_to_string(file).unwrap();
+    assert!(code.contains(from), "{} has no {from:?}", file.display());
+    std::fs::write(file, code.replace(from, to)).unwrap();
+    let folder = file.ancestors().find(|d| d.join("plugin.toml").exists()).expect("the file is in a plugin folder");
+    ok(engage(root, folder, &["plugin", "build"]), "plugin build");
+}
+
+/// `engage <args>` in a plugin folder, which must fail: what it printed.
+fn fails(root: &Path, folder: &Path, args: &[&str]) -> String {
+    let out = engage(root, folder, args);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{args:?} succeeded: {shown}");
+    shown
+}
+
 fn batch(mode: i64, rows: usize) -> RecordBatch {
     let mode: ArrayRef = Arc::new(Int64Array::from(vec![mode; rows]));
     let x: ArrayRef = Arc::new(Float64Array::from_iter_values((0..rows).map(|i| i as f64)));
@@ -373,11 +399,12 @@ fn a_python_plugin_goes_from_scaffold_to_pipeline_and_its_tracebacks_reach_the_a
     let root = work.path().join("data");
     // An exception inside the transform: the Python traceback is the error.
     let app = folder.join("app.py");
-    let code = std::fs::read_to_string(&app).unwrap();
-    let raising = code.replace("    def transform(self, batch):\n", "    def transform(self, batch):\n        days = batch.values(\"active_days_7d\")\n        return {\"py_sessions\": [6 / d for d in days]}\n");
-    assert_ne!(raising, code);
-    std::fs::write(&app, raising).unwrap();
-    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
+    edit_and_build(
+        &root,
+        &app,
+        "    def transform(self, batch):\n",
+        "    def transform(self, batch):\n        days = batch.values(\"active_days_7d\")\n        return {\"py_sessions\": [6 / d for d in days]}\n",
+    );
     let out = engage(&root, &folder, &["plugin", "test"]);
     assert!(!out.status.success());
     let shown = text(&out);
@@ -389,22 +416,10 @@ fn a_python_plugin_goes_from_scaffold_to_pipeline_and_its_tracebacks_reach_the_a
 /// as a Rust one is (the column used to be dropped without a word).
 #[test]
 fn a_python_transform_returning_an_undeclared_column_is_refused() {
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("data");
-    ok(engage(&root, work.path(), &["plugin", "new", "py-surprise", "--lang", "python"]), "plugin new");
-    let folder = work.path().join("py-surprise");
+    let (_work, root, folder) = scaffold("py-surprise", "python");
     let app = folder.join("app.py");
-    let code = std::fs::read_to_string(&app).unwrap();
-    let surprising = code.replace(
-        "        return {\"py_surprise\": ",
-        "        return {\"surprise\": [1.0] * batch.rows, \"py_surprise\": ",
-    );
-    assert_ne!(surprising, code);
-    std::fs::write(&app, surprising).unwrap();
-    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
-    let out = engage(&root, &folder, &["plugin", "test"]);
-    let shown = text(&out);
-    assert!(!out.status.success(), "{shown}");
+    edit_and_build(&root, &app, "        return {\"py_surprise\": ", "        return {\"surprise\": [1.0] * batch.rows, \"py_surprise\": ");
+    let shown = fails(&root, &folder, &["plugin", "test"]);
     assert!(shown.contains("output column 'surprise': expected no such column (it is not declared"), "{shown}");
 }
 
@@ -412,19 +427,14 @@ fn a_python_transform_returning_an_undeclared_column_is_refused() {
 /// guest: the component's WASI stdio is stubbed), and the test passes.
 #[test]
 fn a_python_transform_that_prints_passes_and_its_lines_reach_the_log() {
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("data");
-    ok(engage(&root, work.path(), &["plugin", "new", "py-chatty", "--lang", "python"]), "plugin new");
-    let folder = work.path().join("py-chatty");
+    let (_work, root, folder) = scaffold("py-chatty", "python");
     let app = folder.join("app.py");
-    let code = std::fs::read_to_string(&app).unwrap();
-    let chatty = code.replace(
+    edit_and_build(
+        &root,
+        &app,
         "    def transform(self, batch):\n",
         "    def transform(self, batch):\n        print(\"rows seen:\", batch.rows)\n        import sys\n        sys.stderr.write(\"a warning\\nand a tail\")\n",
     );
-    assert_ne!(chatty, code);
-    std::fs::write(&app, chatty).unwrap();
-    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
     let shown = ok(engage(&root, &folder, &["plugin", "test"]), "plugin test");
     assert!(shown.contains("ok  py-chatty 0.1.0: 4 rows"), "{shown}");
     assert!(shown.contains("INFO rows seen: 4"), "{shown}");
@@ -435,10 +445,7 @@ fn a_python_transform_that_prints_passes_and_its_lines_reach_the_log() {
 /// 6 declared boolean is not true; the test fails naming the column, the type, the value and the row.
 #[test]
 fn a_python_result_the_declared_type_cannot_hold_is_refused_not_cast() {
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("data");
-    ok(engage(&root, work.path(), &["plugin", "new", "py-quarter", "--lang", "python"]), "plugin new");
-    let folder = work.path().join("py-quarter");
+    let (_work, root, folder) = scaffold("py-quarter", "python");
     let (app, manifest) = (folder.join("app.py"), folder.join("plugin.toml"));
     let code = std::fs::read_to_string(&app).unwrap();
     let toml = std::fs::read_to_string(&manifest).unwrap();
@@ -466,10 +473,7 @@ fn a_python_result_the_declared_type_cannot_hold_is_refused_not_cast() {
 /// (one component used to pass test and publish under any version plugin.toml named).
 #[test]
 fn a_manifest_version_or_unit_the_component_does_not_say_is_refused() {
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("data");
-    ok(engage(&root, work.path(), &["plugin", "new", "py-versioned", "--lang", "python"]), "plugin new");
-    let folder = work.path().join("py-versioned");
+    let (_work, root, folder) = scaffold("py-versioned", "python");
     let manifest = folder.join("plugin.toml");
     let toml = std::fs::read_to_string(&manifest).unwrap();
     ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
@@ -499,23 +503,16 @@ fn a_manifest_version_or_unit_the_component_does_not_say_is_refused() {
 /// column (it used to say "input column 'nps_score' is missing").
 #[test]
 fn a_rust_transform_reading_an_undeclared_column_is_told_to_declare_it() {
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("data");
-    ok(engage(&root, work.path(), &["plugin", "new", "reads-more", "--lang", "rust"]), "plugin new");
-    let folder = work.path().join("reads-more");
+    let (_work, root, folder) = scaffold("reads-more", "rust");
     let lib = folder.join("src/lib.rs");
-    let code = std::fs::read_to_string(&lib).unwrap();
-    let reading = code.replace(
+    edit_and_build(
+        &root,
+        &lib,
         "        let days = numbers(input, \"active_days_7d\")?;\n",
         "        let days = numbers(input, \"active_days_7d\")?;\n        let _nps = numbers(input, \"nps_score\")?;\n",
     );
-    assert_ne!(reading, code);
-    std::fs::write(&lib, reading).unwrap();
-    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
     std::fs::write(folder.join("with-nps.csv"), "user_id,sessions_7d,active_days_7d,nps_score\nu1,6,3,9\n").unwrap();
-    let out = engage(&root, &folder, &["plugin", "test", "build/reads-more.wasm", "--input", "with-nps.csv"]);
-    let shown = text(&out);
-    assert!(!out.status.success(), "{shown}");
+    let shown = fails(&root, &folder, &["plugin", "test", "build/reads-more.wasm", "--input", "with-nps.csv"]);
     assert!(
         shown.contains("input column 'nps_score' is not a declared input (the host sends only the columns in `inputs`: sessions_7d, active_days_7d): add it to `inputs`"),
         "{shown}"
@@ -560,10 +557,7 @@ fn plugin_test_refuses_options_it_would_ignore_or_that_overwrite_the_input() {
 /// `plugin test` as `engage run` fails it, instead of passing the test and failing the run.
 #[test]
 fn plugin_test_refuses_an_output_named_like_an_input_column() {
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("data");
-    ok(engage(&root, work.path(), &["plugin", "new", "py-clash", "--lang", "python"]), "plugin new");
-    let folder = work.path().join("py-clash");
+    let (_work, root, folder) = scaffold("py-clash", "python");
     ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
     let input = folder.join("fixtures/input.csv");
     let rows = std::fs::read_to_string(&input).unwrap();
@@ -582,9 +576,7 @@ fn plugin_test_refuses_an_output_named_like_an_input_column() {
         std::fs::write(&path, code.replace("\"py_clash\"", "\"active_days_7d\"")).unwrap();
     }
     ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
-    let out = engage(&root, &folder, &["plugin", "test"]);
-    let shown = text(&out);
-    assert!(!out.status.success(), "{shown}");
+    let shown = fails(&root, &folder, &["plugin", "test"]);
     assert!(shown.contains("transform 'py-clash' writes 'active_days_7d', the name of an input column"), "{shown}");
 }
 
@@ -612,36 +604,23 @@ fn plugin_new_refuses_a_name_whose_example_output_it_could_not_write() {
 /// on Arrow's "expected Float64 but found Int64 at column index 0") and from Python (a str in a float column).
 #[test]
 fn a_wrong_output_type_names_the_column_and_the_declared_type() {
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("data");
-    ok(engage(&root, work.path(), &["plugin", "new", "ints-out", "--lang", "rust"]), "plugin new");
-    let folder = work.path().join("ints-out");
+    let (work, root, folder) = scaffold("ints-out", "rust");
     let lib = folder.join("src/lib.rs");
-    let code = std::fs::read_to_string(&lib).unwrap();
-    let ints = code.replace(
+    edit_and_build(
+        &root,
+        &lib,
         "        Ok(vec![output(",
         "        let _ = (&sessions, &days);\n        return Ok(vec![std::sync::Arc::new(engage_plugin_sdk::arrow_array::Int64Array::from(vec![1i64; input.num_rows()]))]);\n        #[allow(unreachable_code)]\n        Ok(vec![output(",
     );
-    assert_ne!(ints, code);
-    std::fs::write(&lib, ints).unwrap();
-    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
-    let out = engage(&root, &folder, &["plugin", "test"]);
-    let shown = text(&out);
-    assert!(!out.status.success(), "{shown}");
+    let shown = fails(&root, &folder, &["plugin", "test"]);
     assert!(shown.contains("output column 'ints_out': expected type float64 (declared), found Int64"), "{shown}");
     assert!(!shown.contains("at column index"), "{shown}");
 
     ok(engage(&root, work.path(), &["plugin", "new", "py-text", "--lang", "python"]), "plugin new");
     let folder = work.path().join("py-text");
     let app = folder.join("app.py");
-    let code = std::fs::read_to_string(&app).unwrap();
-    let text_values = code.replace("col(\"sessions_7d\").safe_div(col(\"active_days_7d\"), 0.0)", "[\"many\"] * batch.rows");
-    assert_ne!(text_values, code);
-    std::fs::write(&app, text_values).unwrap();
-    ok(engage(&root, &folder, &["plugin", "build"]), "plugin build");
-    let out = engage(&root, &folder, &["plugin", "test"]);
-    let shown = text(&out);
-    assert!(!out.status.success(), "{shown}");
+    edit_and_build(&root, &app, "col(\"sessions_7d\").safe_div(col(\"active_days_7d\"), 0.0)", "[\"many\"] * batch.rows");
+    let shown = fails(&root, &folder, &["plugin", "test"]);
     assert!(shown.contains("output column 'py_text': expected float64 (declared), found 'many' (str) in row 0 of the batch"), "{shown}");
 }
 
