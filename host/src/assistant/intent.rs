@@ -355,15 +355,15 @@ pub fn unapplied(question: &str, intent: &Intent) -> Vec<String> {
 /// Why a question about users can't be answered exactly from a segment, a plan and a country: it names
 /// two values of one of them, excludes users, cuts at a number, or names an attribute or a place the
 /// results don't hold. Answering anyway would drop that part and give a wrong figure as if it were right.
-fn unreadable_filter(question: &str, q: &str, words: &[&str]) -> Option<String> {
+fn unreadable_filter(question: &str, q: &str, words: &[&str], named: &Named) -> Option<String> {
     let list = |what: &str, named: Vec<String>, per: &str| {
         (named.len() > 1).then(|| {
             format!("the question names more than one {what} ({}); ask for one at a time, or for the users {per}", named.join(", "))
         })
     };
-    let segments = segments_named(q, words).iter().map(|s| s.name().to_string()).collect();
-    let plans = plans_named(words).iter().map(|p| p.to_string()).collect();
-    let countries = countries::named(question, q);
+    let segments = named.segments.iter().map(|s| s.name().to_string()).collect();
+    let plans = named.plans.iter().map(|p| p.to_string()).collect();
+    let countries = named.countries.clone();
     let several = list("segment", segments, "in each segment")
         .or_else(|| list("plan", plans, "per plan"))
         .or_else(|| list("country", countries, "by country"));
@@ -410,6 +410,24 @@ fn migration(q: &str) -> Intent {
     Intent::Migration { from, to }
 }
 
+/// Every segment, plan and country a question names, in the order named.
+struct Named {
+    segments: Vec<Segment>,
+    plans: Vec<&'static str>,
+    countries: Vec<String>,
+}
+
+impl Named {
+    fn read(question: &str, q: &str, words: &[&str]) -> Self {
+        Self { segments: segments_named(q, words), plans: plans_named(words), countries: countries::named(question, q) }
+    }
+
+    /// The filters a count, share or ranking applies: the first of each.
+    fn filters(&self) -> Filters {
+        Filters { segment: self.segments.first().copied(), plan: self.plans.first().copied(), country: self.countries.first().cloned() }
+    }
+}
+
 /// Reads a question.
 pub fn parse(question: &str) -> Intent {
     if WRITE.is_match(question) {
@@ -420,7 +438,8 @@ pub fn parse(question: &str) -> Intent {
     }
     let q = question.to_lowercase();
     let words: Vec<&str> = q.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-')).filter(|w| !w.is_empty()).collect();
-    let filters = Filters { segment: segment_of(&q, &words), plan: plan_of(&words), country: country_of(question, &q) };
+    let named = Named::read(question, &q, &words);
+    let filters = named.filters();
 
     if let Some(m) = OTHER_PERIOD.find(&q) {
         return Intent::Unsupported(format!("a run holds one week's snapshot and next week's predictions, nothing about '{}'", m.as_str()));
@@ -431,7 +450,7 @@ pub fn parse(question: &str) -> Intent {
     if q.contains("realized") || q.contains("realised") {
         return Intent::RealizedAuc;
     }
-    if MIGRATION.is_match(&q) && (q.contains("segment") || !segments_named(&q, &words).is_empty()) {
+    if MIGRATION.is_match(&q) && (q.contains("segment") || !named.segments.is_empty()) {
         return migration(&q);
     }
     if LAST_WEEK.is_match(&q) && !CHANGE_WORDS.is_match(&q) {
@@ -442,7 +461,7 @@ pub fn parse(question: &str) -> Intent {
         intent,
         Intent::Count(_) | Intent::Share { .. } | Intent::AvgProbability(_) | Intent::Rank { .. } | Intent::Breakdown { .. } | Intent::GroupShare { .. }
     );
-    match unreadable_filter(question, &q, &words) {
+    match unreadable_filter(question, &q, &words, &named) {
         Some(why) if about_users => Intent::Unsupported(why),
         _ => intent,
     }

@@ -83,8 +83,12 @@ pub fn snapshots_of(store: &dyn ObjectStore, table: &str, file: &LandedFile) -> 
         Err(e) if e.code == ErrorCode::NotFound => return Ok(BTreeSet::new()),
         Err(e) => return Err(anyhow::Error::msg(e)).context("reading which snapshots a landed file held"),
     };
-    let marker: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    Ok(marker["snapshots"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect())
+    Ok(marker_snapshots(&serde_json::from_slice(&body).unwrap_or_default()))
+}
+
+/// The snapshots a marker records (none in a marker written before markers held them).
+fn marker_snapshots(marker: &serde_json::Value) -> BTreeSet<String> {
+    marker["snapshots"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
 }
 
 /// The files `table` took in earlier that held one of `snapshots`, by name, leaving out `now` (the files
@@ -97,7 +101,7 @@ pub fn earlier_files_of(store: &dyn ObjectStore, table: &str, snapshots: &BTreeS
         let Ok(body) = store.get(PROCESSED_BUCKET, &marker.key) else { continue };
         let marker: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let Ok(file) = serde_json::from_value::<LandedFile>(marker["file"].clone()) else { continue };
-        let held = marker["snapshots"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).any(|s| snapshots.contains(s));
+        let held = !marker_snapshots(&marker).is_disjoint(snapshots);
         if held && !now.iter().any(|n| n.name == file.name) && !names.contains(&file.name) {
             names.push(file.name);
         }

@@ -259,13 +259,17 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     // repeated within a snapshot date is quarantined where it comes second; when
     // a repeat spans two segments that order is only known reading them in turn,
     // so the ingest reads everything again as one unit (a rare, broken input).
-    let segments = plan_segments(files, options)?;
-    let read = |units| read_units(store, table, &ingest_id, units, &options.progress);
-    let mut units = read(segments.iter().map(|s| vec![s.clone()]).collect())?;
-    if units.len() > 1 && repeats_across(&units) {
-        drop(units);
-        units = read(vec![segments.clone()])?;
-    }
+    let read_files = |files: &[PathBuf]| -> Result<Vec<UnitOutput>> {
+        let segments = plan_segments(files, options)?;
+        let read = |units| read_units(store, table, &ingest_id, units, &options.progress);
+        let units = read(segments.iter().map(|s| vec![s.clone()]).collect())?;
+        if units.len() > 1 && repeats_across(&units) {
+            drop(units);
+            return read(vec![segments]);
+        }
+        Ok(units)
+    };
+    let mut units = read_files(files)?;
     let written: BTreeSet<String> = units.iter().flat_map(|u| u.outputs.partitions.keys().map(|d| date_text(*d))).collect();
     let companions = companions_needed(&options.companions, &written);
     let mut files = files.to_vec();
@@ -282,12 +286,7 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
             report.companions_read.push(path.clone());
             files.push(path);
         }
-        let segments = plan_segments(&files, options)?;
-        units = read(segments.iter().map(|s| vec![s.clone()]).collect())?;
-        if units.len() > 1 && repeats_across(&units) {
-            drop(units);
-            units = read(vec![segments])?;
-        }
+        units = read_files(&files)?;
     }
 
     let mut accounts: BTreeMap<usize, FileAccount> = BTreeMap::new();
@@ -495,7 +494,7 @@ fn read_segment(
             account.rows_accepted += 1;
         } else {
             if record.fields.len() != layout.field_count {
-                account.lines_taken_in += record.fields.iter().map(|f| f.trim_ascii_end().iter().filter(|b| **b == b'\n').count() as u64).sum::<u64>();
+                account.lines_taken_in += record.fields.iter().map(validate::lines_taken_in).sum::<u64>();
             }
             outputs.quarantine.push(store, &shown, record.line, &record.raw()?, &reasons)?;
             let numbered = if account.format == "parquet" { "row" } else { "line" };

@@ -133,6 +133,11 @@ fn parse_int(text: &str) -> Option<i64> {
     })
 }
 
+/// The lines after its own that a field ran over: a quote left open takes them in.
+pub fn lines_taken_in(field: &[u8]) -> u64 {
+    field.trim_ascii_end().iter().filter(|b| **b == b'\n').count() as u64
+}
+
 impl Validator {
     pub fn new(layout: Layout) -> Self {
         Self { layout, epoch: NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") }
@@ -151,7 +156,7 @@ impl Validator {
             let mut reason = format!("the row has {fields}, the header has {}", self.layout.field_count);
             // A quote left open runs on over the following lines, into one long field.
             if let Some((i, field)) = record.iter().enumerate().find(|(_, f)| f.contains(&b'\n')) {
-                let taken = field.trim_ascii_end().iter().filter(|b| **b == b'\n').count();
+                let taken = lines_taken_in(field);
                 reason += &format!(" (field {} opens a quote that runs over the next {taken} line(s): a quote left open takes in the lines after it)", i + 1);
             }
             reasons.push(reason);
