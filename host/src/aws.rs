@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use serde::Deserialize;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -93,6 +94,9 @@ impl AwsContext {
             None => Duration::from_secs(120),
         };
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            // The SDK's HTTPS client (hyper + rustls) on ring rather than the default aws-lc, a long
+            // C build; plain `http://` endpoints (stand-ins) work too.
+            .http_client(aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https())
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(settings.max_attempts.unwrap_or(5))
