@@ -860,6 +860,27 @@ retry = { max_attempts = 3, interval = "50ms", backoff_rate = 2.0, on = ["failed
 }
 
 #[test]
+fn a_plugin_that_panics_in_a_run_leaves_its_output_and_backtrace_in_the_record() {
+    let root = tempfile::tempdir().unwrap();
+    let text = r#"
+[[stage]]
+name = "crash"
+plugin = "misbehave"
+params = { mode = "panic" }
+"#;
+    let options = LoadOptions { plugin_dir: Some(support::plugin_dir()), ..Default::default() };
+    let p = spec::parse(text, "crash.toml", &options).unwrap_or_else(|e| panic!("{e}"));
+    let services = local_services_with(root.path(), &support::plugin_dir(), runtime()).unwrap();
+    let record = Executor::new(services, Registry::new()).run(&p).unwrap();
+    assert_eq!(record.status, RunStatus::Failed);
+    let error = stage(&record, "crash").attempts[0].error.clone().unwrap();
+    assert!(error.message.contains("misbehave was told to panic"), "{}", error.message);
+    let detail = error.detail.expect("the guest's output and backtrace are kept with the attempt");
+    assert!(detail.contains("--- guest output ---") && detail.contains("--- wasm backtrace ---"), "{detail}");
+    assert!(detail.contains("src/lib.rs"), "the backtrace names the guest's source: {detail}");
+}
+
+#[test]
 fn an_older_run_that_finishes_last_does_not_replace_newer_published_results() {
     use engage::pipeline::stage_task::{self, TaskRun, TaskSpec};
     let root = tempfile::tempdir().unwrap();

@@ -121,6 +121,8 @@ fn a_nan_names_the_input_row_and_its_user() {
     let mut instance = support::runtime().transform_instance(&plugin, "run-1", "features", GuestLimits::default(), &caps).unwrap();
     let e = instance.transform(&with_users).unwrap_err().to_string();
     assert!(e.contains("found NaN in row 1 of the batch (user_id b; 1 such row in the batch)"), "{e}");
+    // Loaded without its plugin.toml, it is told where non_finite can be declared for it.
+    assert!(e.contains("ran without its plugin.toml") && e.contains("engage plugin publish"), "{e}");
 }
 
 #[test]

@@ -56,6 +56,32 @@ fn a_cached_component_is_not_compiled_again() {
 }
 
 #[test]
+fn precompile_compiles_every_component_it_can_and_names_the_ones_it_cannot() {
+    let plugins = tempfile::tempdir().unwrap();
+    let (root, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for name in ["cleanup", "old_wit"] {
+        std::fs::copy(support::plugin_path(name), plugins.path().join(format!("{name}.wasm"))).unwrap();
+    }
+    let precompile = || {
+        support::engage_command(root.path(), "precompile")
+            .args(["plugin", "precompile", "--plugins"])
+            .arg(plugins.path())
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .output()
+            .unwrap()
+    };
+    let out = precompile();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a component that cannot run here fails the command: {stdout}");
+    assert!(stdout.contains("cleanup.wasm: compiled"), "{stdout}");
+    assert!(stdout.contains("old_wit.wasm: not precompiled: plugin 'old_wit' cannot run on this host"), "{stdout}");
+    assert!(stderr.contains("1 of 2 components"), "{stderr}");
+    let again = String::from_utf8_lossy(&precompile().stdout).into_owned();
+    assert!(again.contains("cleanup.wasm: already in the cache"), "{again}");
+}
+
+#[test]
 fn a_corrupt_cache_entry_is_recompiled() {
     let cache = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(support::plugin_path("cleanup")).unwrap();

@@ -199,10 +199,22 @@ pub fn run(command: PluginCommand, root: &Path) -> Result<()> {
         PluginCommand::Precompile { plugins, cache_dir } => {
             let cache_dir = cache_dir.or_else(crate::runtime::default_cache_dir).context("no cache folder: pass --cache-dir")?;
             let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir.clone()), pooling: true })?;
-            for (name, compiled) in runtime.precompile_dir(&plugins)? {
-                outln!("{name}: {}", if compiled { "compiled" } else { "already in the cache" });
+            let outcomes = runtime.precompile_dir(&plugins)?;
+            let mut failed = 0;
+            for (path, outcome) in &outcomes {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                match outcome {
+                    Ok(compiled) => outln!("{name}: {}", if *compiled { "compiled" } else { "already in the cache" }),
+                    Err(e) => {
+                        failed += 1;
+                        outln!("{name}: not precompiled: {e:#}");
+                    }
+                }
             }
             outln!("cache: {}", cache_dir.display());
+            if failed > 0 {
+                bail!("{failed} of {} components in {} cannot run on this host (listed above); the others are in the cache", outcomes.len(), plugins.display());
+            }
             Ok(())
         }
     }

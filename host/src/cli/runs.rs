@@ -206,6 +206,9 @@ fn describe(r: &RunRecord) -> String {
                 (None, None) => "did not finish".to_string(),
             };
             line(&mut out, format!("    attempt {}{shard}  {}  {outcome}", a.attempt, took.unwrap_or_else(|| "-".into())));
+            for detail in a.error.iter().filter_map(|e| e.detail.as_deref()).flat_map(str::lines) {
+                line(&mut out, format!("      {detail}"));
+            }
         }
     }
     let used = plugins_used(r);

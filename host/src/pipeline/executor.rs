@@ -743,7 +743,12 @@ impl<'a> RunState<'a> {
                     entry.rows_in = output.rows_in;
                     entry.rows_out = output.rows_out;
                 }
-                Err(error) => entry.error = Some(AttemptError { kind: error.kind, message: error.message.clone() }),
+                Err(error) => {
+                    if let Some(detail) = &error.detail {
+                        tracing::warn!(stage, attempt = entry.attempt, "{}\n{detail}", error.message);
+                    }
+                    entry.error = Some(AttemptError { kind: error.kind, message: error.message.clone(), detail: error.detail.clone() });
+                }
             }
         });
     }

@@ -2,10 +2,11 @@
 //! a fresh sandboxed instance per attempt with the stage's grants and limits.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::step::{ErrorKind, Services, Step, StepContext, StepError, StepOutput};
 use crate::runtime::stage::StageRequest;
-use crate::runtime::{Capabilities, Plugin};
+use crate::runtime::{Capabilities, GuestLimits, Plugin};
 
 pub struct PluginStep {
     name: String,
@@ -33,7 +34,11 @@ impl PluginStep {
 
 impl Step for PluginStep {
     fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        let started = std::time::Instant::now();
         let plugin = self.load(ctx.services, ctx.stage)?;
+        // Loading (a first compile takes seconds) counts toward the stage's timeout, as the executor counts it,
+        // so that the plugin's own limit, which names it, is the one that fires.
+        let limits = GuestLimits { timeout: ctx.limits.timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1)), ..*ctx.limits };
         let mut params = ctx.params.clone();
         // A mapped plugin learns its slice through its params.
         if let (Some(shard), Some(map)) = (ctx.shard, params.as_object_mut()) {
@@ -44,7 +49,7 @@ impl Step for PluginStep {
             stage: ctx.stage,
             params,
             grants: ctx.grants.clone(),
-            limits: *ctx.limits,
+            limits,
         };
         let caps = Capabilities::new(ctx.services.storage.clone(), ctx.services.sql.clone(), ctx.services.llm.clone())
             .traced(ctx.services.trace.clone());

@@ -80,6 +80,9 @@ impl StageStatus {
 pub struct AttemptError {
     pub kind: ErrorKind,
     pub message: String,
+    /// A failed plugin's output and wasm backtrace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -301,7 +301,7 @@ fn run_part(
             part.output = Some(output);
         }
         Err(error) => {
-            attempt.error = Some(AttemptError { kind: error.kind, message: error.message });
+            attempt.error = Some(AttemptError { kind: error.kind, message: error.message, detail: error.detail });
             part.status = StageStatus::Failed;
         }
     }

@@ -193,11 +193,15 @@ impl fmt::Display for ErrorKind {
 pub struct StepError {
     pub kind: ErrorKind,
     pub message: String,
+    /// What a plugin wrote to stdout/stderr and its wasm backtrace, when one failed: kept with the
+    /// attempt in the run record and logged, as `engage plugin test` prints them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl StepError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self { kind, message: message.into(), detail: None }
     }
     pub fn failed(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Failed, message)
@@ -225,7 +229,7 @@ impl From<GuestError> for StepError {
         // A guest that reports a failed data check says so with this prefix.
         let message = e.to_string();
         let kind = if kind == ErrorKind::Failed && message.contains("data-quality:") { ErrorKind::DataQuality } else { kind };
-        StepError::new(kind, message)
+        StepError { detail: e.detail(), ..StepError::new(kind, message) }
     }
 }
 

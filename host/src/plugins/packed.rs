@@ -101,6 +101,7 @@ pub fn unpack_outputs(outputs: Vec<Output>, input: &RecordBatch, declared: &Sche
                         count,
                         user_id: None,
                         located: false,
+                        without_manifest: false,
                         declared: Some(match field.data_type() {
                             DataType::Boolean => "boolean",
                             DataType::Int32 => "int32",

@@ -49,6 +49,9 @@ pub struct NonFinite {
     /// integer or boolean column declared `type` can't hold (a column expression's 1.5 for
     /// int64, 2 for boolean): refused rather than truncated.
     pub declared: Option<&'static str>,
+    /// The component ran without a plugin.toml (loaded by name from the plugin folder), where
+    /// `non_finite = true` can't be declared.
+    pub without_manifest: bool,
 }
 
 impl NonFinite {
@@ -86,11 +89,14 @@ impl std::fmt::Display for NonFinite {
                  {advice}"
             );
         }
-        write!(
-            f,
-            "output column '{name}': expected finite numbers, found {value} in {where_} ({user}{count} such row{plural} in the batch); \
-             declare non_finite = true in plugin.toml if that is intended"
-        )
+        let advice = if self.without_manifest {
+            "this component ran without its plugin.toml (loaded by name from the plugin folder, or a bare .wasm), where that is \
+             declared: if it is intended, set non_finite = true for the column in plugin.toml, publish the plugin (engage plugin \
+             publish) and name it with its version (name@x.y.z) in the pipeline, or test its folder (engage plugin test <folder>)"
+        } else {
+            "declare non_finite = true in plugin.toml if that is intended"
+        };
+        write!(f, "output column '{name}': expected finite numbers, found {value} in {where_} ({user}{count} such row{plural} in the batch); {advice}")
     }
 }
 
@@ -118,7 +124,7 @@ pub fn check_finite(name: &str, column: &dyn Array) -> Result<(), NonFinite> {
     let mut bad = bad.filter(|(_, v)| !v.is_finite());
     let Some((row, value)) = bad.next() else { return Ok(()) };
     let count = 1 + bad.count();
-    Err(NonFinite { column: name.to_string(), row, value, count, user_id: None, located: false, declared: None })
+    Err(NonFinite { column: name.to_string(), row, value, count, user_id: None, located: false, declared: None, without_manifest: false })
 }
 
 #[cfg(test)]

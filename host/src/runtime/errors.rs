@@ -130,7 +130,15 @@ impl GuestError {
 
     /// Everything we know, for logs and `--verbose` output.
     pub fn report(&self) -> String {
-        let mut text = self.to_string();
+        match self.detail() {
+            Some(detail) => format!("{self}\n{detail}"),
+            None => self.to_string(),
+        }
+    }
+
+    /// The guest's output and wasm backtrace under their headings, when there are any.
+    pub fn detail(&self) -> Option<String> {
+        let mut text = String::new();
         if !self.guest_output.trim().is_empty() {
             text.push_str("\n--- guest output ---\n");
             text.push_str(self.guest_output.trim_end());
@@ -139,7 +147,7 @@ impl GuestError {
             text.push_str("\n--- wasm backtrace ---\n");
             text.push_str(&self.backtrace.join("\n"));
         }
-        text
+        (!text.is_empty()).then(|| text.trim_start().to_string())
     }
 
     /// Classifies an error that came out of a call into a guest.

@@ -144,8 +144,8 @@ impl Runtime {
 
     /// Compiles every `.wasm` component in `dir` into this runtime's on-disk cache
     /// (a container image ships the cache, so a task starts without Cranelift).
-    /// Returns each plugin's name and whether it had to be compiled.
-    pub fn precompile_dir(&self, dir: &Path) -> Result<Vec<(String, bool)>> {
+    /// Returns each component's path and whether it had to be compiled, or why it can't run here.
+    pub fn precompile_dir(&self, dir: &Path) -> Result<Vec<(PathBuf, Result<bool>)>> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("listing plugins in {}", dir.display()))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -155,13 +155,16 @@ impl Runtime {
         if files.is_empty() {
             anyhow::bail!("{} holds no .wasm components", dir.display());
         }
-        let mut done = Vec::new();
-        for path in files {
+        // One component that cannot run here (an old WIT, not a component) does not stop the others.
+        let compile = |path: &Path| -> Result<bool> {
             let before = self.cache.stats().compiled;
-            let plugin = self.load_file(&path)?;
-            done.push((plugin.name.clone(), self.cache.stats().compiled > before));
-        }
-        Ok(done)
+            self.load_file(path)?;
+            Ok(self.cache.stats().compiled > before)
+        };
+        Ok(files.into_iter().map(|path| {
+            let outcome = compile(&path);
+            (path, outcome)
+        }).collect())
     }
 
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>> {

@@ -21,7 +21,7 @@ use super::{Capabilities, GuestIdentity, GuestLimits, GuestState, Plugin, Runtim
 use crate::capabilities::Grants;
 use crate::data::schema::LABEL;
 use crate::plugins::manifest::{KEY_COLUMNS, Manifest};
-use crate::plugins::schema_check::{check_finite, column_type_name};
+use crate::plugins::schema_check::{NonFinite, check_finite, column_type_name};
 
 /// The most Arrow data (the projected input columns) sent to the guest in one call.
 pub const MAX_CALL_INPUT_BYTES: usize = 16 << 20;
@@ -36,6 +36,8 @@ pub struct TransformInstance {
     output_schema: SchemaRef,
     /// Per output column: may it hold NaN or infinity (declared `non_finite` in the manifest)?
     non_finite: Vec<bool>,
+    /// Loaded without a plugin.toml: a NaN error says how to declare one.
+    without_manifest: bool,
     /// Set once the guest trapped: a trapped instance can't be entered again.
     stopped: bool,
     /// When the stage running it must end: no call runs past it, so a transform that hangs is
@@ -119,6 +121,7 @@ impl Runtime {
             info,
             output_schema,
             non_finite,
+            without_manifest: plugin.manifest.is_none(),
             stopped: false,
             deadline: None,
             call_timeout: limits.timeout,
@@ -287,6 +290,7 @@ impl TransformInstance {
         for (i, column) in columns.iter().enumerate() {
             if !self.non_finite[i] {
                 check_finite(self.output_schema.field(i).name(), column.as_ref())
+                    .map_err(|e| NonFinite { without_manifest: self.without_manifest, ..e })
                     .map_err(|e| GuestError { non_finite: Some(e.clone()), ..bad(e.to_string()) })?;
             }
         }

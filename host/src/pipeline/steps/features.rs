@@ -177,7 +177,7 @@ fn process_input(
             // A NaN or infinity is named by its row in the input table, not in the batch.
             let output = output.map_err(|e| {
                 let e = StepError::from(e.locate_rows(rows as usize));
-                StepError::new(e.kind, format!("{} (reading {db}.{table})", e.message))
+                StepError { message: format!("{} (reading {db}.{table})", e.message), ..e }
             })?;
             arrays.extend(output.columns().iter().cloned());
         }
@@ -210,6 +210,9 @@ fn process_input(
 
 impl Step for Features {
     fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        // The stage's time, shared by every transform call and counted from here (loading and compiling the
+        // transforms included, as the executor counts it): one that hangs is stopped, by name, when it runs out.
+        let deadline = std::time::Instant::now() + ctx.limits.timeout;
         let names = param_list(ctx, "transforms")?.filter(|t| !t.is_empty()).ok_or_else(|| config(ctx, "param 'transforms' must name at least one transform plugin"))?;
         let inputs: BTreeMap<String, String> = match ctx.params.get("inputs") {
             Some(Value::Object(map)) => map
@@ -231,8 +234,6 @@ impl Step for Features {
         let uses: Vec<PluginUse> = transforms.iter().map(|t| PluginUse::of(&t.name, &t.plugin)).collect();
         let plugin_uses = crate::plugins::resolve::summary_entry(&uses);
 
-        // The stage's time, shared by every transform call: one that hangs is stopped, by name, when it runs out.
-        let deadline = std::time::Instant::now() + ctx.limits.timeout;
         let mut features = Vec::new();
         let mut tables = serde_json::Map::new();
         let mut outputs = Vec::new();
