@@ -231,6 +231,20 @@ fn two_runs_at_once_do_not_touch_each_other() {
         let run_db = format!("run_{}", summary["run_id"].as_str().unwrap().replace('-', "_"));
         assert_same_scores(expected, &scores(&root, &format!("{run_db}.predictions")));
     }
+    // Every published name, and runs/latest, end at the newer run; the older says what it left.
+    let newer = a["run_id"].as_str().unwrap().max(b["run_id"].as_str().unwrap());
+    let catalog = LocalHost::open(&root).unwrap().catalog();
+    for name in ["engagement_results", "engagement_summary", "engagement_qa", "engagement_predictions"] {
+        let table = catalog.table("engage", name).unwrap().unwrap();
+        assert_eq!(table.properties["engage.published_by_run"], newer, "engage.{name}");
+    }
+    assert_eq!(std::fs::read_to_string(root.join("runs/latest")).unwrap().trim(), newer);
+    let older = if a["run_id"] == newer { &b } else { &a };
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("runs").join(older["run_id"].as_str().unwrap()).join("run.json")).unwrap()).unwrap();
+    let listed = |key: &str| record[key].as_array().map_or(0, Vec::len);
+    assert_eq!(listed("published") + listed("superseded"), 4, "{record}");
+    assert!(listed("published") == 0 || listed("published") == 4, "all of the older run's tables or none: {record}");
 }
 
 fn assert_same_scores(expected: &BTreeMap<String, f64>, actual: &BTreeMap<String, f64>) {

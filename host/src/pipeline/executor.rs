@@ -26,8 +26,8 @@ use serde_json::{Map, Value};
 
 use super::fanout::{FanOut, ShardTask};
 use super::leftovers;
-use super::publish_lock;
 use super::plugin_step::PluginStep;
+use super::publish_lock;
 use super::record::{
     AttemptError, AttemptRecord, RunError, RunLock, RunRecord, RunStatus, RunStore, StageRecord, StageStatus, now,
 };
@@ -498,26 +498,28 @@ impl Executor {
     /// failed at publishing) and moves `runs/latest`, all under the root's publish lock, so that
     /// runs finishing at once publish one after the other and each name goes to the newer run.
     pub(crate) fn publish_and_save(&self, pipeline: &Pipeline, record: &mut RunRecord) -> Result<()> {
-        let published = publish_lock::acquire(&self.services.storage, &record.run_id)
-            .map_err(|e| StepError::io(format!("{e:#}")))
-            .and_then(|lock| Ok((lock, self.publish(pipeline, record)?)));
-        let _lock = match published {
-            Ok((lock, publication)) => {
+        // Held until the record is saved and runs/latest moved, whatever publishing did.
+        let lock = publish_lock::acquire(&self.services.storage, &record.run_id);
+        let published = match &lock {
+            Ok(_) => self.publish(pipeline, record),
+            Err(e) => Err(StepError::io(format!("{e:#}"))),
+        };
+        match published {
+            Ok(publication) => {
                 record.status = RunStatus::Succeeded;
                 record.published = publication.published;
                 record.superseded = publication.superseded;
-                Some(lock)
             }
             Err(e) => {
                 record.status = RunStatus::Failed;
                 record.error = Some(RunError { stage: "publish".into(), kind: e.kind, message: e.message });
-                None
             }
-        };
+        }
         self.store.save(record)?;
         if record.status == RunStatus::Succeeded {
             self.store.set_latest_if_newer(&record.run_id)?;
         }
+        drop(lock);
         Ok(())
     }
 

@@ -68,18 +68,20 @@ pub fn acquire(storage: &Arc<dyn ObjectStore>, run_id: &str) -> Result<PublishLo
             Err(TryLockError::WouldBlock) => {
                 let mut current = String::new();
                 let _ = file.rewind().and_then(|()| file.read_to_string(&mut current));
-                let current = current.trim();
+                let current = match current.trim() {
+                    "" => "another process",
+                    named => named,
+                };
                 if Instant::now() >= deadline {
                     bail!(
-                        "run {run_id} could not publish: {} has held {} for {}s; if that process hangs, stop it and run \
+                        "run {run_id} could not publish: {current} has held {} for {}s; if that process hangs, stop it and run \
                          engage run --resume {run_id}",
-                        if current.is_empty() { "another process" } else { current },
                         path.display(),
                         WAIT.as_secs()
                     );
                 }
                 if !told {
-                    tracing::info!("run {run_id} waits to publish: {} holds {}", current, path.display());
+                    tracing::info!("run {run_id} waits to publish: {current} holds {}", path.display());
                     told = true;
                 }
                 std::thread::sleep(POLL);
