@@ -28,13 +28,8 @@ pub(crate) fn clear_earlier_attempts(
     let io = |e: crate::capabilities::CapabilityError| {
         StepError::io(format!("stage '{stage}' attempt {attempt}: clearing what earlier attempts left in {run_db}: {e}"))
     };
-    let tables = match services.catalog.tables(run_db) {
-        Ok(tables) => tables,
-        // No run database yet: no earlier attempt registered anything.
-        Err(e) if e.code == crate::capabilities::ErrorCode::NotFound => Vec::new(),
-        Err(e) => return Err(io(e)),
-    };
-    for name in tables {
+    // A run database not made yet lists no tables.
+    for name in services.catalog.tables(run_db).map_err(io)? {
         let Some(def) = services.catalog.table(run_db, &name).map_err(io)? else { continue };
         if let Some(left_by) = earlier(&def.location) {
             services.catalog.drop_table(run_db, &name).map_err(io)?;
