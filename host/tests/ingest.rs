@@ -639,6 +639,32 @@ fn corrupt_gzip_is_a_file_error() {
     env.expect_failure(&path, &env.options(), &["broken.csv.gz"]);
 }
 
+#[test]
+fn a_snapshot_dated_after_this_weeks_sunday_is_refused_and_nothing_is_written() {
+    let env = env();
+    let first = env.write("first.csv", csv_text(10, &[]).as_bytes());
+    env.ingest_ok(&first);
+    // "Today" is fixed, so the test means the same next year: Wednesday 2026-11-25.
+    let mut options = env.options();
+    options.today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+
+    // One row of a week to come among good ones: the whole file is refused, naming it, the date and today.
+    let mut future = valid_row("later", SUNDAY);
+    set(&mut future, "snapshot_date", "2026-12-06");
+    let path = env.write("users_2026-12-06.csv", csv_text(20, &[line(&future)]).as_bytes());
+    env.expect_failure(&path, &options, &["users_2026-12-06.csv", "2026-12-06", "line 22", "after today, 2026-11-25", "2026-11-29", "Nothing was written"]);
+    assert_eq!(env.snapshot_rows()[SUNDAY], 10);
+
+    // This week's Sunday (three days ahead) is accepted, as is today's Sunday when today is one.
+    let mut this_week = valid_row("this_week", SUNDAY);
+    set(&mut this_week, "snapshot_date", "2026-11-29");
+    let path = env.write("users_2026-11-29.csv", csv_text(0, &[line(&this_week)]).as_bytes());
+    let report = env.ingest_with(&path, &options).unwrap();
+    assert_eq!(report.snapshots["2026-11-29"], 1);
+    options.today = chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+    assert_eq!(options.latest_snapshot().to_string(), "2026-11-29");
+}
+
 // ---- the ceiling ----
 
 #[test]

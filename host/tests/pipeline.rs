@@ -907,3 +907,69 @@ fn an_older_run_that_finishes_last_does_not_replace_newer_published_results() {
     assert!(published.location.contains(&format!("run={}/", newer.run_id)), "{}", published.location);
     assert_eq!(exec.store().latest().unwrap().as_deref(), Some(newer.run_id.as_str()));
 }
+
+/// The local catalog, with every write of a published name slowed down: two publishers
+/// that do not wait for each other interleave.
+struct SlowPublishing(Arc<dyn engage::catalog::Catalog>);
+
+impl engage::catalog::Catalog for SlowPublishing {
+    fn databases(&self) -> engage::capabilities::CapResult<Vec<String>> {
+        self.0.databases()
+    }
+    fn create_database(&self, name: &str) -> engage::capabilities::CapResult<()> {
+        self.0.create_database(name)
+    }
+    fn tables(&self, database: &str) -> engage::capabilities::CapResult<Vec<String>> {
+        self.0.tables(database)
+    }
+    fn table(&self, database: &str, name: &str) -> engage::capabilities::CapResult<Option<TableDef>> {
+        self.0.table(database, name)
+    }
+    fn put_table(&self, table: &TableDef) -> engage::capabilities::CapResult<()> {
+        if table.database == "engage" {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.0.put_table(table)
+    }
+    fn drop_table(&self, database: &str, name: &str) -> engage::capabilities::CapResult<bool> {
+        self.0.drop_table(database, name)
+    }
+}
+
+#[test]
+fn two_runs_publishing_at_once_leave_every_name_and_latest_at_the_newer_run() {
+    use engage::pipeline::stage_task::{self, TaskRun, TaskSpec};
+    let root = tempfile::tempdir().unwrap();
+    let reg = registry(&[("scratch", Arc::new(Scratch))]);
+    let text = PUBLISHING.replace(
+        "engagement_results = \"${run_db}.results\"",
+        "a = \"${run_db}.results\"\nb = \"${run_db}.results\"\nc = \"${run_db}.results\"\nd = \"${run_db}.results\"",
+    );
+    let p = pipeline(&text, &reg);
+    let mut services = local_services_with(root.path(), &support::plugin_dir(), runtime()).unwrap();
+    services.catalog = Arc::new(SlowPublishing(services.catalog.clone()));
+    let exec = Executor::new(services, reg);
+    let (older, newer) = (TaskRun::of_id("20200101-000000-abcd").unwrap(), TaskRun::of_id("20200101-000001-abcd").unwrap());
+    for run in [&older, &newer] {
+        for stage in ["write", "again"] {
+            let task = TaskSpec { stage: stage.into(), shard: None, attempt: 1, replaces: None };
+            assert_eq!(stage_task::run_task(&exec, &p, run, &task).unwrap().status, StageStatus::Committed);
+        }
+    }
+    // The newer run starts publishing its four names (100 ms each); the older one comes in midway.
+    let (older_record, newer_record) = std::thread::scope(|scope| {
+        let newer = scope.spawn(|| stage_task::finish(&exec, &p, &newer).unwrap());
+        std::thread::sleep(Duration::from_millis(150));
+        let older = scope.spawn(|| stage_task::finish(&exec, &p, &older).unwrap());
+        (older.join().unwrap(), newer.join().unwrap())
+    });
+    let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|n| format!("engage.{n}")).collect();
+    assert_eq!(newer_record.published, names);
+    assert!(older_record.published.is_empty(), "the older run published {:?}", older_record.published);
+    assert_eq!(older_record.superseded.len(), 4, "{:?}", older_record.superseded);
+    for name in ["a", "b", "c", "d"] {
+        let table = exec.services().catalog.table("engage", name).unwrap().unwrap();
+        assert_eq!(table.properties["engage.published_by_run"], newer.run_id, "engage.{name} is the newer run's");
+    }
+    assert_eq!(exec.store().latest().unwrap().as_deref(), Some(newer.run_id.as_str()));
+}

@@ -167,6 +167,9 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_results() {
     child.wait().unwrap();
     let (_, record) = newest_record(&root).unwrap();
     assert_eq!(record["status"], "running", "a killed run's record says it was running");
+    // As if it had also been killed inside qa-table and aggregate, after their first attempts
+    // had built their tables: the resumed attempts, granted only their own scratch, must not be blocked.
+    let leftovers: Vec<PathBuf> = ["qa-table", "aggregate"].iter().map(|stage| interrupted_attempt(&root, &run_id, stage)).collect();
 
     // The run record names the pipeline file, so resuming needs only the run id.
     let out = engage(&root).args(["run", "--resume", &run_id, "--json", "--no-progress"]).output().unwrap();
@@ -175,6 +178,30 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_results() {
     let ingest = summary["stages"].as_array().unwrap().iter().find(|s| s["name"] == "ingest").unwrap();
     assert_eq!(ingest["attempts"], 1, "committed stages are not rerun");
     assert_same_scores(expected, &scores(&root, "engage.engagement_predictions"));
+    for leftover in leftovers {
+        assert!(!leftover.exists(), "the scratch of the interrupted attempt is cleared: {}", leftover.display());
+    }
+}
+
+/// Leaves what attempt 1 of `stage` leaves when killed after building its table: the table
+/// registered over the attempt's scratch, and the attempt in the run record. Returns the scratch.
+fn interrupted_attempt(root: &Path, run_id: &str, stage: &str) -> PathBuf {
+    let run_db = format!("run_{}", run_id.replace('-', "_"));
+    let table = if stage == "qa-table" { "qa_table" } else { "engagement_results" };
+    let sql = LocalHost::open(root).unwrap().sql().unwrap();
+    sql.execute(&format!("CREATE DATABASE IF NOT EXISTS {run_db}")).unwrap();
+    let location = format!("s3://work/run={run_id}/{stage}/attempt=1/{table}/");
+    sql.execute(&format!("CREATE TABLE {run_db}.{table} WITH (format = 'PARQUET', external_location = '{location}') AS SELECT 1 AS x"))
+        .unwrap();
+    let path = root.join("runs").join(run_id).join("run.json");
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let entry = record["stages"].as_array_mut().unwrap().iter_mut().find(|s| s["name"] == stage).unwrap();
+    entry["status"] = "running".into();
+    entry["started"] = "2026-12-07T00:00:00.000Z".into();
+    entry["attempts"] = serde_json::json!([{ "attempt": 1, "shard": null, "started": "2026-12-07T00:00:00.000Z", "ended": null,
+                                             "rows_in": 0, "rows_out": 0, "error": null }]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    root.join("work").join(format!("run={run_id}/{stage}/attempt=1"))
 }
 
 #[test]
@@ -204,6 +231,20 @@ fn two_runs_at_once_do_not_touch_each_other() {
         let run_db = format!("run_{}", summary["run_id"].as_str().unwrap().replace('-', "_"));
         assert_same_scores(expected, &scores(&root, &format!("{run_db}.predictions")));
     }
+    // Every published name, and runs/latest, end at the newer run; the older says what it left.
+    let newer = a["run_id"].as_str().unwrap().max(b["run_id"].as_str().unwrap());
+    let catalog = LocalHost::open(&root).unwrap().catalog();
+    for name in ["engagement_results", "engagement_summary", "engagement_qa", "engagement_predictions"] {
+        let table = catalog.table("engage", name).unwrap().unwrap();
+        assert_eq!(table.properties["engage.published_by_run"], newer, "engage.{name}");
+    }
+    assert_eq!(std::fs::read_to_string(root.join("runs/latest")).unwrap().trim(), newer);
+    let older = if a["run_id"] == newer { &b } else { &a };
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("runs").join(older["run_id"].as_str().unwrap()).join("run.json")).unwrap()).unwrap();
+    let listed = |key: &str| record[key].as_array().map_or(0, Vec::len);
+    assert_eq!(listed("published") + listed("superseded"), 4, "{record}");
+    assert!(listed("published") == 0 || listed("published") == 4, "all of the older run's tables or none: {record}");
 }
 
 fn assert_same_scores(expected: &BTreeMap<String, f64>, actual: &BTreeMap<String, f64>) {

@@ -13,18 +13,21 @@
 //! same one and left out otherwise.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use rand::Rng;
 use serde_json::{Map, Value};
 
 use super::fanout::{FanOut, ShardTask};
+use super::leftovers;
 use super::plugin_step::PluginStep;
+use super::publish_lock;
 use super::record::{
     AttemptError, AttemptRecord, RunError, RunLock, RunRecord, RunStatus, RunStore, StageRecord, StageStatus, now,
 };
@@ -190,22 +193,9 @@ impl Executor {
             Some(error) => {
                 record.status = RunStatus::Failed;
                 record.error = Some(error);
+                self.store.save(&record)?;
             }
-            None => match self.publish(pipeline, &record) {
-                Ok(publication) => {
-                    record.status = RunStatus::Succeeded;
-                    record.published = publication.published;
-                    record.superseded = publication.superseded;
-                }
-                Err(e) => {
-                    record.status = RunStatus::Failed;
-                    record.error = Some(RunError { stage: "publish".into(), kind: e.kind, message: e.message });
-                }
-            },
-        }
-        self.store.save(&record)?;
-        if record.status == RunStatus::Succeeded {
-            self.store.set_latest_if_newer(&record.run_id)?;
+            None => self.publish_and_save(pipeline, &mut record)?,
         }
         self.render_final_report(pipeline, &record);
         if let Some(e) = run.save_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -441,6 +431,8 @@ impl Executor {
         shard: Option<Shard>,
         progress: &Arc<Progress>,
     ) -> Result<StepOutput, StepError> {
+        // A table an earlier attempt (even of a killed run) left over its scratch would block this one.
+        leftovers::clear_earlier_attempts(&self.services, &input.run_id, &input.run_db, &spec.name, attempt, shard)?;
         let (tx, rx) = mpsc::channel();
         let step = step.clone();
         let services = self.services.clone();
@@ -473,7 +465,20 @@ impl Executor {
                 let _ = tx.send(result);
             })
             .map_err(|e| StepError::io(format!("stage '{stage}': cannot start a thread: {e}")))?;
-        match rx.recv_timeout(spec.timeout + plugin_grace(spec.timeout)) {
+        let started = Instant::now();
+        let deadline = started + spec.timeout + plugin_grace(spec.timeout);
+        // Without a terminal there is no progress bar: a long attempt says how far it got now and then.
+        let heartbeat = (!std::io::stderr().is_terminal()).then_some(HEARTBEAT);
+        let received = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(heartbeat.map_or(left, |beat| beat.min(left))) {
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    log_still_running(&stage, attempt, shard, started.elapsed(), progress);
+                }
+                received => break received,
+            }
+        };
+        match received {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // The attempt wrote only under its own scratch prefix; it is abandoned, not undone.
@@ -487,6 +492,35 @@ impl Executor {
                 Err(StepError::failed(format!("stage '{stage}' attempt {attempt} ended without a result")))
             }
         }
+    }
+
+    /// Ends a run whose stages all committed: publishes its tables, saves its record (succeeded, or
+    /// failed at publishing) and moves `runs/latest`, all under the root's publish lock, so that
+    /// runs finishing at once publish one after the other and each name goes to the newer run.
+    pub(crate) fn publish_and_save(&self, pipeline: &Pipeline, record: &mut RunRecord) -> Result<()> {
+        // Held until the record is saved and runs/latest moved, whatever publishing did.
+        let lock = publish_lock::acquire(&self.services.storage, &record.run_id);
+        let published = match &lock {
+            Ok(_) => self.publish(pipeline, record),
+            Err(e) => Err(StepError::io(format!("{e:#}"))),
+        };
+        match published {
+            Ok(publication) => {
+                record.status = RunStatus::Succeeded;
+                record.published = publication.published;
+                record.superseded = publication.superseded;
+            }
+            Err(e) => {
+                record.status = RunStatus::Failed;
+                record.error = Some(RunError { stage: "publish".into(), kind: e.kind, message: e.message });
+            }
+        }
+        self.store.save(record)?;
+        if record.status == RunStatus::Succeeded {
+            self.store.set_latest_if_newer(&record.run_id)?;
+        }
+        drop(lock);
+        Ok(())
     }
 
     /// Points `engage.<name>` at each run table the pipeline publishes, unless a
@@ -813,6 +847,17 @@ pub(crate) fn attempt_input(
         },
         upstream: upstream.clone(),
     })
+}
+
+/// How often an attempt running without a progress bar logs how far it got.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+fn log_still_running(stage: &str, attempt: u32, shard: Option<Shard>, elapsed: Duration, progress: &Progress) {
+    let shard = shard.map(|s| format!(" shard {} of {}", s.index, s.count)).unwrap_or_default();
+    let rows = progress.rows.load(Ordering::Relaxed);
+    let total = progress.total.load(Ordering::Relaxed);
+    let of = if total > 0 { format!(" of {total}") } else { String::new() };
+    tracing::info!("stage '{stage}'{shard} attempt {attempt}: still running after {:.0}s, {rows}{of} rows so far", elapsed.as_secs_f64());
 }
 
 fn humanize(d: Duration) -> String {

@@ -4,8 +4,10 @@
 
 pub mod executor;
 pub mod fanout;
+mod leftovers;
 pub mod metrics;
 pub mod plugin_step;
+mod publish_lock;
 pub mod record;
 pub mod run_lease;
 pub mod setup;

@@ -335,24 +335,11 @@ pub fn finish(executor: &Executor, pipeline: &Pipeline, run: &TaskRun) -> Result
         }
     }
     if complete {
-        match executor.publish(pipeline, &record) {
-            Ok(publication) => {
-                record.status = RunStatus::Succeeded;
-                record.published = publication.published;
-                record.superseded = publication.superseded;
-            }
-            Err(e) => {
-                record.status = RunStatus::Failed;
-                record.error = Some(RunError { stage: "publish".into(), kind: e.kind, message: e.message });
-            }
-        }
+        executor.publish_and_save(pipeline, &mut record)?;
     } else {
         record.status = RunStatus::Failed;
         record.error = Some(first_failure(&record, pipeline));
-    }
-    executor.store().save(&record)?;
-    if record.status == RunStatus::Succeeded {
-        executor.store().set_latest_if_newer(&record.run_id)?;
+        executor.store().save(&record)?;
     }
     executor.render_final_report(pipeline, &record);
     Ok(record)

@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 pub use self::accounting::{FileAccount, IngestReport};
 use self::commit::{
@@ -71,6 +71,8 @@ pub struct IngestOptions {
     pub progress: RowProgress,
     /// Files the table took in earlier, read again when this ingest replaces a snapshot they hold.
     pub companions: Vec<Companion>,
+    /// Today (UTC): a snapshot dated after this week's Sunday is refused. Tests fix it.
+    pub today: NaiveDate,
 }
 
 /// A file the table took in earlier, with the snapshots it held. A snapshot delivered in several files
@@ -111,7 +113,14 @@ impl IngestOptions {
             copied_from: None,
             progress: RowProgress::default(),
             companions: Vec::new(),
+            today: chrono::Utc::now().date_naive(),
         }
+    }
+
+    /// The newest snapshot date accepted: the Sunday that ends the current week (today, on a Sunday),
+    /// so a week's snapshot can be landed under its date from the Monday before on, and no later one.
+    pub fn latest_snapshot(&self) -> NaiveDate {
+        self.today + chrono::Duration::days(6 - self.today.weekday().num_days_from_monday() as i64)
     }
 
     /// How a file is named to people: its path, or where its copy came from.
@@ -261,7 +270,7 @@ pub fn ingest_files(store: &dyn ObjectStore, catalog: &dyn Catalog, files: &[Pat
     // so the ingest reads everything again as one unit (a rare, broken input).
     let read_files = |files: &[PathBuf]| -> Result<Vec<UnitOutput>> {
         let segments = plan_segments(files, options)?;
-        let read = |units| read_units(store, table, &ingest_id, units, &options.progress);
+        let read = |units| read_units(store, table, &ingest_id, units, options);
         let units = read(segments.iter().map(|s| vec![s.clone()]).collect())?;
         if units.len() > 1 && repeats_across(&units) {
             drop(units);
@@ -378,7 +387,7 @@ fn read_units(
     table: &str,
     ingest_id: &str,
     units: Vec<Vec<Segment>>,
-    progress: &RowProgress,
+    options: &IngestOptions,
 ) -> Result<Vec<UnitOutput>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(units.len()).max(1);
     let next = AtomicUsize::new(0);
@@ -392,7 +401,7 @@ fn read_units(
                     if index >= units.len() || failed.load(Ordering::Relaxed) {
                         break;
                     }
-                    let result = read_unit(store, table, ingest_id, index, &units[index], progress);
+                    let result = read_unit(store, table, ingest_id, index, &units[index], options);
                     failed.fetch_or(result.is_err(), Ordering::Relaxed);
                     results.lock().expect("no reader panics holding the lock")[index] = Some(result);
                 }
@@ -428,7 +437,7 @@ fn read_unit(
     ingest_id: &str,
     unit: usize,
     segments: &[Segment],
-    progress: &RowProgress,
+    options: &IngestOptions,
 ) -> Result<UnitOutput> {
     let part = format!("part-{unit:05}.parquet");
     let mut done = UnitOutput {
@@ -442,7 +451,7 @@ fn read_unit(
         reasons: IngestReport::default(),
     };
     for segment in segments {
-        let account = read_segment(store, segment, table, ingest_id, &part, &mut done, progress)?;
+        let account = read_segment(store, segment, table, ingest_id, &part, &mut done, options)?;
         done.accounts.push((segment.file, account));
     }
     Ok(done)
@@ -458,8 +467,11 @@ fn read_segment(
     ingest_id: &str,
     part: &str,
     unit: &mut UnitOutput,
-    progress: &RowProgress,
+    options: &IngestOptions,
 ) -> Result<FileAccount> {
+    let progress = &options.progress;
+    let latest = options.latest_snapshot();
+    let latest_day = (latest - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     let shown = segment.shown.clone();
     let mut source = Source::open_rows(&segment.path, segment.row_groups.clone())?;
     let validator = Validator::new(Layout::from_header(&shown, source.header())?);
@@ -480,6 +492,19 @@ fn read_segment(
             progress.add(PROGRESS_ROWS);
         }
         if validator.check(record.fields, &mut row, &mut reasons, &mut unit.seen) {
+            // A snapshot from the future is a wrong date for the whole file, not a bad row: the newest
+            // week would be scored in its place. Refused before anything of the ingest is committed.
+            if row.snapshot_date > latest_day {
+                let numbered = if account.format == "parquet" { "row" } else { "line" };
+                bail!(
+                    "{shown}: {} {} ({numbered} {}) is after today, {} (UTC); the newest snapshot accepted is this week's Sunday, \
+                     {latest}. Nothing was written: correct the file's snapshot dates and ingest it again",
+                    crate::data::schema::SNAPSHOT_DATE,
+                    date_text(row.snapshot_date),
+                    record.line,
+                    options.today
+                );
+            }
             let writer = match outputs.partitions.entry(row.snapshot_date) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
