@@ -429,6 +429,10 @@ params = { inputs = { training = "run.training_set" }, transforms = [
         "{errors:?}"
     );
     assert!(errors[0].contains("as does transform 'engagement-features@1.0.0'"), "{errors:?}");
+    // A version given by a var is checked as the run resolves it.
+    let with_var = format!("[vars]\nfirst = \"1.0.0\"\n{}", text.replace("features@1.0.0", "features@${first}"));
+    let errors = errors_of(&with_var, &options);
+    assert!(errors.len() == 1 && errors[0].contains("as does transform 'engagement-features@1.0.0'"), "{errors:?}");
 }
 
 #[test]

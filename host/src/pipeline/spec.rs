@@ -658,8 +658,15 @@ fn read_stage(
         // Which published transform writes each column: two writing one column fail here, not when the
         // step runs after everything before it (a local file's columns are known only once it loads).
         let mut writers: BTreeMap<String, String> = BTreeMap::new();
-        for name in names.iter().filter_map(|n| n.as_str()).filter(|n| !n.contains("${")) {
-            let span = report.quoted(&params.span(), name);
+        for written in names.iter().filter_map(|n| n.as_str()) {
+            // A name using vars (`activity@${activity_version}`) is checked as the run will resolve it.
+            let resolved = match written.contains("${") {
+                false => written.to_string(),
+                true if !lenient && let Ok(resolved) = sample(written) => resolved,
+                true => continue,
+            };
+            let name = resolved.as_str();
+            let span = report.quoted(&params.span(), written);
             if crate::plugins::registry::is_reference(name) {
                 match options.published(name, "transform") {
                     Err(problem) => report.at(&span, at, format!("transform {problem}")),
