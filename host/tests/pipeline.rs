@@ -366,7 +366,7 @@ params = { table = "engage.users", output = "${out}", file = "${file}" }
 
 #[test]
 fn unknown_names_and_cycles_in_var_values_fail_validation_at_their_line() {
-    let native_steps = ["s".to_string()].into();
+    let native_steps: std::collections::BTreeSet<String> = ["s".to_string()].into();
     let text = r#"
 [vars]
 out = "work/${scratch}"
@@ -378,7 +378,7 @@ name = "s"
 native = "s"
 params = { output = "${out}", other = "${bad}", loop = "${a}" }
 "#;
-    let errors = errors_of(text, &LoadOptions { native_steps: ["s".to_string()].into(), ..Default::default() });
+    let errors = errors_of(text, &LoadOptions { native_steps: native_steps.clone(), ..Default::default() });
     assert_eq!(
         errors,
         [

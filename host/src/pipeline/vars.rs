@@ -75,7 +75,7 @@ impl AttemptVars<'_> {
 }
 
 /// The names `text` refers to with `${name}`, in order.
-pub fn references(text: &str) -> Result<Vec<String>, String> {
+fn references(text: &str) -> Result<Vec<String>, String> {
     let names = std::cell::RefCell::new(Vec::new());
     substitute(text, &|name| {
         names.borrow_mut().push(name.to_string());
