@@ -82,6 +82,18 @@ impl Default for Params {
     }
 }
 
+/// Names [`Params::set`] takes for a parameter that [`Params::validate`] reports under another name.
+const ALIASES: &[(&str, &str)] = &[
+    ("rounds", "n_rounds"),
+    ("n_estimators", "n_rounds"),
+    ("num_boost_round", "n_rounds"),
+    ("depth", "max_depth"),
+    ("num_leaves", "max_leaves"),
+    ("reg_lambda", "lambda"),
+    ("reg_alpha", "alpha"),
+    ("min_split_loss", "gamma"),
+];
+
 fn bad(name: &'static str, reason: impl Into<String>) -> BoostError {
     BoostError::InvalidParam { name, reason: reason.into() }
 }
@@ -138,6 +150,18 @@ impl Params {
             }
         }
         Ok(())
+    }
+
+    /// [`Params::validate`], naming a parameter as `given` spelled it to [`Params::set`]: `rounds=0` is
+    /// reported as `rounds`, not as the field `n_rounds` the user never typed.
+    pub fn validate_as_given(&self, given: &[&str]) -> Result<()> {
+        self.validate().map_err(|e| match e {
+            BoostError::InvalidParam { name, reason } => {
+                let spelled = ALIASES.iter().find(|(alias, checked)| *checked == name && given.contains(alias)).map_or(name, |(alias, _)| alias);
+                BoostError::InvalidParam { name: spelled, reason }
+            }
+            other => other,
+        })
     }
 
     /// Check every parameter; the error names the first bad one.

@@ -322,7 +322,7 @@ fn a_stage_plugin_granted_llm_reaches_bedrock_when_the_config_says_so() {
         run_id: "test-run",
         stage,
         params: json!({ "mode": "llm" }),
-        grants: Grants { storage: vec![StorageGrant::parse("write:scratch/granted/").unwrap()], sql: false, llm },
+        grants: Grants { storage: vec![StorageGrant::parse("write:scratch/granted/").unwrap()], sql: false, llm, sql_database: None },
         limits: limits(),
     };
     let outcome = support::runtime().run_stage(&plugin, request("summarise", true), &caps).expect("the granted stage runs");

@@ -332,6 +332,109 @@ after = ["d"]
     assert!(errors.iter().any(|e| e.starts_with("pipelines/x.toml:20: stage 'd': a stage cannot come after itself")), "{errors:?}");
 }
 
+/// Hands its params back as its summary.
+struct Echo;
+
+impl Step for Echo {
+    fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        ok(ctx.params.clone())
+    }
+}
+
+#[test]
+fn var_values_may_use_builtins_and_other_vars_expanded_where_used() {
+    let root = tempfile::tempdir().unwrap();
+    let reg = registry(&[("echo", Arc::new(Echo))]);
+    let text = r#"
+[vars]
+out = "work/${scratch}"
+file = "${out}${name}.csv"
+name = "users_by_plan"
+[[stage]]
+name = "a"
+native = "echo"
+params = { table = "engage.users", output = "${out}", file = "${file}" }
+"#;
+    let p = pipeline(text, &reg);
+    let record = executor(root.path(), reg).run(&p).unwrap();
+    let summary = &stage(&record, "a").output.as_ref().unwrap().summary;
+    let scratch = format!("run={}/a/attempt=1/", record.run_id);
+    assert_eq!(summary["output"], format!("work/{scratch}"));
+    assert_eq!(summary["file"], format!("work/{scratch}users_by_plan.csv"));
+    assert_eq!(record.vars["out"], "work/${scratch}", "the record keeps vars as written");
+}
+
+#[test]
+fn unknown_names_and_cycles_in_var_values_fail_validation_at_their_line() {
+    let native_steps: std::collections::BTreeSet<String> = ["s".to_string()].into();
+    let text = r#"
+[vars]
+out = "work/${scratch}"
+bad = "work/${nosuch}/"
+a = "${b}"
+b = "${a}"
+[[stage]]
+name = "s"
+native = "s"
+params = { output = "${out}", other = "${bad}", loop = "${a}" }
+"#;
+    let errors = errors_of(text, &LoadOptions { native_steps: native_steps.clone(), ..Default::default() });
+    assert_eq!(
+        errors,
+        [
+            "pipelines/x.toml:4: [vars] 'bad': unknown variable '${nosuch}' in 'work/${nosuch}/'",
+            "pipelines/x.toml:5: [vars] 'a': '${b}' leads back to 'a': a -> b -> a",
+            "pipelines/x.toml:6: [vars] 'b': '${a}' leads back to 'b': b -> a -> b",
+        ],
+        "reported once each, at the var, not again where it is used"
+    );
+    // A --set value is checked the same way, and named by its option.
+    let fixed = text.replace("${nosuch}", "x").replace("\"${a}\"", "\"y\"");
+    let overrides = [("out".to_string(), "work/${nosuch}/".to_string())].into();
+    let errors = errors_of(&fixed, &LoadOptions { native_steps, overrides, ..Default::default() });
+    assert_eq!(errors, ["--set out: unknown variable '${nosuch}' in 'work/${nosuch}/'"]);
+}
+
+/// Two published transforms writing the same columns (two releases of one plugin, the likely case) fail
+/// validation at their line, naming both releases, before anything runs.
+#[test]
+fn two_published_transforms_writing_one_column_fail_validation() {
+    use engage::capabilities::storage::{LocalStorage, ObjectStore};
+    let root = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStorage::new(root.path()).unwrap());
+    let component = std::fs::read(support::plugin_path("engagement_features")).unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/engagement-features/plugin.toml")).unwrap();
+    let registry = engage::plugins::registry::Registry::new(store.clone());
+    for version in ["1.0.0", "1.1.0"] {
+        registry.publish(&manifest.replace("version = \"0.1.0\"", &format!("version = \"{version}\"")), &component).unwrap();
+    }
+    let text = r#"
+[[stage]]
+name = "features"
+native = "features"
+params = { inputs = { training = "run.training_set" }, transforms = [
+  "engagement-features@1.0.0",
+  "engagement-features@1.x",
+] }
+"#;
+    let options = LoadOptions { native_steps: ["features".to_string()].into(), ..Default::default() }.with_published(store);
+    let errors = errors_of(text, &options);
+    assert_eq!(errors.len(), 1, "one error however many columns the two share: {errors:?}");
+    assert!(
+        errors[0].starts_with(
+            "pipelines/x.toml:7: stage 'features': transform 'engagement-features@1.x' (engagement-features@1.1.0) writes columns \
+             'sessions_per_day_7d', 'session_trend', "
+        ),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("as does transform 'engagement-features@1.0.0'"), "{errors:?}");
+    // A version given by a var is checked as the run resolves it.
+    let with_var = format!("[vars]\nfirst = \"1.0.0\"\n{}", text.replace("features@1.0.0", "features@${first}"));
+    let errors = errors_of(&with_var, &options);
+    assert!(errors.len() == 1 && errors[0].contains("as does transform 'engagement-features@1.0.0'"), "{errors:?}");
+}
+
 #[test]
 fn defaults_vars_and_overrides_are_applied() {
     let options = LoadOptions {

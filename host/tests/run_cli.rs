@@ -121,6 +121,17 @@ fn run_prints_a_summary_and_the_history_can_be_read_back() {
     assert_eq!(summary["run_id"], failed_id.as_str());
     assert_eq!(summary["stages"][0]["attempts"], 1, "first stayed committed");
     assert_eq!(summary["stages"][1]["attempts"], 3);
+
+    // A succeeded run has nothing to resume, and says so even when the file has since been broken:
+    // the record is read before the file.
+    std::fs::write(&file, "[[stage]]\nname = \"a\"\nplugin = \"nothere\"\n").unwrap();
+    let with_file = ["run", file.to_str().unwrap(), "--resume", run_id.as_str(), "--no-progress"];
+    for args in [&with_file[..], &["run", "--resume", failed_id.as_str(), "--no-progress"]] {
+        let out = engage(&root, args);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains("already succeeded; there is nothing to resume") && !err.contains("nothere"), "{err}");
+    }
 }
 
 #[test]

@@ -60,6 +60,7 @@ fn sql_grants() -> Grants {
         ],
         sql: true,
         llm: false,
+        sql_database: Some(DB.to_string()),
     }
 }
 
@@ -370,7 +371,7 @@ fn files_in(env: &Env, bucket: &str) -> Vec<String> {
 fn sql_reading_a_table_outside_the_storage_grants_is_denied() {
     let env = env(4);
     // `sql` and its own scratch, but not `read:processed/` where engage.users lives.
-    let grants = Grants { storage: vec![StorageGrant::parse(&format!("write:work/run={RUN_ID}/")).unwrap()], sql: true, llm: false };
+    let grants = Grants { storage: vec![StorageGrant::parse(&format!("write:work/run={RUN_ID}/")).unwrap()], ..sql_grants() };
     let params = json!({ "source": "engage.users", "database": DB, "location": scratch("prepare", 1) });
     let error = run(&env, "prepare", params, grants).expect_err("engage.users is not readable with these grants");
     assert_eq!(error.kind, FailureKind::Denied, "{}", error.report());
@@ -404,7 +405,7 @@ mod sql_capability {
 
     fn host(env: &Env, storage: &[&str]) -> SqlHost {
         let storage = storage.iter().map(|g| StorageGrant::parse(g).unwrap()).collect();
-        SqlHost::new("probe", Arc::new(Grants { storage, sql: true, llm: false }), env.sql.clone(), 4 << 20)
+        SqlHost::new("probe", Arc::new(Grants { storage, ..sql_grants() }), env.sql.clone(), 4 << 20)
     }
 
     fn denial<T>(result: Result<T, HostError>) -> String {
@@ -487,13 +488,97 @@ mod sql_capability {
         assert_eq!(files_in(&env, "work").len(), before, "the INSERT wrote nothing");
 
         // Dropping a table (or its partitions) it may only read: the table a later step trusts stays.
+        let text = denial(reader.execute(format!("DROP TABLE {DB}.t")));
+        assert!(text.contains(&format!("dropping table {DB}.t needs write:{scratch}t/")), "{text}");
         let text = denial(sql.execute("DROP TABLE engage.users".to_string()));
-        assert!(text.contains("dropping table engage.users needs write:processed/users/"), "{text}");
-        let text = denial(sql.execute("ALTER TABLE engage.users DROP PARTITION (snapshot_date = DATE '2026-11-22')".to_string()));
-        assert!(text.contains("dropping partitions of table engage.users needs write:processed/users/"), "{text}");
+        assert!(text.contains("DROP TABLE of table engage.users is outside its run's database"), "{text}");
         assert!(!rows(&env, "SHOW TABLES IN engage").is_empty(), "engage.users is still catalogued");
         // Its own table it may drop.
         ok(sql.execute(format!("DROP TABLE {DB}.t")));
+    }
+
+    /// Tables outside the run's database are denied by statement kind, whatever the storage grants
+    /// reach: here every bucket involved is writable, so the database is the only thing to deny.
+    fn denied_outside_the_run_database(statement: &str, kind: &str, target: &str) -> Env {
+        let env = env(2);
+        let mut sql = host(&env, &["write:processed/", "write:work/"]);
+        let text = denial(sql.execute(statement.to_string()));
+        let expected = format!(
+            "stage 'probe' was denied sql: {kind} of {target} is outside its run's database: \
+             a stage may create, change or drop tables only in its run's database {DB}"
+        );
+        assert!(text.contains(&expected), "{text}");
+        env
+    }
+
+    fn engage_tables(env: &Env) -> Vec<String> {
+        rows(env, "SHOW TABLES IN engage").into_iter().map(|r| r[0].clone()).collect()
+    }
+
+    #[test]
+    fn ctas_outside_the_run_database_is_denied() {
+        // The repro: a lasting engage table over the run's scratch, which cleanup later removes.
+        let location = format!("s3://work/run={RUN_ID}/probe/evil2/");
+        let ctas = |db: &str| format!("CREATE TABLE {db}.evil2 WITH (format='PARQUET', external_location='{location}') AS SELECT 1 AS x");
+        let env = denied_outside_the_run_database(&ctas("engage"), "CREATE TABLE AS SELECT", "table engage.evil2");
+        assert_eq!(engage_tables(&env), ["users"], "nothing was catalogued in engage");
+        assert!(files_in(&env, "work").is_empty(), "nothing was written: {:?}", files_in(&env, "work"));
+        // The same statement into the run's database is what stages do.
+        let mut sql = host(&env, &["write:work/"]);
+        ok(sql.execute(format!("CREATE DATABASE IF NOT EXISTS {DB}")));
+        assert_eq!(ok(sql.execute(ctas(DB))), 1);
+    }
+
+    #[test]
+    fn create_external_table_outside_the_run_database_is_denied() {
+        let statement = format!("CREATE EXTERNAL TABLE engage.evil (x int) STORED AS PARQUET LOCATION 's3://work/run={RUN_ID}/evil/'");
+        let env = denied_outside_the_run_database(&statement, "CREATE EXTERNAL TABLE", "table engage.evil");
+        assert_eq!(engage_tables(&env), ["users"]);
+    }
+
+    #[test]
+    fn insert_outside_the_run_database_is_denied() {
+        let env = denied_outside_the_run_database("INSERT INTO engage.users SELECT * FROM engage.users", "INSERT INTO", "table engage.users");
+        assert_eq!(rows(&env, "SELECT count(*) FROM engage.users")[0][0], (2 * USERS).to_string(), "no row was added");
+    }
+
+    #[test]
+    fn drop_table_outside_the_run_database_is_denied() {
+        let env = denied_outside_the_run_database("DROP TABLE IF EXISTS engage.users", "DROP TABLE", "table engage.users");
+        assert_eq!(engage_tables(&env), ["users"]);
+    }
+
+    #[test]
+    fn add_partition_outside_the_run_database_is_denied() {
+        let statement = "ALTER TABLE engage.users ADD PARTITION (snapshot_date = DATE '2026-12-06') LOCATION 's3://work/evil/'";
+        let env = denied_outside_the_run_database(statement, "ALTER TABLE ADD PARTITION", "table engage.users");
+        assert_eq!(rows(&env, "SHOW PARTITIONS engage.users").len(), 2);
+    }
+
+    #[test]
+    fn drop_partition_outside_the_run_database_is_denied() {
+        let statement = "ALTER TABLE engage.users DROP PARTITION (snapshot_date = DATE '2026-11-22')";
+        let env = denied_outside_the_run_database(statement, "ALTER TABLE DROP PARTITION", "table engage.users");
+        assert_eq!(rows(&env, "SHOW PARTITIONS engage.users").len(), 2);
+    }
+
+    #[test]
+    fn alter_columns_outside_the_run_database_is_denied() {
+        denied_outside_the_run_database("ALTER TABLE engage.users ADD COLUMNS (evil string)", "ALTER TABLE ADD COLUMNS", "table engage.users");
+    }
+
+    #[test]
+    fn msck_repair_outside_the_run_database_is_denied() {
+        denied_outside_the_run_database("MSCK REPAIR TABLE engage.users", "MSCK REPAIR TABLE", "table engage.users");
+    }
+
+    #[test]
+    fn create_database_other_than_the_run_database_is_denied() {
+        let env = denied_outside_the_run_database("CREATE DATABASE evil", "CREATE DATABASE", "database evil");
+        denied_outside_the_run_database("CREATE SCHEMA IF NOT EXISTS evil", "CREATE DATABASE", "database evil");
+        assert!(rows(&env, "SHOW DATABASES").iter().all(|r| r[0] != "evil"));
+        // Views are not accepted at all (the parser refuses them), so they cannot escape either.
+        assert!(host(&env, &["write:work/"]).execute("CREATE VIEW engage.v AS SELECT 1 AS x".into()).is_err());
     }
 }
 

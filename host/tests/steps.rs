@@ -433,7 +433,7 @@ fn features_refuse_outputs_named_like_inputs_or_written_twice() {
     let err = run(json!(["bad-transform"]), "nans");
     assert!(err.message.contains("user_id u2") && err.message.contains(&format!("(reading {RUN_DB}.nans)")), "{}", err.message);
     let err = run(json!(["bad-transform", "bad-transform"]), "plain");
-    assert!(err.message.contains("column 'score' is written by transform 'bad-transform' and by transform 'bad-transform'"), "{}", err.message);
+    assert!(err.message.contains("column 'score' is written by transform 'bad-transform@1.0.0' and by transform 'bad-transform@1.0.0'"), "{}", err.message);
     assert!(h.services.catalog.table(RUN_DB, "training_features").unwrap().is_none());
 }
 

@@ -146,8 +146,7 @@ fn message(error: HostError) -> String {
 fn grants_and_bad_keys(store: Arc<dyn ObjectStore>) {
     let grants = Grants {
         storage: vec![StorageGrant::parse("write:zone/run=1/").unwrap(), StorageGrant::parse("read:other/").unwrap()],
-        sql: false,
-        llm: false,
+        ..Grants::default()
     };
     let mut host = StorageHost::new("prepare", Arc::new(grants), store.clone(), 64 * MIB);
     host.put("zone".into(), "run=1/out.txt".into(), b"granted".to_vec()).map_err(message).unwrap();

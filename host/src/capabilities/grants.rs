@@ -78,6 +78,10 @@ pub struct Grants {
     pub sql: bool,
     #[serde(default)]
     pub llm: bool,
+    /// The one catalog database the stage's SQL may create, change or drop tables in: its
+    /// run's. `None` allows none; shared databases (`engage`) change only by publishing.
+    #[serde(default)]
+    pub sql_database: Option<String>,
 }
 
 /// A guest asked for something outside its grants. The message names the stage,
@@ -116,6 +120,22 @@ impl Grants {
             stage: stage.to_string(),
             capability: "sql",
             detail: format!("{what} needs {verb}:{bucket}/{prefix}, outside its storage grants (granted: {})", self.storage_list()),
+        })
+    }
+
+    /// A SQL statement of `kind` creates, changes or drops `table` (or a database) in `database`.
+    pub fn check_sql_database(&self, stage: &str, kind: &str, table: &str, database: &str) -> Result<(), Denied> {
+        if self.sql_database.as_deref().is_some_and(|own| own.eq_ignore_ascii_case(database)) {
+            return Ok(());
+        }
+        let allowed = match &self.sql_database {
+            Some(own) => format!("only in its run's database {own}"),
+            None => "in no database (it has no run database)".to_string(),
+        };
+        Err(Denied {
+            stage: stage.to_string(),
+            capability: "sql",
+            detail: format!("{kind} of {table} is outside its run's database: a stage may create, change or drop tables {allowed}"),
         })
     }
 

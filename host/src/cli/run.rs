@@ -76,6 +76,10 @@ pub fn run(args: RunArgs, root: &Path) -> Result<()> {
     let mut pipeline_file = args.pipeline.clone();
     if let Some(id) = &args.resume {
         let record = store.load(id)?;
+        // Before the file is read: a finished run has nothing to resume, whatever the file now says.
+        if record.status == RunStatus::Succeeded {
+            bail!("run {id} already succeeded; there is nothing to resume");
+        }
         overrides = record.vars;
         pipeline_file.get_or_insert_with(|| PathBuf::from(&record.pipeline_file));
     }

@@ -36,11 +36,13 @@ impl Split {
 /// `rounds=200,depth=6,eta=0.1` over Engage's defaults (300 rounds, depth 6, eta 0.1, early stopping after 20).
 pub fn parse_params(text: Option<&str>) -> Result<Params> {
     let mut p = Params { n_rounds: 300, eta: 0.1, max_depth: 6, early_stopping_rounds: Some(20), ..Params::default() };
+    let mut given = Vec::new();
     for pair in text.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (name, value) = pair.split_once('=').with_context(|| format!("--params: '{pair}' must be name=value"))?;
         p.set(name.trim(), value).with_context(|| format!("--params: '{pair}'"))?;
+        given.push(name.trim());
     }
-    p.validate().context("--params")?;
+    p.validate_as_given(&given).context("--params")?;
     Ok(p)
 }
 
@@ -206,6 +208,11 @@ mod tests {
         let e = parse_params(Some("trees=5")).unwrap_err();
         assert!(format!("{e:#}").contains("unknown parameter 'trees'"), "{e:#}");
         assert!(parse_params(Some("eta=fast")).is_err());
+        // A failed check names the parameter as typed, not boost's field name.
+        let e = format!("{:#}", parse_params(Some("rounds=0")).unwrap_err());
+        assert!(e.contains("invalid parameter `rounds`: must be at least 1") && !e.contains("n_rounds"), "{e}");
+        let e = format!("{:#}", parse_params(Some("depth=40")).unwrap_err());
+        assert!(e.contains("invalid parameter `depth`: 40 is above 30"), "{e}");
     }
 
     #[test]

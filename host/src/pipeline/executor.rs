@@ -829,7 +829,8 @@ pub(crate) fn attempt_input(
     let lookup = |n: &str| lookup.get(n);
     let config = |e: String| StepError::new(ErrorKind::Config, format!("stage '{}': {e}", spec.name));
     let params = vars::substitute_json(&spec.params, &lookup).map_err(config)?;
-    let mut grants = Grants { storage: Vec::new(), sql: spec.grants.sql, llm: spec.grants.llm };
+    let mut grants =
+        Grants { storage: Vec::new(), sql: spec.grants.sql, llm: spec.grants.llm, sql_database: Some(run_db.clone()) };
     for template in &spec.grants.storage {
         let text = vars::substitute(template, &lookup).map_err(config)?;
         grants.storage.push(StorageGrant::parse(&text).map_err(config)?);

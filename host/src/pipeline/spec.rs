@@ -436,10 +436,22 @@ pub fn parse(text: &str, file: &str, options: &LoadOptions) -> Result<Pipeline, 
         }
     }
 
+    // A var's value may use `${...}` too: every name must be known, and no var may lead back to itself. A bad
+    // var is reported once, at its own line (or --set); where it is used it stands in as a plain sample value.
+    let mut sample_vars = vars.clone();
+    for key in vars.keys() {
+        let Some(problem) = vars::check_var(key, &vars) else { continue };
+        match top.vars.get(key).filter(|_| !options.overrides.contains_key(key)) {
+            Some(value) => report.at(&value.span(), None, format!("[vars] '{key}': {problem}")),
+            None => report.errors.push((0, format!("--set {key}: {problem}"))),
+        }
+        sample_vars.insert(key.clone(), "x".to_string());
+    }
+
     let defaults = Defaults::read(&top.defaults, &mut report);
     let mut stages = Vec::new();
     for raw in &raw_stages {
-        if let Some(stage) = read_stage(raw, &defaults, &vars, lenient, options, &mut report) {
+        if let Some(stage) = read_stage(raw, &defaults, &sample_vars, lenient, options, &mut report) {
             stages.push(stage);
         }
     }
@@ -451,7 +463,7 @@ pub fn parse(text: &str, file: &str, options: &LoadOptions) -> Result<Pipeline, 
         if !valid_table_name(published) {
             report.at(&span, None, format!("[publish] '{published}' is not a valid table name"));
         }
-        match sample_substitute(target.get_ref(), "publish", &vars) {
+        match sample_substitute(target.get_ref(), "publish", &sample_vars) {
             Ok(resolved) if resolved.split_once('.').is_some_and(|(d, t)| !d.is_empty() && valid_table_name(t)) => {}
             Ok(_) => report.at(&span, None, format!("[publish] '{published}' must name a run table as 'database.table', not '{}'", target.get_ref())),
             Err(e) => report.at(&span, None, format!("[publish] '{published}': {e}")),
@@ -643,11 +655,43 @@ fn read_stage(
         && let Some(params) = &raw.params
         && let Some(toml::Value::Array(names)) = params.get_ref().get("transforms")
     {
-        for name in names.iter().filter_map(|n| n.as_str()).filter(|n| !n.contains("${")) {
-            let span = report.quoted(&params.span(), name);
+        // Which published transform writes each column: two writing one column fail here, not when the
+        // step runs after everything before it (a local file's columns are known only once it loads).
+        let mut writers: BTreeMap<String, String> = BTreeMap::new();
+        for written in names.iter().filter_map(|n| n.as_str()) {
+            // A name using vars (`activity@${activity_version}`) is checked as the run will resolve it.
+            let resolved = match written.contains("${") {
+                false => written.to_string(),
+                true if !lenient && let Ok(resolved) = sample(written) => resolved,
+                true => continue,
+            };
+            let name = resolved.as_str();
+            let span = report.quoted(&params.span(), written);
             if crate::plugins::registry::is_reference(name) {
-                if let Err(problem) = options.published(name, "transform") {
-                    report.at(&span, at, format!("transform {problem}"));
+                match options.published(name, "transform") {
+                    Err(problem) => report.at(&span, at, format!("transform {problem}")),
+                    Ok(Some((registry, release))) => {
+                        let resolved = format!("{}@{}", release.name, release.version);
+                        let label = if resolved == name { format!("'{name}'") } else { format!("'{name}' ({resolved})") };
+                        // Reported once per earlier transform, however many columns the two share.
+                        let mut clashes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                        for column in registry.manifest(&release).map(|m| m.outputs).unwrap_or_default() {
+                            match writers.get(&column.name) {
+                                Some(other) => clashes.entry(other.clone()).or_default().push(format!("'{}'", column.name)),
+                                None => {
+                                    writers.insert(column.name, label.clone());
+                                }
+                            }
+                        }
+                        for (other, columns) in clashes {
+                            let columns = format!("column{} {}", if columns.len() == 1 { "" } else { "s" }, columns.join(", "));
+                            let message = format!(
+                                "transform {label} writes {columns}, as does transform {other}: a column has one writer; keep one of the two, or rename the outputs"
+                            );
+                            report.at(&span, at, message);
+                        }
+                    }
+                    Ok(None) => {}
                 }
             } else if let Some(dir) = &options.plugin_dir
                 && let Err(e) = crate::plugins::resolve::find_plugin_file(dir, name)

@@ -51,8 +51,15 @@ pub struct AttemptVars<'a> {
     pub vars: &'a BTreeMap<String, String>,
 }
 
+/// How deep var values may name other vars; validation refuses cycles, this only bounds a record edited by hand.
+const MAX_NESTING: usize = 32;
+
 impl AttemptVars<'_> {
     pub fn get(&self, name: &str) -> Option<String> {
+        self.get_nested(name, 0)
+    }
+
+    fn get_nested(&self, name: &str, depth: usize) -> Option<String> {
         match name {
             "run_id" => Some(self.run_id.to_string()),
             "run_db" => Some(self.run_db.to_string()),
@@ -60,9 +67,56 @@ impl AttemptVars<'_> {
             "stage" => Some(self.stage.to_string()),
             "attempt" => Some(self.attempt.to_string()),
             "scratch" => Some(self.scratch.to_string()),
-            other => self.vars.get(other).cloned(),
+            // A var's value may name built-ins and other vars: expanded where the var is used, as if written there.
+            other if depth < MAX_NESTING => substitute(self.vars.get(other)?, &|n| self.get_nested(n, depth + 1)).ok(),
+            _ => None,
         }
     }
+}
+
+/// The names `text` refers to with `${name}`, in order.
+fn references(text: &str) -> Result<Vec<String>, String> {
+    let names = std::cell::RefCell::new(Vec::new());
+    substitute(text, &|name| {
+        names.borrow_mut().push(name.to_string());
+        Some(String::new())
+    })?;
+    Ok(names.into_inner())
+}
+
+/// What is wrong with the value of var `name`, if anything: a `${...}` naming neither a built-in nor
+/// a var, or a chain of vars leading back to `name`.
+pub fn check_var(name: &str, vars: &BTreeMap<String, String>) -> Option<String> {
+    let value = vars.get(name)?;
+    let direct = match references(value) {
+        Ok(names) => names,
+        Err(e) => return Some(e),
+    };
+    if let Some(unknown) = direct.iter().find(|n| !BUILTINS.contains(&n.as_str()) && !vars.contains_key(n.as_str())) {
+        return Some(format!("unknown variable '${{{unknown}}}' in '{value}'"));
+    }
+    let mut path = vec![name.to_string()];
+    cycle_from(name, vars, &mut path).then(|| format!("'{value}' leads back to '{name}': {}", path.join(" -> ")))
+}
+
+/// Whether following var references from the last name of `path` reaches `path[0]`; `path` is then the cycle.
+fn cycle_from(name: &str, vars: &BTreeMap<String, String>, path: &mut Vec<String>) -> bool {
+    let Some(Ok(names)) = vars.get(name).map(|v| references(v)) else { return false };
+    for next in names.iter().filter(|n| vars.contains_key(n.as_str())) {
+        if *next == path[0] {
+            path.push(next.clone());
+            return true;
+        }
+        if path.contains(next) {
+            continue;
+        }
+        path.push(next.clone());
+        if cycle_from(next, vars, path) {
+            return true;
+        }
+        path.pop();
+    }
+    false
 }
 
 /// The run's catalog database: `run_<id>` with `-` → `_`.
@@ -81,5 +135,27 @@ mod tests {
         assert!(substitute("${b}", &lookup).unwrap_err().contains("'${b}'"));
         assert!(substitute("${a", &lookup).unwrap_err().contains("unclosed"));
         assert_eq!(substitute("no vars $ here", &lookup).unwrap(), "no vars $ here");
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn var_values_expand_where_they_are_used() {
+        let vars = vars(&[("out", "work/${scratch}${name}"), ("name", "${stage}.csv")]);
+        let attempt = AttemptVars { run_id: "r", run_db: "run_r", run_started: "t", stage: "s", attempt: 1, scratch: "run=r/s/", vars: &vars };
+        assert_eq!(substitute("${out}", &|n| attempt.get(n)).unwrap(), "work/run=r/s/s.csv");
+        assert_eq!(check_var("out", &vars), None);
+    }
+
+    #[test]
+    fn unknown_names_and_cycles_in_var_values_are_reported() {
+        let bad = vars(&[("out", "work/${nosuch}/")]);
+        assert_eq!(check_var("out", &bad).unwrap(), "unknown variable '${nosuch}' in 'work/${nosuch}/'");
+        let cycle = vars(&[("a", "x${b}"), ("b", "${c}"), ("c", "${a}"), ("d", "${a}")]);
+        assert_eq!(check_var("a", &cycle).unwrap(), "'x${b}' leads back to 'a': a -> b -> c -> a");
+        assert_eq!(check_var("d", &cycle), None, "d only uses the cycle; a, b and c are reported");
+        assert!(check_var("a", &vars(&[("a", "${a")])).unwrap().contains("unclosed"));
     }
 }

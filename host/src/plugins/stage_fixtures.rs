@@ -66,7 +66,8 @@ pub fn manifest_grants(manifest: &Manifest) -> Result<Grants> {
             StorageGrant::parse(&text).map_err(|e| anyhow::anyhow!("plugin.toml grants.storage: {e}"))
         })
         .collect::<Result<_>>()?;
-    Ok(Grants { storage, sql: manifest.grants.sql, llm: manifest.grants.llm })
+    let sql_database = vars.get("run_db").cloned();
+    Ok(Grants { storage, sql: manifest.grants.sql, llm: manifest.grants.llm, sql_database })
 }
 
 fn params(dir: &Path, stage: &str) -> Result<Value> {

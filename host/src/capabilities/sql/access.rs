@@ -12,7 +12,12 @@
 //! - DROP TABLE and DROP PARTITION keep the data but change what every reader of
 //!   the table sees (and let a stage re-create a trusted table over its own
 //!   files): they need a write grant covering the table's location;
-//! - catalog-only statements (SHOW, DESCRIBE, CREATE DATABASE) need only `sql`.
+//! - catalog-only statements (SHOW, DESCRIBE) need only `sql`.
+//!
+//! Every statement that creates, changes or drops a table (or creates a database)
+//! must also name the stage's run database ([`Grants::sql_database`]): a table of
+//! `engage` over granted scratch would outlive the scratch and mislead every reader,
+//! so shared databases change only by publishing.
 //!
 //! A statement the check cannot read is refused rather than passed on (Athena
 //! would otherwise run what the local parser does not understand), and a location
@@ -48,6 +53,9 @@ pub fn authorize(stage: &str, grants: &Grants, catalog: Option<&dyn Catalog>, st
     grants.check_sql(stage)?;
     let Some(catalog) = catalog else { return Ok(()) };
     let parsed = parse(statement).map_err(|e| CapabilityError::invalid(e.replace('\n', " ")))?;
+    if let Some((kind, table, database)) = catalog_change(&parsed) {
+        grants.check_sql_database(stage, kind, &table, &database)?;
+    }
     for reach in reaches(catalog, &parsed)? {
         let (bucket, prefix) = parse_location(&directory(&reach.location)).map_err(|e| denied(stage, &reach, e))?;
         if !prefix.is_empty() {
@@ -61,6 +69,31 @@ pub fn authorize(stage: &str, grants: &Grants, catalog: Option<&dyn Catalog>, st
 fn denied(stage: &str, reach: &Reach, error: String) -> HostError {
     let what = &reach.what;
     Denied { stage: stage.to_string(), capability: "sql", detail: format!("{what}: location '{}': {error}", reach.location) }.into()
+}
+
+/// The statement kind, the table (or database) and the database of what a statement
+/// creates, changes or drops in the catalog; `None` for reads.
+fn catalog_change(statement: &AthenaStatement) -> Option<(&'static str, String, String)> {
+    let table = |kind, name: &TableName| Some((kind, format!("table {name}"), name.database.clone()));
+    match statement {
+        AthenaStatement::CreateTableAs(spec) => table("CREATE TABLE AS SELECT", &spec.name),
+        AthenaStatement::CreateExternalTable(spec) => table("CREATE EXTERNAL TABLE", &spec.name),
+        AthenaStatement::InsertInto(spec) => table("INSERT INTO", &spec.table),
+        AthenaStatement::DropTable { name, .. } => table("DROP TABLE", name),
+        AthenaStatement::MsckRepair(name) => table("MSCK REPAIR TABLE", name),
+        AthenaStatement::AddPartitions { table: name, .. } => table("ALTER TABLE ADD PARTITION", name),
+        AthenaStatement::DropPartitions { table: name, .. } => table("ALTER TABLE DROP PARTITION", name),
+        AthenaStatement::AlterColumns { table: name, replace, .. } => {
+            table(if *replace { "ALTER TABLE REPLACE COLUMNS" } else { "ALTER TABLE ADD COLUMNS" }, name)
+        }
+        AthenaStatement::CreateDatabase { name, .. } => Some(("CREATE DATABASE", format!("database {name}"), name.clone())),
+        AthenaStatement::Query(_)
+        | AthenaStatement::ShowTables { .. }
+        | AthenaStatement::ShowDatabases { .. }
+        | AthenaStatement::ShowPartitions(_)
+        | AthenaStatement::ShowColumns(_)
+        | AthenaStatement::Describe(_) => None,
+    }
 }
 
 /// Every location the statement reaches.

@@ -86,9 +86,11 @@ fn output_schema(
     let mut writers: BTreeMap<String, String> = keep.iter().map(|k| (k.clone(), "the kept column".to_string())).collect();
     for inst in instances {
         let plugin = &inst.info().name;
+        // With the version: two releases of one plugin are the likely pair.
+        let release = format!("{plugin}@{}", inst.info().version);
         for f in inst.output_schema().fields() {
             if let Some(other) = writers.get(f.name()) {
-                return Err(config(ctx, format!("column '{}' is written by transform '{plugin}' and by {other}: rename one", f.name())));
+                return Err(config(ctx, format!("column '{}' is written by transform '{release}' and by {other}: rename one", f.name())));
             }
             if table_columns.contains(f.name().as_str()) {
                 return Err(config(
@@ -103,7 +105,7 @@ fn output_schema(
                     format!("transform '{plugin}' writes '{}' as {}; model features must be numbers or booleans (encode a category as numbers, e.g. one 0/1 column per value)", f.name(), f.data_type()),
                 ));
             }
-            writers.insert(f.name().clone(), format!("transform '{plugin}'"));
+            writers.insert(f.name().clone(), format!("transform '{release}'"));
             fields.push(f.as_ref().clone());
         }
     }

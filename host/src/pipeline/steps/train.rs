@@ -103,12 +103,14 @@ fn boost_params(ctx: &StepContext) -> Result<Params, StepError> {
         "rounds", "eta", "max_depth", "max_leaves", "early_stopping_rounds", "min_child_weight", "subsample",
         "colsample_bytree", "lambda", "alpha", "gamma", "max_bin", "threshold", "seed", "threads",
     ];
+    let mut given = Vec::new();
     for name in NAMES {
         if let Some(v) = param_str(ctx, name)? {
             p.set(name, &v).map_err(|e| config(ctx, format!("boosting params: {e}")))?;
+            given.push(name);
         }
     }
-    p.validate().map_err(|e| config(ctx, format!("boosting params: {e}")))?;
+    p.validate_as_given(&given).map_err(|e| config(ctx, format!("boosting params: {e}")))?;
     Ok(p)
 }
 
