@@ -206,7 +206,7 @@ fn averages_rank_groups_big_enough_to_mean_something() {
     let db = &a.kb.run_db;
     let answer = a.ask("Which country has the highest average probability of engaging?");
     let best = sql_value(&format!(
-        "SELECT country FROM {db}.engagement_results GROUP BY country HAVING count(*) >= 30 ORDER BY round(avg(probability), 3) DESC, country LIMIT 1"
+        "SELECT country FROM {db}.engagement_results GROUP BY country HAVING count(*) >= 30 ORDER BY avg(probability) DESC, country LIMIT 1"
     ));
     assert!(answer.text.contains("country groups of at least 30 users") && answer.text.contains(&format!(" is {best} (")), "{}", answer.text);
 }

@@ -110,12 +110,15 @@ impl Assistant {
             Intent::SegmentDefinitions => self.segment_definitions(),
             Intent::DataQuality => self.data_quality(),
             Intent::User(id) => self.user(id),
+            Intent::TopUsers { n, highest, filters } => self.top_users(*n, *highest, filters),
             Intent::Metric { name, baseline } => self.metric(name, *baseline),
             Intent::TopDrivers(n) => self.drivers(*n),
             Intent::Threshold(s) => self.threshold(*s),
             Intent::Ingest(f) => self.ingest(*f),
             Intent::Model(f) => self.model(*f),
             Intent::Changes => self.changes(),
+            Intent::Drift => self.drift(),
+            Intent::SegmentSizes(s) => self.segment_sizes(*s),
             Intent::Migration { from, to } => self.migration(*from, *to),
             Intent::RealizedAuc => self.realized_auc(),
             Intent::LastWeek => self.last_week(),
@@ -465,6 +468,27 @@ impl Assistant {
         Ok(Outcome::Draft(Draft::new(text).value(cell(1).parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
     }
 
+    /// The users with the highest (or lowest) probability: one query on the results table, its rows the evidence.
+    fn top_users(&self, n: usize, highest: bool, f: &Filters) -> Result<Outcome, String> {
+        let q = query::top_users(&self.kb.run_db, n, highest, f)?;
+        let (_, rows, evidence) = self.run(&q)?;
+        if rows.is_empty() {
+            return Err(format!("no users {}", Self::who(f)));
+        }
+        let cell = |r: &Vec<Option<String>>, i: usize| r[i].clone().unwrap_or_else(|| "(missing)".into());
+        let listed: Vec<String> =
+            rows.iter().map(|r| format!("{} {} ({}, {}, {})", cell(r, 0), cell(r, 1), cell(r, 2), cell(r, 3), cell(r, 4))).collect();
+        let among = if f.is_empty() { String::new() } else { format!(" among users {}", Self::who(f)) };
+        let text = format!(
+            "The {} users with the {} probability of engaging next week{among} (probability, segment, plan, country): {}.",
+            rows.len(),
+            if highest { "highest" } else { "lowest" },
+            listed.join("; ")
+        );
+        let evidence = format!("users={} ordered by probability:\n{evidence}", rows.len());
+        Ok(Outcome::Draft(Draft::new(text).value(cell(&rows[0], 1).parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+    }
+
     fn metric(&self, name: &str, baseline: Option<bool>) -> Result<Outcome, String> {
         let (citation, evidence) = self.chunk_citation("model-card#quality-against-the-baseline")?;
         let m = &self.kb.facts["model"];
@@ -547,9 +571,36 @@ impl Assistant {
         if f == IngestFigure::Quarantined
             && let Ok((c, e)) = self.chunk_citation("data-quality#quarantine-reasons")
         {
+            d.text += &Self::quarantine_reasons(&i["reasons_by_column"], &e);
             d = d.cite(c, e);
         }
         Ok(Outcome::Draft(d))
+    }
+
+    /// Why rows were quarantined: the columns by the rows they failed, most first, and the first reason of each
+    /// as the quarantine-reasons section quotes it ("age: 200 is out of range 13-110").
+    fn quarantine_reasons(by_column: &Value, section: &str) -> String {
+        let mut columns: Vec<(&String, u64)> =
+            by_column.as_object().map(|m| m.iter().filter_map(|(c, n)| n.as_u64().map(|n| (c, n))).collect()).unwrap_or_default();
+        if columns.is_empty() {
+            return String::new();
+        }
+        columns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let listed: Vec<String> = columns.iter().map(|(c, n)| format!("`{c}` {n}")).collect();
+        // The section's example lines end "line N: <column>: <reason>".
+        let examples: Vec<String> = columns
+            .iter()
+            .filter_map(|(c, _)| {
+                section.lines().find_map(|l| l.split_once(": ").map(|(_, reason)| reason.trim()).filter(|r| r.starts_with(&format!("{c}: "))))
+            })
+            .map(|r| format!("\"{r}\""))
+            .collect();
+        let examples = if examples.is_empty() { String::new() } else { format!(" For example: {}.", examples.join("; ")) };
+        format!(
+            " Rows quarantined by column (a row can fail more than one): {}; the most by `{}`.{examples}",
+            listed.join(", "),
+            columns[0].0
+        )
     }
 
     fn model(&self, f: ModelFigure) -> Result<Outcome, String> {
@@ -574,7 +625,7 @@ impl Assistant {
         }
         let (c, e) = self.chunk_citation("changes#score-shift")?;
         let s = &drift["score_shift"];
-        let warnings = drift["warnings"].as_array().map_or(0, |w| w.len());
+        let warnings = Self::drift_warnings(drift);
         let mut text = format!(
             "Since run {}, the mean predicted probability moved from {} to {}.",
             drift["previous_run"].as_str().unwrap_or("?"),
@@ -583,10 +634,94 @@ impl Assistant {
         );
         let mut d = Draft::new(String::new()).value(s["mean_current"].as_f64().unwrap_or(f64::NAN)).cite(c, e);
         if let Ok((c, e)) = self.chunk_citation("changes#warnings") {
-            text += if warnings == 0 { " There are no drift warnings." } else { " See the drift warnings." };
+            text += &if warnings.is_empty() { " There are no drift warnings.".to_string() } else { format!(" Drift warnings: {}.", warnings.join("; ")) };
             d = d.cite(c, e);
         }
         d.text = text;
+        Ok(Outcome::Draft(d))
+    }
+
+    fn drift_warnings(drift: &Value) -> Vec<&str> {
+        drift["warnings"].as_array().map(|w| w.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    }
+
+    /// The drift step's warnings, as the warnings section lists them, and the features it flagged with their PSI.
+    fn drift(&self) -> Result<Outcome, String> {
+        let previous = match self.previous_run() {
+            Ok(run) => run.to_string(),
+            Err(_) => return self.changes(),
+        };
+        let drift = &self.kb.facts["drift"];
+        let (c, e) = self.chunk_citation("changes#warnings")?;
+        let warnings = Self::drift_warnings(drift);
+        let mut d = Draft::new(if warnings.is_empty() {
+            format!("No drift warnings since run {previous}.")
+        } else {
+            format!("Drift warnings since run {previous}: {}.", warnings.join("; "))
+        })
+        .cite(c, e);
+        let features = drift["features"].as_array().cloned().unwrap_or_default();
+        let psi = |f: &Value| f["psi"].as_f64().unwrap_or(0.0);
+        let mut flagged: Vec<&Value> = features.iter().filter(|f| f["warning"].as_bool() == Some(true)).collect();
+        flagged.sort_by(|a, b| psi(b).total_cmp(&psi(a)));
+        let named = |f: &Value| format!("`{}` (PSI {})", f["name"].as_str().unwrap_or("?"), fact_text(&f["psi"]).unwrap_or_default());
+        if let Ok((c, e)) = self.chunk_citation("changes#feature-drift") {
+            if flagged.is_empty() {
+                if let Some(largest) = features.iter().max_by(|a, b| psi(a).total_cmp(&psi(b))) {
+                    d.text += &format!(" No feature was flagged as drifted; the largest drift is {}.", named(largest));
+                }
+            } else {
+                d.text += &format!(" Features that drifted: {}.", flagged.iter().map(|f| named(f)).collect::<Vec<_>>().join(", "));
+            }
+            d = d.cite(c, e);
+        }
+        Ok(Outcome::Draft(d))
+    }
+
+    /// Segment sizes last week and this, from the segment migration table (users scored in both weeks): its rows are
+    /// last week's segments, its columns this week's.
+    fn segment_sizes(&self, only: Option<Segment>) -> Result<Outcome, String> {
+        let previous = match self.previous_run() {
+            Ok(run) => run.to_string(),
+            Err(outcome) => return Ok(outcome),
+        };
+        let table = &self.kb.facts["drift"]["segment_migration"];
+        let cell = |a: Segment, b: Segment| table[a.name().to_uppercase()][b.name().to_uppercase()].as_u64();
+        let (citation, section) = self.chunk_citation("changes#segment-migration")?;
+        let mut figures = Vec::new();
+        let mut said = Vec::new();
+        let mut value = f64::NAN;
+        let mut in_all = Vec::new();
+        for s in Segment::ALL.iter().copied().filter(|s| only.is_none_or(|o| o == *s)) {
+            let stayed = cell(s, s).ok_or("this run recorded no segment migration")?;
+            let others = Segment::ALL.iter().copied().filter(|o| *o != s);
+            let left: u64 = others.clone().map(|o| cell(s, o)).sum::<Option<u64>>().ok_or("this run recorded no segment migration")?;
+            let joined: u64 = others.map(|o| cell(o, s)).sum::<Option<u64>>().ok_or("this run recorded no segment migration")?;
+            let (before, now) = (stayed + left, stayed + joined);
+            figures.push(format!("{} last_week={before} this_week={now} stayed={stayed} left={left} joined={joined}", s.name()));
+            said.push(format!("the {} segment went from {before} to {now} users ({stayed} stayed, {left} left, {joined} joined)", s.name()));
+            value = now as f64;
+            // Users new this week are in no row of the table: their segment's size in all is said apart.
+            if let Some(all) = self.kb.facts["segments"][s.name()].as_u64().filter(|all| *all != now) {
+                in_all.push(format!("{} {all}", s.name()));
+            }
+        }
+        let mut text = format!("Since run {previous}, among users scored in both weeks, {}.", said.join("; "));
+        let evidence = format!(
+            "segment sizes summed from the segment migration table (rows: last week, columns: this week):\n{}\n{section}",
+            figures.join("\n")
+        );
+        let sizes = (!in_all.is_empty()).then(|| self.chunk_citation("segments#segment-sizes")).transpose()?;
+        if sizes.is_some() {
+            text += &format!(" This week's segments, new users included: {}.", in_all.join(", "));
+        }
+        let mut d = Draft::new(text).cite(citation, evidence);
+        if only.is_some() {
+            d = d.value(value);
+        }
+        if let Some((c, e)) = sizes {
+            d = d.cite(c, e);
+        }
         Ok(Outcome::Draft(d))
     }
 
