@@ -216,9 +216,10 @@ static ACQUIRED: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Words that may qualify "users" without naming who they are ("how many users", "the top 5 users", "all scored
 /// users"); any other word there must be a segment, plan or country, else it is a filter the answer would drop.
-const QUALIFIERS: [&str; 79] = [
+const QUALIFIERS: &[&str] = &[
     "how", "many", "much", "of", "all", "the", "our", "these", "those", "total", "scored", "are", "were", "is", "be", "do", "did",
-    "does", "what", "which", "who", "whose", "any", "some", "most", "more", "fewer", "few", "least", "number", "count", "share",
+    "does", "what", "which", "who", "whose", "any", "some", "most", "more", "fewer", "few", "least", "fewest", "less", "highest",
+    "lowest", "largest", "smallest", "biggest", "best", "worst", "likeliest", "ranked", "number", "count", "share",
     "percentage", "percent", "proportion", "fraction", "among", "for", "in", "on", "from", "to", "with", "and", "or", "than",
     "top", "bottom", "a", "an", "distinct", "unique", "individual", "predicted", "expected", "likely", "unlikely", "engaged",
     "engaging", "engagement", "disengaged", "disengaging", "churning", "risk", "at", "lapsing", "plan", "plans", "segment",
@@ -923,6 +924,8 @@ mod tests {
             "How many users are there?",
             "How many scored users are in the high segment?",
             "How many pro plan users are in Germany?",
+            "Which plan has the fewest users?",
+            "Which country has the most high-engagement users?",
             "How many South Korean users are high?",
             "How many New Zealand users are there?",
             "What share of all users are high-engagement?",

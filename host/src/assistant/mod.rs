@@ -587,11 +587,13 @@ impl Assistant {
         }
         columns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let listed: Vec<String> = columns.iter().map(|(c, n)| format!("`{c}` {n}")).collect();
-        // The section's example lines end "line N: <column>: <reason>".
+        // The section's example lines end "line N: <column>: <reason>; <column>: <reason>".
         let examples: Vec<String> = columns
             .iter()
             .filter_map(|(c, _)| {
-                section.lines().find_map(|l| l.split_once(": ").map(|(_, reason)| reason.trim()).filter(|r| r.starts_with(&format!("{c}: "))))
+                section.lines().filter_map(|l| l.split_once(": ").map(|(_, reasons)| reasons)).find_map(|reasons| {
+                    reasons.split("; ").map(str::trim).find(|r| r.starts_with(&format!("{c}: ")))
+                })
             })
             .map(|r| format!("\"{r}\""))
             .collect();
@@ -711,7 +713,7 @@ impl Assistant {
             "segment sizes summed from the segment migration table (rows: last week, columns: this week):\n{}\n{section}",
             figures.join("\n")
         );
-        let sizes = (!in_all.is_empty()).then(|| self.chunk_citation("segments#segment-sizes")).transpose()?;
+        let sizes = if in_all.is_empty() { None } else { self.chunk_citation("segments#segment-sizes").ok() };
         if sizes.is_some() {
             text += &format!(" This week's segments, new users included: {}.", in_all.join(", "));
         }
@@ -848,5 +850,85 @@ impl Assistant {
             Draft::new(text)
                 .cite(Citation::Chunk { id: c.id.clone(), source: c.source.clone(), heading: c.heading.clone() }, c.text.clone()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::pipeline::steps::knowledge;
+
+    /// An assistant over the changes and data-quality pages the knowledge step writes for `drift` and `ingest`.
+    fn assistant(drift: Value, ingest: Value) -> Assistant {
+        let page = |stem: &str, text: String| chunks::split(&text, stem, &format!("s3://knowledge/run=r/{stem}.md"), "r");
+        let mut chunks = page("changes", knowledge::changes(Some(&drift)));
+        chunks.extend(page("data-quality", knowledge::data_quality(Some(&ingest), None)));
+        let facts = json!({ "drift": drift, "ingest": ingest });
+        let kb = KnowledgeBase { run_id: "r".into(), run_db: "run_r".into(), chunks, facts };
+        Assistant::new(kb, Arc::new(crate::capabilities::sql::NoSql))
+    }
+
+    fn week_with_drift() -> Assistant {
+        let drift = json!({
+            "previous_run": "20261201-000000-aaaa",
+            "score_shift": { "mean_previous": 0.5753, "mean_current": 0.5123, "psi": 0.247, "warning": true },
+            "segment_migration": {
+                "HIGH": { "HIGH": 7536, "MEDIUM": 2265, "LOW": 57 },
+                "MEDIUM": { "HIGH": 50, "MEDIUM": 6247, "LOW": 417 },
+                "LOW": { "HIGH": 7, "MEDIUM": 22, "LOW": 3229 }
+            },
+            "features": [
+                { "name": "session_trend", "psi": 0.0019, "warning": false },
+                { "name": "session_recency", "psi": 6.93671, "warning": true }
+            ],
+            "warnings": ["feature session_recency: PSI 6.937 above 0.2", "scores: PSI 0.247 above 0.2 (mean 0.575 → 0.512)"]
+        });
+        let ingest = json!({
+            "table": "engage.users", "rows_read": 20000, "rows_accepted": 19830, "rows_quarantined": 170, "files": 1, "skipped_files": 0,
+            "reasons_by_column": { "age": 100, "country": 20, "plan": 50 },
+            "first_rejected": [
+                { "file": "users.csv", "place": "line 2", "reasons": ["age: 200 is out of range 13-110"] },
+                { "file": "users.csv", "place": "line 9", "reasons": ["country: 'XX' is no ISO code", "plan: 'gold' is not one of free, basic, pro, enterprise"] }
+            ]
+        });
+        assistant(drift, ingest)
+    }
+
+    /// Each of these cited the right section but did not answer: a pointer to the warnings, the stage table, a total.
+    #[test]
+    fn drift_warnings_segment_changes_and_quarantine_reasons_are_answered_not_pointed_at() {
+        let a = week_with_drift();
+        for q in ["Are there any drift warnings?", "Which features drifted?", "What changed since last week?"] {
+            let answer = a.ask(q);
+            assert_eq!(answer.status, answer::Status::Answered, "{q}: {}", answer.text);
+            assert!(answer.text.contains("feature session_recency: PSI 6.937 above 0.2; scores: PSI 0.247 above 0.2"), "{q}: {}", answer.text);
+        }
+        assert!(a.ask("Which features drifted?").text.contains("Features that drifted: `session_recency` (PSI 6.9367)"));
+
+        let answer = a.ask("How did the number of high segment users change since last week?");
+        assert_eq!(answer.status, answer::Status::Answered, "{}", answer.text);
+        assert!(answer.text.contains("the high segment went from 9858 to 7593 users (7536 stayed, 2322 left, 57 joined)"), "{}", answer.text);
+        assert_eq!(answer.value, Some(7593.0));
+        let all = a.ask("How did the segment sizes change since last week?");
+        assert!(all.text.contains("the medium segment went from 6714 to 8534 users") && all.text.contains("the low segment"), "{}", all.text);
+
+        for q in ["Why were rows quarantined?", "Which column caused the most quarantined rows?"] {
+            let answer = a.ask(q);
+            assert_eq!(answer.status, answer::Status::Answered, "{q}: {}", answer.text);
+            assert!(answer.text.contains("170 rows were quarantined"), "{}", answer.text);
+            assert!(answer.text.contains("`age` 100, `plan` 50, `country` 20; the most by `age`"), "{}", answer.text);
+            assert!(answer.text.contains("\"age: 200 is out of range 13-110\"; \"plan: 'gold' is not one of"), "{}", answer.text);
+        }
+    }
+
+    #[test]
+    fn the_first_run_has_no_drift_to_list() {
+        let a = assistant(json!({ "previous_run": null }), json!({ "rows_read": 5, "rows_accepted": 5, "rows_quarantined": 0 }));
+        for q in ["Which features drifted?", "Are there any drift warnings?"] {
+            assert!(a.ask(q).text.starts_with("Nothing to compare"), "{q}: {}", a.ask(q).text);
+        }
+        assert_eq!(a.ask("How did the number of high segment users change since last week?").status, answer::Status::Declined);
     }
 }

@@ -146,7 +146,7 @@ pub fn group_shares(run_db: &str, segment: Segment, dimension: Dimension, filter
     let direction = if highest { "DESC" } else { "ASC" };
     Ok(Query {
         sql: format!(
-            "SELECT {column}, count_if(segment = '{s}') AS segment_users, count(*) AS users, round(100.0 * count_if(segment = '{s}') / count(*), 1) AS percent FROM {table}{} GROUP BY {column} HAVING count(*) >= {min_users} ORDER BY count_if(segment = '{s}') * 1.0 / count(*) {direction}, {column}",
+            "SELECT {column}, count_if(segment = '{s}') AS segment_users, count(*) AS users, round(100.0 * count_if(segment = '{s}') / count(*), 1) AS percent FROM {table}{} GROUP BY {column} HAVING count(*) >= {min_users} ORDER BY CAST(count_if(segment = '{s}') AS DOUBLE) / count(*) {direction}, {column}",
             where_clause(filters)?
         ),
         table,
