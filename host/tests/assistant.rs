@@ -318,9 +318,12 @@ fn country_codes_unknown_filters_top_users_drift_and_segment_changes() {
     let answer = a.ask("Who are the top 5 users by probability?");
     assert_eq!(answer.status, Status::Answered, "{}", answer.text);
     let host = LocalHost::open(sample_root()).unwrap();
-    let top = host.sql().unwrap().query(&format!("SELECT user_id FROM {db}.engagement_results ORDER BY probability DESC, user_id LIMIT 5")).unwrap();
-    let ids: Vec<String> = engage::capabilities::sql::athena::render::rows(&top.batches).into_iter().map(|r| r[0].clone().unwrap()).collect();
-    let at: Vec<usize> = ids.iter().map(|id| answer.text.find(id.as_str()).unwrap_or_else(|| panic!("{id} missing: {}", answer.text))).collect();
+    let top = format!("SELECT user_id FROM {db}.engagement_results ORDER BY probability DESC, user_id LIMIT 5");
+    let top = host.sql().unwrap().query(&top).unwrap();
+    let ids: Vec<String> =
+        engage::capabilities::sql::athena::render::rows(&top.batches).into_iter().map(|r| r[0].clone().unwrap()).collect();
+    let at: Vec<usize> =
+        ids.iter().map(|id| answer.text.find(id.as_str()).unwrap_or_else(|| panic!("{id} missing: {}", answer.text))).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "not in the table's order {ids:?}: {}", answer.text);
 
     // The sample is a first run: drift has nothing to compare (a week with drift: the unit tests in assistant/mod.rs).

@@ -636,7 +636,10 @@ impl Assistant {
         );
         let mut d = Draft::new(String::new()).value(s["mean_current"].as_f64().unwrap_or(f64::NAN)).cite(c, e);
         if let Ok((c, e)) = self.chunk_citation("changes#warnings") {
-            text += &if warnings.is_empty() { " There are no drift warnings.".to_string() } else { format!(" Drift warnings: {}.", warnings.join("; ")) };
+            text += &match warnings.is_empty() {
+                true => " There are no drift warnings.".to_string(),
+                false => format!(" Drift warnings: {}.", warnings.join("; ")),
+            };
             d = d.cite(c, e);
         }
         d.text = text;
