@@ -139,13 +139,14 @@ impl Cube {
             .groups(dimension, f, Some(segment))
             .into_iter()
             .filter(|g| g.1 >= min_users)
-            .map(|(k, users, _, in_segment)| (k, in_segment, users, round(100.0 * in_segment as f64 / users as f64, 1)))
+            .map(|(k, users, _, in_segment)| (k, in_segment, users, 100.0 * in_segment as f64 / users as f64))
             .collect();
+        // On the exact share; rounded only for the answer.
         groups.sort_by(|a, b| {
             let by = a.3.total_cmp(&b.3);
             if highest { by.reverse() } else { by }.then_with(|| by_value(&a.0, &b.0))
         });
-        groups
+        groups.into_iter().map(|(k, in_segment, users, percent)| (k, in_segment, users, round(percent, 1))).collect()
     }
 
     /// Up to 5 groups of `dimension` among the users matching `f`: (value, users, average probability), best first by `measure`, ties by value.
@@ -155,8 +156,9 @@ impl Cube {
     }
 
     fn ranked(groups: Vec<(Option<String>, u64, f64)>, measure: Measure, highest: bool) -> Vec<(Option<String>, u64, f64)> {
+        // Ranked on the exact average, rounded only for the answer: GB 0.60412 comes before CA 0.60398, though both show 0.604.
         let mut groups: Vec<(Option<String>, u64, f64)> =
-            groups.into_iter().filter(|g| g.1 > 0).map(|(k, users, sum)| (k, users, round(sum / users as f64, 3))).collect();
+            groups.into_iter().filter(|g| g.1 > 0).map(|(k, users, sum)| (k, users, sum / users as f64)).collect();
         // An average over a handful of users says little: groups of at least MIN_GROUP users rank first.
         let small = |g: &(Option<String>, u64, f64)| measure == Measure::AvgProbability && g.1 < MIN_GROUP;
         groups.sort_by(|a, b| {
@@ -168,7 +170,7 @@ impl Cube {
             small(a).cmp(&small(b)).then(by).then_with(|| by_value(&a.0, &b.0))
         });
         groups.truncate(5);
-        groups
+        groups.into_iter().map(|(k, users, avg)| (k, users, round(avg, 3))).collect()
     }
 }
 
@@ -225,5 +227,20 @@ mod tests {
             (Some("free".into()), 2, 6, 33.3)
         ]);
         assert!(c.group_shares(Segment::High, Dimension::Plan, &Filters::default(), 5, true).iter().all(|g| g.2 >= 5));
+    }
+
+    /// Averages that round alike rank by their exact value: GB (0.60412) before CA (0.60398), both shown as 0.604.
+    #[test]
+    fn ranks_on_the_exact_average_not_the_rounded_one() {
+        let rows: Vec<Value> = [("CA", 0.60398), ("GB", 0.60412), ("ES", 0.609), ("JP", 0.608), ("BR", 0.605), ("FR", 0.61)]
+            .iter()
+            .map(|(c, avg)| json!(["high", "pro", c, 100, avg * 100.0]))
+            .collect();
+        let c = Cube::from_facts(&json!({ FACTS_KEY: { "table": "t", "sql": "s", "rows": rows } })).unwrap();
+        let ranked: Vec<String> =
+            c.rank(Dimension::Country, Measure::AvgProbability, true, &Filters::default()).into_iter().map(|g| g.0.unwrap()).collect();
+        assert_eq!(ranked, ["FR", "ES", "JP", "BR", "GB"]);
+        let lowest = c.rank(Dimension::Country, Measure::AvgProbability, false, &Filters::default());
+        assert_eq!((lowest[0].0.as_deref(), lowest[0].2, lowest[1].0.as_deref()), (Some("CA"), 0.604, Some("GB")));
     }
 }

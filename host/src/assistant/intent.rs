@@ -129,6 +129,12 @@ pub enum Intent {
         highest: bool,
     },
     User(String),
+    /// The `n` users with the highest (or lowest) probability among those `filters` keeps.
+    TopUsers {
+        n: usize,
+        highest: bool,
+        filters: Filters,
+    },
     /// `auc`, `logloss`, `accuracy`, `brier` or `average_precision`; of the baseline or the model.
     Metric {
         name: &'static str,
@@ -144,6 +150,10 @@ pub enum Intent {
     Model(ModelFigure),
     /// What changed since the previous week.
     Changes,
+    /// The drift step's warnings and the features it flagged.
+    Drift,
+    /// How the segments' sizes changed since last week: one segment, or all.
+    SegmentSizes(Option<Segment>),
     /// Users who moved between segments since last week: from one segment, into one, or both.
     Migration {
         from: Option<Segment>,
@@ -194,12 +204,32 @@ static NUMERIC_CUT: LazyLock<Regex> = LazyLock::new(|| {
 /// A capitalised place after "in" or "from" ("users in Narnia"), checked against the country names.
 static PLACE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(?:in|from)\s+([A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)*)").unwrap());
 /// User attributes the raw table has but the results table does not: answering would drop them.
-const ATTRIBUTES: [&str; 36] = [
+const ATTRIBUTES: [&str; 40] = [
     "android", "ios", "iphone", "ipad", "desktop", "mobile", "web", "device", "devices", "female", "male", "women", "men",
     "gender", "organic", "referral", "partner", "partners", "paid_search", "social", "channel", "channels", "acquisition",
     "paying", "paid", "payer", "payers", "subscriber", "subscribers", "region", "regions", "age", "aged", "older", "younger",
-    "tenure",
+    "tenure", "email", "e-mail", "signup", "sign-up",
 ];
+/// How a user came ("signed up via email", "came through referral"): the acquisition channel, which the results don't hold.
+static ACQUIRED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:(?:signed|sign|signing) up(?:\s+(?:via|through|from|with|by|on))?|via|through)(?:\s+(?:the|a|an))?\s+[\w-]+").unwrap()
+});
+/// Words that may qualify "users" without naming who they are ("how many users", "the top 5 users", "all scored
+/// users"); any other word there must be a segment, plan or country, else it is a filter the answer would drop.
+const QUALIFIERS: &[&str] = &[
+    "how", "many", "much", "of", "all", "the", "our", "these", "those", "total", "scored", "are", "were", "is", "be", "do", "did",
+    "does", "what", "which", "who", "whose", "any", "some", "most", "more", "fewer", "few", "least", "fewest", "less", "highest",
+    "lowest", "largest", "smallest", "biggest", "best", "worst", "likeliest", "ranked", "number", "count", "share",
+    "percentage", "percent", "proportion", "fraction", "among", "for", "in", "on", "from", "to", "with", "and", "or", "than",
+    "top", "bottom", "a", "an", "distinct", "unique", "individual", "predicted", "expected", "likely", "unlikely", "engaged",
+    "engaging", "engagement", "disengaged", "disengaging", "churning", "risk", "at", "lapsing", "plan", "plans", "segment",
+    "segments", "country", "countries", "average", "there", "have", "has", "by", "per", "each",
+];
+/// Words that may stand before "plan" without naming one ("the plan", "each plan", "which plan").
+const PLAN_QUALIFIERS: [&str; 14] =
+    ["the", "a", "which", "what", "each", "every", "per", "their", "same", "one", "this", "that", "by", "subscription"];
+/// The words for users a qualifier stands before.
+const PEOPLE: [&str; 7] = ["users", "user", "customers", "customer", "accounts", "people", "subscribers"];
 static PERSONAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(e-?mail address|phone|password|home address|full name|real name|credit card|birthday|date of birth)\b").unwrap()
 });
@@ -211,6 +241,14 @@ static GROUPING: LazyLock<Regex> = LazyLock::new(|| {
 static WHICH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(which|what)\s+(segment|segments|plan|plans|country|countries)\b").unwrap());
 static TOP_N: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\btop\s+(\d{1,2})\b").unwrap());
+/// Users listed by their score: "the top 5 users", "bottom 10 customers", "20 users with the highest probability",
+/// "which users are most likely to engage".
+static TOP_USERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:(top|bottom)\s+(\d{1,3}\s+)?(?:users|customers|accounts)\b|(\d{1,3})\s+(?:users|customers|accounts)\s+(?:with|who|by|most|least|ranked)\b|(?:which|what|list\s+the)\s+(?:users|customers|accounts)\s+(?:have|has|are|with|score)\b[^?]*\b(?:highest|lowest|most likely|least likely|best|worst))")
+        .unwrap()
+});
+/// Most users a list of users names.
+pub const TOP_USERS_MAX: usize = 50;
 
 fn has_word(words: &[&str], any: &[&str]) -> bool {
     words.iter().any(|w| any.contains(w))
@@ -324,12 +362,15 @@ pub fn unapplied(question: &str, intent: &Intent) -> Vec<String> {
     let (filters_apply, segment_matters, grouping_applies) = match intent {
         Intent::Refuse(_) | Intent::Unsupported(_) | Intent::User(_) => return out,
         Intent::Count(_) | Intent::Share { .. } | Intent::AvgProbability(_) | Intent::Breakdown { .. } => (true, false, true),
+        Intent::TopUsers { .. } => (true, false, false),
         Intent::Rank { dimension, .. } | Intent::GroupShare { dimension, .. } => (true, false, grouped.is_none_or(|g| g == *dimension)),
         Intent::Metric { .. } | Intent::Ingest(_) | Intent::Model(_) | Intent::DataQuality => (false, true, false),
         Intent::TopDrivers(_)
         | Intent::Threshold(_)
         | Intent::SegmentDefinitions
         | Intent::Changes
+        | Intent::Drift
+        | Intent::SegmentSizes(_)
         | Intent::Migration { .. }
         | Intent::RealizedAuc
         | Intent::LastWeek
@@ -384,17 +425,84 @@ fn unreadable_filter(question: &str, q: &str, words: &[&str], named: &Named) -> 
             m.as_str().trim()
         ));
     }
+    if let Some(c) = ACQUIRED.captures(q) {
+        return Some(format!(
+            "the results hold each user's segment, plan and country, not how they signed up ('{}'); `engage sql` can join engagement_results to the users table on user_id for acquisition_channel",
+            c[0].trim()
+        ));
+    }
     if let Some(word) = words.iter().find(|w| ATTRIBUTES.contains(w)) {
         return Some(format!(
             "the results hold each user's segment, plan and country, not '{word}'; `engage sql` can join engagement_results to the users table on user_id for it"
         ));
     }
+    if let Some(word) = countries::ambiguous(question) {
+        let code = word.to_uppercase();
+        return Some(format!(
+            "'{word}' may be the country {code} or the English word; write the code in capitals (in {code}) or the country's name"
+        ));
+    }
     let unknown_place = PLACE.captures_iter(question).map(|c| c[1].to_string()).find(|place| {
         let lower = place.to_lowercase();
         let place_words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-        countries::named(place, &lower).is_empty() && plans_named(&place_words).is_empty() && segments_named(&lower, &place_words).is_empty()
+        countries::named(place, &lower).is_empty()
+            && !countries::is_code(place)
+            && plans_named(&place_words).is_empty()
+            && segments_named(&lower, &place_words).is_empty()
     });
-    unknown_place.map(|place| format!("'{place}' is no country the assistant knows; name it in English or by its ISO code (DE, JP)"))
+    if let Some(place) = unknown_place {
+        return Some(format!("'{place}' is no country the assistant knows; name it in English or by its ISO code (DE, JP)"));
+    }
+    unknown_qualifier(words, named)
+}
+
+/// A word that qualifies the users ("premium users") or names a plan ("the premium plan") but is no segment, plan
+/// or country: a filter the answer would drop. Named, with the values there are.
+fn unknown_qualifier(words: &[&str], named: &Named) -> Option<String> {
+    let explained = |word: &str| {
+        word.split('-').filter(|p| !p.is_empty()).all(|part| {
+            QUALIFIERS.contains(&part)
+                || PLANS.contains(&part)
+                || part.chars().all(|c| c.is_ascii_digit())
+                || !segments_named(part, &[part]).is_empty()
+                || named.countries.iter().any(|code| {
+                    code.eq_ignore_ascii_case(part) || countries::names_of(code).any(|name| name.split(' ').any(|w| w == part))
+                })
+        })
+    };
+    let plans = PLANS.join(", ");
+    for pair in words.windows(2) {
+        let (word, next) = (pair[0], pair[1]);
+        if matches!(next, "plan" | "plans" | "tier") && !PLAN_QUALIFIERS.contains(&word) && !explained(word) {
+            return Some(format!("there is no plan '{word}'; the plans are {plans}"));
+        }
+        if PEOPLE.contains(&next) && !explained(word) {
+            return Some(format!(
+                "the results know no plan, segment or country '{word}' (plans: {plans}; segments: high, medium, low; a country by its name or ISO code); ask with one of those, or use `engage sql` for other columns"
+            ));
+        }
+    }
+    None
+}
+
+/// A list of users by their score. "Most likely to disengage" and the low segment's words ask for the lowest scores,
+/// not for a filter on the low segment.
+fn top_users(q: &str, words: &[&str], c: &regex::Captures, filters: Filters) -> Intent {
+    let n = [c.get(2), c.get(3)]
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.as_str().trim().parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, TOP_USERS_MAX);
+    // "Likely to disengage" asks for the lowest scores; "least likely" turns either round.
+    let toward_low = ["disengag", "churn", "risk", "lapse", "not engage", "won't engage"].iter().any(|p| q.contains(p))
+        && !q.contains("low risk")
+        && !q.contains("low-risk");
+    let least = q.contains("least likely") || q.contains("less likely") || q.contains("unlikely");
+    let lowest = c.get(1).is_some_and(|m| m.as_str() == "bottom") || has_word(words, &["lowest", "worst"]) || toward_low != least;
+    let likely = q.contains("likely") || toward_low;
+    let filters = if likely { Filters { segment: None, ..filters } } else { filters };
+    Intent::TopUsers { n, highest: !lowest, filters }
 }
 
 /// Segment migration: the segment after "from" and the one after "to"/"into" ("moved from high to low").
@@ -459,7 +567,13 @@ pub fn parse(question: &str) -> Intent {
     let intent = read_intent(question, &q, &words, filters);
     let about_users = matches!(
         intent,
-        Intent::Count(_) | Intent::Share { .. } | Intent::AvgProbability(_) | Intent::Rank { .. } | Intent::Breakdown { .. } | Intent::GroupShare { .. }
+        Intent::Count(_)
+            | Intent::Share { .. }
+            | Intent::AvgProbability(_)
+            | Intent::Rank { .. }
+            | Intent::Breakdown { .. }
+            | Intent::GroupShare { .. }
+            | Intent::TopUsers { .. }
     );
     match unreadable_filter(question, &q, &words, &named) {
         Some(why) if about_users => Intent::Unsupported(why),
@@ -472,6 +586,9 @@ fn read_intent(question: &str, q: &str, words: &[&str], filters: Filters) -> Int
     if let Some(user) = USER_ID.captures(&q) {
         return Intent::User(user[1].to_string());
     }
+    if let Some(c) = TOP_USERS.captures(q) {
+        return top_users(q, words, &c, filters);
+    }
     let asks_count = q.contains("how many") || q.contains("number of") || has_word(&words, &["count"]);
     let asks_share = has_word(&words, &["share", "percent", "percentage", "proportion", "fraction", "%"]) || q.contains('%');
 
@@ -482,8 +599,19 @@ fn read_intent(question: &str, q: &str, words: &[&str], filters: Filters) -> Int
         || q.contains("compared to last week")
         || q.contains("changed")
         || has_word(&words, &["drift", "shift"])
+        || q.contains("drifted")
     {
+        if q.contains("drift") || has_word(words, &["warning", "warnings", "alert", "alerts"]) {
+            return Intent::Drift;
+        }
+        let sizes = asks_count || has_word(words, &["size", "sizes", "grow", "grew", "shrink", "shrank", "bigger", "smaller"]);
+        if sizes && (filters.segment.is_some() || has_word(words, &["segment", "segments"])) {
+            return Intent::SegmentSizes(filters.segment);
+        }
         return Intent::Changes;
+    }
+    if has_word(words, &["drift", "drifted", "drifting"]) || (has_word(words, &["warning", "warnings"]) && !q.contains("quality")) {
+        return Intent::Drift;
     }
     if q.contains("quarantin") {
         return Intent::Ingest(IngestFigure::Quarantined);
@@ -751,6 +879,85 @@ mod tests {
         assert_eq!(parse("How many users are at high risk of disengaging?"), low);
         assert_eq!(parse("How many users are least likely to engage?"), low);
         assert_eq!(parse("How many users will not engage next week?"), low);
+    }
+
+    /// Tester questions that were answered for every user: a country code, a channel or an unknown plan was dropped.
+    #[test]
+    fn a_country_code_is_read_and_an_unknown_filter_declined() {
+        let country = |c: &str| Filters { country: Some(c.into()), ..Default::default() };
+        let high_us = Filters { segment: Some(Segment::High), country: Some("US".into()), ..Default::default() };
+        assert_eq!(parse("How many US users are high?"), Intent::Count(high_us.clone()));
+        assert_eq!(parse("How many American users are high?"), Intent::Count(high_us.clone()));
+        assert_eq!(parse("How many high users in the US?"), Intent::Count(high_us));
+        assert_eq!(parse("How many DE users are there?"), Intent::Count(country("DE")));
+        assert_eq!(parse("Average probability of DE users?"), Intent::AvgProbability(country("DE")));
+        for (q, code) in [
+            ("How many users are in DE?", "DE"),
+            ("How many users are in GB?", "GB"),
+            ("How many users are in US?", "US"),
+            ("How many users are in IN?", "IN"),
+            ("How many users are in de?", "DE"),
+            ("How many users from jp?", "JP"),
+            ("How many users are in country DE?", "DE"),
+        ] {
+            assert_eq!(parse(q), Intent::Count(country(code)), "{q}");
+        }
+        assert_eq!(parse("What is the average probability in GB?"), Intent::AvgProbability(country("GB")));
+        assert_eq!(parse("What is the average probability in the United Kingdom?"), Intent::AvgProbability(country("GB")));
+        // "us" as English is no country; after "in" it could be either: asked again, not answered for everyone.
+        assert_eq!(parse("Tell us how many users are high"), Intent::Count(Filters { segment: Some(Segment::High), ..Default::default() }));
+        let declined = |q: &str| match parse(q) {
+            Intent::Unsupported(why) => why,
+            other => panic!("{q}: {other:?}"),
+        };
+        assert!(declined("How many users are in us?").contains("in US"));
+        assert!(declined("How many high users signed up via email?").contains("acquisition_channel"));
+        assert!(declined("How many users came through referral?").contains("signed up"));
+        assert!(declined("How many users are on android?").contains("'android'"));
+        let premium = declined("How many premium users?");
+        assert!(premium.contains("'premium'") && premium.contains("free, basic, pro, enterprise"), "{premium}");
+        assert!(declined("How many users are on the premium plan?").starts_with("there is no plan 'premium'"));
+        assert!(declined("What is the average probability of active users?").contains("'active'"));
+        assert!(declined("How many new users are high?").contains("'new'"));
+        // Words that only count or qualify users are not filters.
+        for q in [
+            "How many users are there?",
+            "How many scored users are in the high segment?",
+            "How many pro plan users are in Germany?",
+            "Which plan has the fewest users?",
+            "Which country has the most high-engagement users?",
+            "How many South Korean users are high?",
+            "How many New Zealand users are there?",
+            "What share of all users are high-engagement?",
+        ] {
+            assert!(!matches!(parse(q), Intent::Unsupported(_)), "{q}: {:?}", parse(q));
+        }
+    }
+
+    #[test]
+    fn lists_users_by_score_and_reads_drift_and_segment_changes() {
+        assert_eq!(parse("Who are the top 5 users by probability?"), Intent::TopUsers { n: 5, highest: true, filters: Filters::default() });
+        assert_eq!(
+            parse("Which users are most likely to disengage?"),
+            Intent::TopUsers { n: 10, highest: false, filters: Filters::default() }
+        );
+        assert_eq!(
+            parse("List the bottom 3 users in Germany"),
+            Intent::TopUsers { n: 3, highest: false, filters: Filters { country: Some("DE".into()), ..Default::default() } }
+        );
+        assert_eq!(
+            parse("Show the 20 users with the highest score on the pro plan"),
+            Intent::TopUsers { n: 20, highest: true, filters: Filters { plan: Some("pro"), ..Default::default() } }
+        );
+        assert_eq!(parse("What are the top 3 drivers?"), Intent::TopDrivers(3));
+        for q in ["Which features drifted?", "Are there any drift warnings?", "Were there any warnings this week?", "Did any feature drift?"] {
+            assert_eq!(parse(q), Intent::Drift, "{q}");
+        }
+        assert_eq!(parse("How did the number of high segment users change since last week?"), Intent::SegmentSizes(Some(Segment::High)));
+        assert_eq!(parse("How did the segment sizes change since last week?"), Intent::SegmentSizes(None));
+        assert_eq!(parse("What changed since last week?"), Intent::Changes);
+        assert_eq!(parse("Why were rows quarantined?"), Intent::Ingest(IngestFigure::Quarantined));
+        assert_eq!(parse("Which column caused the most quarantined rows?"), Intent::Ingest(IngestFigure::Quarantined));
     }
 
     #[test]

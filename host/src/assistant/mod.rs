@@ -110,12 +110,15 @@ impl Assistant {
             Intent::SegmentDefinitions => self.segment_definitions(),
             Intent::DataQuality => self.data_quality(),
             Intent::User(id) => self.user(id),
+            Intent::TopUsers { n, highest, filters } => self.top_users(*n, *highest, filters),
             Intent::Metric { name, baseline } => self.metric(name, *baseline),
             Intent::TopDrivers(n) => self.drivers(*n),
             Intent::Threshold(s) => self.threshold(*s),
             Intent::Ingest(f) => self.ingest(*f),
             Intent::Model(f) => self.model(*f),
             Intent::Changes => self.changes(),
+            Intent::Drift => self.drift(),
+            Intent::SegmentSizes(s) => self.segment_sizes(*s),
             Intent::Migration { from, to } => self.migration(*from, *to),
             Intent::RealizedAuc => self.realized_auc(),
             Intent::LastWeek => self.last_week(),
@@ -465,6 +468,27 @@ impl Assistant {
         Ok(Outcome::Draft(Draft::new(text).value(cell(1).parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
     }
 
+    /// The users with the highest (or lowest) probability: one query on the results table, its rows the evidence.
+    fn top_users(&self, n: usize, highest: bool, f: &Filters) -> Result<Outcome, String> {
+        let q = query::top_users(&self.kb.run_db, n, highest, f)?;
+        let (_, rows, evidence) = self.run(&q)?;
+        if rows.is_empty() {
+            return Err(format!("no users {}", Self::who(f)));
+        }
+        let cell = |r: &Vec<Option<String>>, i: usize| r[i].clone().unwrap_or_else(|| "(missing)".into());
+        let listed: Vec<String> =
+            rows.iter().map(|r| format!("{} {} ({}, {}, {})", cell(r, 0), cell(r, 1), cell(r, 2), cell(r, 3), cell(r, 4))).collect();
+        let among = if f.is_empty() { String::new() } else { format!(" among users {}", Self::who(f)) };
+        let text = format!(
+            "The {} users with the {} probability of engaging next week{among} (probability, segment, plan, country): {}.",
+            rows.len(),
+            if highest { "highest" } else { "lowest" },
+            listed.join("; ")
+        );
+        let evidence = format!("users={} ordered by probability:\n{evidence}", rows.len());
+        Ok(Outcome::Draft(Draft::new(text).value(cell(&rows[0], 1).parse().unwrap_or(f64::NAN)).cite(Self::sql_citation(&q), evidence)))
+    }
+
     fn metric(&self, name: &str, baseline: Option<bool>) -> Result<Outcome, String> {
         let (citation, evidence) = self.chunk_citation("model-card#quality-against-the-baseline")?;
         let m = &self.kb.facts["model"];
@@ -547,9 +571,38 @@ impl Assistant {
         if f == IngestFigure::Quarantined
             && let Ok((c, e)) = self.chunk_citation("data-quality#quarantine-reasons")
         {
+            d.text += &Self::quarantine_reasons(&i["reasons_by_column"], &e);
             d = d.cite(c, e);
         }
         Ok(Outcome::Draft(d))
+    }
+
+    /// Why rows were quarantined: the columns by the rows they failed, most first, and the first reason of each
+    /// as the quarantine-reasons section quotes it ("age: 200 is out of range 13-110").
+    fn quarantine_reasons(by_column: &Value, section: &str) -> String {
+        let mut columns: Vec<(&String, u64)> =
+            by_column.as_object().map(|m| m.iter().filter_map(|(c, n)| n.as_u64().map(|n| (c, n))).collect()).unwrap_or_default();
+        if columns.is_empty() {
+            return String::new();
+        }
+        columns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let listed: Vec<String> = columns.iter().map(|(c, n)| format!("`{c}` {n}")).collect();
+        // The section's example lines end "line N: <column>: <reason>; <column>: <reason>".
+        let examples: Vec<String> = columns
+            .iter()
+            .filter_map(|(c, _)| {
+                section.lines().filter_map(|l| l.split_once(": ").map(|(_, reasons)| reasons)).find_map(|reasons| {
+                    reasons.split("; ").map(str::trim).find(|r| r.starts_with(&format!("{c}: ")))
+                })
+            })
+            .map(|r| format!("\"{r}\""))
+            .collect();
+        let examples = if examples.is_empty() { String::new() } else { format!(" For example: {}.", examples.join("; ")) };
+        format!(
+            " Rows quarantined by column (a row can fail more than one): {}; the most by `{}`.{examples}",
+            listed.join(", "),
+            columns[0].0
+        )
     }
 
     fn model(&self, f: ModelFigure) -> Result<Outcome, String> {
@@ -574,7 +627,7 @@ impl Assistant {
         }
         let (c, e) = self.chunk_citation("changes#score-shift")?;
         let s = &drift["score_shift"];
-        let warnings = drift["warnings"].as_array().map_or(0, |w| w.len());
+        let warnings = Self::drift_warnings(drift);
         let mut text = format!(
             "Since run {}, the mean predicted probability moved from {} to {}.",
             drift["previous_run"].as_str().unwrap_or("?"),
@@ -583,10 +636,97 @@ impl Assistant {
         );
         let mut d = Draft::new(String::new()).value(s["mean_current"].as_f64().unwrap_or(f64::NAN)).cite(c, e);
         if let Ok((c, e)) = self.chunk_citation("changes#warnings") {
-            text += if warnings == 0 { " There are no drift warnings." } else { " See the drift warnings." };
+            text += &match warnings.is_empty() {
+                true => " There are no drift warnings.".to_string(),
+                false => format!(" Drift warnings: {}.", warnings.join("; ")),
+            };
             d = d.cite(c, e);
         }
         d.text = text;
+        Ok(Outcome::Draft(d))
+    }
+
+    fn drift_warnings(drift: &Value) -> Vec<&str> {
+        drift["warnings"].as_array().map(|w| w.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    }
+
+    /// The drift step's warnings, as the warnings section lists them, and the features it flagged with their PSI.
+    fn drift(&self) -> Result<Outcome, String> {
+        let previous = match self.previous_run() {
+            Ok(run) => run.to_string(),
+            Err(_) => return self.changes(),
+        };
+        let drift = &self.kb.facts["drift"];
+        let (c, e) = self.chunk_citation("changes#warnings")?;
+        let warnings = Self::drift_warnings(drift);
+        let mut d = Draft::new(if warnings.is_empty() {
+            format!("No drift warnings since run {previous}.")
+        } else {
+            format!("Drift warnings since run {previous}: {}.", warnings.join("; "))
+        })
+        .cite(c, e);
+        let features = drift["features"].as_array().cloned().unwrap_or_default();
+        let psi = |f: &Value| f["psi"].as_f64().unwrap_or(0.0);
+        let mut flagged: Vec<&Value> = features.iter().filter(|f| f["warning"].as_bool() == Some(true)).collect();
+        flagged.sort_by(|a, b| psi(b).total_cmp(&psi(a)));
+        let named = |f: &Value| format!("`{}` (PSI {})", f["name"].as_str().unwrap_or("?"), fact_text(&f["psi"]).unwrap_or_default());
+        if let Ok((c, e)) = self.chunk_citation("changes#feature-drift") {
+            if flagged.is_empty() {
+                if let Some(largest) = features.iter().max_by(|a, b| psi(a).total_cmp(&psi(b))) {
+                    d.text += &format!(" No feature was flagged as drifted; the largest drift is {}.", named(largest));
+                }
+            } else {
+                d.text += &format!(" Features that drifted: {}.", flagged.iter().map(|f| named(f)).collect::<Vec<_>>().join(", "));
+            }
+            d = d.cite(c, e);
+        }
+        Ok(Outcome::Draft(d))
+    }
+
+    /// Segment sizes last week and this, from the segment migration table (users scored in both weeks): its rows are
+    /// last week's segments, its columns this week's.
+    fn segment_sizes(&self, only: Option<Segment>) -> Result<Outcome, String> {
+        let previous = match self.previous_run() {
+            Ok(run) => run.to_string(),
+            Err(outcome) => return Ok(outcome),
+        };
+        let table = &self.kb.facts["drift"]["segment_migration"];
+        let cell = |a: Segment, b: Segment| table[a.name().to_uppercase()][b.name().to_uppercase()].as_u64();
+        let (citation, section) = self.chunk_citation("changes#segment-migration")?;
+        let mut figures = Vec::new();
+        let mut said = Vec::new();
+        let mut value = f64::NAN;
+        let mut in_all = Vec::new();
+        for s in Segment::ALL.iter().copied().filter(|s| only.is_none_or(|o| o == *s)) {
+            let stayed = cell(s, s).ok_or("this run recorded no segment migration")?;
+            let others = Segment::ALL.iter().copied().filter(|o| *o != s);
+            let left: u64 = others.clone().map(|o| cell(s, o)).sum::<Option<u64>>().ok_or("this run recorded no segment migration")?;
+            let joined: u64 = others.map(|o| cell(o, s)).sum::<Option<u64>>().ok_or("this run recorded no segment migration")?;
+            let (before, now) = (stayed + left, stayed + joined);
+            figures.push(format!("{} last_week={before} this_week={now} stayed={stayed} left={left} joined={joined}", s.name()));
+            said.push(format!("the {} segment went from {before} to {now} users ({stayed} stayed, {left} left, {joined} joined)", s.name()));
+            value = now as f64;
+            // Users new this week are in no row of the table: their segment's size in all is said apart.
+            if let Some(all) = self.kb.facts["segments"][s.name()].as_u64().filter(|all| *all != now) {
+                in_all.push(format!("{} {all}", s.name()));
+            }
+        }
+        let mut text = format!("Since run {previous}, among users scored in both weeks, {}.", said.join("; "));
+        let evidence = format!(
+            "segment sizes summed from the segment migration table (rows: last week, columns: this week):\n{}\n{section}",
+            figures.join("\n")
+        );
+        let sizes = if in_all.is_empty() { None } else { self.chunk_citation("segments#segment-sizes").ok() };
+        if sizes.is_some() {
+            text += &format!(" This week's segments, new users included: {}.", in_all.join(", "));
+        }
+        let mut d = Draft::new(text).cite(citation, evidence);
+        if only.is_some() {
+            d = d.value(value);
+        }
+        if let Some((c, e)) = sizes {
+            d = d.cite(c, e);
+        }
         Ok(Outcome::Draft(d))
     }
 
@@ -713,5 +853,85 @@ impl Assistant {
             Draft::new(text)
                 .cite(Citation::Chunk { id: c.id.clone(), source: c.source.clone(), heading: c.heading.clone() }, c.text.clone()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::pipeline::steps::knowledge;
+
+    /// An assistant over the changes and data-quality pages the knowledge step writes for `drift` and `ingest`.
+    fn assistant(drift: Value, ingest: Value) -> Assistant {
+        let page = |stem: &str, text: String| chunks::split(&text, stem, &format!("s3://knowledge/run=r/{stem}.md"), "r");
+        let mut chunks = page("changes", knowledge::changes(Some(&drift)));
+        chunks.extend(page("data-quality", knowledge::data_quality(Some(&ingest), None)));
+        let facts = json!({ "drift": drift, "ingest": ingest });
+        let kb = KnowledgeBase { run_id: "r".into(), run_db: "run_r".into(), chunks, facts };
+        Assistant::new(kb, Arc::new(crate::capabilities::sql::NoSql))
+    }
+
+    fn week_with_drift() -> Assistant {
+        let drift = json!({
+            "previous_run": "20261201-000000-aaaa",
+            "score_shift": { "mean_previous": 0.5753, "mean_current": 0.5123, "psi": 0.247, "warning": true },
+            "segment_migration": {
+                "HIGH": { "HIGH": 7536, "MEDIUM": 2265, "LOW": 57 },
+                "MEDIUM": { "HIGH": 50, "MEDIUM": 6247, "LOW": 417 },
+                "LOW": { "HIGH": 7, "MEDIUM": 22, "LOW": 3229 }
+            },
+            "features": [
+                { "name": "session_trend", "psi": 0.0019, "warning": false },
+                { "name": "session_recency", "psi": 6.93671, "warning": true }
+            ],
+            "warnings": ["feature session_recency: PSI 6.937 above 0.2", "scores: PSI 0.247 above 0.2 (mean 0.575 → 0.512)"]
+        });
+        let ingest = json!({
+            "table": "engage.users", "rows_read": 20000, "rows_accepted": 19830, "rows_quarantined": 170, "files": 1, "skipped_files": 0,
+            "reasons_by_column": { "age": 100, "country": 20, "plan": 50 },
+            "first_rejected": [
+                { "file": "users.csv", "place": "line 2", "reasons": ["age: 200 is out of range 13-110"] },
+                { "file": "users.csv", "place": "line 9", "reasons": ["country: 'XX' is no ISO code", "plan: 'gold' is not one of free, basic, pro, enterprise"] }
+            ]
+        });
+        assistant(drift, ingest)
+    }
+
+    /// Each of these cited the right section but did not answer: a pointer to the warnings, the stage table, a total.
+    #[test]
+    fn drift_warnings_segment_changes_and_quarantine_reasons_are_answered_not_pointed_at() {
+        let a = week_with_drift();
+        for q in ["Are there any drift warnings?", "Which features drifted?", "What changed since last week?"] {
+            let answer = a.ask(q);
+            assert_eq!(answer.status, answer::Status::Answered, "{q}: {}", answer.text);
+            assert!(answer.text.contains("feature session_recency: PSI 6.937 above 0.2; scores: PSI 0.247 above 0.2"), "{q}: {}", answer.text);
+        }
+        assert!(a.ask("Which features drifted?").text.contains("Features that drifted: `session_recency` (PSI 6.9367)"));
+
+        let answer = a.ask("How did the number of high segment users change since last week?");
+        assert_eq!(answer.status, answer::Status::Answered, "{}", answer.text);
+        assert!(answer.text.contains("the high segment went from 9858 to 7593 users (7536 stayed, 2322 left, 57 joined)"), "{}", answer.text);
+        assert_eq!(answer.value, Some(7593.0));
+        let all = a.ask("How did the segment sizes change since last week?");
+        assert!(all.text.contains("the medium segment went from 6714 to 8534 users") && all.text.contains("the low segment"), "{}", all.text);
+
+        for q in ["Why were rows quarantined?", "Which column caused the most quarantined rows?"] {
+            let answer = a.ask(q);
+            assert_eq!(answer.status, answer::Status::Answered, "{q}: {}", answer.text);
+            assert!(answer.text.contains("170 rows were quarantined"), "{}", answer.text);
+            assert!(answer.text.contains("`age` 100, `plan` 50, `country` 20; the most by `age`"), "{}", answer.text);
+            assert!(answer.text.contains("\"age: 200 is out of range 13-110\"; \"plan: 'gold' is not one of"), "{}", answer.text);
+        }
+    }
+
+    #[test]
+    fn the_first_run_has_no_drift_to_list() {
+        let a = assistant(json!({ "previous_run": null }), json!({ "rows_read": 5, "rows_accepted": 5, "rows_quarantined": 0 }));
+        for q in ["Which features drifted?", "Are there any drift warnings?"] {
+            assert!(a.ask(q).text.starts_with("Nothing to compare"), "{q}: {}", a.ask(q).text);
+        }
+        assert_eq!(a.ask("How did the number of high segment users change since last week?").status, answer::Status::Declined);
     }
 }

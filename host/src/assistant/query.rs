@@ -113,7 +113,8 @@ pub fn rank(run_db: &str, dimension: Dimension, measure: Measure, highest: bool,
     // An average over a handful of users says little: groups of at least MIN_GROUP users rank first.
     let order = match measure {
         Measure::Users => format!("users {direction}"),
-        Measure::AvgProbability => format!("CASE WHEN count(*) >= {MIN_GROUP} THEN 0 ELSE 1 END, avg_probability {direction}"),
+        // On the exact average, not the rounded one shown: two groups that round alike still rank apart.
+        Measure::AvgProbability => format!("CASE WHEN count(*) >= {MIN_GROUP} THEN 0 ELSE 1 END, avg(probability) {direction}"),
     };
     Ok(Query {
         sql: format!(
@@ -145,7 +146,22 @@ pub fn group_shares(run_db: &str, segment: Segment, dimension: Dimension, filter
     let direction = if highest { "DESC" } else { "ASC" };
     Ok(Query {
         sql: format!(
-            "SELECT {column}, count_if(segment = '{s}') AS segment_users, count(*) AS users, round(100.0 * count_if(segment = '{s}') / count(*), 1) AS percent FROM {table}{} GROUP BY {column} HAVING count(*) >= {min_users} ORDER BY percent {direction}, {column}",
+            "SELECT {column}, count_if(segment = '{s}') AS segment_users, count(*) AS users, round(100.0 * count_if(segment = '{s}') / count(*), 1) AS percent FROM {table}{} GROUP BY {column} HAVING count(*) >= {min_users} ORDER BY CAST(count_if(segment = '{s}') AS DOUBLE) / count(*) {direction}, {column}",
+            where_clause(filters)?
+        ),
+        table,
+    })
+}
+
+/// The `n` users with the highest (or lowest) probability among those `filters` keeps; ties by user id. Ordered on
+/// the exact probability: the rounded one shown is named apart, or ORDER BY would sort on it.
+pub fn top_users(run_db: &str, n: usize, highest: bool, filters: &Filters) -> Result<Query, String> {
+    let table = results(run_db)?;
+    let direction = if highest { "DESC" } else { "ASC" };
+    let n = n.clamp(1, super::intent::TOP_USERS_MAX);
+    Ok(Query {
+        sql: format!(
+            "SELECT user_id, round(probability, 3) AS rounded_probability, segment, plan, country FROM {table}{} ORDER BY probability {direction}, user_id LIMIT {n}",
             where_clause(filters)?
         ),
         table,
@@ -181,6 +197,9 @@ mod tests {
         check(&q, "run_20261125_101500_a3f9").unwrap();
         assert!(count("engage; drop", &f).is_err());
         assert!(user("run_x", "u1' OR '1'='1").is_err());
+        let top = top_users("run_x", 500, false, &Filters { country: Some("DE".into()), ..Default::default() }).unwrap();
+        assert!(top.sql.ends_with("WHERE country = 'DE' ORDER BY probability ASC, user_id LIMIT 50"), "{}", top.sql);
+        check(&top, "run_x").unwrap();
         assert!(count("run_x", &Filters { country: Some("D'E".into()), ..Default::default() }).is_err());
         let sneaky = Query {
             table: "run_x.engagement_results".into(),

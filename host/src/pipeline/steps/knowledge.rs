@@ -200,7 +200,7 @@ fn insights(ctx: &StepContext, predict: Option<&Value>, summary: Option<(String,
     d
 }
 
-fn data_quality(ingest: Option<&Value>, prepare: Option<&Value>) -> String {
+pub(crate) fn data_quality(ingest: Option<&Value>, prepare: Option<&Value>) -> String {
     let mut d = String::from("# Data quality\n\nWhat ingest accepted and quarantined, and the data-quality checks the training and scoring sets passed.\n\n");
     d += "## Ingest accounting\n\n";
     match ingest {
@@ -251,7 +251,7 @@ fn data_quality(ingest: Option<&Value>, prepare: Option<&Value>) -> String {
     d
 }
 
-fn changes(drift: Option<&Value>) -> String {
+pub(crate) fn changes(drift: Option<&Value>) -> String {
     let mut d = String::from("# Changes since the previous week\n\nWhat moved between the previous run and this one: scores, segments, features and the realized accuracy of last week's model.\n\n");
     let Some(r) = drift.filter(|r| !r["previous_run"].is_null()) else {
         return d + "## Previous run\n\nThere is no previous run to compare with: this is the first run of the pipeline, so nothing changed since last week.\n";
