@@ -463,7 +463,7 @@ fn bad_params_name_the_stage_and_the_problem() {
         ("features", json!({"transforms": ["engagement-features"], "inputs": "x.y"}), "inputs"),
         ("train", json!({"validation_fraction": 1.5}), "validation_fraction"),
         ("train", json!({"eta": "fast"}), "eta"),
-        ("train", json!({"rounds": 0}), "n_rounds"),
+        ("train", json!({"rounds": 0}), "parameter `rounds`"),
         ("predict", json!({}), "model_uri"),
         ("predict", json!({"model_uri": "s3://models/m/model.json", "reasons_method": "fast"}), "reasons_method"),
         ("train", json!({"max_training_rows": 0}), "max_training_rows"),
