@@ -8,7 +8,7 @@
 //! stale. Where the runs bucket is on S3 it is a lease object, as the run lock
 //! (`run_lease.rs`), taken over once its holder stopped renewing it. A second publisher waits.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,16 +50,7 @@ pub fn acquire(storage: &Arc<dyn ObjectStore>, run_id: &str) -> Result<PublishLo
             std::thread::sleep(Duration::from_secs(1));
         }
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let mut file = super::record::open_lock_file(&path)?;
     let deadline = Instant::now() + WAIT;
     let mut told = false;
     loop {

@@ -253,16 +253,7 @@ impl RunStore {
             let lease = Lease::acquire(self.storage.clone(), &Self::lock_key(run_id), run_id, &holder, self.lease)?;
             return Ok(RunLock { _file: None, lease: Some(lease) });
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let mut file = open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -413,6 +404,15 @@ pub(crate) fn host_name() -> String {
     if ok && !name.is_empty() { name } else { "unknown".into() }
 }
 
+/// Opens (creating it and its folder) a lock file of the storage root, keeping what it holds: the
+/// holder's name is read from it by whoever finds it locked.
+pub(crate) fn open_lock_file(path: &std::path::Path) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).with_context(|| format!("opening {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,3 +425,4 @@ mod tests {
         assert!(!is_run_id("../../etc/passwd-xxxx"));
     }
 }
+

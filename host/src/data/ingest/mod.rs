@@ -471,7 +471,7 @@ fn read_segment(
 ) -> Result<FileAccount> {
     let progress = &options.progress;
     let latest = options.latest_snapshot();
-    let latest_day = (latest - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
+    let latest_day = crate::data::generate::days_since_epoch(latest);
     let shown = segment.shown.clone();
     let mut source = Source::open_rows(&segment.path, segment.row_groups.clone())?;
     let validator = Validator::new(Layout::from_header(&shown, source.header())?);
@@ -483,6 +483,7 @@ fn read_segment(
         absent_columns: layout.absent.iter().map(|s| s.to_string()).collect(),
         ..FileAccount::default()
     };
+    let numbered = if account.format == "parquet" { "row" } else { "line" };
     let outputs = &mut unit.outputs;
     let mut row = ValidRow::default();
     let mut reasons = Vec::new();
@@ -495,7 +496,6 @@ fn read_segment(
             // A snapshot from the future is a wrong date for the whole file, not a bad row: the newest
             // week would be scored in its place. Refused before anything of the ingest is committed.
             if row.snapshot_date > latest_day {
-                let numbered = if account.format == "parquet" { "row" } else { "line" };
                 bail!(
                     "{shown}: {} {} ({numbered} {}) is after today, {} (UTC); the newest snapshot accepted is this week's Sunday, \
                      {latest}. Nothing was written: correct the file's snapshot dates and ingest it again",
@@ -522,7 +522,6 @@ fn read_segment(
                 account.lines_taken_in += record.fields.iter().map(validate::lines_taken_in).sum::<u64>();
             }
             outputs.quarantine.push(store, &shown, record.line, &record.raw()?, &reasons)?;
-            let numbered = if account.format == "parquet" { "row" } else { "line" };
             unit.reasons.count_rejected(&shown, || format!("{numbered} {}", record.line), &reasons);
             account.rows_quarantined += 1;
         }
